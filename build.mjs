@@ -1,0 +1,93 @@
+// Bundles edgeraft with esbuild for each runtime and emits type declarations with tsc.
+// The build fails when src/core or the browser bundle pulls in a Node built-in: those bundles
+// must run unchanged in browsers and Deno.
+import { build } from 'esbuild';
+import { builtinModules } from 'node:module';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const quiet = process.argv.includes('--quiet');
+const log = (...a) => { if (!quiet) console.log(...a); };
+const nodeBuiltins = new Set([...builtinModules, ...builtinModules.map((m) => `node:${m}`)]);
+const external = ['ws', 'cbor-x', 'idb-keyval', '@node-rs/crc32'];
+
+/** Each bundle: where from, where to, for which platform, and whether Node built-ins are banned. */
+const bundles = [
+  { entry: 'src/core/index.ts', out: 'dist/core/index.js', platform: 'neutral', pure: true },
+  { entry: 'src/runtime-node/index.ts', out: 'dist/node/index.js', platform: 'node', pure: false },
+  { entry: 'src/runtime-node/cli.ts', out: 'dist/node/cli.js', platform: 'node', pure: false, banner: '#!/usr/bin/env node' },
+  { entry: 'src/client/index.ts', out: 'dist/node/client.js', platform: 'node', pure: false },
+  { entry: 'src/runtime-browser/index.ts', out: 'dist/browser/index.js', platform: 'browser', pure: true },
+  { entry: 'src/client/index.ts', out: 'dist/browser/client.js', platform: 'browser', pure: true },
+];
+
+const guards = {
+  'node-in-browser.js': "edgeraft/node runs only in Node.js: in browsers import 'edgeraft/browser' or 'edgeraft/client'.",
+  'node-elsewhere.js': "edgeraft/node needs Node.js (the 'node' export condition): in Deno or browsers import 'edgeraft/browser' or 'edgeraft/client'.",
+  'browser-in-node.js': "edgeraft/browser is for browsers and Deno: in Node.js import 'edgeraft/node' or 'edgeraft/client'.",
+};
+
+async function main() {
+  rmSync('dist', { recursive: true, force: true });
+  const problems = [];
+  for (const b of bundles) {
+    if (!existsSync(b.entry)) { problems.push(`missing entry ${b.entry}`); continue; }
+    const result = await build({
+      entryPoints: [b.entry],
+      outfile: b.out,
+      bundle: true,
+      format: 'esm',
+      platform: b.platform,
+      target: 'es2022',
+      mainFields: b.platform === 'browser' ? ['browser', 'module', 'main'] : ['module', 'main'],
+      external: b.platform === 'node' ? external : [...external.filter((e) => e !== 'ws' && e !== '@node-rs/crc32')],
+      metafile: true,
+      sourcemap: true,
+      logLevel: 'silent',
+      ...(b.banner ? { banner: { js: b.banner } } : {}),
+    }).catch((err) => { problems.push(`${b.entry}: ${err.message}`); return null; });
+    if (result === null) continue;
+    if (b.pure) {
+      for (const [file, input] of Object.entries(result.metafile.inputs)) {
+        for (const imp of input.imports) {
+          if (nodeBuiltins.has(imp.path) || imp.path.startsWith('node:')) {
+            problems.push(`${b.out} must not use Node built-ins, but ${file} imports '${imp.path}'`);
+          }
+          if (imp.path === 'ws' || imp.path === '@node-rs/crc32') {
+            problems.push(`${b.out} must not use Node-only package '${imp.path}' (imported by ${file})`);
+          }
+        }
+      }
+    }
+    log(`built ${b.out} (${b.platform})`);
+  }
+  mkdirSync('dist/guards', { recursive: true });
+  for (const [file, message] of Object.entries(guards)) {
+    writeFileSync(`dist/guards/${file}`, `throw new Error(${JSON.stringify(message)});\n`);
+  }
+  const tsc = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { encoding: 'utf8' });
+  if (tsc.status !== 0) problems.push(`type declarations failed:\n${tsc.stdout}${tsc.stderr}`);
+  else {
+    // Sources import './x.ts' (run directly by tsx and Deno); published declarations must say '.js'.
+    rewriteDeclarationImports('dist/types');
+    log('built dist/types (declarations)');
+  }
+  if (problems.length > 0) {
+    console.error(`build failed:\n- ${problems.join('\n- ')}`);
+    process.exit(1);
+  }
+}
+
+function rewriteDeclarationImports(dir) {
+  for (const d of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, d.name);
+    if (d.isDirectory()) rewriteDeclarationImports(path);
+    else if (path.endsWith('.d.ts')) {
+      const text = readFileSync(path, 'utf8');
+      writeFileSync(path, text.replace(/(from\s+['"]\.{1,2}\/[^'"]*?)\.ts(['"])/g, '$1.js$2').replace(/(import\(['"]\.{1,2}\/[^'"]*?)\.ts(['"]\))/g, '$1.js$2'));
+    }
+  }
+}
+
+await main();

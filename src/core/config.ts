@@ -1,0 +1,133 @@
+// Every limit of the core as a named option with a default, and validate(), which names the
+// option, the rule it broke and the value it got. Relations between defaults are asserted at load.
+
+import { assert } from './assert.ts';
+import { RaftError } from './errors.ts';
+import type { Prng } from './prng.ts';
+import type { NodeId } from './types.ts';
+
+export interface RaftOptions {
+  /** This member's id. */
+  readonly id: NodeId;
+  /** Injected randomness for election timeouts (a SeededPrng in tests and simulations). */
+  readonly prng: Prng;
+  /** Ticks without hearing from a leader before a follower campaigns (randomized to [n, 2n)). */
+  readonly electionTicks?: number;
+  /** Ticks between leader heartbeats. */
+  readonly heartbeatTicks?: number;
+  /** Run a pre-vote round first, so a partitioned node cannot inflate terms (section 9.6). */
+  readonly preVote?: boolean;
+  /** A leader steps down when it has not heard from a quorum within an election timeout. */
+  readonly checkQuorum?: boolean;
+  /** AppendEntries in flight per voter before the leader waits for acknowledgements. */
+  readonly inflightMsgsMax?: number;
+  /** Bytes of entries in flight per follower. */
+  readonly inflightBytesMax?: number;
+  /** AppendEntries in flight per learner (kept small so learners never crowd out voters). */
+  readonly learnerInflightMsgsMax?: number;
+  /** Bytes of entries in one AppendEntries message (at least one entry is always sent). */
+  readonly msgBytesMax?: number;
+  /** Bytes of proposed but uncommitted entries the leader accepts before refusing proposals. */
+  readonly uncommittedBytesMax?: number;
+  /** Largest single proposal. */
+  readonly proposalBytesMax?: number;
+  /** AppendEntries a follower may hold while waiting for a gap before them to fill; 0 disables. */
+  readonly reorderBufferMsgsMax?: number;
+  /** Bytes of entries held in the reorder buffer. */
+  readonly reorderBufferBytesMax?: number;
+  /** Ticks a held AppendEntries waits for its gap before the follower rejects it. */
+  readonly reorderTimeoutTicks?: number;
+  /** Read requests waiting for confirmation at once. */
+  readonly pendingReadsMax?: number;
+  /** Serve reads from a leader lease when it is valid (requires checkQuorum). */
+  readonly leaseReads?: boolean;
+  /** Lease safety margin for clock drift, in percent of the election timeout. */
+  readonly leaseDriftPercent?: number;
+}
+
+export type RaftConfig = Required<Omit<RaftOptions, 'prng'>> & { readonly prng: Prng };
+
+export const defaults = {
+  electionTicks: 10,
+  heartbeatTicks: 1,
+  preVote: true,
+  checkQuorum: true,
+  inflightMsgsMax: 256,
+  inflightBytesMax: 32 * 1024 * 1024,
+  learnerInflightMsgsMax: 32,
+  msgBytesMax: 1024 * 1024,
+  uncommittedBytesMax: 64 * 1024 * 1024,
+  proposalBytesMax: 4 * 1024 * 1024,
+  reorderBufferMsgsMax: 32,
+  reorderBufferBytesMax: 8 * 1024 * 1024,
+  reorderTimeoutTicks: 2,
+  pendingReadsMax: 65536,
+  leaseReads: true,
+  leaseDriftPercent: 10,
+} as const;
+
+assert(defaults.electionTicks > defaults.heartbeatTicks, 'default electionTicks must exceed heartbeatTicks');
+assert(defaults.reorderTimeoutTicks < defaults.electionTicks, 'default reorder timeout must be under an election');
+assert(defaults.proposalBytesMax <= defaults.uncommittedBytesMax, 'default proposal cap must fit the uncommitted cap');
+
+function invalid(option: string, rule: string, value: unknown): RaftError {
+  return new RaftError('ERR_CONFIG_INVALID', `invalid option ${option}: must be ${rule} (got ${JSON.stringify(value)})`);
+}
+
+function intAtLeast(name: string, value: number, min: number): void {
+  if (!Number.isSafeInteger(value) || value < min) throw invalid(name, `an integer >= ${min}`, value);
+}
+
+/** Fills defaults and checks every option; throws RaftError('ERR_CONFIG_INVALID') naming the first bad one. */
+export function validate(options: RaftOptions): RaftConfig {
+  const c: RaftConfig = { ...defaults, ...stripUndefined(options) } as RaftConfig;
+  if (typeof c.id !== 'string' || c.id.length === 0 || /\s/.test(c.id)) {
+    throw invalid('id', 'a non-empty string without whitespace', c.id);
+  }
+  if (typeof c.prng !== 'object' || c.prng === null || typeof c.prng.nextInt !== 'function') {
+    throw invalid('prng', 'an object with nextInt(bound)', typeof c.prng);
+  }
+  intAtLeast('heartbeatTicks', c.heartbeatTicks, 1);
+  intAtLeast('electionTicks', c.electionTicks, 2);
+  if (c.electionTicks <= c.heartbeatTicks) {
+    throw invalid('electionTicks', `greater than heartbeatTicks (${c.heartbeatTicks})`, c.electionTicks);
+  }
+  intAtLeast('inflightMsgsMax', c.inflightMsgsMax, 1);
+  intAtLeast('learnerInflightMsgsMax', c.learnerInflightMsgsMax, 1);
+  intAtLeast('inflightBytesMax', c.inflightBytesMax, 1);
+  intAtLeast('msgBytesMax', c.msgBytesMax, 1);
+  intAtLeast('proposalBytesMax', c.proposalBytesMax, 1);
+  intAtLeast('uncommittedBytesMax', c.uncommittedBytesMax, 1);
+  if (c.proposalBytesMax > c.uncommittedBytesMax) {
+    throw invalid('proposalBytesMax', `at most uncommittedBytesMax (${c.uncommittedBytesMax})`, c.proposalBytesMax);
+  }
+  intAtLeast('reorderBufferMsgsMax', c.reorderBufferMsgsMax, 0);
+  intAtLeast('reorderBufferBytesMax', c.reorderBufferBytesMax, 0);
+  intAtLeast('reorderTimeoutTicks', c.reorderTimeoutTicks, 1);
+  if (c.reorderTimeoutTicks >= c.electionTicks) {
+    throw invalid('reorderTimeoutTicks', `less than electionTicks (${c.electionTicks})`, c.reorderTimeoutTicks);
+  }
+  intAtLeast('pendingReadsMax', c.pendingReadsMax, 1);
+  for (const flag of ['preVote', 'checkQuorum', 'leaseReads'] as const) {
+    if (typeof c[flag] !== 'boolean') throw invalid(flag, 'a boolean', c[flag]);
+  }
+  if (!Number.isFinite(c.leaseDriftPercent) || c.leaseDriftPercent < 0 || c.leaseDriftPercent >= 100) {
+    throw invalid('leaseDriftPercent', 'a number in [0, 100)', c.leaseDriftPercent);
+  }
+  if (c.leaseReads && !c.checkQuorum) {
+    throw invalid('leaseReads', 'false unless checkQuorum is on (a lease is only safe with CheckQuorum)', c.leaseReads);
+  }
+  const known = new Set<string>([...Object.keys(defaults), 'id', 'prng']);
+  for (const key of Object.keys(options)) {
+    if (!known.has(key)) throw invalid(key, 'a known option', 'unknown option');
+  }
+  return c;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [k, v] of Object.entries(o)) {
+    if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  }
+  return out;
+}

@@ -1,0 +1,2 @@
+// edgeraft for Node.js: the core plus the Node runtime pieces (file WAL, ws transport, peer).
+export * from '../core/index.ts';

@@ -1,0 +1,62 @@
+// The core must stay pure: it imports nothing outside src/core, and touches no clock, no
+// randomness, no timers and no I/O. This test reads the sources, so a violation fails here
+// even when the build would not notice it.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, resolve, dirname } from 'node:path';
+
+const coreDir = resolve('src/core');
+
+function sources(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((d) =>
+    d.isDirectory() ? sources(join(dir, d.name)) : d.name.endsWith('.ts') ? [join(dir, d.name)] : []);
+}
+
+function code(text: string): string {
+  // Strip comments and string contents so prose like "no Date.now" does not trip the check.
+  return text
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/\/\/.*$/gm, '')
+    .replace(/`(?:\\.|[^`\\])*`/g, '``');
+}
+
+const forbidden: Array<[RegExp, string]> = [
+  [/\bDate\b/, 'Date (time must come from tick())'],
+  [/\bMath\.random\b/, 'Math.random (randomness must be injected)'],
+  [/\bperformance\b/, 'performance (time must come from tick())'],
+  [/\b(setTimeout|setInterval|setImmediate|queueMicrotask|clearTimeout|clearInterval)\b/, 'timers'],
+  [/\b(process|require|globalThis|window|document|indexedDB|WebSocket|fetch|crypto|Deno|Buffer)\b/, 'runtime globals (I/O)'],
+];
+
+test('src/core imports only modules inside src/core', () => {
+  const files = sources(coreDir);
+  assert.ok(files.length >= 5, `expected core sources, found ${files.length}`);
+  for (const file of files) {
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(/(?:import|export)[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)) {
+      const spec = m[1] ?? m[2] ?? '';
+      assert.ok(spec.startsWith('.'), `${file} imports '${spec}', which is outside src/core`);
+      const target = resolve(dirname(file), spec);
+      assert.ok(target.startsWith(coreDir), `${file} imports '${spec}', which leaves src/core`);
+    }
+  }
+});
+
+test('src/core touches no clock, randomness, timers or I/O globals', () => {
+  for (const file of sources(coreDir)) {
+    const body = code(readFileSync(file, 'utf8'));
+    for (const [re, what] of forbidden) {
+      const hit = re.exec(body);
+      assert.not.ok(hit, `${file} uses ${what}: '${hit?.[0]}'`);
+    }
+  }
+});
+
+test('the checker itself catches a forbidden use', () => {
+  const body = code('const t = Date.now(); // fine in a comment: Math.random');
+  assert.ok(forbidden[0]![0].test(body));
+  assert.not.ok(forbidden[1]![0].test(body));
+});
+
+test.run();

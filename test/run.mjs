@@ -1,0 +1,56 @@
+// `npm test`: type-checks, then runs every uvu suite folder in its own process (so one crashing
+// suite cannot hide another) and ends with the one summary line CI reads: `N passed, N failed`.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const only = process.argv.slice(2);
+const env = { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' };
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+
+function run(label, args) {
+  const started = Date.now();
+  process.stdout.write(`\n== ${label}\n`);
+  const r = spawnSync(process.execPath, args, { env, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+  const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
+  process.stdout.write(out);
+  return { status: r.status, out, ms: Date.now() - started };
+}
+
+// 1. Types: one check, counted as one test.
+if (only.length === 0) {
+  const t = run('typecheck (tsc --noEmit)', ['node_modules/typescript/bin/tsc', '--noEmit', '-p', '.']);
+  if (t.status === 0) passed += 1; else failed += 1;
+  const c = run('typecheck core without DOM or Node types', ['node_modules/typescript/bin/tsc', '--noEmit', '-p', 'tsconfig.core.json']);
+  if (c.status === 0) passed += 1; else failed += 1;
+}
+
+// 2. uvu suites: test/*.test.ts as one group, then each subfolder of test/ as its own group.
+const groups = [{ label: 'test/', dir: 'test', pattern: '^[^/]*\\.test\\.ts$' }];
+for (const name of readdirSync('test').sort()) {
+  const dir = join('test', name);
+  if (statSync(dir).isDirectory()) groups.push({ label: `${dir}/`, dir, pattern: '\\.test\\.ts$' });
+}
+for (const g of groups) {
+  if (only.length > 0 && !only.some((o) => g.dir.includes(o))) continue;
+  const r = run(g.label, ['--import', 'tsx', 'node_modules/uvu/bin.js', g.dir, g.pattern]);
+  const total = Number(/Total:\s+(\d+)/.exec(r.out)?.[1] ?? NaN);
+  const ok = Number(/Passed:\s+(\d+)/.exec(r.out)?.[1] ?? NaN);
+  const skip = Number(/Skipped:\s+(\d+)/.exec(r.out)?.[1] ?? 0);
+  if (Number.isNaN(total)) {
+    // No summary: either the folder has no test files, or an import failed before uvu could report.
+    if (r.status === 0 && !/\.test\.ts/.test(r.out)) continue;
+    failed += 1;
+    console.log(`!! ${g.label} produced no summary (exit ${r.status}): counted as one failure`);
+    continue;
+  }
+  passed += ok;
+  skipped += skip;
+  failed += Math.max(total - ok - skip, r.status === 0 ? 0 : 1);
+  console.log(`-- ${g.label}: ${ok}/${total} passed in ${(r.ms / 1000).toFixed(1)} s`);
+}
+
+console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+process.exit(failed === 0 ? 0 : 1);
