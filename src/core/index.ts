@@ -6,3 +6,8 @@ export * from './types.ts';
 export * from './message.ts';
 export * from './config.ts';
 export * from './storage.ts';
+export * from './node.ts';
+export * from './confchange.ts';
+export type { ProgressState } from './progress.ts';
+export type { RaftStats } from './raft.ts';
+export type { ReorderStats } from './reorder-buffer.ts';

@@ -1,0 +1,99 @@
+// The leader's side of linearizable reads: ReadIndex rounds (batched, confirmed by a quorum of
+// heartbeat acknowledgements) and lease reads; a follower's read is forwarded to the leader and
+// answered with a read index it waits to apply. The leader never answers before a commit of its
+// own term, and never skips waiting for its own apply (the runtime does that wait).
+
+import { RaftError } from './errors.ts';
+import type { Raft } from './raft.ts';
+import type { NodeId, ReadContext, ReadPath } from './types.ts';
+
+/** Ticks after a confirmed round was sent during which the leader may serve lease reads. */
+export function leaseTicks(r: Raft): number {
+  const withMargin = Math.floor((r.cfg.electionTicks * (100 - r.cfg.leaseDriftPercent)) / 100);
+  // A follower's election timer may start just before its next tick: one tick less is safe.
+  return Math.min(withMargin, r.cfg.electionTicks - 1) - 1;
+}
+
+export function leaseValid(r: Raft): boolean {
+  if (!r.cfg.leaseReads || r.role !== 'leader' || r.transferee !== null) return false;
+  return r.tickCount < r.readOnly.confirmedSentTick + leaseTicks(r);
+}
+
+function committedInCurrentTerm(r: Raft): boolean {
+  return r.log.term(r.log.committed) === r.term;
+}
+
+/**
+ * A read request: local (from === null) or forwarded by a follower. Throws ERR_READ_LIMIT when
+ * the pending-read bound is reached, ERR_NOT_LEADER when there is nobody to ask.
+ */
+export function requestRead(r: Raft, context: ReadContext, from: NodeId | null): void {
+  if (r.role !== 'leader') {
+    if (r.leader === null || from !== null) {
+      if (from === null) throw new RaftError('ERR_NOT_LEADER', 'no leader is known: cannot obtain a read index', null);
+      r.dropRead(context, from);
+      return;
+    }
+    r.send({ type: 'readIndex', from: r.id, to: r.leader, term: r.term, context });
+    return;
+  }
+  if (r.readOnly.full() || r.readsAwaitingCommit.length >= r.cfg.pendingReadsMax) {
+    if (from === null) throw new RaftError('ERR_READ_LIMIT', `too many reads pending (pendingReadsMax=${r.cfg.pendingReadsMax})`, r.id);
+    r.dropRead(context, from);
+    return;
+  }
+  if (!committedInCurrentTerm(r)) {
+    // Section 6.4 step 2: until its no-op commits, the leader does not know the commit index.
+    r.readsAwaitingCommit.push({ context, from });
+    return;
+  }
+  serveOrQueue(r, context, from);
+}
+
+function serveOrQueue(r: Raft, context: ReadContext, from: NodeId | null): void {
+  if (r.voters.length === 1 && r.voters[0] === r.id) {
+    answer(r, context, from, r.log.committed, 'readIndex');
+    return;
+  }
+  if (leaseValid(r)) {
+    r.stats.leaseReads++;
+    answer(r, context, from, r.log.committed, 'lease');
+    return;
+  }
+  r.readOnly.enqueue({ context, from });
+}
+
+function answer(r: Raft, context: ReadContext, from: NodeId | null, index: number, path: ReadPath): void {
+  if (from === null || from === r.id) r.readStates.push({ context, index, path });
+  else r.send({ type: 'readIndexResp', from: r.id, to: from, term: r.term, context, index, reject: false });
+}
+
+/** The first commit of the term releases the reads that waited for it. */
+export function onCommit(r: Raft): void {
+  if (r.readsAwaitingCommit.length === 0 || !committedInCurrentTerm(r)) return;
+  const waiting = r.readsAwaitingCommit;
+  r.readsAwaitingCommit = [];
+  for (const w of waiting) serveOrQueue(r, w.context, w.from);
+}
+
+/** Starts a confirmation round carrying every queued read; heartbeats carry its id. */
+export function startRound(r: Raft): number {
+  r.readOnly.trim(r.cfg.electionTicks * 2);
+  r.stats.readRounds++;
+  return r.readOnly.startRound(r.log.committed, r.tickCount);
+}
+
+export function onHeartbeatAck(r: Raft, from: NodeId, round: number): void {
+  for (const c of r.readOnly.ack(from, round, r.id, r.voters)) answer(r, c.context, c.from, c.index, 'readIndex');
+}
+
+/** Reads queued since the last heartbeat get their own round now rather than waiting a tick. */
+export function flushReads(r: Raft): void {
+  if (r.role !== 'leader' || !r.readOnly.hasQueued()) return;
+  const round = startRound(r);
+  for (const [id, pr] of r.progress) {
+    if (id === r.id || pr.isLearner) continue;
+    r.send({ type: 'hb', from: r.id, to: id, term: r.term, commit: Math.min(pr.match, r.log.committed), round });
+    r.stats.heartbeatsSent++;
+  }
+}

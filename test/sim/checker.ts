@@ -1,0 +1,109 @@
+// The simulator's safety checker, fed after every step: Election Safety, Log Matching, Leader
+// Completeness, State Machine Safety, and that no entry ever reported committed is lost from
+// the durable state of a quorum. A violation throws SafetyViolation with what broke.
+
+import type { Entry } from '../../src/core/types.ts';
+
+export class SafetyViolation extends Error {
+  override readonly name = 'SafetyViolation';
+}
+
+export function entryKey(e: Entry): string {
+  switch (e.type) {
+    case 'noop': return 'noop';
+    case 'config': return `config:${JSON.stringify(e.conf)}`;
+    case 'normal': {
+      let s = 'd:';
+      for (const b of e.data) s += String.fromCharCode(b);
+      return s;
+    }
+  }
+}
+
+interface Recorded {
+  readonly term: number;
+  readonly key: string;
+}
+
+export class Checker {
+  /** term -> the one leader of that term. */
+  readonly leaders = new Map<number, string>();
+  /** "index/term" -> entry key and the term before it (Log Matching, by induction). */
+  readonly #logMatch = new Map<string, { key: string; prevTerm: number }>();
+  /** index -> the entry committed there (State Machine Safety and Leader Completeness). */
+  readonly committed: Array<Recorded | undefined> = [];
+  maxCommitted = 0;
+  /** index -> entry applied there by anybody. */
+  readonly #applied: Array<Recorded | undefined> = [];
+  checks = 0;
+
+  fail(what: string): never {
+    throw new SafetyViolation(what);
+  }
+
+  leader(id: string, term: number): void {
+    const prev = this.leaders.get(term);
+    if (prev !== undefined && prev !== id) this.fail(`Election Safety: ${prev} and ${id} are both leaders of term ${term}`);
+    this.leaders.set(term, id);
+  }
+
+  /** An entry now in `node`'s log at its index, preceded by an entry of `prevTerm` (-1: unknown). */
+  logEntry(node: string, e: Entry, prevTerm: number): void {
+    this.checks++;
+    const k = `${e.index}/${e.term}`;
+    const key = entryKey(e);
+    const seen = this.#logMatch.get(k);
+    if (seen === undefined) {
+      this.#logMatch.set(k, { key, prevTerm });
+      return;
+    }
+    if (seen.key !== key) this.fail(`Log Matching: ${node} holds ${key} at index ${e.index} term ${e.term}, another node holds ${seen.key}`);
+    if (prevTerm !== -1 && seen.prevTerm !== -1 && seen.prevTerm !== prevTerm) {
+      this.fail(`Log Matching: entry ${e.index}/${e.term} on ${node} follows term ${prevTerm}, elsewhere term ${seen.prevTerm}`);
+    }
+  }
+
+  /** `node` considers `e` committed. */
+  commit(node: string, e: Entry): void {
+    this.checks++;
+    const rec = this.committed[e.index];
+    const key = entryKey(e);
+    if (rec === undefined) {
+      this.committed[e.index] = { term: e.term, key };
+      if (e.index > this.maxCommitted) this.maxCommitted = e.index;
+      return;
+    }
+    if (rec.term !== e.term || rec.key !== key) {
+      this.fail(`State Machine Safety: ${node} committed ${key} (term ${e.term}) at ${e.index}, but ${rec.key} (term ${rec.term}) was committed there`);
+    }
+  }
+
+  apply(node: string, e: Entry): void {
+    this.checks++;
+    const key = entryKey(e);
+    const rec = this.#applied[e.index];
+    if (rec === undefined) this.#applied[e.index] = { term: e.term, key };
+    else if (rec.key !== key || rec.term !== e.term) {
+      this.fail(`State Machine Safety: ${node} applied ${key} at ${e.index}, another node applied ${rec.key}`);
+    }
+    const c = this.committed[e.index];
+    if (c !== undefined && (c.key !== key || c.term !== e.term)) {
+      this.fail(`State Machine Safety: ${node} applied ${key} at ${e.index} but ${c.key} was committed there`);
+    }
+  }
+
+  /**
+   * Leader Completeness: a leader's log holds every committed entry. `termAt` answers -1 for
+   * indexes covered by its snapshot (`snapIndex`), which hold committed state by construction.
+   */
+  leaderComplete(id: string, term: number, snapIndex: number, termAt: (i: number) => number): void {
+    for (let i = snapIndex + 1; i <= this.maxCommitted; i++) {
+      const rec = this.committed[i];
+      if (rec === undefined) continue;
+      const t = termAt(i);
+      if (t !== rec.term) {
+        this.fail(`Leader Completeness: ${id}, leader of term ${term}, has term ${t} at ${i} where term ${rec.term} was committed`);
+      }
+    }
+  }
+}
