@@ -93,6 +93,8 @@ export class Sim {
   steps = 0;
   readonly msgCount = new Map<string, number>();
   entriesDelivered = 0;
+  /** A scenario's own message filter: matching messages are lost on delivery. */
+  dropIf: ((m: Message) => boolean) | null = null;
   #heap: Queued[] = [];
   #seq = 0;
   #proposalSeq = 0;
@@ -255,6 +257,9 @@ export class Sim {
   #deliver(m: Message, epoch: number): void {
     const n = this.nodes.get(m.to);
     if (n === undefined || n.node === null || n.epoch !== epoch) return;
+    // A link cut while the message was in flight loses it too.
+    if (!this.net.connected(m.from, m.to)) return;
+    if (this.dropIf !== null && this.dropIf(m)) return;
     this.msgCount.set(m.type, (this.msgCount.get(m.type) ?? 0) + 1);
     if (m.type === 'app') this.entriesDelivered += m.entries.length;
     n.node.step(m);
@@ -369,19 +374,23 @@ export class Sim {
   /** No entry reported committed may be missing from the durable state of a quorum of voters. */
   checkDurableQuorum(): void {
     const c = this.checker;
-    const idx = c.maxCommitted;
-    const rec = c.committed[idx];
-    if (idx === 0 || rec === undefined) return;
-    let holders = 0;
-    for (const id of this.conf.voters) {
-      const d = this.#node(id).durable;
-      const snapIndex = d.snapshot?.meta.index ?? 0;
-      if (snapIndex >= idx) { holders++; continue; }
-      const e = d.entries[idx - snapIndex - 1];
-      if (e !== undefined && e.term === rec.term && entryKey(e) === rec.key) holders++;
-    }
     const q = Math.floor(this.conf.voters.length / 2) + 1;
-    if (holders < q) c.fail(`committed entry ${idx} (term ${rec.term}) is durable on only ${holders} of ${this.conf.voters.length} voters`);
+    const durables = this.conf.voters.map((id) => this.#node(id).durable);
+    for (let idx = c.maxCommitted; idx >= 1; idx--) {
+      const rec = c.committed[idx];
+      if (rec === undefined) continue;
+      let holders = 0;
+      let coveredBySnapshots = 0;
+      for (const d of durables) {
+        const snapIndex = d.snapshot?.meta.index ?? 0;
+        if (snapIndex >= idx) { holders++; coveredBySnapshots++; continue; }
+        const e = d.entries[idx - snapIndex - 1];
+        if (e !== undefined && e.term === rec.term && entryKey(e) === rec.key) holders++;
+      }
+      if (holders < q) c.fail(`committed entry ${idx} (term ${rec.term}) is durable on only ${holders} of ${durables.length} voters`);
+      // Below every voter's snapshot there is nothing left to compare.
+      if (coveredBySnapshots === durables.length) return;
+    }
   }
 
   // ---- clients and observation -------------------------------------------------------------
