@@ -92,11 +92,12 @@ export function figure8Script(): Figure8ScriptResult {
   // (a) The leader replicates x to one follower only.
   sim.runFor(100);
   sim.net.partition([[a, b], [c, d, e]]);
-  const x = sim.proposeAt(a, 'x');
-  need(x !== null, 'the first leader refused x');
+  const proposed = sim.proposeAt(a, 'x');
+  if (proposed === null) throw new ScriptError('figure 8 script: the first leader refused x');
+  const x = proposed;
   sim.runFor(50);
   const xTerm = sim.status(a)!.term;
-  need(sim.raft(b).termAt(x!.index) === xTerm, 'x did not reach its one follower');
+  need(sim.raft(b).termAt(x.index) === xTerm, 'x did not reach its one follower');
   // (b) It crashes; the other three elect one of them ("S5"), which writes its no-op at x's
   // index and is cut off at once, then crashes.
   sim.crash(a);
