@@ -71,15 +71,29 @@ assert(defaults.reorderTimeoutTicks < defaults.electionTicks, 'default reorder t
 assert(defaults.proposalBytesMax <= defaults.uncommittedBytesMax, 'default proposal cap must fit the uncommitted cap');
 
 function invalid(option: string, rule: string, value: unknown): RaftError {
-  return new RaftError('ERR_CONFIG_INVALID', `invalid option ${option}: must be ${rule} (got ${JSON.stringify(value)})`);
+  return new RaftError('ERR_CONFIG_INVALID', `invalid option ${option}: must be ${rule} (got ${show(value)})`);
+}
+
+/** Shows a bad value as the caller wrote it: NaN stays NaN, a bigint stays 1n. */
+function show(value: unknown): string {
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'function') return 'a function';
+  return JSON.stringify(value) ?? String(value);
 }
 
 function intAtLeast(name: string, value: number, min: number): void {
-  if (!Number.isSafeInteger(value) || value < min) throw invalid(name, `an integer >= ${min}`, value);
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) throw invalid(name, `an integer >= ${min}`, value);
 }
 
 /** Fills defaults and checks every option; throws RaftError('ERR_CONFIG_INVALID') naming the first bad one. */
 export function validate(options: RaftOptions): RaftConfig {
+  // Unknown keys first: a misspelt option would otherwise surface as some other complaint.
+  const known = new Set<string>([...Object.keys(defaults), 'id', 'prng']);
+  for (const key of Object.keys(options)) {
+    if (!known.has(key)) throw invalid(key, `one of the known options (${[...known].join(', ')})`, (options as unknown as Record<string, unknown>)[key]);
+  }
   const c: RaftConfig = { ...defaults, ...stripUndefined(options) } as RaftConfig;
   if (typeof c.id !== 'string' || c.id.length === 0 || /\s/.test(c.id)) {
     throw invalid('id', 'a non-empty string without whitespace', c.id);
@@ -116,10 +130,6 @@ export function validate(options: RaftOptions): RaftConfig {
   }
   if (c.leaseReads && !c.checkQuorum) {
     throw invalid('leaseReads', 'false unless checkQuorum is on (a lease is only safe with CheckQuorum)', c.leaseReads);
-  }
-  const known = new Set<string>([...Object.keys(defaults), 'id', 'prng']);
-  for (const key of Object.keys(options)) {
-    if (!known.has(key)) throw invalid(key, 'a known option', 'unknown option');
   }
   return c;
 }

@@ -70,7 +70,7 @@ export class ReorderBuffer {
     this.stats.accepted++;
   }
 
-  /** Removes messages held since before `tick - timeoutTicks`; returns the oldest one removed. */
+  /** Removes messages held for `timeoutTicks` or more; returns the removed one with the lowest prevIndex. */
   expire(tick: number, timeoutTicks: number): AppendMsg | null {
     let first: AppendMsg | null = null;
     for (let i = 0; i < this.#held.length;) {

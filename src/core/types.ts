@@ -10,7 +10,7 @@ export type Index = number;
 
 export type EntryType = 'normal' | 'noop' | 'config';
 
-/** One membership change, applied when it is appended (Raft dissertation, section 4.1). */
+/** One membership change. It takes effect when its entry is applied; one may be pending at a time. */
 export type ConfChange =
   | { readonly type: 'addVoter'; readonly node: NodeId }
   | { readonly type: 'addLearner'; readonly node: NodeId }
