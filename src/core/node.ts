@@ -330,10 +330,11 @@ export class RaftNode {
     const log = r.log;
     if (rd.snapshot !== null) {
       const idx = rd.snapshot.meta.index;
-      if (log.snapIndex === idx) {
-        log.stableIndex = Math.max(log.stableIndex, idx);
-        log.applied = Math.max(log.applied, idx);
-      }
+      // The runtime restored its state machine from this snapshot. A newer snapshot may have
+      // replaced the log since ready(); then only the applied index moves, and the newer one
+      // follows in the next Ready.
+      log.applied = Math.max(log.applied, idx);
+      if (log.snapIndex === idx) log.stableIndex = Math.max(log.stableIndex, idx);
     }
     if (rd.entries.length > 0) log.stableIndex = Math.max(log.stableIndex, log.inProgressTo);
     log.inProgressTo = 0;

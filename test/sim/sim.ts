@@ -321,6 +321,8 @@ export class Sim {
     }
     n.outstanding = null;
     n.node.advance(rd);
+    const coreApplied = n.node.status().applied;
+    if (coreApplied !== n.sm.applied) this.checker.fail(`${n.id}: the core says applied ${coreApplied}, the state machine is at ${n.sm.applied}`);
     this.#maybeSnapshot(n, n.node);
     this.#process(n);
   }

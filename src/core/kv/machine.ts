@@ -1,0 +1,246 @@
+// The replicated key-value state machine: applied in log order on every peer and learner, it
+// answers writes with their results, keeps client sessions for exactly-once writes (expired by
+// log time, never by local clocks), serves reads and scans, and snapshots to bytes.
+
+import { assert } from '../assert.ts';
+import type { Entry, Index } from '../types.ts';
+import { ByteReader, ByteWriter } from './bytes.ts';
+import { decodeCommand, valuesEqual, type CommandEnvelope, type Value } from './command.ts';
+
+export type KvResult =
+  | { readonly op: 'put'; readonly index: Index }
+  | { readonly op: 'delete'; readonly index: Index; readonly existed: boolean }
+  | { readonly op: 'cas'; readonly index: Index; readonly swapped: boolean }
+  | { readonly op: 'register'; readonly index: Index; readonly client: number }
+  | { readonly op: 'error'; readonly index: Index; readonly code: 'ERR_SESSION_EXPIRED' | 'ERR_SESSION_STALE'; readonly message: string };
+
+export interface KvMachineOptions {
+  /** A session not used for this long, in log time, expires. */
+  readonly sessionTtlMs?: number;
+  /** Sessions kept at once; registering one more evicts the least recently used. */
+  readonly sessionsMax?: number;
+  /** Results remembered per session for retries of requests still in flight. */
+  readonly sessionResultsMax?: number;
+}
+
+export interface ScanOptions {
+  readonly prefix?: string;
+  /** Inclusive lower bound. */
+  readonly start?: string;
+  /** Exclusive upper bound. */
+  readonly end?: string;
+  readonly limit?: number;
+}
+
+export type ChangeListener = (key: string, value: Value | undefined, index: Index) => void;
+
+interface Session {
+  lastTimeMs: number;
+  /** Results of applied requests the client has not acknowledged yet, by sequence number. */
+  readonly results: Map<number, KvResult>;
+  firstUnacked: number;
+}
+
+const SNAPSHOT_FORMAT = 1;
+
+export class KvMachine {
+  readonly sessionTtlMs: number;
+  readonly sessionsMax: number;
+  readonly sessionResultsMax: number;
+  appliedIndex: Index = 0;
+  /** Log time: the largest leader timestamp applied so far. */
+  logTimeMs = 0;
+  readonly #data = new Map<string, Value>();
+  #sorted: string[] | null = null;
+  /** Least recently used first (re-inserted on use), so expiry scans from the front. */
+  readonly #sessions = new Map<number, Session>();
+  #listeners: ChangeListener[] = [];
+
+  constructor(options: KvMachineOptions = {}) {
+    this.sessionTtlMs = options.sessionTtlMs ?? 10 * 60 * 1000;
+    this.sessionsMax = options.sessionsMax ?? 100_000;
+    this.sessionResultsMax = options.sessionResultsMax ?? 4096;
+    assert(this.sessionTtlMs > 0 && this.sessionsMax > 0 && this.sessionResultsMax > 0, 'kv machine limits must be positive');
+  }
+
+  get size(): number {
+    return this.#data.size;
+  }
+
+  get sessions(): number {
+    return this.#sessions.size;
+  }
+
+  onChange(listener: ChangeListener): () => void {
+    this.#listeners.push(listener);
+    return () => { this.#listeners = this.#listeners.filter((l) => l !== listener); };
+  }
+
+  /** Applies one committed entry; returns the command's result (null for no-op and config). */
+  apply(e: Entry): KvResult | null {
+    assert(e.index === this.appliedIndex + 1, () => `kv apply of ${e.index} after ${this.appliedIndex}`);
+    this.appliedIndex = e.index;
+    if (e.type !== 'normal') return null;
+    return this.applyCommand(decodeCommand(e.data), e.index);
+  }
+
+  applyCommand(env: CommandEnvelope, index: Index): KvResult {
+    if (env.timeMs > this.logTimeMs) {
+      this.logTimeMs = env.timeMs;
+      this.#expireSessions();
+    }
+    const cmd = env.cmd;
+    if (cmd.op === 'register') return this.#register(index);
+    const s = env.session;
+    if (s === null) return this.#execute(env, index);
+    const session = this.#sessions.get(s.client);
+    if (session === undefined) {
+      return { op: 'error', index, code: 'ERR_SESSION_EXPIRED', message: `client session ${s.client} expired or was never registered: register a new one` };
+    }
+    this.#touch(s.client, session);
+    if (s.firstUnacked > session.firstUnacked) {
+      session.firstUnacked = s.firstUnacked;
+      for (const seq of session.results.keys()) if (seq < s.firstUnacked) session.results.delete(seq);
+    }
+    const cached = session.results.get(s.seq);
+    if (cached !== undefined) return cached;
+    if (s.seq < session.firstUnacked) {
+      return { op: 'error', index, code: 'ERR_SESSION_STALE', message: `request ${s.seq} of client ${s.client} was already answered` };
+    }
+    const result = this.#execute(env, index);
+    session.results.set(s.seq, result);
+    if (session.results.size > this.sessionResultsMax) {
+      const oldest = session.results.keys().next().value;
+      if (oldest !== undefined) session.results.delete(oldest);
+    }
+    return result;
+  }
+
+  #execute(env: CommandEnvelope, index: Index): KvResult {
+    const cmd = env.cmd;
+    switch (cmd.op) {
+      case 'put':
+        this.#set(cmd.key, cmd.value, index);
+        return { op: 'put', index };
+      case 'delete': {
+        const existed = this.#data.has(cmd.key);
+        if (existed) this.#set(cmd.key, undefined, index);
+        return { op: 'delete', index, existed };
+      }
+      case 'cas': {
+        const current = this.#data.get(cmd.key);
+        const swapped = cmd.expected === null ? current === undefined : valuesEqual(current, cmd.expected);
+        if (swapped) this.#set(cmd.key, cmd.value, index);
+        return { op: 'cas', index, swapped };
+      }
+      case 'register':
+        return this.#register(index);
+    }
+  }
+
+  #set(key: string, value: Value | undefined, index: Index): void {
+    const had = this.#data.has(key);
+    if (value === undefined) this.#data.delete(key);
+    else this.#data.set(key, value);
+    if (had !== (value !== undefined)) this.#sorted = null;
+    for (const l of this.#listeners) l(key, value, index);
+  }
+
+  #register(index: Index): KvResult {
+    while (this.#sessions.size >= this.sessionsMax) {
+      const lru = this.#sessions.keys().next().value;
+      if (lru === undefined) break;
+      this.#sessions.delete(lru);
+    }
+    this.#sessions.set(index, { lastTimeMs: this.logTimeMs, results: new Map(), firstUnacked: 0 });
+    return { op: 'register', index, client: index };
+  }
+
+  #touch(client: number, s: Session): void {
+    s.lastTimeMs = this.logTimeMs;
+    this.#sessions.delete(client);
+    this.#sessions.set(client, s);
+  }
+
+  #expireSessions(): void {
+    const cutoff = this.logTimeMs - this.sessionTtlMs;
+    for (const [id, s] of this.#sessions) {
+      if (s.lastTimeMs >= cutoff) break;
+      this.#sessions.delete(id);
+    }
+  }
+
+  get(key: string): Value | undefined {
+    return this.#data.get(key);
+  }
+
+  scan(o: ScanOptions = {}): Array<[string, Value]> {
+    if (this.#sorted === null) this.#sorted = [...this.#data.keys()].sort();
+    const keys = this.#sorted;
+    const lo = o.prefix !== undefined && (o.start === undefined || o.prefix > o.start) ? o.prefix : o.start ?? '';
+    let i = lowerBound(keys, lo);
+    const out: Array<[string, Value]> = [];
+    const limit = o.limit ?? Infinity;
+    for (; i < keys.length && out.length < limit; i++) {
+      const k = keys[i]!;
+      if (o.end !== undefined && k >= o.end) break;
+      if (o.prefix !== undefined && !k.startsWith(o.prefix)) break;
+      out.push([k, this.#data.get(k)!]);
+    }
+    return out;
+  }
+
+  /** The whole state as bytes: data, sessions and log time. */
+  snapshot(): Uint8Array {
+    const w = new ByteWriter(1024);
+    w.u8(SNAPSHOT_FORMAT).num(this.appliedIndex).num(this.logTimeMs).varint(this.#data.size);
+    for (const [k, v] of this.#data) {
+      w.str(k);
+      if (typeof v === 'string') w.u8(0).str(v);
+      else w.u8(1).bytes(v);
+    }
+    w.varint(this.#sessions.size);
+    for (const [id, s] of this.#sessions) {
+      w.num(id).num(s.lastTimeMs).num(s.firstUnacked).varint(s.results.size);
+      for (const [seq, r] of s.results) w.num(seq).str(JSON.stringify(r));
+    }
+    return w.finish();
+  }
+
+  /** Replaces the state with a snapshot taken by snapshot(). */
+  restore(bytes: Uint8Array): void {
+    const r = new ByteReader(bytes, 'kv snapshot');
+    const format = r.u8();
+    if (format !== SNAPSHOT_FORMAT) throw new RangeError(`kv snapshot: unknown format ${format}`);
+    this.appliedIndex = r.num();
+    this.logTimeMs = r.num();
+    this.#data.clear();
+    this.#sorted = null;
+    const n = r.varint();
+    for (let i = 0; i < n; i++) {
+      const k = r.str();
+      this.#data.set(k, r.u8() === 0 ? r.str() : r.bytes().slice());
+    }
+    this.#sessions.clear();
+    const sessions = r.varint();
+    for (let i = 0; i < sessions; i++) {
+      const id = r.num();
+      const s: Session = { lastTimeMs: r.num(), firstUnacked: r.num(), results: new Map() };
+      const results = r.varint();
+      for (let j = 0; j < results; j++) s.results.set(r.num(), JSON.parse(r.str()) as KvResult);
+      this.#sessions.set(id, s);
+    }
+    if (!r.done) throw new RangeError('kv snapshot: trailing bytes');
+  }
+}
+
+function lowerBound(keys: readonly string[], target: string): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (keys[mid]! < target) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

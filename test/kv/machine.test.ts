@@ -1,0 +1,148 @@
+// The key-value state machine: results of each command, sessions for exactly-once writes with
+// expiry by log time, scans, snapshots, and the command codec.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { decodeCommand, encodeCommand, type CommandEnvelope, type KvCommand } from '../../src/core/kv/command.ts';
+import { KvMachine, type KvResult } from '../../src/core/kv/machine.ts';
+import { utf8Decode, utf8Encode } from '../../src/core/kv/bytes.ts';
+import type { Entry } from '../../src/core/types.ts';
+
+const t = suite('kv machine');
+
+function entry(index: number, env: CommandEnvelope): Entry {
+  return { index, term: 1, type: 'normal', data: encodeCommand(env) };
+}
+
+class Log {
+  readonly m: KvMachine;
+  index = 0;
+  now = 1000;
+  constructor(m = new KvMachine()) { this.m = m; }
+  run(cmd: KvCommand, session: CommandEnvelope['session'] = null): KvResult {
+    return this.m.apply(entry(++this.index, { timeMs: this.now, session, cmd }))!;
+  }
+}
+
+t('put, get, delete and cas answer with their results', () => {
+  const l = new Log();
+  assert.equal(l.run({ op: 'put', key: 'a', value: '1' }), { op: 'put', index: 1 });
+  assert.is(l.m.get('a'), '1');
+  assert.equal(l.run({ op: 'cas', key: 'a', expected: '2', value: '3' }), { op: 'cas', index: 2, swapped: false });
+  assert.equal(l.run({ op: 'cas', key: 'a', expected: '1', value: '3' }), { op: 'cas', index: 3, swapped: true });
+  assert.is(l.m.get('a'), '3');
+  assert.equal(l.run({ op: 'cas', key: 'b', expected: null, value: 'new' }), { op: 'cas', index: 4, swapped: true });
+  assert.equal(l.run({ op: 'cas', key: 'b', expected: null, value: 'again' }), { op: 'cas', index: 5, swapped: false });
+  assert.equal(l.run({ op: 'delete', key: 'a' }), { op: 'delete', index: 6, existed: true });
+  assert.equal(l.run({ op: 'delete', key: 'a' }), { op: 'delete', index: 7, existed: false });
+  assert.is(l.m.get('a'), undefined);
+});
+
+t('byte values round-trip and compare by content', () => {
+  const l = new Log();
+  const v = new Uint8Array([0, 255, 7]);
+  l.run({ op: 'put', key: 'bin', value: v });
+  assert.equal(l.m.get('bin'), v);
+  assert.equal(l.run({ op: 'cas', key: 'bin', expected: new Uint8Array([0, 255, 7]), value: 'text' }), { op: 'cas', index: 2, swapped: true });
+});
+
+t('scan by prefix and by range, in key order, with a limit', () => {
+  const l = new Log();
+  for (const k of ['b/2', 'a/1', 'a/3', 'a/2', 'c']) l.run({ op: 'put', key: k, value: k });
+  assert.equal(l.m.scan({ prefix: 'a/' }).map(([k]) => k), ['a/1', 'a/2', 'a/3']);
+  assert.equal(l.m.scan({ start: 'a/2', end: 'c' }).map(([k]) => k), ['a/2', 'a/3', 'b/2']);
+  assert.equal(l.m.scan({ limit: 2 }).map(([k]) => k), ['a/1', 'a/2']);
+  l.run({ op: 'delete', key: 'a/2' });
+  assert.equal(l.m.scan({ prefix: 'a/' }).map(([k]) => k), ['a/1', 'a/3'], 'the index follows deletes');
+});
+
+t('a retried request in a session applies once and returns the first result', () => {
+  const l = new Log();
+  const reg = l.run({ op: 'register' });
+  assert.is(reg.op, 'register');
+  const client = (reg as { client: number }).client;
+  const first = l.run({ op: 'cas', key: 'k', expected: null, value: 'x' }, { client, seq: 1, firstUnacked: 1 });
+  assert.equal(first, { op: 'cas', index: 2, swapped: true });
+  // The same request again (a retry after a leader change) does not apply a second time.
+  const retry = l.run({ op: 'cas', key: 'k', expected: null, value: 'x' }, { client, seq: 1, firstUnacked: 1 });
+  assert.equal(retry, first, 'the cached result, not a failed second cas');
+  // Once acknowledged, the result is forgotten and a late duplicate is refused as stale.
+  l.run({ op: 'put', key: 'other', value: '1' }, { client, seq: 2, firstUnacked: 2 });
+  const late = l.run({ op: 'cas', key: 'k', expected: null, value: 'x' }, { client, seq: 1, firstUnacked: 1 });
+  assert.is(late.op, 'error');
+  assert.is((late as { code: string }).code, 'ERR_SESSION_STALE');
+  assert.is(l.m.get('k'), 'x');
+});
+
+t('sessions expire by log time, deterministically, and a write on an expired session is refused', () => {
+  const l = new Log(new KvMachine({ sessionTtlMs: 60_000 }));
+  const client = (l.run({ op: 'register' }) as { client: number }).client;
+  l.now += 59_000;
+  assert.is(l.run({ op: 'put', key: 'a', value: '1' }, { client, seq: 1, firstUnacked: 1 }).op, 'put');
+  l.now += 61_000;
+  l.run({ op: 'put', key: 'tick', value: 'x' });
+  const r = l.run({ op: 'put', key: 'a', value: '2' }, { client, seq: 2, firstUnacked: 2 });
+  assert.is(r.op, 'error');
+  assert.is((r as { code: string }).code, 'ERR_SESSION_EXPIRED');
+  assert.match((r as { message: string }).message, /register a new one/);
+  assert.is(l.m.get('a'), '1', 'the refused write did not apply');
+});
+
+t('sessionsMax evicts the least recently used session', () => {
+  const l = new Log(new KvMachine({ sessionsMax: 2 }));
+  const a = (l.run({ op: 'register' }) as { client: number }).client;
+  const b = (l.run({ op: 'register' }) as { client: number }).client;
+  l.run({ op: 'put', key: 'x', value: '1' }, { client: a, seq: 1, firstUnacked: 1 });
+  l.run({ op: 'register' });
+  assert.is(l.m.sessions, 2);
+  assert.is(l.run({ op: 'put', key: 'x', value: '2' }, { client: b, seq: 1, firstUnacked: 1 }).op, 'error', 'b was evicted');
+  assert.is(l.run({ op: 'put', key: 'x', value: '3' }, { client: a, seq: 2, firstUnacked: 2 }).op, 'put', 'a was kept');
+});
+
+t('a snapshot restores data, sessions and log time exactly', () => {
+  const l = new Log();
+  const client = (l.run({ op: 'register' }) as { client: number }).client;
+  l.run({ op: 'put', key: 's', value: 'text' }, { client, seq: 1, firstUnacked: 1 });
+  l.run({ op: 'put', key: 'b', value: new Uint8Array([1, 2]) });
+  const copy = new KvMachine();
+  copy.restore(l.m.snapshot());
+  assert.is(copy.appliedIndex, l.m.appliedIndex);
+  assert.is(copy.logTimeMs, l.m.logTimeMs);
+  assert.equal(copy.scan(), l.m.scan());
+  const again = copy.applyCommand({ timeMs: l.now, session: { client, seq: 1, firstUnacked: 1 }, cmd: { op: 'put', key: 's', value: 'changed' } }, 4);
+  assert.equal(again, { op: 'put', index: 2 }, 'the session and its cached result survived the snapshot');
+  assert.throws(() => copy.restore(new Uint8Array([9])), /unknown format/);
+});
+
+t('change listeners see every write in log order', () => {
+  const l = new Log();
+  const seen: string[] = [];
+  const off = l.m.onChange((k, v, i) => seen.push(`${i}:${k}=${v ?? '∅'}`));
+  l.run({ op: 'put', key: 'a', value: '1' });
+  l.run({ op: 'delete', key: 'a' });
+  off();
+  l.run({ op: 'put', key: 'a', value: '2' });
+  assert.equal(seen, ['1:a=1', '2:a=∅']);
+});
+
+t('the command codec round-trips every command and rejects damage', () => {
+  const cmds: CommandEnvelope[] = [
+    { timeMs: 1, session: null, cmd: { op: 'put', key: 'ключ/🔑', value: 'värde' } },
+    { timeMs: 2, session: { client: 7, seq: 9, firstUnacked: 3 }, cmd: { op: 'delete', key: '' } },
+    { timeMs: 3, session: null, cmd: { op: 'cas', key: 'k', expected: null, value: new Uint8Array([1]) } },
+    { timeMs: 4, session: null, cmd: { op: 'cas', key: 'k', expected: new Uint8Array(0), value: 'v' } },
+    { timeMs: 5, session: null, cmd: { op: 'register' } },
+  ];
+  for (const c of cmds) assert.equal(decodeCommand(encodeCommand(c)), c);
+  const bytes = encodeCommand(cmds[0]!);
+  assert.throws(() => decodeCommand(bytes.subarray(0, bytes.length - 1)), /truncated/);
+  assert.throws(() => decodeCommand(new Uint8Array([1, 99, 0, 0, 0, 0, 0, 0, 0, 0, 0])), /unknown op/);
+});
+
+t('utf8 encoding matches TextEncoder, including astral characters and lone surrogates', () => {
+  for (const s of ['', 'ascii', 'ÿ', '€', '𝄞', 'a\ud800b', 'mixed ключ 🔑 text']) {
+    assert.equal(utf8Encode(s), new TextEncoder().encode(s), JSON.stringify(s));
+    assert.is(utf8Decode(new TextEncoder().encode(s)), new TextDecoder().decode(new TextEncoder().encode(s)));
+  }
+});
+
+t.run();
