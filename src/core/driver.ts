@@ -1,0 +1,350 @@
+// RaftDriver: the Ready loop every runtime shares (Node peer, browser learner, Deno peer). It is
+// the one asynchronous module of the core, and still does no I/O of its own: it awaits the
+// injected store, hands messages to the injected send(), and gets time only as tick() calls.
+// Writes that arrive while a save is in flight go into the next save together (group commit).
+
+import { assert } from './assert.ts';
+import { RaftError } from './errors.ts';
+import type { Message } from './message.ts';
+import type { RaftNode, Ready } from './node.ts';
+import type { LogStore } from './storage.ts';
+import type { ConfChange, Entry, HardState, Index, ReadContext, Role, Snapshot, Term } from './types.ts';
+
+export interface ReplicatedStateMachine<R> {
+  /** Index of the last entry applied (or restored from a snapshot). */
+  readonly appliedIndex: Index;
+  /** Applies one committed entry in log order; returns the result for its proposer. */
+  apply(entry: Entry): R | null;
+  snapshot(): Uint8Array;
+  restore(data: Uint8Array): void;
+}
+
+export type ReadServedBy = 'readIndex' | 'lease' | 'follower';
+
+export interface ReadResult {
+  readonly index: Index;
+  readonly path: ReadServedBy;
+}
+
+export interface DriverOptions<R> {
+  readonly node: RaftNode;
+  readonly store: LogStore;
+  readonly machine: ReplicatedStateMachine<R>;
+  readonly send: (msgs: readonly Message[]) => void;
+  /** Take a snapshot once this many entries were applied since the last one (0: never). */
+  readonly snapshotEntries?: number;
+  /** Entries kept behind a snapshot for followers that lag a little. */
+  readonly snapshotRetainEntries?: number;
+  /** Proposals waiting for their entries to apply. */
+  readonly pendingProposalsMax?: number;
+  /** Reads waiting for a read index or for apply to reach it. */
+  readonly pendingReadsMax?: number;
+  /** A store failure is fatal: the driver stops and reports it here. */
+  readonly onFatal?: (err: Error) => void;
+  /** Observes each Ready after it was carried out (metrics, status pages). */
+  readonly onReady?: (rd: Ready, persistMs: number) => void;
+  /** Observes each applied entry with its result. */
+  readonly onApply?: (entry: Entry, result: R | null) => void;
+  /** Milliseconds since some fixed point, for persistMs (metrics only). */
+  readonly now?: () => number;
+}
+
+interface PendingProposal<R> {
+  readonly term: Term;
+  readonly resolve: (r: { index: Index; result: R | null }) => void;
+  readonly reject: (e: Error) => void;
+}
+
+interface PendingRead {
+  readonly resolve: (r: ReadResult) => void;
+  readonly reject: (e: Error) => void;
+}
+
+interface Waiter {
+  readonly index: Index;
+  readonly resolve: () => void;
+  readonly reject: (e: Error) => void;
+}
+
+export class RaftDriver<R> {
+  readonly node: RaftNode;
+  readonly #store: LogStore;
+  readonly #machine: ReplicatedStateMachine<R>;
+  readonly #send: (msgs: readonly Message[]) => void;
+  readonly #opts: DriverOptions<R>;
+  readonly #snapshotEntries: number;
+  readonly #retain: number;
+  readonly #proposalsMax: number;
+  readonly #readsMax: number;
+  #scheduled = false;
+  #running: Promise<void> | null = null;
+  #closed = false;
+  #fatal: Error | null = null;
+  #batch: Array<{ data: Uint8Array; p: PendingProposal<R> }> = [];
+  readonly #proposals = new Map<Index, PendingProposal<R>>();
+  readonly #reads = new Map<ReadContext, PendingRead>();
+  #nextRead = 1;
+  #waiters: Waiter[] = [];
+  /** A commit-only hard state not written yet: it rides along with the next synced write. */
+  #lazyHardState: HardState | null = null;
+  #lastSnapshotIndex: Index;
+  #snapshotting: Promise<void> | null = null;
+  role: Role = 'follower';
+  leader: string | null = null;
+
+  constructor(opts: DriverOptions<R>) {
+    this.node = opts.node;
+    this.#store = opts.store;
+    this.#machine = opts.machine;
+    this.#send = opts.send;
+    this.#opts = opts;
+    this.#snapshotEntries = opts.snapshotEntries ?? 10_000;
+    this.#retain = opts.snapshotRetainEntries ?? 1000;
+    this.#proposalsMax = opts.pendingProposalsMax ?? 100_000;
+    this.#readsMax = opts.pendingReadsMax ?? 100_000;
+    this.#lastSnapshotIndex = opts.machine.appliedIndex;
+    this.#schedule();
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get pendingProposals(): number {
+    return this.#proposals.size + this.#batch.length;
+  }
+
+  get pendingReads(): number {
+    return this.#reads.size + this.#waiters.length;
+  }
+
+  step(m: Message): void {
+    if (this.#closed) return;
+    this.node.step(m);
+    this.#schedule();
+  }
+
+  tick(): void {
+    if (this.#closed) return;
+    this.node.tick();
+    this.#schedule();
+  }
+
+  /** Runs `fn` against the node (transfer, reportUnreachable...) and then the Ready loop. */
+  poke(fn: (node: RaftNode) => void): void {
+    if (this.#closed) return;
+    fn(this.node);
+    this.#schedule();
+  }
+
+  /** Proposes one command; resolves with the state machine's result once it is applied here. */
+  propose(data: Uint8Array): Promise<{ index: Index; result: R | null }> {
+    const refused = this.#refuse();
+    if (refused !== null) return Promise.reject(refused);
+    if (this.role !== 'leader') return Promise.reject(new RaftError('ERR_NOT_LEADER', `${this.node.cfg.id} is not the leader`, this.leader));
+    if (this.pendingProposals >= this.#proposalsMax) {
+      return Promise.reject(new RaftError('ERR_UNAVAILABLE', `too many proposals in flight (pendingProposalsMax=${this.#proposalsMax})`, this.leader));
+    }
+    return new Promise((resolve, reject) => {
+      if (this.#batch.length === 0) void Promise.resolve().then(() => this.#flushProposals());
+      this.#batch.push({ data, p: { term: 0, resolve, reject } });
+    });
+  }
+
+  #flushProposals(): void {
+    const batch = this.#batch;
+    this.#batch = [];
+    if (batch.length === 0) return;
+    try {
+      const r = this.node.propose(batch.map((b) => b.data));
+      for (let i = 0; i < batch.length; i++) this.#proposals.set(r.firstIndex + i, { ...batch[i]!.p, term: r.term });
+    } catch (err) {
+      for (const b of batch) b.p.reject(err as Error);
+      return;
+    }
+    this.#schedule();
+  }
+
+  /** Proposes a membership change; resolves once it is applied here. */
+  async proposeConfChange(cc: ConfChange): Promise<Index> {
+    const refused = this.#refuse();
+    if (refused !== null) throw refused;
+    const r = this.node.proposeConfChange(cc);
+    this.#schedule();
+    await new Promise<{ index: Index; result: R | null }>((resolve, reject) => this.#proposals.set(r.firstIndex, { term: r.term, resolve, reject }));
+    return r.firstIndex;
+  }
+
+  /**
+   * A linearizable read: resolves with the index to read at once the local state machine has
+   * applied it (ReadIndex or lease on the leader, a forwarded read index on a follower).
+   */
+  read(): Promise<ReadResult> {
+    const refused = this.#refuse();
+    if (refused !== null) return Promise.reject(refused);
+    if (this.pendingReads >= this.#readsMax) {
+      return Promise.reject(new RaftError('ERR_READ_LIMIT', `too many reads in flight (pendingReadsMax=${this.#readsMax})`, this.leader));
+    }
+    const ctx = this.#nextRead++;
+    return new Promise((resolve, reject) => {
+      try {
+        this.node.readIndex(ctx);
+      } catch (err) {
+        reject(err as Error);
+        return;
+      }
+      this.#reads.set(ctx, { resolve, reject });
+      this.#schedule();
+    });
+  }
+
+  /** Resolves once the state machine has applied `index`. */
+  waitApplied(index: Index): Promise<void> {
+    if (this.#machine.appliedIndex >= index) return Promise.resolve();
+    return new Promise((resolve, reject) => this.#addWaiter({ index, resolve, reject }));
+  }
+
+  #addWaiter(w: Waiter): void {
+    let i = this.#waiters.length;
+    while (i > 0 && this.#waiters[i - 1]!.index > w.index) i--;
+    this.#waiters.splice(i, 0, w);
+  }
+
+  #refuse(): Error | null {
+    if (this.#fatal !== null) return new RaftError('ERR_UNAVAILABLE', `the peer stopped after a storage failure: ${this.#fatal.message}`, null);
+    if (this.#closed) return new RaftError('ERR_UNAVAILABLE', 'the peer is shutting down', null);
+    return null;
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#closed) return;
+    this.#scheduled = true;
+    void Promise.resolve().then(() => {
+      this.#scheduled = false;
+      if (this.#running === null) this.#running = this.#loop().finally(() => { this.#running = null; });
+    });
+  }
+
+  async #loop(): Promise<void> {
+    while (!this.#closed && this.node.hasReady()) {
+      const rd = this.node.ready();
+      try {
+        await this.#carryOut(rd);
+      } catch (err) {
+        this.#stop(err as Error);
+        return;
+      }
+    }
+  }
+
+  async #carryOut(rd: Ready): Promise<void> {
+    const now = this.#opts.now;
+    const started = now?.() ?? 0;
+    this.role = rd.softState.role;
+    this.leader = rd.softState.leader;
+    if (rd.messages.length > 0) this.#send(rd.messages);
+    if (rd.mustSync) {
+      const hardState = rd.hardState ?? this.#lazyHardState;
+      this.#lazyHardState = null;
+      await this.#store.save({ snapshot: rd.snapshot, entries: rd.entries, hardState });
+    } else if (rd.hardState !== null) {
+      this.#lazyHardState = rd.hardState;
+    }
+    if (rd.messagesAfterPersist.length > 0) this.#send(rd.messagesAfterPersist);
+    if (rd.snapshot !== null) this.#restore(rd.snapshot);
+    for (const e of rd.committedEntries) this.#apply(e);
+    for (const rs of rd.readStates) this.#readReady(rs.context, rs.index, rs.path === 'lease' ? 'lease' : rd.softState.role === 'leader' ? 'readIndex' : 'follower');
+    for (const ctx of rd.droppedReads) this.#readDropped(ctx);
+    this.node.advance(rd);
+    this.#releaseWaiters();
+    this.#maybeSnapshot();
+    this.#opts.onReady?.(rd, (now?.() ?? 0) - started);
+  }
+
+  #restore(s: Snapshot): void {
+    this.#machine.restore(s.data);
+    this.#lastSnapshotIndex = s.meta.index;
+    assert(this.#machine.appliedIndex === s.meta.index,
+      () => `state machine restored to ${this.#machine.appliedIndex}, snapshot is at ${s.meta.index}`);
+    // Proposals the snapshot covers were decided elsewhere; their outcome is unknown here.
+    for (const [index, p] of this.#proposals) {
+      if (index <= s.meta.index) {
+        this.#proposals.delete(index);
+        p.reject(new RaftError('ERR_PROPOSAL_DROPPED', `entry ${index} was replaced by a snapshot; its outcome is unknown here`, this.leader));
+      }
+    }
+  }
+
+  #apply(e: Entry): void {
+    const result = this.#machine.apply(e);
+    const p = this.#proposals.get(e.index);
+    if (p !== undefined) {
+      this.#proposals.delete(e.index);
+      if (p.term === e.term) p.resolve({ index: e.index, result });
+      else p.reject(new RaftError('ERR_PROPOSAL_DROPPED', `entry ${e.index} of term ${p.term} was overwritten by a new leader`, this.leader));
+    }
+    this.#opts.onApply?.(e, result);
+  }
+
+  #readReady(ctx: ReadContext, index: Index, path: ReadServedBy): void {
+    const read = this.#reads.get(ctx);
+    if (read === undefined) return;
+    this.#reads.delete(ctx);
+    // Even a leader waits for its own apply to reach the read index (no "wait-free" shortcut:
+    // follower reads may have seen later state).
+    if (this.#machine.appliedIndex >= index) read.resolve({ index, path });
+    else this.#addWaiter({ index, resolve: () => read.resolve({ index, path }), reject: read.reject });
+  }
+
+  #readDropped(ctx: ReadContext): void {
+    const read = this.#reads.get(ctx);
+    if (read === undefined) return;
+    this.#reads.delete(ctx);
+    read.reject(new RaftError('ERR_NOT_LEADER', 'the read could not be confirmed (leadership changed or no leader); retry', this.leader));
+  }
+
+  #releaseWaiters(): void {
+    const applied = this.#machine.appliedIndex;
+    let n = 0;
+    while (n < this.#waiters.length && this.#waiters[n]!.index <= applied) this.#waiters[n++]!.resolve();
+    if (n > 0) this.#waiters.splice(0, n);
+  }
+
+  #maybeSnapshot(): void {
+    const applied = this.#machine.appliedIndex;
+    if (this.#snapshotEntries <= 0 || this.#snapshotting !== null) return;
+    if (applied - this.#lastSnapshotIndex < this.#snapshotEntries) return;
+    const snap = this.node.compact(this.#machine.snapshot(), this.#retain);
+    this.#lastSnapshotIndex = snap.meta.index;
+    this.#snapshotting = this.#store.saveSnapshot(snap)
+      .catch((err: Error) => this.#stop(err))
+      .finally(() => { this.#snapshotting = null; });
+  }
+
+  #stop(err: Error): void {
+    if (this.#fatal !== null) return;
+    this.#fatal = err;
+    this.#closed = true;
+    this.#failAll(new RaftError('ERR_UNAVAILABLE', `the peer stopped after a storage failure: ${err.message}`, null));
+    this.#opts.onFatal?.(err);
+  }
+
+  #failAll(err: Error): void {
+    for (const p of this.#proposals.values()) p.reject(err);
+    this.#proposals.clear();
+    for (const b of this.#batch) b.p.reject(err);
+    this.#batch = [];
+    for (const r of this.#reads.values()) r.reject(err);
+    this.#reads.clear();
+    for (const w of this.#waiters) w.reject(err);
+    this.#waiters = [];
+  }
+
+  /** Finishes the write in flight, fails what is pending, and stops. The store stays open. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#running !== null) await this.#running;
+    if (this.#snapshotting !== null) await this.#snapshotting;
+    this.#failAll(new RaftError('ERR_UNAVAILABLE', 'the peer is shutting down', this.leader));
+  }
+}
