@@ -11,3 +11,7 @@ export * from './confchange.ts';
 export type { ProgressState } from './progress.ts';
 export type { RaftStats } from './raft.ts';
 export type { ReorderStats } from './reorder-buffer.ts';
+export * from './memory-store.ts';
+export * from './driver.ts';
+export * from './kv/command.ts';
+export * from './kv/machine.ts';
