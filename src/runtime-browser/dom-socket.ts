@@ -1,0 +1,93 @@
+// The native WebSocket (browsers, Deno) seen as a SocketLike, and a Dialer that opens one.
+// Browsers only dial. Messages arrive as ArrayBuffers (binaryType 'arraybuffer'); there is no
+// maxPayload in the DOM API, so the codec's size check is what refuses an oversized frame.
+
+import { earlyEventsMax } from '../transport/socket.ts';
+import type { DialOptions, SocketHandlers, SocketLike } from '../transport/socket.ts';
+
+type SocketEvent = { readonly kind: 'message'; readonly data: Uint8Array | string } | { readonly kind: 'close'; readonly code: number; readonly reason: string };
+
+export class DomSocket implements SocketLike {
+  readonly remote: string;
+  readonly #ws: WebSocket;
+  #handlers: SocketHandlers | null = null;
+  // Invariant: #early is empty once #handlers is set.
+  readonly #early: SocketEvent[] = [];
+  #closed = false;
+
+  constructor(ws: WebSocket, remote: string) {
+    this.#ws = ws;
+    this.remote = remote;
+    ws.binaryType = 'arraybuffer';
+    ws.onmessage = (ev: MessageEvent<unknown>) => {
+      const d = ev.data;
+      this.#deliver({ kind: 'message', data: d instanceof ArrayBuffer ? new Uint8Array(d) : String(d) });
+    };
+    ws.onclose = (ev: CloseEvent) => this.#deliver({ kind: 'close', code: ev.code, reason: ev.reason });
+    ws.onerror = () => {};
+  }
+
+  get bufferedAmount(): number {
+    return this.#ws.bufferedAmount;
+  }
+
+  send(data: Uint8Array): void {
+    if (this.#ws.readyState !== WebSocket.OPEN) return;
+    // A view on a larger (shared encoder) buffer: send exactly its bytes.
+    this.#ws.send(data as Uint8Array<ArrayBuffer>);
+  }
+
+  close(code: number, reason: string): void {
+    if (this.#ws.readyState === WebSocket.CLOSING || this.#ws.readyState === WebSocket.CLOSED) return;
+    // The DOM API accepts only 1000 and 3000-4999 from scripts: protocol codes such as 1001 or
+    // 1002 go out as 1000, keeping their (generic) reason.
+    this.#ws.close(code === 1000 || (code >= 3000 && code <= 4999) ? code : 1000, reason);
+  }
+
+  listen(handlers: SocketHandlers): void {
+    this.#handlers = handlers;
+    for (const e of this.#early.splice(0)) this.#dispatch(e);
+  }
+
+  #deliver(e: SocketEvent): void {
+    if (this.#handlers !== null) return this.#dispatch(e);
+    if (e.kind === 'message' && this.#early.length >= earlyEventsMax) {
+      this.close(1008, 'policy violation');
+      return;
+    }
+    this.#early.push(e);
+  }
+
+  #dispatch(e: SocketEvent): void {
+    if (e.kind === 'close') {
+      if (this.#closed) return;
+      this.#closed = true;
+      this.#handlers!.close(e.code, e.reason);
+    } else if (!this.#closed) {
+      this.#handlers!.message(e.data);
+    }
+  }
+}
+
+/** A Dialer over the native WebSocket: resolves once open, rejects on error or timeout. */
+export function dialDom(url: string, options: DialOptions): Promise<SocketLike> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    const timer = setTimeout(() => fail(new Error(`opening ${url} timed out after ${options.timeoutMs} ms`)), options.timeoutMs);
+    function fail(err: Error): void {
+      clearTimeout(timer);
+      ws.onopen = null;
+      ws.onerror = null;
+      ws.onclose = null;
+      try { ws.close(); } catch { /* already closing */ }
+      reject(err);
+    }
+    ws.onerror = () => fail(new Error(`could not open ${url}`));
+    ws.onclose = (ev) => fail(new Error(`${url} closed before opening (${ev.code})`));
+    ws.onopen = () => {
+      clearTimeout(timer);
+      ws.onopen = null;
+      resolve(new DomSocket(ws, url));
+    };
+  });
+}

@@ -1,0 +1,81 @@
+// The `ws` listener: one port (or an existing HTTP server) that peers, clients and browser
+// learners all connect to; the mesh tells them apart by their handshake. maxPayload is the
+// frame size cap, enforced by ws before a single byte is decoded (close code 1009).
+
+import type { Server as HttpServer } from 'node:http';
+import { WebSocketServer } from 'ws';
+import { defaultFrameLimits } from '../transport/limits.ts';
+import type { SocketLike, SocketListener } from '../transport/socket.ts';
+import { WsSocket } from './ws-socket.ts';
+
+export interface WsListenerOptions {
+  /** Interface to bind; default 127.0.0.1 (pass '0.0.0.0' or '::' to serve other hosts). */
+  readonly host?: string;
+  /** Port; 0 picks a free one (see `port` on the listener). */
+  readonly port?: number;
+  /** Share an existing HTTP server instead of opening a port. */
+  readonly server?: HttpServer;
+  /** Only upgrade requests for this path. */
+  readonly path?: string;
+  /** Largest inbound message; must equal the mesh's limits.frameBytesMax. */
+  readonly frameBytesMax?: number;
+}
+
+export class WsListener implements SocketListener {
+  readonly #wss: WebSocketServer;
+  readonly port: number;
+  readonly host: string;
+  #onSocket: ((socket: SocketLike) => void) | null = null;
+
+  private constructor(wss: WebSocketServer, host: string, port: number) {
+    this.#wss = wss;
+    this.host = host;
+    this.port = port;
+    wss.on('connection', (ws, req) => {
+      const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
+      const socket = new WsSocket(ws, remote);
+      if (this.#onSocket === null) socket.close(1013, 'try again later');
+      else this.#onSocket(socket);
+    });
+    wss.on('error', () => {});
+  }
+
+  static async open(options: WsListenerOptions = {}): Promise<WsListener> {
+    const common = {
+      maxPayload: options.frameBytesMax ?? defaultFrameLimits.frameBytesMax,
+      perMessageDeflate: false,
+      ...(options.path !== undefined ? { path: options.path } : {}),
+    };
+    if (options.server !== undefined) {
+      const wss = new WebSocketServer({ ...common, server: options.server });
+      const address = options.server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      return new WsListener(wss, options.host ?? '127.0.0.1', port);
+    }
+    const host = options.host ?? '127.0.0.1';
+    const wss = await new Promise<WebSocketServer>((resolve, reject) => {
+      const s: WebSocketServer = new WebSocketServer({ ...common, host, port: options.port ?? 0 }, () => resolve(s));
+      s.once('error', reject);
+    });
+    const address = wss.address();
+    const port = typeof address === 'object' && address !== null ? address.port : 0;
+    return new WsListener(wss, host, port);
+  }
+
+  /** ws://host:port for dialers on this machine. */
+  get url(): string {
+    const host = this.host.includes(':') ? `[${this.host}]` : this.host;
+    return `ws://${host}:${this.port}`;
+  }
+
+  listen(onSocket: (socket: SocketLike) => void): void {
+    this.#onSocket = onSocket;
+  }
+
+  async close(): Promise<void> {
+    this.#onSocket = null;
+    // wss.close() leaves accepted sockets open and waits for them; end them first.
+    for (const ws of this.#wss.clients) ws.terminate();
+    await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
+  }
+}

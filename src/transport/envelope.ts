@@ -1,0 +1,113 @@
+// The wire format: what a frame holds and how each part is laid out as CBOR. Frames are
+// positional CBOR arrays (no map keys on the wire), which cbor-x decodes several times faster
+// than maps or records and which leave no room for unexpected keys.
+//
+// Every frame starts with [protocolVersion, kind, ...]:
+//   data       [v, 0, cluster, from, to, msgs]
+//   hello      [v, 1, cluster, serverId, challenge]              acceptor -> dialer, first frame
+//   peerAuth   [v, 2, cluster, dialerId, serverId, slot, challenge, proof]
+//   tokenAuth  [v, 3, cluster, token, slot]
+//   welcome    [v, 4, proof]                                      acceptor -> dialer, last handshake frame
+//
+// A message is [typeCode, term, ...fields]; its from/to are the frame's (one sender and one
+// receiver per frame), so they are not repeated:
+//   app            [0, term, prevIndex, prevTerm, commit, terms, kinds, lens, blob, confs]
+//   appResp        [1, term, index, reject, hintIndex, hintTerm]
+//   hb             [2, term, commit, round]
+//   hbResp         [3, term, round]
+//   vote/preVote   [4|5, term, lastIndex, lastTerm, transfer]
+//   voteResp/...   [6|7, term, reject]
+//   snap           [8, term, index, snapTerm, voters, learners, data]
+//   timeoutNow     [9, term]
+//   readIndex      [10, term, context]
+//   readIndexResp  [11, term, context, index, reject]
+// Entries of an app are columns: `terms[i]`, `kinds` (empty when every entry is 'normal'),
+// `lens[i]` slicing one concatenated `blob`, and `confs` ([kind, node] for each config entry, in
+// order). Entry i has index prevIndex + 1 + i, so contiguity holds by construction.
+
+import type { Message, MessageType } from '../core/message.ts';
+import type { ConfChange, EntryType, NodeId } from '../core/types.ts';
+
+export const protocolVersion = 1;
+/** Versions this build decodes. */
+export const supportedVersions: readonly number[] = [protocolVersion];
+
+export const challengeBytes = 32;
+/** HMAC-SHA256 output. */
+export const proofBytes = 32;
+
+export type FrameKind = 'data' | 'hello' | 'peerAuth' | 'tokenAuth' | 'welcome';
+
+export const frameKindCodes: Readonly<Record<FrameKind, number>> = {
+  data: 0, hello: 1, peerAuth: 2, tokenAuth: 3, welcome: 4,
+};
+export const frameKindsByCode: readonly FrameKind[] = ['data', 'hello', 'peerAuth', 'tokenAuth', 'welcome'];
+
+/** The versioned envelope every message travels in. */
+export interface DataFrame {
+  readonly kind: 'data';
+  readonly v: number;
+  readonly cluster: string;
+  readonly from: NodeId;
+  readonly to: NodeId;
+  /** Each message's from/to equal the frame's. */
+  readonly msgs: readonly Message[];
+}
+
+export interface HelloFrame {
+  readonly kind: 'hello';
+  readonly v: number;
+  readonly cluster: string;
+  readonly serverId: NodeId;
+  readonly challenge: Uint8Array;
+}
+
+export interface PeerAuthFrame {
+  readonly kind: 'peerAuth';
+  readonly v: number;
+  readonly cluster: string;
+  readonly dialerId: NodeId;
+  readonly serverId: NodeId;
+  /** Which of the `connectionsPerPeer` parallel connections this is. */
+  readonly slot: number;
+  /** The dialer's own challenge, which the acceptor's welcome proof must answer. */
+  readonly challenge: Uint8Array;
+  /** HMAC proof over the acceptor's challenge; empty in insecure mode. */
+  readonly proof: Uint8Array;
+}
+
+export interface TokenAuthFrame {
+  readonly kind: 'tokenAuth';
+  readonly v: number;
+  readonly cluster: string;
+  readonly token: string;
+  readonly slot: number;
+}
+
+export interface WelcomeFrame {
+  readonly kind: 'welcome';
+  readonly v: number;
+  /** HMAC proof over the dialer's challenge; empty for token dialers and in insecure mode. */
+  readonly proof: Uint8Array;
+}
+
+export type HandshakeFrame = HelloFrame | PeerAuthFrame | TokenAuthFrame | WelcomeFrame;
+export type Frame = DataFrame | HandshakeFrame;
+
+export const messageTypeCodes: Readonly<Record<MessageType, number>> = {
+  app: 0, appResp: 1, hb: 2, hbResp: 3, vote: 4, preVote: 5, voteResp: 6, preVoteResp: 7,
+  snap: 8, timeoutNow: 9, readIndex: 10, readIndexResp: 11,
+};
+export const messageTypesByCode: readonly MessageType[] = [
+  'app', 'appResp', 'hb', 'hbResp', 'vote', 'preVote', 'voteResp', 'preVoteResp',
+  'snap', 'timeoutNow', 'readIndex', 'readIndexResp',
+];
+
+export const entryTypeCodes: Readonly<Record<EntryType, number>> = { normal: 0, noop: 1, config: 2 };
+export const entryTypesByCode: readonly EntryType[] = ['normal', 'noop', 'config'];
+
+export type ConfChangeType = ConfChange['type'];
+export const confTypeCodes: Readonly<Record<ConfChangeType, number>> = {
+  addVoter: 0, addLearner: 1, promoteLearner: 2, removeNode: 3,
+};
+export const confTypesByCode: readonly ConfChangeType[] = ['addVoter', 'addLearner', 'promoteLearner', 'removeNode'];

@@ -1,0 +1,119 @@
+// Operating errors of the transport: every frame that fails to decode or validate, every refused
+// handshake and every bad option surfaces as a TransportError with a stable `code`, and each code
+// maps to the WebSocket close code the mesh uses when that error ends a connection.
+
+export type TransportErrorCode =
+  | 'ERR_FRAME_TOO_LARGE'
+  | 'ERR_FRAME_MALFORMED'
+  | 'ERR_FRAME_VERSION'
+  | 'ERR_FRAME_CLUSTER'
+  | 'ERR_FRAME_FIELD'
+  | 'ERR_FRAME_ADDRESS'
+  | 'ERR_FRAME_FORBIDDEN'
+  | 'ERR_FRAME_UNEXPECTED'
+  | 'ERR_AUTH_FAILED'
+  | 'ERR_TOKEN_MALFORMED'
+  | 'ERR_TOKEN_SIGNATURE'
+  | 'ERR_TOKEN_EXPIRED'
+  | 'ERR_HANDSHAKE_TIMEOUT'
+  | 'ERR_CONFIG_INVALID';
+
+/** Every code, so tests (the fuzzer above all) can check that nothing else ever escapes. */
+export const transportErrorCodes: readonly TransportErrorCode[] = [
+  'ERR_FRAME_TOO_LARGE', 'ERR_FRAME_MALFORMED', 'ERR_FRAME_VERSION', 'ERR_FRAME_CLUSTER',
+  'ERR_FRAME_FIELD', 'ERR_FRAME_ADDRESS', 'ERR_FRAME_FORBIDDEN', 'ERR_FRAME_UNEXPECTED',
+  'ERR_AUTH_FAILED', 'ERR_TOKEN_MALFORMED', 'ERR_TOKEN_SIGNATURE', 'ERR_TOKEN_EXPIRED',
+  'ERR_HANDSHAKE_TIMEOUT', 'ERR_CONFIG_INVALID',
+];
+
+export class TransportError extends Error {
+  override readonly name = 'TransportError';
+  readonly code: TransportErrorCode;
+
+  constructor(code: TransportErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/**
+ * WebSocket close codes (RFC 6455 section 7.4; 4000-4999 are ours). Handshake failures of any
+ * kind close with `unauthorized` so an unauthenticated party learns nothing about why.
+ */
+export const closeCodes = {
+  normal: 1000,
+  goingAway: 1001,
+  protocolError: 1002,
+  policyViolation: 1008,
+  tooLarge: 1009,
+  unauthorized: 4001,
+  unsupportedVersion: 4002,
+  wrongCluster: 4003,
+  handshakeTimeout: 4008,
+  duplicate: 4009,
+  expired: 4010,
+  idle: 4011,
+  tryAgainLater: 1013,
+} as const;
+
+export type CloseCode = (typeof closeCodes)[keyof typeof closeCodes];
+
+/** Generic reasons only: the peer on the other side sees these, the detail goes to our log. */
+export const closeReasons: Readonly<Record<CloseCode, string>> = {
+  1000: 'closed',
+  1001: 'going away',
+  1002: 'protocol error',
+  1008: 'policy violation',
+  1009: 'frame too large',
+  4001: 'unauthorized',
+  4002: 'unsupported version',
+  4003: 'wrong cluster',
+  4008: 'handshake timeout',
+  4009: 'duplicate connection',
+  4010: 'credentials expired',
+  4011: 'idle timeout',
+  1013: 'try again later',
+};
+
+/** The close code for an error that ends an authenticated connection. */
+export function closeCodeFor(code: TransportErrorCode): CloseCode {
+  switch (code) {
+    case 'ERR_FRAME_TOO_LARGE': return closeCodes.tooLarge;
+    case 'ERR_FRAME_MALFORMED':
+    case 'ERR_FRAME_FIELD':
+    case 'ERR_FRAME_UNEXPECTED': return closeCodes.protocolError;
+    case 'ERR_FRAME_VERSION': return closeCodes.unsupportedVersion;
+    case 'ERR_FRAME_CLUSTER': return closeCodes.wrongCluster;
+    case 'ERR_FRAME_ADDRESS':
+    case 'ERR_FRAME_FORBIDDEN':
+    case 'ERR_CONFIG_INVALID': return closeCodes.policyViolation;
+    case 'ERR_AUTH_FAILED':
+    case 'ERR_TOKEN_MALFORMED':
+    case 'ERR_TOKEN_SIGNATURE': return closeCodes.unauthorized;
+    case 'ERR_TOKEN_EXPIRED': return closeCodes.expired;
+    case 'ERR_HANDSHAKE_TIMEOUT': return closeCodes.handshakeTimeout;
+  }
+}
+
+/** A short, safe rendering of an untrusted value for error messages (never the whole thing). */
+export function describeValue(value: unknown, charsMax = 48): string {
+  let text: string;
+  if (value instanceof Uint8Array) text = `${value.constructor.name}(${value.byteLength})`;
+  else if (Array.isArray(value)) text = `array(${value.length})`;
+  else if (typeof value === 'string') text = JSON.stringify(value.length > charsMax ? value.slice(0, charsMax) : value);
+  else if (typeof value === 'bigint') text = `${value}n`;
+  else if (value === null || typeof value !== 'object') text = String(value);
+  else text = `object ${safeConstructorName(value)}`;
+  return text.length > charsMax ? `${text.slice(0, charsMax)}...` : text;
+}
+
+function safeConstructorName(value: object): string {
+  try {
+    const proto: unknown = Object.getPrototypeOf(value);
+    if (proto === null) return '(null prototype)';
+    const ctor: unknown = (proto as { constructor?: unknown }).constructor;
+    return typeof ctor === 'function' && typeof ctor.name === 'string' ? ctor.name : '(unknown)';
+  } catch {
+    return '(unknown)';
+  }
+}

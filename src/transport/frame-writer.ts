@@ -1,0 +1,196 @@
+// Writes data frames straight to CBOR bytes in the layout envelope.ts documents: one exact-size
+// buffer per frame, each entry's payload copied once, nothing else allocated per entry. The
+// assertions here are the encode half of the pair whose decode half is validate.ts.
+
+import { assert, assertNever } from '../core/assert.ts';
+import type { AppendMsg, Message } from '../core/message.ts';
+import type { NodeId, ReadContext } from '../core/types.ts';
+import { CborWriter, headBytes, numberBytes, textItem } from './cbor-writer.ts';
+import type { SlabAllocator } from './cbor-writer.ts';
+import { confTypeCodes, entryTypeCodes, frameKindCodes, messageTypeCodes, protocolVersion } from './envelope.ts';
+
+const textEncoder = new TextEncoder();
+
+function contextItem(c: ReadContext): number | Uint8Array {
+  if (typeof c === 'number') return c;
+  const utf8 = textEncoder.encode(c);
+  const item = new Uint8Array(headBytes(utf8.byteLength) + utf8.byteLength);
+  const w = new CborWriter(item);
+  w.head(3, utf8.byteLength);
+  w.raw(utf8);
+  return item;
+}
+
+export function encodeDataFrame(slab: SlabAllocator, cluster: string, from: NodeId, to: NodeId, msgs: readonly Message[]): Uint8Array {
+  const clusterItem = textItem(cluster);
+  const fromItem = textItem(from);
+  const toItem = textItem(to);
+  let size = 1 + headBytes(protocolVersion) + 1 + clusterItem.byteLength + fromItem.byteLength + toItem.byteLength + headBytes(msgs.length);
+  for (let i = 0; i < msgs.length; i++) {
+    const m = msgs[i]!;
+    // Checked before calling assert, so the hot path allocates no message closures.
+    if (m.from !== from) assert(false, `message ${i} is from ${m.from}, the frame from ${from}`);
+    if (m.to !== to) assert(false, `message ${i} is to ${m.to}, the frame to ${to}`);
+    size += messageBytes(m);
+  }
+  const out = slab.alloc(size);
+  const w = new CborWriter(out);
+  w.array(6);
+  w.uint(protocolVersion);
+  w.uint(frameKindCodes.data);
+  w.raw(clusterItem);
+  w.raw(fromItem);
+  w.raw(toItem);
+  w.array(msgs.length);
+  for (const m of msgs) writeMessage(w, m);
+  if (w.pos !== size) assert(false, `frame writer wrote ${w.pos} bytes, sized ${size}`);
+  return out;
+}
+
+function contextBytes(c: ReadContext): number {
+  const item = contextItem(c);
+  return typeof item === 'number' ? numberBytes(item) : item.byteLength;
+}
+
+/** Exact bytes of `m` inside a data frame; asserts what the encoder asserts. */
+export function messageBytes(m: Message): number {
+  const t = headBytes(m.term);
+  switch (m.type) {
+    case 'app': return appBytes(m);
+    case 'appResp': return 3 + t + headBytes(m.index) + headBytes(m.hintIndex) + headBytes(m.hintTerm);
+    case 'hb': return 2 + t + headBytes(m.commit) + headBytes(m.round);
+    case 'hbResp': return 2 + t + headBytes(m.round);
+    case 'vote':
+    case 'preVote': return 3 + t + headBytes(m.lastIndex) + headBytes(m.lastTerm);
+    case 'voteResp':
+    case 'preVoteResp': return 3 + t;
+    case 'snap': {
+      const { meta, data } = m.snapshot;
+      let n = 2 + t + headBytes(meta.index) + headBytes(meta.term);
+      n += headBytes(meta.conf.voters.length) + headBytes(meta.conf.learners.length);
+      for (const id of meta.conf.voters) n += textItem(id).byteLength;
+      for (const id of meta.conf.learners) n += textItem(id).byteLength;
+      return n + headBytes(data.byteLength) + data.byteLength;
+    }
+    case 'timeoutNow': return 2 + t;
+    case 'readIndex': return 2 + t + contextBytes(m.context);
+    case 'readIndexResp': return 3 + t + contextBytes(m.context) + headBytes(m.index);
+    default: return assertNever(m, 'message type');
+  }
+}
+
+function appBytes(m: AppendMsg): number {
+  const es = m.entries;
+  const n = es.length;
+  let size = 2 + headBytes(m.term) + headBytes(m.prevIndex) + headBytes(m.prevTerm) + headBytes(m.commit);
+  let total = 0;
+  let allNormal = true;
+  let confs = 0;
+  for (let i = 0; i < n; i++) {
+    const e = es[i]!;
+    if (e.index !== m.prevIndex + 1 + i) assert(false, `entry ${i} has index ${e.index}, expected ${m.prevIndex + 1 + i}`);
+    const len = e.data.byteLength;
+    size += headBytes(e.term) + headBytes(len);
+    total += len;
+    if (e.type !== 'normal') allNormal = false;
+    if (e.type === 'config') {
+      if (e.conf === undefined) assert(false, `config entry ${e.index} has no conf`);
+      confs += 1;
+      size += 2 + textItem(e.conf.node).byteLength;
+    }
+  }
+  // Array heads of terms and lens; kinds is empty when every entry is normal, else one code each.
+  size += 2 * headBytes(n) + (allNormal ? 1 : headBytes(n) + n);
+  size += headBytes(total) + total + headBytes(confs);
+  return size;
+}
+
+function writeMessage(w: CborWriter, m: Message): void {
+  const code = messageTypeCodes[m.type];
+  switch (m.type) {
+    case 'app': return writeApp(w, m);
+    case 'appResp':
+      w.array(6); w.uint(code); w.uint(m.term); w.uint(m.index); w.bool(m.reject); w.uint(m.hintIndex); w.uint(m.hintTerm);
+      return;
+    case 'hb':
+      w.array(4); w.uint(code); w.uint(m.term); w.uint(m.commit); w.uint(m.round);
+      return;
+    case 'hbResp':
+      w.array(3); w.uint(code); w.uint(m.term); w.uint(m.round);
+      return;
+    case 'vote':
+    case 'preVote':
+      w.array(5); w.uint(code); w.uint(m.term); w.uint(m.lastIndex); w.uint(m.lastTerm); w.bool(m.transfer);
+      return;
+    case 'voteResp':
+    case 'preVoteResp':
+      w.array(3); w.uint(code); w.uint(m.term); w.bool(m.reject);
+      return;
+    case 'snap': {
+      const { meta, data } = m.snapshot;
+      w.array(7); w.uint(code); w.uint(m.term); w.uint(meta.index); w.uint(meta.term);
+      w.array(meta.conf.voters.length);
+      for (const id of meta.conf.voters) w.raw(textItem(id));
+      w.array(meta.conf.learners.length);
+      for (const id of meta.conf.learners) w.raw(textItem(id));
+      w.bytes(data);
+      return;
+    }
+    case 'timeoutNow':
+      w.array(2); w.uint(code); w.uint(m.term);
+      return;
+    case 'readIndex':
+      w.array(3); w.uint(code); w.uint(m.term); writeContext(w, m.context);
+      return;
+    case 'readIndexResp':
+      w.array(5); w.uint(code); w.uint(m.term); writeContext(w, m.context); w.uint(m.index); w.bool(m.reject);
+      return;
+    default: return assertNever(m, 'message type');
+  }
+}
+
+function writeContext(w: CborWriter, c: ReadContext): void {
+  const item = contextItem(c);
+  if (typeof item === 'number') w.number(item);
+  else w.raw(item);
+}
+
+function writeApp(w: CborWriter, m: AppendMsg): void {
+  const es = m.entries;
+  const n = es.length;
+  w.array(10);
+  w.uint(messageTypeCodes.app);
+  w.uint(m.term);
+  w.uint(m.prevIndex);
+  w.uint(m.prevTerm);
+  w.uint(m.commit);
+  w.array(n);
+  let total = 0;
+  let allNormal = true;
+  let confs = 0;
+  for (let i = 0; i < n; i++) {
+    const e = es[i]!;
+    w.uint(e.term);
+    total += e.data.byteLength;
+    if (e.type !== 'normal') allNormal = false;
+    if (e.type === 'config') confs += 1;
+  }
+  if (allNormal) {
+    w.array(0);
+  } else {
+    w.array(n);
+    for (let i = 0; i < n; i++) w.uint(entryTypeCodes[es[i]!.type]);
+  }
+  w.array(n);
+  for (let i = 0; i < n; i++) w.uint(es[i]!.data.byteLength);
+  w.head(2, total);
+  for (let i = 0; i < n; i++) w.raw(es[i]!.data);
+  w.array(confs);
+  for (let i = 0; i < n; i++) {
+    const conf = es[i]!.conf;
+    if (es[i]!.type !== 'config' || conf === undefined) continue;
+    w.array(2);
+    w.uint(confTypeCodes[conf.type]);
+    w.raw(textItem(conf.node));
+  }
+}

@@ -1,0 +1,109 @@
+// Both halves of the connection handshake, as plain async functions over a frame channel. The
+// acceptor speaks first (hello with a fresh challenge); a peer dialer answers with an HMAC proof
+// and its own challenge, which the acceptor's welcome must answer in turn, so both sides prove
+// they hold the cluster secret. Token holders (clients, readers, learners) present a signed token
+// instead. Every failure throws a TransportError whose detail stays on this side.
+
+import type { NodeId } from '../core/types.ts';
+import { dialerProofInput, hmac, randomChallenge, serverProofInput, timingSafeEqual } from './auth.ts';
+import type { FrameCodec } from './codec.ts';
+import { describeValue, TransportError } from './errors.ts';
+import { protocolVersion } from './envelope.ts';
+import type { HandshakeFrame } from './envelope.ts';
+import { verifyToken } from './token.ts';
+import type { TokenRole } from './token.ts';
+import type { PeerRole } from './transport.ts';
+
+export interface HandshakeConfig {
+  readonly id: NodeId;
+  readonly cluster: string;
+  readonly codec: FrameCodec;
+  /** Proves and checks peer membership; null only in insecure mode. */
+  readonly peerKey: CryptoKey | null;
+  /** Verifies tokens of clients, readers and learners; null refuses every token. */
+  readonly tokenKey: CryptoKey | null;
+  /** When set, this node dials as a token holder instead of as a peer. */
+  readonly token: string | null;
+  /** Roles a token may carry to be let in. */
+  readonly acceptRoles: ReadonlySet<TokenRole>;
+  /** Connections per peer pair; slots are numbered below it. */
+  readonly slotsMax: number;
+  readonly now: () => number;
+}
+
+/** The frame channel of one socket during its handshake. */
+export interface HandshakeChannel {
+  send(frame: HandshakeFrame): void;
+  /** The next handshake frame; rejects when the socket closes or the deadline passes. */
+  next(): Promise<HandshakeFrame>;
+}
+
+export interface Authenticated {
+  readonly remoteId: NodeId;
+  /** What the other side is, from this side's point of view. */
+  readonly role: PeerRole;
+  readonly slot: number;
+  /** The id of the side that opened the connection (settles duplicates). */
+  readonly dialedBy: NodeId;
+  /** When the remote's credentials lapse (tokens), or null. */
+  readonly expiresAtMs: number | null;
+}
+
+function refuse(message: string): TransportError {
+  return new TransportError('ERR_AUTH_FAILED', message);
+}
+
+const noProof = new Uint8Array(0);
+
+export async function acceptHandshake(ch: HandshakeChannel, cfg: HandshakeConfig): Promise<Authenticated> {
+  const challenge = randomChallenge();
+  ch.send({ kind: 'hello', v: protocolVersion, cluster: cfg.cluster, serverId: cfg.id, challenge });
+  const frame = await ch.next();
+  if (frame.kind === 'peerAuth') {
+    if (frame.serverId !== cfg.id) throw refuse(`peer ${describeValue(frame.dialerId)} dialed ${describeValue(frame.serverId)}, this is ${cfg.id}`);
+    if (frame.dialerId === cfg.id) throw refuse('peer claims this node\'s own id');
+    if (frame.slot >= cfg.slotsMax) throw refuse(`peer ${frame.dialerId} asked for slot ${frame.slot}, connectionsPerPeer is ${cfg.slotsMax}`);
+    let proof: Uint8Array = noProof;
+    if (cfg.peerKey !== null) {
+      const expected = await hmac(cfg.peerKey, dialerProofInput(challenge, cfg.cluster, frame.dialerId, cfg.id, frame.slot));
+      if (!timingSafeEqual(expected, frame.proof)) throw refuse(`peer ${frame.dialerId} failed the secret proof`);
+      proof = await hmac(cfg.peerKey, serverProofInput(frame.challenge, cfg.cluster, cfg.id, frame.dialerId, frame.slot));
+    }
+    ch.send({ kind: 'welcome', v: protocolVersion, proof });
+    return { remoteId: frame.dialerId, role: 'peer', slot: frame.slot, dialedBy: frame.dialerId, expiresAtMs: null };
+  }
+  if (frame.kind === 'tokenAuth') {
+    if (cfg.tokenKey === null) throw refuse('a token was presented, but this node has no secret to verify tokens');
+    const claims = await verifyToken(cfg.tokenKey, frame.token, cfg.now());
+    if (claims.cluster !== cfg.cluster) throw refuse(`token of ${claims.sub} is for cluster ${describeValue(claims.cluster)}`);
+    if (!cfg.acceptRoles.has(claims.role)) throw refuse(`token of ${claims.sub} has role ${claims.role}, which this node does not accept`);
+    if (claims.sub === cfg.id) throw refuse('token subject is this node\'s own id');
+    if (frame.slot >= cfg.slotsMax) throw refuse(`token holder ${claims.sub} asked for slot ${frame.slot}`);
+    ch.send({ kind: 'welcome', v: protocolVersion, proof: noProof });
+    return { remoteId: claims.sub, role: claims.role, slot: frame.slot, dialedBy: claims.sub, expiresAtMs: claims.expMs };
+  }
+  throw refuse(`expected peerAuth or tokenAuth, got ${frame.kind}`);
+}
+
+export async function dialHandshake(ch: HandshakeChannel, cfg: HandshakeConfig, serverId: NodeId, slot: number): Promise<Authenticated> {
+  const hello = await ch.next();
+  if (hello.kind !== 'hello') throw refuse(`expected hello, got ${hello.kind}`);
+  if (hello.serverId !== serverId) throw refuse(`dialed ${serverId}, but the server is ${describeValue(hello.serverId)}`);
+  if (cfg.token !== null) {
+    ch.send({ kind: 'tokenAuth', v: protocolVersion, cluster: cfg.cluster, token: cfg.token, slot });
+    const welcome = await ch.next();
+    if (welcome.kind !== 'welcome') throw refuse(`expected welcome, got ${welcome.kind}`);
+    return { remoteId: serverId, role: 'peer', slot, dialedBy: cfg.id, expiresAtMs: null };
+  }
+  const challenge = randomChallenge();
+  const proof = cfg.peerKey === null ? noProof
+    : await hmac(cfg.peerKey, dialerProofInput(hello.challenge, cfg.cluster, cfg.id, serverId, slot));
+  ch.send({ kind: 'peerAuth', v: protocolVersion, cluster: cfg.cluster, dialerId: cfg.id, serverId, slot, challenge, proof });
+  const welcome = await ch.next();
+  if (welcome.kind !== 'welcome') throw refuse(`expected welcome, got ${welcome.kind}`);
+  if (cfg.peerKey !== null) {
+    const expected = await hmac(cfg.peerKey, serverProofInput(challenge, cfg.cluster, serverId, cfg.id, slot));
+    if (!timingSafeEqual(expected, welcome.proof)) throw refuse(`server ${serverId} failed the secret proof`);
+  }
+  return { remoteId: serverId, role: 'peer', slot, dialedBy: cfg.id, expiresAtMs: null };
+}

@@ -1,0 +1,195 @@
+// The options of a WebSocket mesh, their defaults, and their validation (every option named in
+// the error with the rule it broke and the value it got).
+
+import type { Prng } from '../core/prng.ts';
+import { SeededPrng } from '../core/prng.ts';
+import type { NodeId } from '../core/types.ts';
+import { secretBytes } from './auth.ts';
+import type { Secret } from './auth.ts';
+import { resolveBackoff } from './backoff.ts';
+import type { BackoffOptions } from './backoff.ts';
+import { definedOnly, invalidOption, resolveFrameLimits } from './limits.ts';
+import type { FrameLimits } from './limits.ts';
+import type { Dialer, SocketListener } from './socket.ts';
+import { tokenRoles } from './token.ts';
+import type { TokenRole } from './token.ts';
+import { consoleLogger } from './transport.ts';
+import type { Logger } from './transport.ts';
+import { isNodeId, slotMax } from './validate.ts';
+
+export interface MeshOptions {
+  /** This node's id. */
+  readonly id: NodeId;
+  /** The cluster id: frames and tokens of another cluster are refused. */
+  readonly cluster: string;
+  /** Shared cluster secret (at least 16 bytes): peers prove they hold it; tokens are signed with it. */
+  readonly secret?: Secret;
+  /** Verifies client tokens instead of `secret`, so token signing can use its own key. */
+  readonly tokenSecret?: Secret;
+  /** Dial as a token holder (client, reader, browser learner) instead of as a peer. */
+  readonly token?: string;
+  /** Required to run peers without a secret (no authentication at all: tests and local demos). */
+  readonly insecure?: boolean;
+  /** The peers to dial, by id. Either side of a pair may dial; duplicates are settled. */
+  readonly peers?: ReadonlyMap<NodeId, string> | Readonly<Record<NodeId, string>>;
+  /** Accepts inbound connections (the mesh owns it and closes it on close()). */
+  readonly listener?: SocketListener;
+  /** Opens outbound sockets (required when there are peers to dial). */
+  readonly dial?: Dialer;
+  /** Parallel connections per peer pair; frames are spread over them round-robin. */
+  readonly connectionsPerPeer?: number;
+  /** Token roles let in by this node's listener. */
+  readonly acceptRoles?: readonly TokenRole[];
+  readonly limits?: Partial<FrameLimits>;
+  /** Bytes of one frame from a token holder (client, reader, learner): they never send snapshots. */
+  readonly tokenFrameBytesMax?: number;
+  /** Bytes queued towards one peer above which replication ('app', 'snap') is shed. */
+  readonly highWaterBytes?: number;
+  /** Bytes queued towards one peer above which every message is dropped. */
+  readonly hardCapBytes?: number;
+  /** Bytes the outbox of one peer gathers before it is flushed within the same turn. */
+  readonly frameTargetBytes?: number;
+  readonly handshakeTimeoutMs?: number;
+  readonly dialTimeoutMs?: number;
+  /**
+   * Unauthenticated inbound sockets at once; more are closed on arrival. ws buffers up to
+   * frameBytesMax per socket before a message reaches the handshake, so this times frameBytesMax
+   * bounds what unauthenticated parties can make this node hold.
+   */
+  readonly handshakesMax?: number;
+  /** Remote ids with open connections (peers, clients, learners) at once. */
+  readonly linksMax?: number;
+  /** An empty frame goes out on a connection idle this long; 0 disables keepalives. */
+  readonly keepaliveMs?: number;
+  /** A connection that received nothing this long is closed (half-open sockets). */
+  readonly idleTimeoutMs?: number;
+  readonly backoff?: Partial<BackoffOptions>;
+  /** Randomness for reconnect jitter (a SeededPrng in tests). */
+  readonly prng?: Prng;
+  /** Wall clock in ms, for token expiry. */
+  readonly now?: () => number;
+  /** Runs the outbox flush after the current turn; default queueMicrotask. */
+  readonly scheduleFlush?: (flush: () => void) => void;
+  readonly logger?: Logger;
+}
+
+export interface ResolvedMeshOptions {
+  readonly id: NodeId;
+  readonly cluster: string;
+  readonly secret: Secret | null;
+  readonly tokenSecret: Secret | null;
+  readonly token: string | null;
+  readonly peers: ReadonlyMap<NodeId, string>;
+  readonly listener: SocketListener | null;
+  readonly dial: Dialer | null;
+  readonly connectionsPerPeer: number;
+  readonly acceptRoles: ReadonlySet<TokenRole>;
+  readonly limits: FrameLimits;
+  readonly tokenFrameBytesMax: number;
+  readonly highWaterBytes: number;
+  readonly hardCapBytes: number;
+  readonly frameTargetBytes: number;
+  readonly handshakeTimeoutMs: number;
+  readonly dialTimeoutMs: number;
+  readonly handshakesMax: number;
+  readonly linksMax: number;
+  readonly keepaliveMs: number;
+  readonly idleTimeoutMs: number;
+  readonly backoff: BackoffOptions;
+  readonly prng: Prng;
+  readonly now: () => number;
+  readonly scheduleFlush: (flush: () => void) => void;
+  readonly logger: Logger;
+}
+
+export const meshDefaults = {
+  connectionsPerPeer: 1,
+  tokenFrameBytesMax: 8 * 1024 * 1024,
+  highWaterBytes: 8 * 1024 * 1024,
+  hardCapBytes: 16 * 1024 * 1024,
+  frameTargetBytes: 1024 * 1024,
+  handshakeTimeoutMs: 5000,
+  dialTimeoutMs: 5000,
+  handshakesMax: 16,
+  linksMax: 4096,
+  keepaliveMs: 5000,
+  idleTimeoutMs: 20000,
+} as const;
+
+export const connectionsPerPeerMax = 16;
+
+function intIn(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw invalidOption(name, `an integer in [${min}, ${max}]`, value);
+  }
+  return value;
+}
+
+function randomSeed(): number {
+  const b = new Uint32Array(1);
+  globalThis.crypto.getRandomValues(b);
+  return b[0]!;
+}
+
+export function resolveMeshOptions(options: MeshOptions): ResolvedMeshOptions {
+  const o = { ...meshDefaults, ...definedOnly(options) };
+  const limits = resolveFrameLimits(options.limits);
+  if (!isNodeId(o.id, limits.idLengthMax)) throw invalidOption('id', 'a non-empty string without whitespace', o.id);
+  if (typeof o.cluster !== 'string' || o.cluster.length === 0 || o.cluster.length > limits.clusterLengthMax) {
+    throw invalidOption('cluster', `a string of 1..${limits.clusterLengthMax} chars`, o.cluster);
+  }
+  checkAuthMode(options);
+  const peers = new Map<NodeId, string>(options.peers instanceof Map ? options.peers : Object.entries(options.peers ?? {}));
+  for (const [id, url] of peers) {
+    if (!isNodeId(id, limits.idLengthMax) || id === o.id) throw invalidOption(`peers[${id}]`, 'another node\'s id', id);
+    if (typeof url !== 'string' || url.length === 0) throw invalidOption(`peers[${id}]`, 'a URL', url);
+  }
+  if (peers.size > 0 && options.dial === undefined) throw invalidOption('dial', 'a Dialer when peers are given', 'undefined');
+  const acceptRoles = new Set(options.acceptRoles ?? tokenRoles);
+  for (const r of acceptRoles) if (!tokenRoles.includes(r)) throw invalidOption('acceptRoles', tokenRoles.join('|'), r);
+  intIn('connectionsPerPeer', o.connectionsPerPeer, 1, Math.min(connectionsPerPeerMax, slotMax + 1));
+  const tokenFrameBytesMax = options.tokenFrameBytesMax ?? Math.min(meshDefaults.tokenFrameBytesMax, limits.frameBytesMax);
+  intIn('tokenFrameBytesMax', tokenFrameBytesMax, 1, limits.frameBytesMax);
+  intIn('highWaterBytes', o.highWaterBytes, 1);
+  intIn('hardCapBytes', o.hardCapBytes, o.highWaterBytes);
+  const frameTargetBytes = options.frameTargetBytes ?? Math.min(meshDefaults.frameTargetBytes, Math.floor(limits.frameBytesMax / 2));
+  intIn('frameTargetBytes', frameTargetBytes, 1, limits.frameBytesMax);
+  intIn('handshakeTimeoutMs', o.handshakeTimeoutMs, 1);
+  intIn('dialTimeoutMs', o.dialTimeoutMs, 1);
+  intIn('handshakesMax', o.handshakesMax, 1);
+  intIn('linksMax', o.linksMax, 1);
+  intIn('keepaliveMs', o.keepaliveMs, 0);
+  intIn('idleTimeoutMs', o.idleTimeoutMs, o.keepaliveMs === 0 ? 0 : 2 * o.keepaliveMs);
+  return {
+    id: o.id, cluster: o.cluster,
+    secret: options.secret ?? null,
+    tokenSecret: options.tokenSecret ?? options.secret ?? null,
+    token: options.token ?? null,
+    peers, listener: options.listener ?? null, dial: options.dial ?? null,
+    connectionsPerPeer: o.connectionsPerPeer, acceptRoles, limits, tokenFrameBytesMax,
+    highWaterBytes: o.highWaterBytes, hardCapBytes: o.hardCapBytes, frameTargetBytes,
+    handshakeTimeoutMs: o.handshakeTimeoutMs, dialTimeoutMs: o.dialTimeoutMs,
+    handshakesMax: o.handshakesMax, linksMax: o.linksMax,
+    keepaliveMs: o.keepaliveMs, idleTimeoutMs: o.idleTimeoutMs,
+    backoff: resolveBackoff(options.backoff),
+    prng: options.prng ?? new SeededPrng(randomSeed()),
+    now: options.now ?? (() => Date.now()),
+    scheduleFlush: options.scheduleFlush ?? ((f) => queueMicrotask(f)),
+    logger: options.logger ?? consoleLogger,
+  };
+}
+
+function checkAuthMode(options: MeshOptions): void {
+  const insecure = options.insecure === true;
+  if (options.secret !== undefined) secretBytes(options.secret);
+  if (options.tokenSecret !== undefined) secretBytes(options.tokenSecret);
+  if (options.token !== undefined) {
+    if (typeof options.token !== 'string' || options.token.length === 0) throw invalidOption('token', 'a token string', options.token);
+    if (options.listener !== undefined) throw invalidOption('listener', 'absent when dialing with a token (token holders only dial)', 'a listener');
+    return;
+  }
+  if (options.secret === undefined && !insecure) {
+    throw invalidOption('secret', 'given (or set insecure: true to run peers without authentication)', 'undefined');
+  }
+  if (options.secret !== undefined && insecure) throw invalidOption('insecure', 'absent when a secret is given', true);
+}

@@ -1,0 +1,46 @@
+// The only view of a socket the transport has: SocketLike, a small facade that the Node `ws`
+// adapter and the native WebSocket adapter (browsers, Deno) both fill. Listeners and dialers are
+// injected the same way, so the mesh itself never touches a runtime's networking API.
+
+export interface SocketHandlers {
+  /** A received message: binary as a Uint8Array, text as a string (the mesh refuses text). */
+  message(data: Uint8Array | string): void;
+  /** Called exactly once, when the socket has closed for any reason. */
+  close(code: number, reason: string): void;
+}
+
+export interface SocketLike {
+  /** Bytes accepted by send() and not yet handed to the network (socket plus library queues). */
+  readonly bufferedAmount: number;
+  /** A label for logs: the remote address or URL. */
+  readonly remote: string;
+  /** Sends one binary message; a no-op once the socket is closing. */
+  send(data: Uint8Array): void;
+  /** Starts closing; the close handler runs once it is done. Idempotent. */
+  close(code: number, reason: string): void;
+  /** Installs the handlers (once). Events before this call are held, a bounded few. */
+  listen(handlers: SocketHandlers): void;
+  /** Inbound flow control where the runtime offers it (Node `ws`): stop and restart reading. */
+  pause?(): void;
+  resume?(): void;
+}
+
+export interface DialOptions {
+  /** Largest message accepted from the other side. */
+  readonly frameBytesMax: number;
+  /** Give up opening after this long. */
+  readonly timeoutMs: number;
+}
+
+/** Opens a socket to `url`; resolves once it is open, rejects if it cannot be opened. */
+export type Dialer = (url: string, options: DialOptions) => Promise<SocketLike>;
+
+export interface SocketListener {
+  /** Starts handing over accepted sockets (called once). */
+  listen(onSocket: (socket: SocketLike) => void): void;
+  /** Stops accepting and closes whatever it still holds. */
+  close(): Promise<void>;
+}
+
+/** Events a socket adapter holds before listen() is called; more than this closes the socket. */
+export const earlyEventsMax = 16;
