@@ -14,7 +14,7 @@ import { describeValue, TransportError } from './errors.ts';
 import { resolveFrameLimits } from './limits.ts';
 import type { FrameLimits } from './limits.ts';
 import { frameKindCodes, protocolVersion } from './envelope.ts';
-import type { DataFrame, Frame, HandshakeFrame } from './envelope.ts';
+import type { DataFrame, Frame, HandshakeFrame, SessionFrame } from './envelope.ts';
 import { validateFrame } from './validate.ts';
 
 /** Handshake frames are tiny; anything bigger before authentication is refused undecoded. */
@@ -66,7 +66,11 @@ export class FrameCodec {
         return this.#encode([frame.v, frameKindCodes.peerAuth, this.cluster, frame.dialerId, frame.serverId,
           frame.slot, frame.challenge, frame.proof]);
       case 'tokenAuth':
-        return this.#encode([frame.v, frameKindCodes.tokenAuth, this.cluster, frame.token, frame.slot]);
+        return this.#encode(frame.instance === ''
+          ? [frame.v, frameKindCodes.tokenAuth, this.cluster, frame.token, frame.slot]
+          : [frame.v, frameKindCodes.tokenAuth, this.cluster, frame.token, frame.slot, frame.instance]);
+      case 'rpc':
+        return this.encodeRpc(frame.from, frame.to, frame.payloads);
       case 'welcome':
         return this.#encode([frame.v, frameKindCodes.welcome, frame.proof]);
       default:
@@ -79,6 +83,19 @@ export class FrameCodec {
     return this.#decode(bytes, this.limits.frameBytesMax);
   }
 
+  /** One frame carrying opaque client-protocol payloads from `from` to `to`. */
+  encodeRpc(from: NodeId, to: NodeId, payloads: readonly Uint8Array[]): Uint8Array {
+    assert(payloads.length <= this.limits.msgsPerFrameMax, () => `${payloads.length} payloads exceed msgsPerFrameMax`);
+    return this.#encode([protocolVersion, frameKindCodes.rpc, this.cluster, from, to, payloads]);
+  }
+
+  /** Decodes what may follow a handshake: a data or an rpc frame. */
+  decodeSession(bytes: Uint8Array): SessionFrame {
+    const frame = this.#decode(bytes, this.limits.frameBytesMax);
+    if (frame.kind !== 'data' && frame.kind !== 'rpc') throw new TransportError('ERR_FRAME_UNEXPECTED', `expected a data or rpc frame, got ${frame.kind}`);
+    return frame;
+  }
+
   /** Decodes a data frame; any other kind is ERR_FRAME_UNEXPECTED. */
   decodeData(bytes: Uint8Array): DataFrame {
     const frame = this.#decode(bytes, this.limits.frameBytesMax);
@@ -89,7 +106,7 @@ export class FrameCodec {
   /** Decodes a handshake frame (at most handshakeBytesMax: nothing big is decoded before auth). */
   decodeHandshake(bytes: Uint8Array): HandshakeFrame {
     const frame = this.#decode(bytes, handshakeBytesMax);
-    if (frame.kind === 'data') throw new TransportError('ERR_FRAME_UNEXPECTED', 'expected a handshake frame, got data');
+    if (frame.kind === 'data' || frame.kind === 'rpc') throw new TransportError('ERR_FRAME_UNEXPECTED', `expected a handshake frame, got ${frame.kind}`);
     return frame;
   }
 

@@ -6,7 +6,8 @@
 //   data       [v, 0, cluster, from, to, msgs]
 //   hello      [v, 1, cluster, serverId, challenge]              acceptor -> dialer, first frame
 //   peerAuth   [v, 2, cluster, dialerId, serverId, slot, challenge, proof]
-//   tokenAuth  [v, 3, cluster, token, slot]
+//   tokenAuth  [v, 3, cluster, token, slot, instance?]
+//   rpc        [v, 5, cluster, from, to, payloads]                client requests and answers
 //   welcome    [v, 4, proof]                                      acceptor -> dialer, last handshake frame
 //
 // A message is [typeCode, term, ...fields]; its from/to are the frame's (one sender and one
@@ -36,12 +37,12 @@ export const challengeBytes = 32;
 /** HMAC-SHA256 output. */
 export const proofBytes = 32;
 
-export type FrameKind = 'data' | 'hello' | 'peerAuth' | 'tokenAuth' | 'welcome';
+export type FrameKind = 'data' | 'hello' | 'peerAuth' | 'tokenAuth' | 'welcome' | 'rpc';
 
 export const frameKindCodes: Readonly<Record<FrameKind, number>> = {
-  data: 0, hello: 1, peerAuth: 2, tokenAuth: 3, welcome: 4,
+  data: 0, hello: 1, peerAuth: 2, tokenAuth: 3, welcome: 4, rpc: 5,
 };
-export const frameKindsByCode: readonly FrameKind[] = ['data', 'hello', 'peerAuth', 'tokenAuth', 'welcome'];
+export const frameKindsByCode: readonly FrameKind[] = ['data', 'hello', 'peerAuth', 'tokenAuth', 'welcome', 'rpc'];
 
 /** The versioned envelope every message travels in. */
 export interface DataFrame {
@@ -82,6 +83,11 @@ export interface TokenAuthFrame {
   readonly cluster: string;
   readonly token: string;
   readonly slot: number;
+  /**
+   * Distinguishes connections of clients and readers that share one token (each SDK instance picks
+   * its own), so they never displace each other; empty for learners, whose id is the subject.
+   */
+  readonly instance: string;
 }
 
 export interface WelcomeFrame {
@@ -92,7 +98,23 @@ export interface WelcomeFrame {
 }
 
 export type HandshakeFrame = HelloFrame | PeerAuthFrame | TokenAuthFrame | WelcomeFrame;
-export type Frame = DataFrame | HandshakeFrame;
+
+/**
+ * Opaque application payloads (client requests and their answers), validated by the client
+ * protocol, not here. Several go in one frame, like messages in a data frame.
+ */
+export interface RpcFrame {
+  readonly kind: 'rpc';
+  readonly v: number;
+  readonly cluster: string;
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly payloads: readonly Uint8Array[];
+}
+
+export type Frame = DataFrame | HandshakeFrame | RpcFrame;
+/** What may follow a handshake. */
+export type SessionFrame = DataFrame | RpcFrame;
 
 export const messageTypeCodes: Readonly<Record<MessageType, number>> = {
   app: 0, appResp: 1, hb: 2, hbResp: 3, vote: 4, preVote: 5, voteResp: 6, preVoteResp: 7,

@@ -10,8 +10,8 @@ import type { FrameCodec } from './codec.ts';
 import { describeValue, TransportError } from './errors.ts';
 import { protocolVersion } from './envelope.ts';
 import type { HandshakeFrame } from './envelope.ts';
-import { verifyToken } from './token.ts';
-import type { TokenRole } from './token.ts';
+import { readClaims, verifyToken } from './token.ts';
+import type { TokenClaims, TokenRole } from './token.ts';
 import type { PeerRole } from './transport.ts';
 
 export interface HandshakeConfig {
@@ -24,6 +24,8 @@ export interface HandshakeConfig {
   readonly tokenKey: CryptoKey | null;
   /** When set, this node dials as a token holder instead of as a peer. */
   readonly token: string | null;
+  /** A token holder's connection tag (see TokenAuthFrame.instance); '' for none. */
+  readonly instance?: string;
   /** Roles a token may carry to be let in. */
   readonly acceptRoles: ReadonlySet<TokenRole>;
   /** Connections per peer pair; slots are numbered below it. */
@@ -73,24 +75,41 @@ export async function acceptHandshake(ch: HandshakeChannel, cfg: HandshakeConfig
     return { remoteId: frame.dialerId, role: 'peer', slot: frame.slot, dialedBy: frame.dialerId, expiresAtMs: null };
   }
   if (frame.kind === 'tokenAuth') {
-    if (cfg.tokenKey === null) throw refuse('a token was presented, but this node has no secret to verify tokens');
-    const claims = await verifyToken(cfg.tokenKey, frame.token, cfg.now());
+    let claims: TokenClaims;
+    if (cfg.tokenKey !== null) {
+      claims = await verifyToken(cfg.tokenKey, frame.token, cfg.now());
+    } else if (cfg.peerKey === null) {
+      // An insecure node (loopback only, no secret) takes the token's word for role and subject.
+      claims = readClaims(frame.token);
+    } else {
+      throw refuse('a token was presented, but this node has no secret to verify tokens');
+    }
     if (claims.cluster !== cfg.cluster) throw refuse(`token of ${claims.sub} is for cluster ${describeValue(claims.cluster)}`);
     if (!cfg.acceptRoles.has(claims.role)) throw refuse(`token of ${claims.sub} has role ${claims.role}, which this node does not accept`);
     if (claims.sub === cfg.id) throw refuse('token subject is this node\'s own id');
     if (frame.slot >= cfg.slotsMax) throw refuse(`token holder ${claims.sub} asked for slot ${frame.slot}`);
+    // Clients and readers sharing one token connect as distinct remotes; a learner is its subject.
+    const remoteId = claims.role === 'learner' || frame.instance === '' ? claims.sub : `${claims.sub}~${frame.instance}`;
+    if (remoteId.length > cfg.codec.limits.idLengthMax) throw refuse(`token holder id ${describeValue(remoteId)} is longer than idLengthMax`);
     ch.send({ kind: 'welcome', v: protocolVersion, proof: noProof });
-    return { remoteId: claims.sub, role: claims.role, slot: frame.slot, dialedBy: claims.sub, expiresAtMs: claims.expMs };
+    return { remoteId, role: claims.role, slot: frame.slot, dialedBy: remoteId, expiresAtMs: claims.expMs };
   }
   throw refuse(`expected peerAuth or tokenAuth, got ${frame.kind}`);
 }
 
-export async function dialHandshake(ch: HandshakeChannel, cfg: HandshakeConfig, serverId: NodeId, slot: number): Promise<Authenticated> {
+/**
+ * The dialer's side. `expectedServerId` null (a client that knows only a URL) accepts whichever
+ * member answers and reports its id as remoteId.
+ */
+export async function dialHandshake(ch: HandshakeChannel, cfg: HandshakeConfig, expectedServerId: NodeId | null, slot: number): Promise<Authenticated> {
   const hello = await ch.next();
   if (hello.kind !== 'hello') throw refuse(`expected hello, got ${hello.kind}`);
-  if (hello.serverId !== serverId) throw refuse(`dialed ${serverId}, but the server is ${describeValue(hello.serverId)}`);
+  if (expectedServerId !== null && hello.serverId !== expectedServerId) {
+    throw refuse(`dialed ${expectedServerId}, but the server is ${describeValue(hello.serverId)}`);
+  }
+  const serverId = hello.serverId;
   if (cfg.token !== null) {
-    ch.send({ kind: 'tokenAuth', v: protocolVersion, cluster: cfg.cluster, token: cfg.token, slot });
+    ch.send({ kind: 'tokenAuth', v: protocolVersion, cluster: cfg.cluster, token: cfg.token, slot, instance: cfg.instance ?? '' });
     const welcome = await ch.next();
     if (welcome.kind !== 'welcome') throw refuse(`expected welcome, got ${welcome.kind}`);
     return { remoteId: serverId, role: 'peer', slot, dialedBy: cfg.id, expiresAtMs: null };

@@ -14,3 +14,4 @@ export * from './mesh-options.ts';
 export * from './mesh.ts';
 export * from './memory.ts';
 export { validateFrame, isNodeId } from './validate.ts';
+export * from './rpc-client.ts';

@@ -24,6 +24,9 @@ export class Link {
   // Invariant: outboxBytes is the sum of estimateBytes over outbox.
   outbox: Message[] = [];
   outboxBytes = 0;
+  /** Client-protocol payloads waiting for the same flush. Invariant: rpcBytes is their total size. */
+  rpcOutbox: Uint8Array[] = [];
+  rpcBytes = 0;
   flushQueued = false;
   unreachableQueued = false;
   /** An empty data frame, sent as a keepalive on idle connections. */
@@ -51,7 +54,7 @@ export class Link {
 
   /** Bytes queued towards this remote: our outbox plus every socket's buffer. */
   pendingBytes(): number {
-    let total = this.outboxBytes;
+    let total = this.outboxBytes + this.rpcBytes;
     for (const c of this.conns) if (c !== null) total += c.bufferedAmount;
     return total;
   }
@@ -68,6 +71,13 @@ export class Link {
       }
     }
     return null;
+  }
+
+  takeRpc(): Uint8Array[] {
+    const payloads = this.rpcOutbox;
+    this.rpcOutbox = [];
+    this.rpcBytes = 0;
+    return payloads;
   }
 
   takeOutbox(): Message[] {

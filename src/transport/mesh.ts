@@ -132,6 +132,36 @@ export class Mesh implements Transport {
     for (const m of msgs) this.#enqueue(m);
   }
 
+  /**
+   * Queues a client-protocol payload for `to` (coalesced with others of this turn). Returns false,
+   * sending nothing, when `to` is not connected or its queue is over hardCapBytes.
+   */
+  sendRpc(to: NodeId, payload: Uint8Array): boolean {
+    const link = this.#links.get(to);
+    if (link === undefined || link.openCount === 0) return false;
+    const size = payload.byteLength + 9;
+    if (size > this.#o.limits.frameBytesMax - this.#envelopeBytes) return false;
+    if (link.pendingBytes() + size > this.#o.hardCapBytes) return false;
+    if (link.rpcBytes + size > this.#o.limits.frameBytesMax - this.#envelopeBytes) this.#flushRpc(link);
+    link.rpcOutbox.push(payload);
+    link.rpcBytes += size;
+    if (link.rpcOutbox.length >= this.#o.limits.msgsPerFrameMax || link.rpcBytes >= this.#o.frameTargetBytes) {
+      this.#flushRpc(link);
+    } else if (!link.flushQueued) {
+      link.flushQueued = true;
+      this.#o.scheduleFlush(() => {
+        link.flushQueued = false;
+        this.#flush(link);
+      });
+    }
+    return true;
+  }
+
+  /** Bytes queued towards `to` (outbox plus socket), for callers that pace themselves. */
+  queuedBytes(to: NodeId): number {
+    return this.#links.get(to)?.pendingBytes() ?? 0;
+  }
+
   async close(): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
@@ -285,6 +315,7 @@ export class Mesh implements Transport {
     this.#o.logger('debug', `connection to ${remoteId} slot ${slot} closed: ${code} ${reason}`);
     if (link.openCount === 0) {
       for (const m of link.takeOutbox()) this.#drop(m, 'not-connected');
+      link.takeRpc();
       this.#events.emit('peer:down', { peer: remoteId, role });
       if (link.url === null) this.#links.delete(remoteId);
     }
@@ -350,17 +381,19 @@ export class Mesh implements Transport {
 
   #onData(conn: Connection, data: Uint8Array | string): void {
     const auth = conn.auth;
-    let msgs: readonly Message[];
+    let msgs: readonly Message[] = [];
+    let payloads: readonly Uint8Array[] = [];
     try {
       if (typeof data === 'string') throw new TransportError('ERR_FRAME_MALFORMED', 'text message (frames are binary)');
       if (auth.role !== 'peer' && data.byteLength > this.#o.tokenFrameBytesMax) {
         throw new TransportError('ERR_FRAME_TOO_LARGE', `frame of ${data.byteLength} bytes from a ${auth.role} exceeds tokenFrameBytesMax (${this.#o.tokenFrameBytesMax})`);
       }
-      const frame = this.codec.decodeData(data);
+      const frame = this.codec.decodeSession(data);
       if (frame.from !== auth.remoteId || frame.to !== this.id) {
         throw new TransportError('ERR_FRAME_ADDRESS', `frame from ${frame.from} to ${frame.to} on the connection of ${auth.remoteId} to ${this.id}`);
       }
-      msgs = frame.msgs;
+      if (frame.kind === 'rpc') payloads = frame.payloads;
+      else msgs = frame.msgs;
       if (auth.role !== 'peer') checkAllowed(auth.role, msgs);
     } catch (err) {
       if (!(err instanceof TransportError)) throw err;
@@ -370,6 +403,7 @@ export class Mesh implements Transport {
       return;
     }
     if (msgs.length > 0) this.#events.emit('messages', { from: auth.remoteId, role: auth.role, msgs });
+    if (payloads.length > 0) this.#events.emit('rpc', { from: auth.remoteId, role: auth.role, payloads });
   }
 
   // ---- sending -----------------------------------------------------------------------------
@@ -404,7 +438,15 @@ export class Mesh implements Transport {
     }
   }
 
+  #flushRpc(link: Link): void {
+    if (link.rpcOutbox.length === 0) return;
+    const payloads = link.takeRpc();
+    const conn = link.nextConn();
+    if (conn !== null) conn.send(this.codec.encodeRpc(this.id, link.id, payloads));
+  }
+
   #flush(link: Link): void {
+    this.#flushRpc(link);
     if (link.outbox.length === 0) return;
     const msgs = link.takeOutbox();
     const conn = link.nextConn();

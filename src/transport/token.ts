@@ -41,6 +41,29 @@ export async function mintToken(secret: Secret | CryptoKey, claims: TokenClaims)
   return `${payload}.${base64url(mac)}`;
 }
 
+/**
+ * A token with no signature, for clusters run with --insecure (which have no secret to sign or
+ * verify with). Peers with a secret refuse it like any forged token.
+ */
+export function unsignedToken(claims: TokenClaims): string {
+  checkClaims(claims);
+  const body = { v: tokenVersion, role: claims.role, sub: claims.sub, cluster: claims.cluster, exp: claims.expMs };
+  return `${base64url(encoder.encode(JSON.stringify(body)))}.`;
+}
+
+/**
+ * The claims a token states, NOT verified: for a holder to learn its own subject, and for an
+ * insecure peer, which has no key. Throws ERR_TOKEN_MALFORMED.
+ */
+export function readClaims(token: string): TokenClaims {
+  if (typeof token !== 'string' || token.length > defaultFrameLimits.tokenLengthMax) {
+    throw new TransportError('ERR_TOKEN_MALFORMED', `token must be a string of at most ${defaultFrameLimits.tokenLengthMax} chars`);
+  }
+  const dot = token.indexOf('.');
+  if (dot <= 0) throw new TransportError('ERR_TOKEN_MALFORMED', 'token must be <payload>.<mac>');
+  return parseClaims(token.slice(0, dot));
+}
+
 /** Returns the claims of a valid, unexpired token; throws ERR_TOKEN_* otherwise. */
 export async function verifyToken(secret: Secret | CryptoKey, token: string, nowMs: number): Promise<TokenClaims> {
   if (typeof token !== 'string' || token.length > defaultFrameLimits.tokenLengthMax) {

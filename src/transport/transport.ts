@@ -19,6 +19,8 @@ export interface TransportEventMap {
   'peer:down': { readonly peer: NodeId; readonly role: PeerRole };
   /** Validated messages from one frame, all from `from` to this node. */
   'messages': { readonly from: NodeId; readonly role: PeerRole; readonly msgs: readonly Message[] };
+  /** Client-protocol payloads from one rpc frame, unvalidated: the protocol layer checks them. */
+  'rpc': { readonly from: NodeId; readonly role: PeerRole; readonly payloads: readonly Uint8Array[] };
   /** Replication to `peer` was shed or could not be sent: the leader should probe it again later. */
   'unreachable': { readonly peer: NodeId };
   'send:dropped': { readonly peer: NodeId; readonly type: MessageType; readonly reason: DropReason };

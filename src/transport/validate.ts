@@ -11,7 +11,7 @@ import {
   challengeBytes, confTypesByCode, entryTypesByCode, frameKindsByCode, messageTypesByCode, proofBytes,
   supportedVersions,
 } from './envelope.ts';
-import type { DataFrame, Frame, HelloFrame, PeerAuthFrame, TokenAuthFrame, WelcomeFrame } from './envelope.ts';
+import type { DataFrame, Frame, HelloFrame, PeerAuthFrame, RpcFrame, TokenAuthFrame, WelcomeFrame } from './envelope.ts';
 
 /** Highest connection slot a handshake may name (the mesh checks its own, smaller bound). */
 export const slotMax = 255;
@@ -101,6 +101,7 @@ export function validateFrame(raw: unknown, limits: FrameLimits, cluster: string
     case 'peerAuth': return peerAuthFrame(raw, v, limits, cluster);
     case 'tokenAuth': return tokenAuthFrame(raw, v, limits, cluster);
     case 'welcome': return welcomeFrame(raw, v);
+    case 'rpc': return rpcFrame(raw, v, limits, cluster);
   }
 }
 
@@ -138,8 +139,11 @@ function peerAuthFrame(raw: readonly unknown[], v: number, limits: FrameLimits, 
   return { kind: 'peerAuth', v, cluster, dialerId, serverId, slot, challenge, proof };
 }
 
+/** Longest connection instance tag a client may pick. */
+export const instanceLengthMax = 64;
+
 function tokenAuthFrame(raw: readonly unknown[], v: number, limits: FrameLimits, cluster: string): TokenAuthFrame {
-  tuple(raw, 5, 'frame');
+  if (raw.length !== 5 && raw.length !== 6) throw fieldError('frame', 'an array of 5 or 6 elements', raw);
   checkCluster(raw[2], limits, cluster);
   const token = raw[3];
   if (typeof token !== 'string' || token.length === 0 || token.length > limits.tokenLengthMax) {
@@ -147,7 +151,25 @@ function tokenAuthFrame(raw: readonly unknown[], v: number, limits: FrameLimits,
   }
   const slot = uint(raw[4], 'slot');
   if (slot > slotMax) throw fieldError('slot', `at most ${slotMax}`, slot);
-  return { kind: 'tokenAuth', v, cluster, token, slot };
+  const instance = raw.length === 6 ? raw[5] : '';
+  if (typeof instance !== 'string' || instance.length > instanceLengthMax || /[\s~]/.test(instance)) {
+    throw fieldError('instance', `a tag of at most ${instanceLengthMax} chars without whitespace or '~'`, instance);
+  }
+  return { kind: 'tokenAuth', v, cluster, token, slot, instance };
+}
+
+function rpcFrame(raw: readonly unknown[], v: number, limits: FrameLimits, cluster: string): RpcFrame {
+  tuple(raw, 6, 'frame');
+  checkCluster(raw[2], limits, cluster);
+  const from = nodeId(raw[3], limits, 'from');
+  const to = nodeId(raw[4], limits, 'to');
+  const wire = array(raw[5], 'payloads');
+  if (wire.length > limits.msgsPerFrameMax) {
+    throw fieldError('payloads', `at most msgsPerFrameMax (${limits.msgsPerFrameMax}) payloads`, wire);
+  }
+  const payloads = new Array<Uint8Array>(wire.length);
+  for (let i = 0; i < wire.length; i++) payloads[i] = bytes(wire[i], `payloads[${i}]`);
+  return { kind: 'rpc', v, cluster, from, to, payloads };
 }
 
 function welcomeFrame(raw: readonly unknown[], v: number): WelcomeFrame {

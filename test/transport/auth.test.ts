@@ -103,7 +103,7 @@ async function tokenAttempt(url: string, token: string): Promise<{ code: number;
   const raw = await rawSocket(url);
   const codec = new FrameCodec({ cluster });
   await raw.next();
-  raw.ws.send(codec.encode({ kind: 'tokenAuth', v: 1, cluster, token, slot: 0 }));
+  raw.ws.send(codec.encode({ kind: 'tokenAuth', v: 1, cluster, token, slot: 0, instance: '' }));
   return raw.closed;
 }
 

@@ -85,7 +85,7 @@ test('handshake frames round-trip', () => {
     { kind: 'hello', v: 1, cluster: 'c1', serverId: 'n1', challenge },
     { kind: 'peerAuth', v: 1, cluster: 'c1', dialerId: 'n2', serverId: 'n1', slot: 3, challenge, proof },
     { kind: 'peerAuth', v: 1, cluster: 'c1', dialerId: 'n2', serverId: 'n1', slot: 0, challenge, proof: new Uint8Array(0) },
-    { kind: 'tokenAuth', v: 1, cluster: 'c1', token: 'abc.def', slot: 0 },
+    { kind: 'tokenAuth', v: 1, cluster: 'c1', token: 'abc.def', slot: 0, instance: '' },
     { kind: 'welcome', v: 1, proof },
   ] as const;
   for (const f of frames) {

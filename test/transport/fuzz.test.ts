@@ -29,7 +29,9 @@ function corpus(): Uint8Array[] {
   const challenge = bytesOf(32);
   frames.push(codec.encode({ kind: 'hello', v: 1, cluster: 'c1', serverId: 'n1', challenge }));
   frames.push(codec.encode({ kind: 'peerAuth', v: 1, cluster: 'c1', dialerId: 'n2', serverId: 'n1', slot: 1, challenge, proof: bytesOf(32, 3) }));
-  frames.push(codec.encode({ kind: 'tokenAuth', v: 1, cluster: 'c1', token: 'x.y', slot: 0 }));
+  frames.push(codec.encode({ kind: 'tokenAuth', v: 1, cluster: 'c1', token: 'x.y', slot: 0, instance: '' }));
+  frames.push(codec.encode({ kind: 'tokenAuth', v: 1, cluster: 'c1', token: 'x.y', slot: 0, instance: 'tab-7' }));
+  frames.push(codec.encodeRpc('n1', 'c~x', [bytesOf(12), new Uint8Array(0), bytesOf(40, 5)]));
   frames.push(codec.encode({ kind: 'welcome', v: 1, proof: new Uint8Array(0) }));
   return frames;
 }
