@@ -17,9 +17,9 @@ const bundles = [
   { entry: 'src/core/index.ts', out: 'dist/core/index.js', platform: 'neutral', pure: true },
   { entry: 'src/runtime-node/index.ts', out: 'dist/node/index.js', platform: 'node', pure: false },
   { entry: 'src/runtime-node/cli.ts', out: 'dist/node/cli.js', platform: 'node', pure: false, banner: '#!/usr/bin/env node' },
-  { entry: 'src/client/index.ts', out: 'dist/node/client.js', platform: 'node', pure: false },
+  { entry: 'src/client/node.ts', out: 'dist/node/client.js', platform: 'node', pure: false },
   { entry: 'src/runtime-browser/index.ts', out: 'dist/browser/index.js', platform: 'browser', pure: true },
-  { entry: 'src/client/index.ts', out: 'dist/browser/client.js', platform: 'browser', pure: true },
+  { entry: 'src/client/browser.ts', out: 'dist/browser/client.js', platform: 'browser', pure: true },
 ];
 
 const guards = {

@@ -1,3 +1,3 @@
-// The client SDK (edgeraft/client) for Node, Deno and browsers. Its protocol lands with the peer.
-export { RaftError } from '../core/errors.ts';
-export type { RaftErrorCode } from '../core/errors.ts';
+// edgeraft/client: the types and the runtime-neutral SDK. Import 'edgeraft/client' and your
+// bundler picks the Node (ws) or browser (native WebSocket) entry through export conditions.
+export * from './exports.ts';

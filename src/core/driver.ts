@@ -179,7 +179,7 @@ export class RaftDriver<R> {
    * A linearizable read: resolves with the index to read at once the local state machine has
    * applied it (ReadIndex or lease on the leader, a forwarded read index on a follower).
    */
-  read(): Promise<ReadResult> {
+  read(options: { readonly allowLease?: boolean } = {}): Promise<ReadResult> {
     const refused = this.#refuse();
     if (refused !== null) return Promise.reject(refused);
     if (this.pendingReads >= this.#readsMax) {
@@ -188,7 +188,7 @@ export class RaftDriver<R> {
     const ctx = this.#nextRead++;
     return new Promise((resolve, reject) => {
       try {
-        this.node.readIndex(ctx);
+        this.node.readIndex(ctx, options);
       } catch (err) {
         reject(err as Error);
         return;

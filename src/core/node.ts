@@ -218,9 +218,10 @@ export class RaftNode {
   /**
    * Asks for a linearizable read. The answer comes as a ReadState with the same context (or the
    * context in droppedReads): serve the read once the state machine has applied its index.
+   * With allowLease false the leader confirms with a heartbeat round even when its lease holds.
    */
-  readIndex(context: ReadContext): void {
-    reads.requestRead(this.#r, context, null);
+  readIndex(context: ReadContext, options: { readonly allowLease?: boolean } = {}): void {
+    reads.requestRead(this.#r, context, null, options.allowLease ?? true);
   }
 
   transferLeadership(to: NodeId): void {

@@ -65,7 +65,7 @@ export class Raft {
   uncommittedBytes = 0;
   readonly readOnly: ReadOnly;
   /** Leader: reads waiting for the first commit of this term before they can take an index. */
-  readsAwaitingCommit: Array<{ context: ReadContext; from: NodeId | null }> = [];
+  readsAwaitingCommit: Array<{ context: ReadContext; from: NodeId | null; allowLease: boolean }> = [];
   readonly reorder: ReorderBuffer;
   /** Latest snapshot this node holds (taken locally or received), for lagging followers. */
   snapshot: Snapshot | null = null;

@@ -27,7 +27,7 @@ function committedInCurrentTerm(r: Raft): boolean {
  * A read request: local (from === null) or forwarded by a follower. Throws ERR_READ_LIMIT when
  * the pending-read bound is reached, ERR_NOT_LEADER when there is nobody to ask.
  */
-export function requestRead(r: Raft, context: ReadContext, from: NodeId | null): void {
+export function requestRead(r: Raft, context: ReadContext, from: NodeId | null, allowLease = true): void {
   if (r.role !== 'leader') {
     if (r.leader === null || from !== null) {
       if (from === null) throw new RaftError('ERR_NOT_LEADER', 'no leader is known: cannot obtain a read index', null);
@@ -44,18 +44,18 @@ export function requestRead(r: Raft, context: ReadContext, from: NodeId | null):
   }
   if (!committedInCurrentTerm(r)) {
     // Section 6.4 step 2: until its no-op commits, the leader does not know the commit index.
-    r.readsAwaitingCommit.push({ context, from });
+    r.readsAwaitingCommit.push({ context, from, allowLease });
     return;
   }
-  serveOrQueue(r, context, from);
+  serveOrQueue(r, context, from, allowLease);
 }
 
-function serveOrQueue(r: Raft, context: ReadContext, from: NodeId | null): void {
+function serveOrQueue(r: Raft, context: ReadContext, from: NodeId | null, allowLease: boolean): void {
   if (r.voters.length === 1 && r.voters[0] === r.id) {
     answer(r, context, from, r.log.committed, 'readIndex');
     return;
   }
-  if (leaseValid(r)) {
+  if (allowLease && leaseValid(r)) {
     r.stats.leaseReads++;
     answer(r, context, from, r.log.committed, 'lease');
     return;
@@ -73,7 +73,7 @@ export function onCommit(r: Raft): void {
   if (r.readsAwaitingCommit.length === 0 || !committedInCurrentTerm(r)) return;
   const waiting = r.readsAwaitingCommit;
   r.readsAwaitingCommit = [];
-  for (const w of waiting) serveOrQueue(r, w.context, w.from);
+  for (const w of waiting) serveOrQueue(r, w.context, w.from, w.allowLease);
 }
 
 /** Starts a confirmation round carrying every queued read; heartbeats carry its id. */

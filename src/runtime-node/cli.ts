@@ -1,33 +1,352 @@
-// The `edgeraft` command line. Subcommands grow with the peer server; unknown commands and flags
-// are usage errors (exit 2) that say what was wrong.
-const usage = `edgeraft: consensus for the edge
+// The `edgeraft` command line: run a peer, mint tokens, inspect and use a cluster. Every command
+// has --help; a wrong flag or argument is a usage error (exit 2) that names it; an operational
+// failure (no quorum, timeout) exits 1.
 
-usage: edgeraft <command> [options]
+import { readFileSync, statSync } from 'node:fs';
+import { ClientError } from '../client/errors.ts';
+import type { KvClient } from '../client/kv.ts';
+import { connect } from '../client/node.ts';
+import type { Consistency } from '../client/protocol.ts';
+import { consistencies } from '../client/protocol.ts';
+import { mintToken, tokenRoles, type TokenRole } from '../transport/token.ts';
+import { duration, hostPort, integer, opt, parse, peerMap, peerUrls, required, UsageError } from './cli-args.ts';
+import { logLevels } from './logger.ts';
+import { Peer } from './peer.ts';
+import { runStart, startHelp } from './cli-start.ts';
+import type { LogLevel } from '../transport/transport.ts';
+
+const help = {
+  main: `edgeraft — consensus for the edge
+
+usage: edgeraft <command> [options]     (edgeraft <command> --help for each)
 
 commands:
-  start       run a local 3-peer cluster and its web page (not yet: arrives with the peer server)
-  help        show this text
+  start            run a local 3-peer cluster and its web page (what \`npm start\` runs)
+  peer             run one peer in the foreground
+  token            print a signed token for clients, readers, learners or admins
+  status           show each member's role, term, commit and applied index, and lag
+  kv               put | get | del | cas | scan keys
+  members          list | add | promote | remove members
+  transfer-leader  move leadership to another voter
 
-options:
-  -h, --help  show help
-`;
+exit codes: 0 success, 1 operational failure (no quorum, timeout), 2 usage error
+`,
+  peer: `usage: edgeraft peer --id ID --listen HOST:PORT --peers ID=HOST:PORT,... --data DIR
+                    (--secret-file FILE | --insecure) [options]
 
-function main(argv: readonly string[]): number {
-  const [command, ...rest] = argv;
-  if (command === undefined || command === 'help' || command === '-h' || command === '--help') {
-    process.stdout.write(usage);
-    return 0;
+Runs one voting peer in the foreground, logging JSON lines to stderr. On the first start it
+bootstraps the cluster from --peers (which must include this peer); later starts recover from
+--data and ignore a differing --peers with a warning.
+
+  --id ID              this member's id (letters, digits, . _ -)
+  --listen HOST:PORT   where peers, clients and browsers connect (also serves /metrics)
+  --peers LIST         every voting member at bootstrap: ID=HOST:PORT,...
+  --data DIR           data directory (write-ahead log, snapshots, lock)
+  --secret-file FILE   the cluster secret (at least 16 characters; keep it mode 0600)
+  --insecure           no secret, no authentication: loopback addresses only
+  --cluster NAME       cluster id (default edgeraft); tokens name it
+  --join               start as a new member of an existing cluster (add it with
+                       \`edgeraft members add\` first); --peers then lists existing members
+  --mode raft          consensus mode (raft; parallel arrives with ParallelRaft)
+  --tick-ms N          milliseconds per Raft tick (default 20; election timeout 10-20 ticks)
+  --connections N      parallel connections per peer pair (default 1)
+  --snapshot-entries N take a snapshot every N applied entries (default 50000)
+  --sync MODE          fdatasync (default) or none (benchmarks only: unsafe on power loss)
+  --log-level LEVEL    debug | info | warn | error (default info)
+  --faults             accept fault-injection requests (tests and the demo page only)
+`,
+  token: `usage: edgeraft token --secret-file FILE --role client|reader|learner|admin [--ttl 1h] [--sub NAME] [--cluster NAME]
+
+Prints a signed token. client: reads and writes; reader: reads only; learner: a browser
+follower-reader; admin: a client that may also change membership and move leadership.
+`,
+  status: `usage: edgeraft status --peers HOST:PORT,... [--token T | --secret-file FILE] [--json]
+
+Asks each member for its view: role, term, commit and applied index, log size, lag.
+`,
+  kv: `usage: edgeraft kv <put KEY VALUE | get KEY | del KEY | cas KEY EXPECTED NEW | scan> --peers HOST:PORT,...
+                  [--token T | --secret-file FILE] [--consistency C] [--prefix P] [--start S] [--end E]
+                  [--limit N] [--absent] [--timeout 10s] [--json]
+
+  --consistency C   linearizable (default) | readindex | lease | follower | stale
+  --absent          for cas: expect the key to be absent (EXPECTED is then omitted)
+`,
+  members: `usage: edgeraft members <list | add ID HOST:PORT [--learner] | promote ID | remove ID>
+                       --peers HOST:PORT,... (--token ADMIN_TOKEN | --secret-file FILE)
+
+Adds a member (as a learner with --learner, the safe way: promote it once it caught up),
+promotes a caught-up learner to voter, or removes a member (which then stops).
+`,
+  transfer: `usage: edgeraft transfer-leader ID --peers HOST:PORT,... (--token ADMIN_TOKEN | --secret-file FILE)
+`,
+};
+
+const clientFlags = {
+  peers: { type: 'string' }, token: { type: 'string' }, 'secret-file': { type: 'string' }, timeout: { type: 'string' },
+  json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+} as const;
+
+export function readSecret(path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read --secret-file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(usage);
-    return 0;
-  }
-  if (command === 'start') {
-    process.stdout.write('edgeraft start: not yet. The local cluster and its web page arrive with the peer server (issue 5).\nRun `npm test` to see the consensus core proven by the simulator.\n');
-    return 0;
-  }
-  process.stderr.write(`edgeraft: unknown command '${command}'\n\n${usage}`);
-  return 2;
+  const secret = text.trim();
+  if (secret.length < 16) throw new UsageError(`--secret-file ${path} holds ${secret.length} characters; a secret needs at least 16`);
+  const mode = statSync(path).mode & 0o077;
+  if (mode !== 0) process.stderr.write(`edgeraft: warning: ${path} is readable by group or others (chmod 600 it)\n`);
+  return secret;
 }
 
-process.exitCode = main(process.argv.slice(2));
+async function peerCommand(argv: string[]): Promise<number> {
+  const { values } = parse(argv, {
+    id: { type: 'string' }, listen: { type: 'string' }, peers: { type: 'string' }, data: { type: 'string' },
+    'secret-file': { type: 'string' }, insecure: { type: 'boolean' }, cluster: { type: 'string' }, join: { type: 'boolean' },
+    mode: { type: 'string' }, 'tick-ms': { type: 'string' }, connections: { type: 'string' }, 'snapshot-entries': { type: 'string' },
+    sync: { type: 'string' }, 'log-level': { type: 'string' }, faults: { type: 'boolean' }, 'web-root': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help === true) return print(help.peer);
+  const listen = hostPort(required(values, 'listen'), 'listen');
+  const insecure = values.insecure === true;
+  const secretFile = opt(values, 'secret-file');
+  if (insecure && secretFile !== undefined) throw new UsageError('give either --secret-file or --insecure, not both');
+  if (!insecure && secretFile === undefined) throw new UsageError('--secret-file is required (or --insecure for a loopback-only test cluster)');
+  const logLevel = (opt(values, 'log-level') ?? 'info') as LogLevel;
+  if (!logLevels.includes(logLevel)) throw new UsageError(`--log-level must be one of ${logLevels.join(', ')} (got '${logLevel}')`);
+  const mode = opt(values, 'mode') ?? 'raft';
+  if (mode !== 'raft' && mode !== 'parallel') throw new UsageError(`--mode must be raft or parallel (got '${mode}')`);
+  const sync = opt(values, 'sync') ?? 'fdatasync';
+  if (sync !== 'fdatasync' && sync !== 'none') throw new UsageError(`--sync must be fdatasync or none (got '${sync}')`);
+  let peer: Peer;
+  try {
+    peer = await Peer.start({
+      id: required(values, 'id'), host: listen.host, port: listen.port, peers: peerMap(required(values, 'peers')),
+      dataDir: required(values, 'data'), secret: secretFile !== undefined ? readSecret(secretFile) : null, insecure,
+      cluster: opt(values, 'cluster') ?? 'edgeraft', join: values.join === true, mode,
+      tickMs: integer(opt(values, 'tick-ms'), 'tick-ms', 20, 1, 10_000),
+      connectionsPerPeer: integer(opt(values, 'connections'), 'connections', 1, 1, 16),
+      snapshotEntries: integer(opt(values, 'snapshot-entries'), 'snapshot-entries', 50_000),
+      sync, logLevel, faults: values.faults === true, webRoot: opt(values, 'web-root') ?? null,
+    });
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    process.stderr.write(`edgeraft peer: ${(err as Error).message}\n`);
+    return (err as Error).name === 'PeerOptionError' ? 2 : 1;
+  }
+  let signals = 0;
+  const onSignal = (sig: string) => {
+    if (++signals > 1) process.exit(1);
+    peer.log('info', `${sig}: shutting down`);
+    void peer.stop().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  const why = await peer.stopped;
+  process.stderr.write(`edgeraft peer: stopped: ${why}\n`);
+  return why.startsWith('removed') ? 0 : 1;
+}
+
+async function tokenCommand(argv: string[]): Promise<number> {
+  const { values } = parse(argv, {
+    'secret-file': { type: 'string' }, role: { type: 'string' }, ttl: { type: 'string' }, sub: { type: 'string' },
+    cluster: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help === true) return print(help.token);
+  const role = required(values, 'role') as TokenRole;
+  if (!tokenRoles.includes(role)) throw new UsageError(`--role must be one of ${tokenRoles.join(', ')} (got '${role}')`);
+  const ttlMs = duration(opt(values, 'ttl') ?? '1h', 'ttl');
+  const secret = readSecret(required(values, 'secret-file'));
+  const token = await mintToken(secret, {
+    role, sub: opt(values, 'sub') ?? role, cluster: opt(values, 'cluster') ?? 'edgeraft', expMs: Date.now() + ttlMs,
+  });
+  process.stdout.write(`${token}\n`);
+  return 0;
+}
+
+async function client(values: Record<string, string | boolean | undefined>, role: TokenRole = 'admin'): Promise<KvClient> {
+  const peersText = (values.peers as string | undefined) ?? process.env.EDGERAFT_PEERS;
+  if (peersText === undefined) throw new UsageError('--peers is required (or set EDGERAFT_PEERS)');
+  const peers = peerUrls(peersText);
+  let token = (values.token as string | undefined) ?? process.env.EDGERAFT_TOKEN;
+  const secretFile = opt(values, 'secret-file') as string | undefined;
+  if (token === undefined && secretFile !== undefined) {
+    token = await mintToken(readSecret(secretFile), { role, sub: 'cli', cluster: process.env.EDGERAFT_CLUSTER ?? 'edgeraft', expMs: Date.now() + 600_000 });
+  }
+  const timeoutMs = duration(opt(values, 'timeout') ?? '10s', 'timeout');
+  return connect({ peers, timeoutMs, ...(token !== undefined ? { token } : {}) });
+}
+
+function out(values: Record<string, string | boolean | undefined>, value: unknown, text: string): void {
+  process.stdout.write(values.json === true ? `${JSON.stringify(value)}\n` : `${text}\n`);
+}
+
+async function kvCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    ...clientFlags, consistency: { type: 'string' }, prefix: { type: 'string' }, start: { type: 'string' },
+    end: { type: 'string' }, limit: { type: 'string' }, absent: { type: 'boolean' },
+  }, 4);
+  if (values.help === true || positionals.length === 0) return print(help.kv, values.help === true ? 0 : 2);
+  const [action, key, a, b] = positionals;
+  const consistency = (opt(values, 'consistency') ?? 'linearizable') as Consistency;
+  if (!consistencies.includes(consistency)) throw new UsageError(`--consistency must be one of ${consistencies.join(', ')} (got '${consistency}')`);
+  const need = (n: number, shape: string) => {
+    if (positionals.length !== n) throw new UsageError(`usage: edgeraft kv ${shape}`);
+  };
+  switch (action) {
+    case 'put': need(3, 'put KEY VALUE'); break;
+    case 'get': case 'del': need(2, `${action} KEY`); break;
+    case 'cas': need(values.absent === true ? 3 : 4, values.absent === true ? 'cas KEY NEW --absent' : 'cas KEY EXPECTED NEW'); break;
+    case 'scan': need(1, 'scan [--prefix P] [--start S] [--end E] [--limit N]'); break;
+    default: throw new UsageError(`unknown kv action '${action}' (put, get, del, cas or scan)`);
+  }
+  const kv = await client(values, 'client');
+  try {
+    switch (action) {
+      case 'put': { const r = await kv.put(key!, a!); out(values, r, `ok (index ${r.index})`); break; }
+      case 'get': {
+        const r = await kv.getWithMeta(key!, { consistency });
+        out(values, r, r.value === undefined ? '(absent)' : typeof r.value === 'string' ? r.value : `<${r.value.byteLength} bytes>`);
+        if (values.json !== true) process.stderr.write(`(index ${r.index}, served by ${r.servedBy} via ${r.path})\n`);
+        break;
+      }
+      case 'del': { const r = await kv.delete(key!); out(values, r, r.existed ? `deleted (index ${r.index})` : `was absent (index ${r.index})`); break; }
+      case 'cas': {
+        const swapped = values.absent === true ? await kv.cas(key!, undefined, a!) : await kv.cas(key!, a!, b!);
+        out(values, { swapped }, swapped ? 'swapped' : 'not swapped (the current value differs)');
+        if (!swapped) return 1;
+        break;
+      }
+      case 'scan': {
+        const pairs = await kv.scan({
+          consistency, ...(opt(values, 'prefix') !== undefined ? { prefix: values.prefix as string } : {}),
+          ...(opt(values, 'start') !== undefined ? { start: values.start as string } : {}), ...(opt(values, 'end') !== undefined ? { end: values.end as string } : {}),
+          limit: integer(opt(values, 'limit'), 'limit', 1000, 1, 10_000),
+        });
+        out(values, pairs, pairs.map(([k, v]) => `${k}\t${typeof v === 'string' ? v : `<${v.byteLength} bytes>`}`).join('\n') || '(none)');
+        break;
+      }
+    }
+    return 0;
+  } finally {
+    await kv.close();
+  }
+}
+
+async function statusCommand(argv: string[]): Promise<number> {
+  const { values } = parse(argv, clientFlags);
+  if (values.help === true) return print(help.status);
+  const kv = await client(values, 'reader');
+  try {
+    const urls = peerUrls(((values.peers as string | undefined) ?? process.env.EDGERAFT_PEERS)!);
+    const rows: Record<string, unknown>[] = [];
+    for (const url of urls) {
+      try {
+        rows.push(await kv.status(url));
+      } catch (err) {
+        rows.push({ url, error: (err as Error).message });
+      }
+    }
+    if (values.json === true) {
+      process.stdout.write(`${JSON.stringify(rows)}\n`);
+    } else {
+      const head = ['id', 'url', 'role', 'term', 'leader', 'commit', 'applied', 'log', 'keys'];
+      const lines = rows.map((r) => ('error' in r ? [String(r.url), '', `unreachable: ${String(r.error)}`] : [
+        r.id, r.url, r.role, r.term, r.leader ?? '-', r.commit, r.applied, r.logEntries, r.keys,
+      ].map(String)));
+      const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)));
+      process.stdout.write(`${[head, ...lines].map((l) => l.map((c, i) => (c ?? '').padEnd(widths[i]!)).join('  ')).join('\n')}\n`);
+      const leader = rows.find((r) => r.role === 'leader');
+      const members = (leader?.members as { members?: Array<{ id: string; lag?: number; role: string }> } | undefined)?.members;
+      if (members !== undefined) {
+        process.stdout.write(`\nlag behind the leader's commit: ${members.map((m) => `${m.id} (${m.role}) ${m.lag ?? '?'}`).join(', ')}\n`);
+      }
+    }
+    return rows.some((r) => 'error' in r) ? 1 : 0;
+  } finally {
+    await kv.close();
+  }
+}
+
+async function membersCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { ...clientFlags, learner: { type: 'boolean' } }, 3);
+  if (values.help === true || positionals.length === 0) return print(help.members, values.help === true ? 0 : 2);
+  const [action, id, addr] = positionals;
+  const kv = await client(values);
+  try {
+    let r: Record<string, unknown>;
+    switch (action) {
+      case 'list': r = await kv.members('list'); break;
+      case 'add': {
+        if (id === undefined || addr === undefined) throw new UsageError('usage: edgeraft members add ID HOST:PORT [--learner]');
+        r = await kv.members(values.learner === true ? 'addLearner' : 'addVoter', id, peerUrls(addr)[0]);
+        break;
+      }
+      case 'promote': if (id === undefined) throw new UsageError('usage: edgeraft members promote ID'); r = await kv.members('promote', id); break;
+      case 'remove': if (id === undefined) throw new UsageError('usage: edgeraft members remove ID'); r = await kv.members('remove', id); break;
+      default: throw new UsageError(`unknown members action '${action}' (list, add, promote or remove)`);
+    }
+    const list = (('members' in r && typeof r.members === 'object' ? r.members : r) as { members?: Array<Record<string, unknown>> }).members ?? [];
+    out(values, r, list.map((m) => `${String(m.id)}\t${String(m.role)}\t${String(m.url ?? '')}${m.lag !== undefined ? `\tlag ${String(m.lag)}` : ''}`).join('\n'));
+    return 0;
+  } finally {
+    await kv.close();
+  }
+}
+
+async function transferCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, clientFlags, 1);
+  if (values.help === true) return print(help.transfer);
+  if (positionals.length !== 1) throw new UsageError(help.transfer.trim());
+  const kv = await client(values);
+  try {
+    await kv.transferLeader(positionals[0]!);
+    out(values, { transferring: positionals[0] }, `leadership transfer to ${positionals[0]} started`);
+    return 0;
+  } finally {
+    await kv.close();
+  }
+}
+
+function print(text: string, code = 0): number {
+  (code === 0 ? process.stdout : process.stderr).write(text);
+  return code;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case undefined: case 'help': case '-h': case '--help': return print(help.main);
+      case 'start': return await runStart(rest);
+      case 'peer': return await peerCommand(rest);
+      case 'token': return await tokenCommand(rest);
+      case 'status': return await statusCommand(rest);
+      case 'kv': return await kvCommand(rest);
+      case 'members': return await membersCommand(rest);
+      case 'transfer-leader': return await transferCommand(rest);
+      default: throw new UsageError(`unknown command '${command}'`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`edgeraft${command !== undefined ? ` ${command}` : ''}: ${err.message}\n(see edgeraft ${command ?? ''} --help)\n`);
+      return 2;
+    }
+    if (err instanceof ClientError) {
+      process.stderr.write(`edgeraft ${command}: ${err.code}: ${err.message}\n`);
+      return err.code === 'ERR_FORBIDDEN' || err.code === 'ERR_BAD_REQUEST' || err.code === 'ERR_OPTIONS' ? 2 : 1;
+    }
+    process.stderr.write(`edgeraft ${command}: ${(err as Error).message}\n`);
+    return 1;
+  }
+}
+
+export { startHelp };
+
+if (process.argv[1] !== undefined && /cli\.(ts|js)$/.test(process.argv[1])) {
+  void main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

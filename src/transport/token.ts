@@ -9,8 +9,9 @@ import { describeValue, TransportError } from './errors.ts';
 import { defaultFrameLimits } from './limits.ts';
 import { isNodeId } from './validate.ts';
 
-export type TokenRole = 'client' | 'reader' | 'learner';
-export const tokenRoles: readonly TokenRole[] = ['client', 'reader', 'learner'];
+/** client: reads and writes; reader: reads only; learner: a non-voting replica (reads); admin: a client that may also change membership and move leadership. */
+export type TokenRole = 'client' | 'reader' | 'learner' | 'admin';
+export const tokenRoles: readonly TokenRole[] = ['client', 'reader', 'learner', 'admin'];
 
 export interface TokenClaims {
   readonly role: TokenRole;

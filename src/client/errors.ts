@@ -1,0 +1,15 @@
+// Errors the client SDK throws: a stable code, a message that says what happened and what to do,
+// and (for timeouts) the last error seen on the way.
+
+export type ClientErrorCode =
+  | 'ERR_TIMEOUT' | 'ERR_FORBIDDEN' | 'ERR_BAD_REQUEST' | 'ERR_TOO_LARGE' | 'ERR_CLOSED' | 'ERR_NO_PEERS'
+  | 'ERR_CONF_CHANGE' | 'ERR_SESSION_EXPIRED' | 'ERR_INTERNAL' | 'ERR_UNAVAILABLE' | 'ERR_NOT_LEADER' | 'ERR_OPTIONS';
+
+export class ClientError extends Error {
+  override readonly name = 'ClientError';
+  readonly code: ClientErrorCode;
+  constructor(code: ClientErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
+}

@@ -1,0 +1,80 @@
+// Flag parsing shared by the CLI commands: strict (an unknown flag or a missing value is a usage
+// error that names it), durations like 30s/15m/1h/7d, and peer lists in both spellings.
+
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export type Flags = NonNullable<ParseArgsConfig['options']>;
+
+export function parse(argv: readonly string[], options: Flags, positionals = 0): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+  try {
+    const r = parseArgs({ args: [...argv], options, strict: true, allowPositionals: positionals > 0 });
+    if (r.positionals.length > positionals) throw new UsageError(`unexpected argument '${r.positionals[positionals]}'`);
+    return { values: r.values as Record<string, string | boolean | undefined>, positionals: r.positionals };
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new UsageError((err as Error).message.replace(/\. To specify a positional argument.*$/s, ''));
+  }
+}
+
+export function required(values: Record<string, string | boolean | undefined>, name: string): string {
+  const v = values[name];
+  if (typeof v !== 'string' || v.length === 0) throw new UsageError(`--${name} is required`);
+  return v;
+}
+
+export function duration(text: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text);
+  if (m === null) throw new UsageError(`--${flag} must be a duration like 30s, 15m, 1h or 7d (got '${text}')`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return Math.round(Number(m[1]) * unit);
+}
+
+export function integer(text: string | undefined, flag: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${flag} must be an integer in [${min}, ${max}] (got '${text}')`);
+  return n;
+}
+
+/** "ID=HOST:PORT,..." (peer) -> { id: ws://host:port }. */
+export function peerMap(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--peers entries must be ID=HOST:PORT (got '${part}')`);
+    const id = part.slice(0, eq);
+    out[id] = toUrl(part.slice(eq + 1), '--peers');
+  }
+  if (Object.keys(out).length === 0) throw new UsageError('--peers needs at least one ID=HOST:PORT');
+  return out;
+}
+
+/** "host:port,ws://host:port,..." or "ID=HOST:PORT,..." (clients) -> URLs. */
+export function peerUrls(text: string): string[] {
+  const urls = text.split(',').map((s) => s.trim()).filter(Boolean).map((p) => toUrl(p.includes('=') ? p.slice(p.indexOf('=') + 1) : p, '--peers'));
+  if (urls.length === 0) throw new UsageError('--peers needs at least one HOST:PORT');
+  return urls;
+}
+
+export function toUrl(hostPort: string, flag: string): string {
+  if (/^wss?:\/\//.test(hostPort)) return hostPort.replace(/\/$/, '');
+  const m = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(hostPort);
+  if (m === null || Number(m[2]) > 65535) throw new UsageError(`${flag}: '${hostPort}' is not HOST:PORT`);
+  return `ws://${m[1]}:${m[2]}`;
+}
+
+export function hostPort(text: string, flag: string): { host: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(text);
+  if (m === null || Number(m[2]) > 65535) throw new UsageError(`--${flag} must be HOST:PORT (got '${text}')`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+}
+
+/** A string flag's value, or undefined. */
+export function opt(values: Record<string, string | boolean | undefined>, name: string): string | undefined {
+  const v = values[name];
+  return typeof v === 'string' ? v : undefined;
+}

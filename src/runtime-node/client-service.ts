@@ -1,0 +1,232 @@
+// Answers client requests that arrive over the rpc channel: writes become log entries (batched by
+// the driver, exactly once through client sessions), reads take the path their consistency asks
+// for, and admin requests change membership or move leadership. Every answer goes back to the
+// connection it came from; nothing a client sends is trusted before decodeRequest() passes it.
+
+import { RaftError } from '../core/errors.ts';
+import { encodeCommand, type KvCommand, type SessionRef } from '../core/kv/command.ts';
+import type { KvResult } from '../core/kv/machine.ts';
+import type { ConfChange } from '../core/types.ts';
+import {
+  allowed, decodeRequest, encodeResponse, ProtocolError, type Consistency, type ErrorCode, type ErrorReply, type MembersAction, type ReadPath,
+  type Reply, type Request,
+} from '../client/protocol.ts';
+import type { PeerRole } from '../transport/transport.ts';
+import type { Peer } from './peer.ts';
+import { memberKeyPrefix } from './peer.ts';
+
+/** A learner this many entries behind the leader's commit index may not be promoted yet. */
+export const promoteLagMax = 1000;
+
+class ServiceError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+export class ClientService {
+  readonly #peer: Peer;
+
+  constructor(peer: Peer) {
+    this.#peer = peer;
+  }
+
+  handle(from: string, role: PeerRole, payloads: readonly Uint8Array[]): void {
+    this.#peer.catchUpTime();
+    for (const p of payloads) void this.#one(from, role, p);
+  }
+
+  async #one(from: string, role: PeerRole, payload: Uint8Array): Promise<void> {
+    let req: Request;
+    try {
+      req = decodeRequest(payload);
+    } catch (err) {
+      const e = err as ProtocolError;
+      this.#peer.metrics.clientErrors.inc(1, { code: 'ERR_BAD_REQUEST' });
+      this.#send(from, { id: Math.max(e.id, 0), ok: false, error: { code: 'ERR_BAD_REQUEST', message: e.message, leader: null } });
+      return;
+    }
+    this.#peer.metrics.clientRequests.inc(1, { op: req.op });
+    if (!allowed(role, req.op)) {
+      this.#fail(from, req.id, new ServiceError('ERR_FORBIDDEN', `a ${role} token may not ${req.op === 'register' ? 'write (it is read-only)' : req.op}`));
+      return;
+    }
+    try {
+      const reply = await this.#serve(req);
+      this.#send(from, { id: req.id, ok: true, reply });
+    } catch (err) {
+      this.#fail(from, req.id, err);
+    }
+  }
+
+  #send(to: string, r: Parameters<typeof encodeResponse>[0]): void {
+    if (!this.#peer.mesh.sendRpc(to, encodeResponse(r))) {
+      this.#peer.log('debug', `answer to ${to} dropped: not connected or over its queue limit`);
+    }
+  }
+
+  #fail(to: string, id: number, err: unknown): void {
+    const error = this.#errorReply(err);
+    this.#peer.metrics.clientErrors.inc(1, { code: error.code });
+    this.#send(to, { id, ok: false, error });
+  }
+
+  #errorReply(err: unknown): ErrorReply {
+    const leaderId = this.#peer.driver.leader;
+    const leader = leaderId !== null && leaderId !== this.#peer.opts.id ? { id: leaderId, url: this.#peer.urlOf(leaderId) } : null;
+    if (err instanceof ServiceError) return { code: err.code, message: err.message, leader };
+    if (err instanceof RaftError) {
+      const hint = err.leaderHint !== null && err.leaderHint !== this.#peer.opts.id ? { id: err.leaderHint, url: this.#peer.urlOf(err.leaderHint) } : leader;
+      switch (err.code) {
+        case 'ERR_NOT_LEADER': return { code: 'ERR_NOT_LEADER', message: err.message, leader: hint };
+        case 'ERR_PROPOSAL_DROPPED': return { code: 'ERR_PROPOSAL_DROPPED', message: err.message, leader: hint };
+        case 'ERR_UNCOMMITTED_LIMIT': case 'ERR_READ_LIMIT': return { code: 'ERR_BUSY', message: err.message, leader };
+        case 'ERR_TRANSFER_IN_PROGRESS': return { code: 'ERR_NOT_LEADER', message: err.message, leader: hint };
+        case 'ERR_CONF_CHANGE_PENDING': case 'ERR_CONF_CHANGE_INVALID': return { code: 'ERR_CONF_CHANGE', message: err.message, leader };
+        case 'ERR_PROPOSAL_TOO_LARGE': return { code: 'ERR_TOO_LARGE', message: err.message, leader };
+        default: return { code: 'ERR_UNAVAILABLE', message: err.message, leader };
+      }
+    }
+    this.#peer.log('error', `internal error answering a client: ${(err as Error)?.stack ?? String(err)}`);
+    return { code: 'ERR_INTERNAL', message: 'internal error (see the peer log)', leader };
+  }
+
+  async #serve(req: Request): Promise<Reply> {
+    switch (req.op) {
+      case 'put': return this.#write(req.key, { op: 'put', key: req.key, value: req.value }, req.session);
+      case 'delete': return this.#write(req.key, { op: 'delete', key: req.key }, req.session);
+      case 'cas': return this.#write(req.key, { op: 'cas', key: req.key, expected: req.expected, value: req.value }, req.session);
+      case 'register': {
+        const r = await this.#propose({ op: 'register' }, null);
+        if (r.op !== 'register') throw new ServiceError('ERR_INTERNAL', 'register returned no session');
+        return { kind: 'register', client: r.client };
+      }
+      case 'get': {
+        const at = await this.#read(req.consistency);
+        return { kind: 'read', index: at.index, path: at.path, value: this.#peer.machine.get(req.key) ?? null };
+      }
+      case 'scan': {
+        const at = await this.#read(req.consistency);
+        const pairs = this.#peer.machine.scan({
+          ...(req.prefix !== null ? { prefix: req.prefix } : {}), ...(req.start !== null ? { start: req.start } : {}),
+          ...(req.end !== null ? { end: req.end } : {}), limit: req.limit ?? 10_000,
+        }).filter(([k]) => !k.startsWith('\u0000'));
+        return { kind: 'scan', index: at.index, path: at.path, pairs };
+      }
+      case 'status': return { kind: 'info', info: this.status() };
+      case 'members': return { kind: 'info', info: await this.#members(req.action, req.node, req.url) };
+      case 'fault': {
+        if (!this.#peer.opts.faults) throw new ServiceError('ERR_FORBIDDEN', 'fault injection is off: start the peer with --faults to allow it');
+        this.#peer.blockPeers(req.block);
+        return { kind: 'info', info: { blocked: [...req.block] } };
+      }
+      case 'transfer': {
+        this.#requireLeader();
+        this.#peer.driver.poke((n) => n.transferLeadership(req.to));
+        return { kind: 'info', info: { transferring: req.to } };
+      }
+    }
+  }
+
+  #requireLeader(): void {
+    if (this.#peer.driver.role !== 'leader') {
+      throw new RaftError('ERR_NOT_LEADER', `${this.#peer.opts.id} is not the leader`, this.#peer.driver.leader);
+    }
+  }
+
+  async #write(key: string, cmd: KvCommand, session: SessionRef | null): Promise<Reply> {
+    if (key.startsWith('\u0000')) throw new ServiceError('ERR_BAD_REQUEST', 'keys starting with U+0000 are reserved');
+    const r = await this.#propose(cmd, session);
+    switch (r.op) {
+      case 'put': return { kind: 'write', index: r.index, flag: null };
+      case 'delete': return { kind: 'write', index: r.index, flag: r.existed };
+      case 'cas': return { kind: 'write', index: r.index, flag: r.swapped };
+      case 'error': throw new ServiceError(r.code, r.message);
+      case 'register': throw new ServiceError('ERR_INTERNAL', 'unexpected register result');
+    }
+  }
+
+  async #propose(cmd: KvCommand, session: SessionRef | null): Promise<KvResult> {
+    this.#requireLeader();
+    const { result } = await this.#peer.driver.propose(encodeCommand({ timeMs: Date.now(), session, cmd }));
+    if (result === null) throw new ServiceError('ERR_INTERNAL', 'the entry applied without a result');
+    return result;
+  }
+
+  async #read(consistency: Consistency): Promise<{ index: number; path: ReadPath }> {
+    const driver = this.#peer.driver;
+    switch (consistency) {
+      case 'stale':
+        return { index: this.#peer.machine.appliedIndex, path: 'stale' };
+      case 'readindex':
+      case 'lease': {
+        // These name a leader path: a follower sends the client to the leader.
+        this.#requireLeader();
+        const r = await driver.read({ allowLease: consistency === 'lease' });
+        return { index: r.index, path: r.path };
+      }
+      case 'linearizable':
+      case 'follower': {
+        const r = await driver.read();
+        return { index: r.index, path: r.path };
+      }
+    }
+  }
+
+  async #members(action: MembersAction, node: string | null, url: string | null): Promise<unknown> {
+    const peer = this.#peer;
+    if (action === 'list') return this.#memberList();
+    this.#requireLeader();
+    if (node === null) throw new ServiceError('ERR_BAD_REQUEST', `members ${action} needs a member id`);
+    const st = peer.driver.node.status();
+    let cc: ConfChange;
+    switch (action) {
+      case 'addVoter':
+      case 'addLearner':
+        if (url === null || !/^wss?:\/\/[^\s/]+(:\d+)?\/?$/.test(url)) throw new ServiceError('ERR_BAD_REQUEST', `members ${action} needs the new member's ws://host:port address`);
+        // Its address first, so every member dials it before the change lands.
+        await this.#propose({ op: 'put', key: `${memberKeyPrefix}${node}`, value: url }, null);
+        cc = { type: action, node };
+        break;
+      case 'promote': {
+        const pr = st.progress[node];
+        if (pr === undefined || !pr.learner) throw new ServiceError('ERR_CONF_CHANGE', `${node} is not a learner`);
+        const lag = st.commit - pr.match;
+        if (lag > promoteLagMax) throw new ServiceError('ERR_CONF_CHANGE', `learner ${node} is ${lag} entries behind (at most ${promoteLagMax} to promote): retry once it caught up`);
+        cc = { type: 'promoteLearner', node };
+        break;
+      }
+      case 'remove':
+        cc = { type: 'removeNode', node };
+        break;
+    }
+    const index = await peer.driver.proposeConfChange(cc);
+    if (action === 'remove') await this.#propose({ op: 'delete', key: `${memberKeyPrefix}${node}` }, null).catch(() => {});
+    return { index, members: this.#memberList() };
+  }
+
+  #memberList(): unknown {
+    const st = this.#peer.driver.node.status();
+    const entry = (id: string, role: 'voter' | 'learner') => {
+      const pr = st.progress[id];
+      return { id, role, url: this.#peer.urlOf(id), ...(pr !== undefined ? { match: pr.match, lag: Math.max(0, st.commit - pr.match), state: pr.state } : {}) };
+    };
+    return { leader: st.leader, members: [...st.conf.voters.map((v) => entry(v, 'voter')), ...st.conf.learners.map((l) => entry(l, 'learner'))] };
+  }
+
+  /** This peer's view, for `edgeraft status`, the demo page and tests. */
+  status(): unknown {
+    const peer = this.#peer;
+    const st = peer.driver.node.status();
+    return {
+      id: st.id, url: peer.url, role: st.role, term: st.term, leader: st.leader, leaderUrl: peer.urlOf(st.leader),
+      commit: st.commit, applied: peer.machine.appliedIndex, firstIndex: st.firstIndex, lastIndex: st.lastIndex,
+      logEntries: st.lastIndex - st.firstIndex + 1, keys: peer.machine.size, sessions: peer.machine.sessions,
+      conf: st.conf, lease: st.leaseValid, mode: peer.opts.mode, uptimeS: Math.round((Date.now() - peer.startedAt) / 1000),
+      members: this.#memberList(), elections: st.stats.elections, leaderChanges: st.stats.leaderChanges,
+      reorder: st.stats.reorder, blocked: peer.blocked, faults: peer.opts.faults,
+    };
+  }
+}

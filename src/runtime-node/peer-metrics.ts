@@ -1,0 +1,71 @@
+// The metrics a peer exposes at /metrics: Raft state, proposals and elections, per-follower
+// replication (match, inflight), storage sync latency and batch sizes, apply lag, snapshots,
+// and client traffic by op and error code.
+
+import type { Ready } from '../core/node.ts';
+import { Registry, type Counter, type Histogram } from './metrics.ts';
+import type { Peer } from './peer.ts';
+
+export class PeerMetrics {
+  readonly registry = new Registry();
+  readonly clientRequests: Counter;
+  readonly clientErrors: Counter;
+  readonly #persistMs: Histogram;
+  readonly #batchEntries: Histogram;
+  readonly #committed: Counter;
+  readonly #snapshotsInstalled: Counter;
+
+  constructor(peer: Peer) {
+    const r = this.registry;
+    const status = () => peer.driver.node.status();
+    // Gauges read fresh values at each scrape.
+    const g = (name: string, help: string, read: (set: (v: number, labels?: Record<string, string>) => void) => void) => {
+      const gauge = r.gauge(name, help);
+      gauge.collect(() => read((v, labels) => gauge.set(v, labels ?? {})));
+    };
+    g('edgeraft_term', 'Current Raft term.', (set) => set(status().term));
+    g('edgeraft_is_leader', '1 if this peer is the leader.', (set) => set(status().role === 'leader' ? 1 : 0));
+    g('edgeraft_commit_index', 'Highest committed log index known here.', (set) => set(status().commit));
+    g('edgeraft_applied_index', 'Highest log index applied to the state machine.', (set) => set(peer.machine.appliedIndex));
+    g('edgeraft_apply_lag_entries', 'Committed entries not yet applied.', (set) => set(Math.max(0, status().commit - peer.machine.appliedIndex)));
+    g('edgeraft_log_entries', 'Entries in the in-memory log (after the last compaction).', (set) => { const s = status(); set(s.lastIndex - s.firstIndex + 1); });
+    g('edgeraft_elections_total', 'Elections this peer started.', (set) => set(status().stats.elections));
+    g('edgeraft_leader_changes_total', 'Times this peer gained or lost leadership.', (set) => set(status().stats.leaderChanges));
+    g('edgeraft_snapshots_sent_total', 'Snapshots sent to lagging followers.', (set) => set(status().stats.snapshotsSent));
+    g('edgeraft_reorder_accepted_total', 'AppendEntries held by the reorder buffer and accepted once their gap filled.', (set) => set(status().stats.reorder.accepted));
+    g('edgeraft_lease_valid', '1 while the leader holds a valid read lease.', (set) => set(status().leaseValid ? 1 : 0));
+    g('edgeraft_pending_proposals', 'Proposals waiting to apply.', (set) => set(peer.driver.pendingProposals));
+    g('edgeraft_pending_reads', 'Reads waiting for confirmation or apply.', (set) => set(peer.driver.pendingReads));
+    g('edgeraft_follower_match_index', 'Leader only: highest index known replicated on each follower.', (set) => {
+      for (const [id, p] of Object.entries(status().progress)) set(p.match, { follower: id });
+    });
+    g('edgeraft_follower_inflight_messages', 'Leader only: AppendEntries in flight per follower.', (set) => {
+      for (const [id, p] of Object.entries(status().progress)) set(p.inflightMsgs, { follower: id });
+    });
+    g('edgeraft_follower_inflight_bytes', 'Leader only: entry bytes in flight per follower.', (set) => {
+      for (const [id, p] of Object.entries(status().progress)) set(p.inflightBytes, { follower: id });
+    });
+    g('edgeraft_connected_peers', 'Members with an open connection.', (set) => set(peer.mesh.connected().length));
+    this.#committed = r.counter('edgeraft_entries_applied_total', 'Log entries applied.');
+    this.#snapshotsInstalled = r.counter('edgeraft_snapshots_installed_total', 'Snapshots received and installed.');
+    this.#persistMs = r.histogram('edgeraft_persist_duration_ms', 'Time to make one Ready durable (write plus fdatasync), in ms.',
+      [0.1, 0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1000]);
+    this.#batchEntries = r.histogram('edgeraft_persist_batch_entries', 'Entries made durable per sync (group commit size).',
+      [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096]);
+    this.clientRequests = r.counter('edgeraft_client_requests_total', 'Client requests by op.');
+    this.clientErrors = r.counter('edgeraft_client_errors_total', 'Client requests answered with an error, by code.');
+  }
+
+  observeReady(rd: Ready, persistMs: number): void {
+    if (rd.mustSync) {
+      this.#persistMs.observe(persistMs);
+      this.#batchEntries.observe(rd.entries.length);
+    }
+    if (rd.committedEntries.length > 0) this.#committed.inc(rd.committedEntries.length);
+    if (rd.snapshot !== null) this.#snapshotsInstalled.inc();
+  }
+
+  render(): string {
+    return this.registry.render();
+  }
+}

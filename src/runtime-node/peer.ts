@@ -1,0 +1,276 @@
+// A voting peer (or a joining one): the core driven by RaftDriver, the file WAL, the WebSocket
+// mesh on one port shared with clients, browser learners, /metrics and the demo page, the
+// key-value state machine, and membership through the log. Peer.start() opens it all and
+// stop() takes it down in order (finish the write in flight, close connections, release the lock).
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { RaftDriver } from '../core/driver.ts';
+import { RaftError } from '../core/errors.ts';
+import type { KvResult } from '../core/kv/machine.ts';
+import { KvMachine } from '../core/kv/machine.ts';
+import { RaftNode, type Ready } from '../core/node.ts';
+import { SeededPrng } from '../core/prng.ts';
+import type { ConfState, Entry } from '../core/types.ts';
+import { Mesh } from '../transport/mesh.ts';
+import type { Logger } from '../transport/transport.ts';
+import { readMeta, writeMeta, MetaError, type ClusterMeta } from './cluster-meta.ts';
+import { ClientService } from './client-service.ts';
+import { jsonLogger } from './logger.ts';
+import { PeerMetrics } from './peer-metrics.ts';
+import { resolvePeerOptions, type PeerOptions } from './peer-options.ts';
+import { serveStatic } from './static.ts';
+import { Ticker } from './ticker.ts';
+import { FileWal } from './wal.ts';
+import { WsListener } from './ws-server.ts';
+import { dialWs } from './ws-socket.ts';
+
+/** Reserved keys (not writable by clients) under which member addresses are replicated. */
+export const memberKeyPrefix = '\u0000member/';
+
+export class Peer {
+  readonly opts: PeerOptions;
+  readonly log: Logger;
+  readonly machine: KvMachine;
+  readonly driver: RaftDriver<KvResult>;
+  readonly mesh: Mesh;
+  readonly metrics: PeerMetrics;
+  readonly #wal: FileWal;
+  readonly #http: Server;
+  readonly #ticker: Ticker;
+  readonly #service: ClientService;
+  readonly #urls = new Map<string, string>();
+  /** Fault injection (--faults): members whose Raft traffic is dropped both ways. */
+  #blocked = new Set<string>();
+  readonly startedAt = Date.now();
+  #stopping: Promise<void> | null = null;
+  /** Resolves when the peer stops on its own (removed from the cluster, storage failure). */
+  readonly stopped: Promise<string>;
+  #resolveStopped!: (why: string) => void;
+
+  private constructor(opts: PeerOptions, log: Logger, wal: FileWal, machine: KvMachine, node: RaftNode, http: Server, mesh: Mesh, meta: ClusterMeta) {
+    this.opts = opts;
+    this.log = log;
+    this.#wal = wal;
+    this.machine = machine;
+    this.#http = http;
+    this.mesh = mesh;
+    this.stopped = new Promise((resolve) => { this.#resolveStopped = resolve; });
+    for (const [id, url] of Object.entries(meta.peers)) this.#urls.set(id, url);
+    for (const [key, value] of machine.scan({ prefix: memberKeyPrefix })) {
+      if (typeof value === 'string') this.#urls.set(key.slice(memberKeyPrefix.length), value);
+    }
+    this.metrics = new PeerMetrics(this);
+    let lastRole = 'follower';
+    this.driver = new RaftDriver<KvResult>({
+      node, store: wal, machine,
+      send: (msgs) => mesh.send(this.#blocked.size === 0 ? msgs : msgs.filter((m) => !this.#blocked.has(m.to))),
+      snapshotEntries: opts.snapshotEntries,
+      snapshotRetainEntries: opts.snapshotRetainEntries,
+      now: () => performance.now(),
+      onFatal: (err) => {
+        log('error', `storage failure, stopping: ${err.message}`);
+        void this.stop().then(() => this.#resolveStopped(`storage failure: ${err.message}`));
+      },
+      onReady: (rd: Ready, persistMs: number) => {
+        this.metrics.observeReady(rd, persistMs);
+        if (rd.softState.role !== lastRole) {
+          log('info', `now ${rd.softState.role}`, { term: node.status().term, leader: rd.softState.leader });
+          lastRole = rd.softState.role;
+        }
+      },
+      onApply: (e: Entry) => this.#onApply(e),
+    });
+    this.#ticker = new Ticker(opts.tickMs, () => this.driver.tick());
+    this.#service = new ClientService(this);
+    mesh.on('messages', (e) => {
+      if (this.#blocked.has(e.from)) return;
+      for (const m of e.msgs) this.driver.step(m);
+    });
+    mesh.on('unreachable', (e) => this.driver.poke((n) => n.reportUnreachable(e.peer)));
+    mesh.on('rpc', (e) => this.#service.handle(e.from, e.role, e.payloads));
+  }
+
+  static async start(options: Parameters<typeof resolvePeerOptions>[0]): Promise<Peer> {
+    const opts = resolvePeerOptions(options);
+    const log = jsonLogger({ peer: opts.id }, opts.logLevel);
+    if (opts.mode === 'parallel') throw new MetaError('--mode parallel is not available yet: it arrives with ParallelRaft (issue 8)');
+    await mkdir(opts.dataDir, { recursive: true });
+    const meta = await Peer.#meta(opts, log);
+    const wal = await FileWal.open(join(opts.dataDir, 'wal'), {
+      syncMode: opts.sync, logger: { warn: (m) => log('warn', m) },
+    });
+    try {
+      const loaded = await wal.load();
+      const machine = new KvMachine();
+      if (loaded.snapshot !== null) machine.restore(loaded.snapshot.data);
+      const seed = new Uint32Array(1);
+      crypto.getRandomValues(seed);
+      const node = new RaftNode({
+        options: { ...opts.raft, id: opts.id, prng: new SeededPrng(seed[0]!) },
+        bootstrap: meta.bootstrap, restore: loaded,
+      });
+      const http = createServer();
+      await new Promise<void>((resolve, reject) => {
+        http.once('error', reject);
+        http.listen(opts.port, opts.host, () => resolve());
+      });
+      const address = http.address();
+      const port = typeof address === 'object' && address !== null ? address.port : opts.port;
+      const listener = await WsListener.open({ server: http, host: opts.host });
+      const peers: Record<string, string> = {};
+      for (const [id, url] of Object.entries(meta.peers)) if (id !== opts.id) peers[id] = url;
+      const mesh = await Mesh.start({
+        id: opts.id, cluster: opts.cluster, ...(opts.secret !== null ? { secret: opts.secret } : {}),
+        insecure: opts.insecure, peers, listener, dial: dialWs, connectionsPerPeer: opts.connectionsPerPeer,
+        scheduleFlush: (f) => setImmediate(f), logger: log,
+      });
+      const peer = new Peer({ ...opts, port }, log, wal, machine, node, http, mesh, meta);
+      http.on('request', (req, res) => peer.#onHttp(req, res));
+      for (const [id, url] of peer.#urls) if (id !== opts.id && !(id in peers)) mesh.addPeer(id, url);
+      peer.#ticker.start();
+      log('info', 'started', {
+        listen: `${opts.host}:${port}`, cluster: opts.cluster, applied: machine.appliedIndex,
+        entries: loaded.entries.length, snapshot: loaded.snapshot?.meta.index ?? 0, term: loaded.hardState.term,
+      });
+      return peer;
+    } catch (err) {
+      await wal.close().catch(() => {});
+      throw err;
+    }
+  }
+
+  /** Bootstraps the data directory's identity on first start; checks it on later ones. */
+  static async #meta(opts: PeerOptions, log: Logger): Promise<ClusterMeta> {
+    const found = await readMeta(opts.dataDir);
+    if (found === null) {
+      const voters = opts.join ? [] : Object.keys(opts.peers).sort();
+      const meta: ClusterMeta = {
+        format: 1, cluster: opts.cluster, id: opts.id, bootstrap: { voters, learners: [] }, peers: opts.peers, mode: opts.mode,
+      };
+      await writeMeta(opts.dataDir, meta);
+      log('info', opts.join ? 'new data directory: joining an existing cluster' : 'new data directory: bootstrapping the cluster', { voters });
+      return meta;
+    }
+    if (found.id !== opts.id) throw new MetaError(`${opts.dataDir} belongs to member '${found.id}', not '${opts.id}'`);
+    if (found.cluster !== opts.cluster) throw new MetaError(`${opts.dataDir} belongs to cluster '${found.cluster}', not '${opts.cluster}'`);
+    if (found.mode !== opts.mode) throw new MetaError(`${opts.dataDir} was created in --mode ${found.mode}, not ${opts.mode}`);
+    const given = JSON.stringify(Object.entries(opts.peers).sort());
+    if (Object.keys(opts.peers).length > 0 && given !== JSON.stringify(Object.entries(found.peers).sort())) {
+      log('warn', 'ignoring --peers: this data directory already belongs to a cluster, whose membership lives in its log', {
+        stored: found.peers, given: opts.peers,
+      });
+    }
+    return found;
+  }
+
+  get port(): number {
+    return this.opts.port;
+  }
+
+  get url(): string {
+    return `ws://${this.opts.host}:${this.opts.port}`;
+  }
+
+  /** Addresses of members known to this peer (bootstrap plus replicated changes). */
+  urls(): ReadonlyMap<string, string> {
+    return this.#urls;
+  }
+
+  urlOf(id: string | null): string | null {
+    return id === null ? null : this.#urls.get(id) ?? null;
+  }
+
+  /** Fault injection: drop all Raft traffic with `ids` (an empty list heals). Needs --faults. */
+  blockPeers(ids: readonly string[]): void {
+    this.#blocked = new Set(ids.filter((id) => id !== this.opts.id));
+    this.log('warn', ids.length === 0 ? 'fault injection: healed' : `fault injection: cut off from ${ids.join(', ')}`);
+  }
+
+  get blocked(): readonly string[] {
+    return [...this.#blocked];
+  }
+
+  /** Brings Raft time up to date (before lease decisions). */
+  catchUpTime(): void {
+    this.#ticker.catchUp();
+  }
+
+  #onApply(e: Entry): void {
+    if (e.type === 'config' && e.conf !== undefined) {
+      this.log('info', `membership change applied: ${e.conf.type} ${e.conf.node}`, { index: e.index });
+      const st = this.driver.node.status();
+      if (st.removed && this.#stopping === null) {
+        this.log('warn', 'this member was removed from the cluster: stopping');
+        setImmediate(() => void this.stop().then(() => this.#resolveStopped('removed from the cluster')));
+      }
+      if (e.conf.type === 'removeNode' && e.conf.node !== this.opts.id) this.mesh.removePeer(e.conf.node);
+      return;
+    }
+    // Member addresses replicate as reserved keys: dial new members as soon as they are known.
+    if (e.type === 'normal') this.#syncUrls();
+  }
+
+  #urlsSeen = '';
+  #syncUrls(): void {
+    const pairs = this.machine.scan({ prefix: memberKeyPrefix });
+    if (pairs.length === 0) return;
+    const key = JSON.stringify(pairs);
+    if (key === this.#urlsSeen) return;
+    this.#urlsSeen = key;
+    for (const [k, v] of pairs) {
+      const id = k.slice(memberKeyPrefix.length);
+      if (typeof v !== 'string' || id === this.opts.id || this.#urls.get(id) === v) continue;
+      this.#urls.set(id, v);
+      this.mesh.addPeer(id, v);
+      this.log('info', `member address learned: ${id} at ${v}`);
+    }
+  }
+
+  #onHttp(req: IncomingMessage, res: ServerResponse): void {
+    if (req.headers.upgrade !== undefined) return;
+    const url = (req.url ?? '/').split('?')[0]!;
+    if (req.method === 'GET' && url === '/metrics') {
+      this.catchUpTime();
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+      res.end(this.metrics.render());
+      return;
+    }
+    if (req.method === 'GET' && url === '/healthz') {
+      const st = this.driver.node.status();
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ id: this.opts.id, role: st.role, leader: st.leader, term: st.term, applied: this.machine.appliedIndex }));
+      return;
+    }
+    if (this.opts.webRoot !== null && req.method === 'GET') {
+      void serveStatic(this.opts.webRoot, url, res);
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' });
+    res.end('not found: this is an edgeraft peer (WebSocket on this port; GET /metrics, /healthz)\n');
+  }
+
+  /** Membership this peer currently applies. */
+  conf(): ConfState {
+    return this.driver.node.status().conf;
+  }
+
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    this.log('info', 'stopping');
+    this.#ticker.stop();
+    await this.driver.close();
+    await this.mesh.close();
+    await new Promise<void>((resolve) => this.#http.close(() => resolve()));
+    this.#http.closeAllConnections?.();
+    await this.#wal.close();
+    this.log('info', 'stopped');
+  }
+}
+
+export { RaftError };
