@@ -41,9 +41,9 @@ test('tokens round-trip and refuse tampering, a wrong secret, expiry and malform
   await rejects(() => verifyToken(secret, `${payload}.${mac}!`, 0), isCode('ERR_TOKEN_SIGNATURE'));
   // Correctly signed but with a role that does not exist: refused as malformed.
   const key = await importHmacKey(secret);
-  const bad = base64url(new TextEncoder().encode(JSON.stringify({ v: 1, role: 'admin', sub: 'l1', cluster, exp: 1000 })));
+  const bad = base64url(new TextEncoder().encode(JSON.stringify({ v: 1, role: 'root', sub: 'l1', cluster, exp: 1000 })));
   const badMac = base64url(await hmac(key, proofInput('edgeraft/token/v1', [bad])));
-  await rejects(() => verifyToken(secret, `${bad}.${badMac}`, 0), (e) => isCode('ERR_TOKEN_MALFORMED')(e) && /role "admin"/.test(String(e)));
+  await rejects(() => verifyToken(secret, `${bad}.${badMac}`, 0), (e) => isCode('ERR_TOKEN_MALFORMED')(e) && /role "root"/.test(String(e)));
   await rejects(() => mintToken(secret, claims({ sub: 'has space' })), isCode('ERR_TOKEN_MALFORMED'));
 });
 
