@@ -45,6 +45,11 @@ export class PeerMetrics {
     g('edgeraft_follower_inflight_bytes', 'Leader only: entry bytes in flight per follower.', (set) => {
       for (const [id, p] of Object.entries(status().progress)) set(p.inflightBytes, { follower: id });
     });
+    g('edgeraft_snapshot_streams_total', 'Snapshot transfers by direction and outcome.', (set) => {
+      set(peer.snapshots.sent, { direction: 'sent', outcome: 'ok' });
+      set(peer.snapshots.failed, { direction: 'sent', outcome: 'cancelled' });
+      set(peer.snapshots.received, { direction: 'received', outcome: 'ok' });
+    });
     g('edgeraft_connected_peers', 'Members with an open connection.', (set) => set(peer.mesh.connected().length));
     this.#committed = r.counter('edgeraft_entries_applied_total', 'Log entries applied.');
     this.#snapshotsInstalled = r.counter('edgeraft_snapshots_installed_total', 'Snapshots received and installed.');

@@ -12,6 +12,7 @@ import type { KvResult } from '../core/kv/machine.ts';
 import { KvMachine } from '../core/kv/machine.ts';
 import { RaftNode, type Ready } from '../core/node.ts';
 import { SeededPrng } from '../core/prng.ts';
+import type { Message, SnapshotMsg } from '../core/message.ts';
 import type { ConfState, Entry } from '../core/types.ts';
 import { Mesh } from '../transport/mesh.ts';
 import type { Logger } from '../transport/transport.ts';
@@ -20,6 +21,7 @@ import { ClientService } from './client-service.ts';
 import { jsonLogger } from './logger.ts';
 import { PeerMetrics } from './peer-metrics.ts';
 import { resolvePeerOptions, type PeerOptions } from './peer-options.ts';
+import { isStreamPayload, SnapshotStreams } from './snapshot-stream.ts';
 import { serveStatic } from './static.ts';
 import { Ticker } from './ticker.ts';
 import { FileWal } from './wal.ts';
@@ -40,6 +42,7 @@ export class Peer {
   readonly #http: Server;
   readonly #ticker: Ticker;
   readonly #service: ClientService;
+  readonly snapshots: SnapshotStreams;
   readonly #urls = new Map<string, string>();
   /** Fault injection (--faults): members whose Raft traffic is dropped both ways. */
   #blocked = new Set<string>();
@@ -65,7 +68,7 @@ export class Peer {
     let lastRole = 'follower';
     this.driver = new RaftDriver<KvResult>({
       node, store: wal, machine,
-      send: (msgs) => mesh.send(this.#blocked.size === 0 ? msgs : msgs.filter((m) => !this.#blocked.has(m.to))),
+      send: (msgs) => this.#send(msgs),
       snapshotEntries: opts.snapshotEntries,
       snapshotRetainEntries: opts.snapshotRetainEntries,
       now: () => performance.now(),
@@ -77,10 +80,17 @@ export class Peer {
         this.metrics.observeReady(rd, persistMs);
         if (rd.softState.role !== lastRole) {
           log('info', `now ${rd.softState.role}`, { term: node.status().term, leader: rd.softState.leader });
+          if (lastRole === 'leader') this.snapshots.cancelAll();
           lastRole = rd.softState.role;
         }
       },
       onApply: (e: Entry) => this.#onApply(e),
+    });
+    this.snapshots = new SnapshotStreams({
+      id: opts.id, log,
+      send: (to, payload) => !this.#blocked.has(to) && mesh.sendRpc(to, payload),
+      deliver: (m) => this.driver.step(m),
+      report: (to, ok) => this.driver.poke((n) => n.reportSnapshot(to, ok)),
     });
     this.#ticker = new Ticker(opts.tickMs, () => this.driver.tick());
     this.#service = new ClientService(this);
@@ -89,7 +99,17 @@ export class Peer {
       for (const m of e.msgs) this.driver.step(m);
     });
     mesh.on('unreachable', (e) => this.driver.poke((n) => n.reportUnreachable(e.peer)));
-    mesh.on('rpc', (e) => this.#service.handle(e.from, e.role, e.payloads));
+    mesh.on('rpc', (e) => {
+      if (e.role === 'peer' && e.payloads.some(isStreamPayload)) {
+        if (this.#blocked.has(e.from)) return;
+        for (const p of e.payloads) {
+          if (isStreamPayload(p)) this.snapshots.onPayload(e.from, p);
+          else this.#service.handle(e.from, e.role, [p]);
+        }
+        return;
+      }
+      this.#service.handle(e.from, e.role, e.payloads);
+    });
   }
 
   static async start(options: Parameters<typeof resolvePeerOptions>[0]): Promise<Peer> {
@@ -182,6 +202,17 @@ export class Peer {
     return id === null ? null : this.#urls.get(id) ?? null;
   }
 
+  /** Raft messages out: snapshots go to the chunked stream, the rest to the mesh. */
+  #send(msgs: readonly Message[]): void {
+    let out = msgs;
+    if (this.#blocked.size > 0) out = out.filter((m) => !this.#blocked.has(m.to));
+    if (out.some((m) => m.type === 'snap')) {
+      for (const m of out) if (m.type === 'snap') this.snapshots.send(m as SnapshotMsg);
+      out = out.filter((m) => m.type !== 'snap');
+    }
+    if (out.length > 0) this.mesh.send(out);
+  }
+
   /** Fault injection: drop all Raft traffic with `ids` (an empty list heals). Needs --faults. */
   blockPeers(ids: readonly string[]): void {
     this.#blocked = new Set(ids.filter((id) => id !== this.opts.id));
@@ -264,6 +295,7 @@ export class Peer {
   async #stop(): Promise<void> {
     this.log('info', 'stopping');
     this.#ticker.stop();
+    this.snapshots.cancelAll();
     await this.driver.close();
     await this.mesh.close();
     await new Promise<void>((resolve) => this.#http.close(() => resolve()));
