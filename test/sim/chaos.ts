@@ -7,6 +7,8 @@ import { AssertionError } from '../../src/core/assert.ts';
 import { SeededPrng } from '../../src/core/prng.ts';
 import { SafetyViolation } from './checker.ts';
 import { reliableNetwork, unreliableNetwork, type NetworkOptions } from './network.ts';
+import { checkHistory, formatResult } from '../lincheck/checker.ts';
+import { KvWorkload } from './kv-workload.ts';
 import { Sim, type SimOptions } from './sim.ts';
 
 export interface ChaosOptions {
@@ -27,6 +29,8 @@ export interface ChaosResult {
   readonly partitions: number;
   readonly leaderChanges: number;
   readonly reorderAccepted: number;
+  /** Completed key-value operations whose history passed the linearizability checker. */
+  readonly kvOps: number;
   readonly profile: string;
   readonly replay: string;
 }
@@ -43,8 +47,10 @@ export function chaosProfile(seed: number): { sim: SimOptions; name: string } {
   const snapshotEvery = rng.nextInt(2) === 0 ? 0 : 10 + rng.nextInt(40);
   const reorderBuffer = rng.nextInt(4) === 0 ? 0 : 32;
   const learners = rng.nextInt(4) === 0 ? 1 : 0;
+  // Half the seeds run key-value clients whose histories go through the linearizability checker.
+  const kv = rng.nextInt(2) === 0;
   const sim: SimOptions = {
-    seed, voters, learners, network, snapshotEvery, snapshotRetain: rng.nextInt(10),
+    seed, voters, learners, network, snapshotEvery, snapshotRetain: rng.nextInt(10), kv, clockDrift: kv ? 0.04 : 0,
     fsyncMinMs: 0.05, fsyncMaxMs: 0.5 + rng.nextFloat() * 3,
     raft: {
       reorderBufferMsgsMax: reorderBuffer,
@@ -52,7 +58,7 @@ export function chaosProfile(seed: number): { sim: SimOptions; name: string } {
       msgBytesMax: 64 + rng.nextInt(4096),
     },
   };
-  const name = `${voters} voters${learners ? ` + ${learners} learner` : ''}, ${netName} network, snapshots ${snapshotEvery || 'off'}, reorder buffer ${reorderBuffer || 'off'}`;
+  const name = `${voters} voters${learners ? ` + ${learners} learner` : ''}, ${netName} network, snapshots ${snapshotEvery || 'off'}, reorder buffer ${reorderBuffer || 'off'}${kv ? ', kv clients + linearizability check' : ''}`;
   return { sim, name };
 }
 
@@ -64,6 +70,7 @@ export function runChaos(seed: number, options: ChaosOptions = {}): ChaosResult 
   let crashes = 0;
   let partitions = 0;
   let error: string | null = null;
+  let kvOps = 0;
   try {
     sim = new Sim(simOptions);
     const s = sim;
@@ -115,8 +122,12 @@ export function runChaos(seed: number, options: ChaosOptions = {}): ChaosResult 
       }
       s.at(30 + rng.nextInt(300), nemesis);
     };
+    const workload = simOptions.kv === true
+      ? new KvWorkload(s, { seed, clients: 4, keys: 3, readModes: ['readindex', 'lease', 'follower'] })
+      : null;
+    workload?.start();
     const client = (): void => {
-      if (healing) return;
+      if (healing || workload !== null) return;
       const burst = 1 + rng.nextInt(8);
       for (let i = 0; i < burst; i++) s.propose();
       s.at(2 + rng.nextInt(20), client);
@@ -125,6 +136,7 @@ export function runChaos(seed: number, options: ChaosOptions = {}): ChaosResult 
     s.at(1, client);
     while (s.steps < stepsTarget && s.stepOnce()) { /* run */ }
     healing = true;
+    workload?.stop();
     s.net.heal();
     s.net.options = reliableNetwork;
     for (const id of everyone) s.restart(id);
@@ -148,6 +160,11 @@ export function runChaos(seed: number, options: ChaosOptions = {}): ChaosResult 
         }).join('; ') + `; committed ${s.checker.maxCommitted}; final proposal ${JSON.stringify(final)}`);
     }
     s.checkDurableQuorum();
+    if (workload !== null) {
+      const r = checkHistory(workload.result(), { timeoutMs: 20_000 });
+      kvOps = workload.result().filter((h) => h.outcome === 'ok').length;
+      if (!r.ok) throw new SafetyViolation(`the key-value history is not linearizable:\n${formatResult(r)}`);
+    }
   } catch (err) {
     if (err instanceof SafetyViolation || err instanceof AssertionError) error = `${err.name}: ${err.message}`;
     else error = `crash: ${err instanceof Error ? err.stack ?? err.message : String(err)}`;
@@ -162,7 +179,7 @@ export function runChaos(seed: number, options: ChaosOptions = {}): ChaosResult 
   }
   return {
     seed, ok: error === null, error, steps: sim?.steps ?? 0, virtualMs: sim?.now ?? 0,
-    committed: sim?.checker.maxCommitted ?? 0, crashes, partitions, leaderChanges, reorderAccepted,
+    committed: sim?.checker.maxCommitted ?? 0, crashes, partitions, leaderChanges, reorderAccepted, kvOps,
     profile: name, replay: `npm run sim -- --seed ${seed}`,
   };
 }

@@ -40,7 +40,8 @@ function parse(argv: string[]): Args {
 
 function describe(r: ChaosResult): string {
   return `seed ${r.seed}: ${r.ok ? 'ok' : 'FAILED'} — ${r.profile}; ${r.steps} steps, ${(r.virtualMs / 1000).toFixed(1)} s virtual, ` +
-    `${r.committed} committed, ${r.crashes} crashes, ${r.partitions} partitions, ${r.reorderAccepted} resends saved by the reorder buffer`;
+    `${r.committed} committed, ${r.crashes} crashes, ${r.partitions} partitions, ${r.reorderAccepted} resends saved by the reorder buffer` +
+    (r.kvOps > 0 ? `, ${r.kvOps} key-value operations linearizable` : '');
 }
 
 function main(): number {
@@ -64,11 +65,15 @@ function main(): number {
   let committed = 0;
   let steps = 0;
   let saved = 0;
+  let kvOps = 0;
+  let kvRuns = 0;
   for (let i = 0; i < count; i++) {
     const r = runChaos(args.from + i, { steps: args.steps });
     committed += r.committed;
     steps += r.steps;
     saved += r.reorderAccepted;
+    kvOps += r.kvOps;
+    if (r.profile.includes('kv clients')) kvRuns++;
     if (!r.ok) {
       failures.push(r);
       console.log(`${describe(r)}\n  ${r.error}\n  replay: ${r.replay}`);
@@ -79,9 +84,10 @@ function main(): number {
   }
   const seconds = (Date.now() - started) / 1000;
   console.log(`${count} seeds (${args.from}..${args.from + count - 1}), ${steps} steps, ${committed} entries committed, ` +
-    `${saved} resends saved by reorder buffers, ${failures.length} failed, ${seconds.toFixed(1)} s`);
+    `${saved} resends saved by reorder buffers, ${kvRuns} key-value histories (${kvOps} operations) linearizable, ` +
+    `${failures.length} failed, ${seconds.toFixed(1)} s`);
   if (args.json) {
-    console.log(JSON.stringify({ seeds: count, failed: failures.length, steps, committed_entries: committed, duration_s: seconds }));
+    console.log(JSON.stringify({ seeds: count, failed: failures.length, steps, committed_entries: committed, kv_ops: kvOps, duration_s: seconds }));
   }
   return failures.length === 0 ? 0 : 1;
 }

@@ -46,12 +46,25 @@ export const mutants: readonly Mutant[] = [
     from: '  if (log.matchTerm(prevIndex, prevTerm)) {\n    const lastNew',
     to: '  if (prevIndex <= log.lastIndex()) {\n    const lastNew',
   },
+  {
+    name: 'answer ReadIndex reads without confirming leadership with a quorum',
+    file: 'src/core/reads.ts',
+    from: '  r.readOnly.enqueue({ context, from });',
+    to: "  answer(r, context, from, r.log.committed, 'readIndex');",
+  },
+  {
+    name: 'ignore the clock-drift margin and the tick of uncertainty in the lease',
+    file: 'src/core/reads.ts',
+    from: '  return Math.min(withMargin, r.cfg.electionTicks - 1) - 1;',
+    to: '  return r.cfg.electionTicks * 3;',
+  },
 ];
 
 /** Builds the mutated copy and returns a chaos runner that uses it. */
 export async function loadMutant(m: Mutant): Promise<{
   run: (seed: number) => ChaosResult;
   figure8: (seed: number) => string | null;
+  reads: (seed: number) => string | null;
   script: () => string | null;
   dispose: () => void;
 }> {
@@ -59,6 +72,7 @@ export async function loadMutant(m: Mutant): Promise<{
   const dir = mkdtempSync(join(tmpdir(), 'edgeraft-mutant-'));
   cpSync(join(root, 'src/core'), join(dir, 'src/core'), { recursive: true });
   cpSync(join(root, 'test/sim'), join(dir, 'test/sim'), { recursive: true });
+  cpSync(join(root, 'test/lincheck'), join(dir, 'test/lincheck'), { recursive: true });
   writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n');
   const path = join(dir, m.file);
   const text = readFileSync(path, 'utf8');
@@ -69,6 +83,7 @@ export async function loadMutant(m: Mutant): Promise<{
   writeFileSync(path, text.replace(m.from, m.to));
   const chaos = (await import(pathToFileURL(join(dir, 'test/sim/chaos.ts')).href)) as typeof import('./chaos.ts');
   const f8 = (await import(pathToFileURL(join(dir, 'test/sim/figure8.ts')).href)) as typeof import('./figure8.ts');
+  const kv = (await import(pathToFileURL(join(dir, 'test/sim/kv-scenarios.ts')).href)) as typeof import('./kv-scenarios.ts');
   return {
     run: (seed) => chaos.runChaos(seed),
     figure8: (seed) => {
@@ -78,6 +93,13 @@ export async function loadMutant(m: Mutant): Promise<{
       } catch (err) {
         return `${(err as Error).name}: ${(err as Error).message}`;
       }
+    },
+    reads: (seed) => {
+      for (const mode of ['readindex', 'lease'] as const) {
+        const r = kv.oldLeaderReads(seed, mode, 1);
+        if (!r.ok) return `${mode} reads from a cut-off leader are not linearizable:\n${r.report.slice(0, 400)}`;
+      }
+      return null;
     },
     script: () => {
       try {
@@ -103,7 +125,7 @@ export interface Catch {
  * pass; every tenth seed also runs the randomized Figure 8 scenario. Returns the first catch.
  */
 export async function hunt(m: Mutant, seedsMax: number): Promise<Catch | null> {
-  const { run, figure8, script, dispose } = await loadMutant(m);
+  const { run, figure8, reads, script, dispose } = await loadMutant(m);
   try {
     const scripted = script();
     if (scripted !== null) return { how: 'scripted figure 8', seed: 8, error: scripted };
@@ -113,6 +135,10 @@ export async function hunt(m: Mutant, seedsMax: number): Promise<Catch | null> {
       if (seed % 10 === 1) {
         const f = figure8(seed);
         if (f !== null) return { how: 'figure 8', seed, error: f };
+      }
+      if (seed <= 10) {
+        const r = reads(seed);
+        if (r !== null) return { how: 'reads from a cut-off leader', seed, error: r };
       }
     }
     return null;

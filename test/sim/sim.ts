@@ -8,6 +8,9 @@ import type { Message } from '../../src/core/message.ts';
 import { SeededPrng } from '../../src/core/prng.ts';
 import type { LoadedState } from '../../src/core/storage.ts';
 import type { ConfState, Entry, HardState, Snapshot } from '../../src/core/types.ts';
+import { encodeCommand } from '../../src/core/kv/command.ts';
+import { KvMachine, type KvResult } from '../../src/core/kv/machine.ts';
+import type { ReadState } from '../../src/core/types.ts';
 import { Checker, entryKey } from './checker.ts';
 import { Network, reliableNetwork, type NetworkOptions } from './network.ts';
 
@@ -28,6 +31,8 @@ export interface SimOptions {
   snapshotEvery?: number;
   /** Entries kept in the log behind a snapshot. */
   snapshotRetain?: number;
+  /** Apply entries to a key-value state machine too (proposals must then be KV commands). */
+  kv?: boolean;
   raft?: Partial<Omit<RaftOptions, 'id' | 'prng'>>;
 }
 
@@ -61,6 +66,8 @@ export class SimNode {
   durable: Durable = { hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [] };
   outstanding: Ready | null = null;
   sm: StateMachine = { applied: 0, hash: 0 };
+  /** The key-value state machine, when the simulation runs one. */
+  kv: KvMachine | null = null;
   lastSnapshotAt = 0;
   commitSeen = 0;
   wasLeader = false;
@@ -102,7 +109,7 @@ export class Sim {
   constructor(options: SimOptions) {
     this.opts = {
       learners: 0, tickMs: 10, network: reliableNetwork, fsyncMinMs: 0.1, fsyncMaxMs: 1, clockDrift: 0,
-      tornWrites: true, snapshotEvery: 0, snapshotRetain: 5, ...options, raft: options.raft,
+      tornWrites: true, snapshotEvery: 0, snapshotRetain: 5, kv: false, ...options, raft: options.raft,
     };
     this.rng = new SeededPrng(options.seed);
     this.net = new Network(this.opts.network, new SeededPrng(options.seed ^ 0x5bd1e995));
@@ -190,6 +197,35 @@ export class Sim {
     return false;
   }
 
+  /** Observers for workloads layered on the simulator (KV clients). */
+  readonly hooks: {
+    applied?: (node: string, e: Entry, result: KvResult | null) => void;
+    readState?: (node: string, rs: ReadState) => void;
+    readDropped?: (node: string, ctx: number | string) => void;
+    advanced?: (node: string) => void;
+  } = {};
+
+  #snapshotData(n: SimNode): Uint8Array {
+    const head = encoder.encode(JSON.stringify(n.sm));
+    const kv = n.kv?.snapshot() ?? new Uint8Array(0);
+    const out = new Uint8Array(4 + head.length + kv.length);
+    new DataView(out.buffer).setUint32(0, head.length);
+    out.set(head, 4);
+    out.set(kv, 4 + head.length);
+    return out;
+  }
+
+  #restoreMachines(n: SimNode, data: Uint8Array | null): void {
+    n.kv = this.opts.kv ? new KvMachine() : null;
+    if (data === null) {
+      n.sm = { applied: 0, hash: 0 };
+      return;
+    }
+    const len = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0);
+    n.sm = JSON.parse(decoder.decode(data.subarray(4, 4 + len))) as StateMachine;
+    if (n.kv !== null) n.kv.restore(data.subarray(4 + len));
+  }
+
   at(delayMs: number, fn: () => void): void {
     this.#push(this.now + delayMs, { kind: 'call', fn });
   }
@@ -208,7 +244,7 @@ export class Sim {
     };
     n.node = new RaftNode({ options: this.#options(n), bootstrap: this.conf, restore });
     n.outstanding = null;
-    n.sm = n.durable.snapshot !== null ? decodeSm(n.durable.snapshot.data) : { applied: 0, hash: 0 };
+    this.#restoreMachines(n, n.durable.snapshot?.data ?? null);
     n.lastSnapshotAt = n.sm.applied;
     n.commitSeen = n.durable.snapshot?.meta.index ?? 0;
     n.wasLeader = false;
@@ -313,14 +349,19 @@ export class Sim {
     this.#writeEntries(d, rd.entries);
     if (rd.hardState !== null) d.hardState = rd.hardState;
     this.#send(rd.messagesAfterPersist);
-    if (rd.snapshot !== null) n.sm = decodeSm(rd.snapshot.data);
+    if (rd.snapshot !== null) this.#restoreMachines(n, rd.snapshot.data);
     for (const e of rd.committedEntries) {
       this.checker.apply(n.id, e);
       if (e.index !== n.sm.applied + 1) this.checker.fail(`${n.id} applied ${e.index} after ${n.sm.applied}`);
       n.sm = { applied: e.index, hash: mix(n.sm.hash, entryKey(e)) };
+      const result = n.kv?.apply(e) ?? null;
+      this.hooks.applied?.(n.id, e, result);
     }
+    for (const rs of rd.readStates) this.hooks.readState?.(n.id, rs);
+    for (const ctx of rd.droppedReads) this.hooks.readDropped?.(n.id, ctx);
     n.outstanding = null;
     n.node.advance(rd);
+    if (rd.committedEntries.length > 0 || rd.snapshot !== null) this.hooks.advanced?.(n.id);
     const coreApplied = n.node.status().applied;
     if (coreApplied !== n.sm.applied) this.checker.fail(`${n.id}: the core says applied ${coreApplied}, the state machine is at ${n.sm.applied}`);
     this.#maybeSnapshot(n, n.node);
@@ -341,7 +382,7 @@ export class Sim {
   #maybeSnapshot(n: SimNode, node: RaftNode): void {
     const every = this.opts.snapshotEvery;
     if (every <= 0 || n.sm.applied - n.lastSnapshotAt < every) return;
-    const snap = node.compact(encodeSm(n.sm), this.opts.snapshotRetain);
+    const snap = node.compact(this.#snapshotData(n), this.opts.snapshotRetain);
     n.lastSnapshotAt = n.sm.applied;
     // saveSnapshot: durable at once; entries it covers are dropped from the durable log.
     const d = n.durable;
@@ -423,13 +464,53 @@ export class Sim {
     const n = this.#node(id);
     if (n.node === null) return null;
     const text = `${label}${this.#proposalSeq++}`;
+    // With a KV state machine every entry must be a command: propose a put of a private key.
+    const data = this.opts.kv
+      ? encodeCommand({ timeMs: this.now, session: null, cmd: { op: 'put', key: `\u0001sim/${text}`, value: text } })
+      : encoder.encode(text);
     try {
-      const r = n.node.propose(encoder.encode(text));
+      const r = n.node.propose(data);
       this.#process(n);
-      return { index: r.firstIndex, key: `d:${text}` };
+      let key = 'd:';
+      for (const b of data) key += String.fromCharCode(b);
+      return { index: r.firstIndex, key };
     } catch {
       return null;
     }
+  }
+
+  /** Proposes raw bytes at node `id`; returns where the entry went, or null if refused. */
+  proposeBytes(id: string, data: Uint8Array): { index: number; term: number } | null {
+    const n = this.#node(id);
+    if (n.node === null) return null;
+    try {
+      const r = n.node.propose(data);
+      this.#process(n);
+      return { index: r.firstIndex, term: r.term };
+    } catch {
+      return null;
+    }
+  }
+
+  /** Asks node `id` for a read index; false when it refused at once (no leader known). */
+  requestRead(id: string, context: number, allowLease: boolean): boolean {
+    const n = this.#node(id);
+    if (n.node === null) return false;
+    try {
+      n.node.readIndex(context, { allowLease });
+    } catch {
+      return false;
+    }
+    this.#process(n);
+    return true;
+  }
+
+  kvOf(id: string): KvMachine | null {
+    return this.#node(id).kv;
+  }
+
+  alive(id: string): boolean {
+    return this.#node(id).alive;
   }
 
   status(id: string): ReturnType<RaftNode['status']> | null {
@@ -497,12 +578,4 @@ function mix(hash: number, key: string): number {
 
 export function hashString(s: string): number {
   return mix(0, s);
-}
-
-function encodeSm(sm: StateMachine): Uint8Array {
-  return encoder.encode(JSON.stringify(sm));
-}
-
-function decodeSm(data: Uint8Array): StateMachine {
-  return JSON.parse(decoder.decode(data)) as StateMachine;
 }
