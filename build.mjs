@@ -4,7 +4,7 @@
 import { build } from 'esbuild';
 import { builtinModules } from 'node:module';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const quiet = process.argv.includes('--quiet');
@@ -20,7 +20,11 @@ const bundles = [
   { entry: 'src/client/node.ts', out: 'dist/node/client.js', platform: 'node', pure: false },
   { entry: 'src/runtime-browser/index.ts', out: 'dist/browser/index.js', platform: 'browser', pure: true },
   { entry: 'src/client/browser.ts', out: 'dist/browser/client.js', platform: 'browser', pure: true },
+  // The demo page of `npm start`: loaded straight by the browser, so nothing stays external.
+  { entry: 'src/runtime-browser/demo/page.ts', out: 'dist/demo/page.js', platform: 'browser', pure: true, standalone: true },
 ];
+/** Files of the demo page copied as they are, next to its bundle. */
+const demoAssets = ['index.html', 'style.css'];
 
 const guards = {
   'node-in-browser.js': "edgeraft/node runs only in Node.js: in browsers import 'edgeraft/browser' or 'edgeraft/client'.",
@@ -41,7 +45,7 @@ async function main() {
       platform: b.platform,
       target: 'es2022',
       mainFields: b.platform === 'browser' ? ['browser', 'module', 'main'] : ['module', 'main'],
-      external: b.platform === 'node' ? external : [...external.filter((e) => e !== 'ws' && e !== '@node-rs/crc32')],
+      external: b.standalone ? [] : b.platform === 'node' ? external : [...external.filter((e) => e !== 'ws' && e !== '@node-rs/crc32')],
       metafile: true,
       sourcemap: true,
       logLevel: 'silent',
@@ -61,6 +65,12 @@ async function main() {
       }
     }
     log(`built ${b.out} (${b.platform})`);
+  }
+  mkdirSync('dist/demo', { recursive: true });
+  for (const file of demoAssets) {
+    const from = join('src/runtime-browser/demo', file);
+    if (existsSync(from)) copyFileSync(from, join('dist/demo', file));
+    else problems.push(`missing demo file ${from}`);
   }
   mkdirSync('dist/guards', { recursive: true });
   for (const [file, message] of Object.entries(guards)) {

@@ -1,7 +1,395 @@
-// `edgeraft start` (npm start): a local 3-peer cluster and its web page. Implemented in the next step.
-export const startHelp = 'usage: edgeraft start [--dir .edgeraft] [--port 7000]\n';
+// `edgeraft start` (what `npm start` runs): a local cluster as child processes of this one, each
+// logging to its own file, plus the demo page and a few process-control endpoints on one small
+// HTTP server. Everything lives under --dir, so running it again resumes from disk.
 
-export async function runStart(_argv: readonly string[]): Promise<number> {
-  process.stderr.write('edgeraft start: not yet\n');
-  return 1;
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTcpServer } from 'node:net';
+import { join, relative, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { mintToken } from '../transport/token.ts';
+import { integer, opt, parse, UsageError } from './cli-args.ts';
+import { serveStatic } from './static.ts';
+
+const cluster = 'edgeraft';
+const peersMax = 9;
+/** How long a member has to exit after SIGTERM before it is killed. */
+const stopGraceMs = 5000;
+const pageTokenTtlMs = 24 * 3_600_000;
+/** A dead member makes the others warn on every dial: show each warning at most this often. */
+const warnRepeatMs = 30_000;
+/** Distinct warnings remembered for that; past it they are forgotten (and may show again). */
+const warnKeysMax = 256;
+/** Browsers cannot send this header cross-origin without a preflight we never answer. */
+const controlHeader = 'x-edgeraft-control';
+
+export const startHelp = `usage: edgeraft start [--dir .edgeraft] [--port 7000] [--peers 3]
+
+Runs a local cluster on 127.0.0.1 as child processes (members n1..nN on ports PORT+1..PORT+N)
+and serves a web page at http://127.0.0.1:PORT/ to watch it, use it and break it. Data, the
+cluster secret and one log file per member live under --dir: run it again to resume from disk.
+Ctrl-C stops everything.
+
+  --dir DIR     data directory (default .edgeraft)
+  --port N      port of the web page; members take the next N ports (default 7000)
+  --peers N     number of members, 1..${peersMax} (default 3; fixed once the directory exists)
+`;
+
+/** What a directory was created with: the members' addresses are part of the cluster's state. */
+interface Layout {
+  readonly format: 1;
+  readonly port: number;
+  readonly peers: number;
+}
+
+interface Member {
+  readonly id: string;
+  readonly url: string;
+  readonly args: readonly string[];
+  readonly logPath: string;
+  child: ChildProcess | null;
+  /** Resolves when the current child has exited and its pipes are drained. */
+  closed: Promise<void>;
+  /** Why we signalled the child; null while an exit would be a surprise. */
+  expectExit: string | null;
+  /** Control requests for this member, one at a time. */
+  queue: Promise<unknown>;
+}
+
+export async function runStart(argv: readonly string[]): Promise<number> {
+  const { values } = parse(argv, {
+    dir: { type: 'string' }, port: { type: 'string' }, peers: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help === true) {
+    process.stdout.write(startHelp);
+    return 0;
+  }
+  const dir = resolve(opt(values, 'dir') ?? '.edgeraft');
+  const { layout, fresh } = readLayout(dir, opt(values, 'port'), opt(values, 'peers'));
+  const webRoot = findWebRoot();
+  if (webRoot === null) throw new Error('the demo page is not built (no dist/demo/index.html): run `node build.mjs` first (npm start does)');
+  const secret = ensureSecret(dir);
+  const supervisor = new Supervisor(dir, layout, secret, webRoot, fresh);
+  await supervisor.listen();
+  try {
+    for (let i = 1; i <= layout.peers; i++) {
+      if (!(await portFree(layout.port + i))) throw new Error(`port ${layout.port + i} (for n${i}) is in use: ${supervisor.portHint}`);
+    }
+  } catch (err) {
+    await supervisor.closeServer();
+    throw err;
+  }
+  if (fresh) writeFileSync(join(dir, 'layout.json'), `${JSON.stringify(layout)}\n`);
+  // A crash of this process must not leave members running: they would hold the ports and data.
+  process.once('exit', () => supervisor.killAll());
+  const signalled = untilSignal(() => supervisor.killAll());
+  supervisor.startAll();
+  process.stdout.write(`edgeraft start: ${layout.peers} members, ${fresh ? 'a new cluster' : 'resuming from disk'} in ${shown(dir)}\n`);
+  for (const m of supervisor.members) {
+    process.stdout.write(`  ${m.id}  ${m.url}  pid ${m.child?.pid ?? '-'}  log ${shown(m.logPath)}\n`);
+  }
+  process.stdout.write(`web page: http://127.0.0.1:${layout.port}/   (Ctrl-C stops everything)\n`);
+  await signalled;
+  process.stdout.write('stopping the cluster…\n');
+  await supervisor.shutdown();
+  process.stdout.write('stopped\n');
+  return 0;
+}
+
+function readLayout(dir: string, portText: string | undefined, peersText: string | undefined): { layout: Layout; fresh: boolean } {
+  const path = join(dir, 'layout.json');
+  if (!existsSync(path)) {
+    const peers = integer(peersText, 'peers', 3, 1, peersMax);
+    return { layout: { format: 1, port: integer(portText, 'port', 7000, 1, 65535 - peers), peers }, fresh: true };
+  }
+  let stored: Layout;
+  try {
+    stored = JSON.parse(readFileSync(path, 'utf8')) as Layout;
+  } catch (err) {
+    throw new Error(`${path} is unreadable (${(err as Error).message}): fix it or remove ${dir}`);
+  }
+  if (!Number.isInteger(stored.port) || !Number.isInteger(stored.peers)) throw new Error(`${path} must hold {"port": N, "peers": N}`);
+  for (const [flag, text, was] of [['port', portText, stored.port], ['peers', peersText, stored.peers]] as const) {
+    if (text !== undefined && integer(text, flag, was, 1, 65535) !== was) {
+      throw new UsageError(`--${flag} ${text} differs from the ${was} that ${dir} was created with (members' addresses are part of the cluster): use --${flag} ${was}, or a new --dir`);
+    }
+  }
+  return { layout: stored, fresh: false };
+}
+
+/** dist/demo beside the bundled CLI (dist/node/cli.js), or from the source tree under tsx. */
+function findWebRoot(): string | null {
+  for (const rel of ['../demo/', '../../dist/demo/']) {
+    const dir = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(join(dir, 'index.html'))) return dir;
+  }
+  return null;
+}
+
+/** Reads DIR/secret, or writes a new random one (mode 0600) on the first run. */
+function ensureSecret(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, 'secret');
+  if (!existsSync(path)) writeFileSync(path, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+  if ((statSync(path).mode & 0o077) !== 0) process.stderr.write(`edgeraft start: warning: ${path} is readable by group or others (chmod 600 it)\n`);
+  const secret = readFileSync(path, 'utf8').trim();
+  if (secret.length < 16) throw new Error(`${path} holds ${secret.length} characters; a secret needs at least 16 (remove it to get a new one)`);
+  return secret;
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolvePort) => {
+    const s = createTcpServer();
+    s.once('error', () => resolvePort(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolvePort(true)));
+  });
+}
+
+/** Resolves on the first SIGINT, SIGTERM or SIGHUP; a second one calls `again` (kill everything now). */
+function untilSignal(again: () => void): Promise<void> {
+  return new Promise((resolveSignal) => {
+    let seen = false;
+    const on = () => {
+      if (seen) again();
+      seen = true;
+      resolveSignal();
+    };
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, on);
+  });
+}
+
+/** Node flags for the children: the same loader (e.g. `--import tsx`), but no second debugger. */
+function nodeFlags(): string[] {
+  return process.execArgv.filter((a) => !a.startsWith('--inspect'));
+}
+
+/** A path as the user would type it: relative below the working directory, else absolute. */
+function shown(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel === '' ? '.' : rel.startsWith('..') ? path : rel;
+}
+
+function clock(): string {
+  return new Date().toTimeString().slice(0, 8);
+}
+
+class Supervisor {
+  readonly members: readonly Member[];
+  readonly #layout: Layout;
+  readonly #secret: string;
+  readonly #webRoot: string;
+  readonly #server: Server;
+  readonly #warned = new Map<string, number>();
+  /** What to do about a port in use. */
+  readonly portHint: string;
+  #shuttingDown = false;
+
+  constructor(dir: string, layout: Layout, secret: string, webRoot: string, fresh: boolean) {
+    this.#layout = layout;
+    this.portHint = fresh ? 'pick another --port'
+      : `stop what uses it (the cluster in ${shown(dir)} was created with --port ${layout.port}, so it needs ports ${layout.port}..${layout.port + layout.peers})`;
+    this.#secret = secret;
+    this.#webRoot = webRoot;
+    const ids = Array.from({ length: layout.peers }, (_, i) => `n${i + 1}`);
+    const peers = ids.map((id, i) => `${id}=127.0.0.1:${layout.port + i + 1}`).join(',');
+    this.members = ids.map((id, i) => ({
+      id, url: `ws://127.0.0.1:${layout.port + i + 1}`, logPath: join(dir, `${id}.log`),
+      args: ['peer', '--id', id, '--listen', `127.0.0.1:${layout.port + i + 1}`, '--peers', peers, '--data', join(dir, id),
+        '--secret-file', join(dir, 'secret'), '--faults'],
+      child: null, closed: Promise.resolve(), expectExit: null, queue: Promise.resolve(),
+    }));
+    this.#server = createServer((req, res) => void this.#onHttp(req, res).catch((err: Error) => {
+      if (!res.headersSent) json(res, 500, { error: err.message });
+    }));
+  }
+
+  listen(): Promise<void> {
+    return new Promise((resolveListen, reject) => {
+      this.#server.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE'
+        ? new Error(`port ${this.#layout.port} (the web page) is in use: ${this.portHint}`) : err));
+      this.#server.listen(this.#layout.port, '127.0.0.1', () => resolveListen());
+    });
+  }
+
+  closeServer(): Promise<void> {
+    this.#server.closeAllConnections();
+    return new Promise((resolveClose) => this.#server.close(() => resolveClose()));
+  }
+
+  startAll(): void {
+    for (const m of this.members) this.#spawn(m);
+  }
+
+  /** SIGTERM to every member, SIGKILL to those still up after stopGraceMs, then close the page. */
+  async shutdown(): Promise<void> {
+    this.#shuttingDown = true;
+    await Promise.all(this.members.map((m) => this.#stop(m, 'SIGTERM', 'shutdown')));
+    await this.closeServer();
+  }
+
+  killAll(): void {
+    for (const m of this.members) m.child?.kill('SIGKILL');
+  }
+
+  #say(id: string, text: string): void {
+    process.stdout.write(`${clock()} [${id}] ${text}\n`);
+  }
+
+  #spawn(m: Member): void {
+    const cli = process.argv[1];
+    if (cli === undefined) throw new Error('cannot tell which edgeraft CLI file is running (process.argv[1] is empty)');
+    // Its own process group: Ctrl-C in a terminal reaches only this supervisor, which then stops
+    // each member exactly once (a peer takes a second signal as "exit now").
+    const child = spawn(process.execPath, [...nodeFlags(), cli, ...m.args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const log = createWriteStream(m.logPath, { flags: 'a' });
+    let lastProblem = '';
+    m.child = child;
+    m.expectExit = null;
+    for (const stream of [child.stdout, child.stderr]) {
+      createInterface({ input: stream }).on('line', (line) => {
+        log.write(`${line}\n`);
+        const note = this.#notable(m.id, line);
+        if (note === null) return;
+        if (note.problem) lastProblem = note.text;
+        if (note.show) this.#say(m.id, note.text);
+      });
+    }
+    child.once('error', (err) => this.#say(m.id, `could not start: ${err.message}`));
+    m.closed = new Promise((resolveClosed) => child.once('close', (code, signal) => {
+      log.end();
+      if (m.child === child) m.child = null;
+      this.#exited(m, code, signal, lastProblem);
+      resolveClosed();
+    }));
+  }
+
+  /** What of a member's log line the console shows: leader changes, warnings (rate-limited), errors. */
+  #notable(id: string, line: string): { text: string; show: boolean; problem: boolean } | null {
+    let rec: { level?: unknown; msg?: unknown; term?: unknown };
+    try {
+      rec = JSON.parse(line) as typeof rec;
+    } catch {
+      // Plain lines are the peer's last words (a failed start, a fatal error).
+      return line.trim() === '' ? null : { text: line.trim(), show: true, problem: true };
+    }
+    const msg = String(rec.msg);
+    if (msg === 'now leader') return { text: `leader of term ${String(rec.term)}`, show: true, problem: false };
+    if (msg.startsWith('fault injection') || msg.startsWith('membership change')) return { text: msg, show: true, problem: false };
+    if (rec.level === 'error') return { text: `error: ${msg}`, show: true, problem: true };
+    if (rec.level !== 'warn') return null;
+    const now = Date.now();
+    const key = `${id} ${msg}`;
+    const fresh = now - (this.#warned.get(key) ?? -Infinity) >= warnRepeatMs;
+    if (fresh) {
+      if (this.#warned.size >= warnKeysMax) this.#warned.clear();
+      this.#warned.set(key, now);
+    }
+    return { text: `warning: ${msg}`, show: fresh, problem: true };
+  }
+
+  #exited(m: Member, code: number | null, signal: NodeJS.Signals | null, lastProblem: string): void {
+    const how = signal !== null ? signal : `exit code ${code ?? '?'}`;
+    if (this.#shuttingDown) {
+      this.#say(m.id, `stopped (${how})`);
+    } else if (m.expectExit !== null) {
+      this.#say(m.id, `${m.expectExit} (${how})`);
+    } else {
+      this.#say(m.id, `exited unexpectedly (${how})${lastProblem !== '' ? `: ${lastProblem}` : ''}; it shows as down on the page (restart it there); log: ${shown(m.logPath)}`);
+    }
+  }
+
+  /** Signals the member's process and waits for it to exit (SIGKILL after stopGraceMs). */
+  async #stop(m: Member, signal: 'SIGTERM' | 'SIGKILL', why: string): Promise<void> {
+    const child = m.child;
+    if (child === null) return;
+    m.expectExit = why;
+    child.kill(signal);
+    const timer = setTimeout(() => child.kill('SIGKILL'), stopGraceMs);
+    await m.closed;
+    clearTimeout(timer);
+  }
+
+  async #control(m: Member, action: string): Promise<{ status: number; body: Record<string, unknown> }> {
+    const state = () => ({ peer: m.id, action, pid: m.child?.pid ?? null, running: m.child !== null });
+    if (action === 'restart') {
+      await this.#stop(m, 'SIGTERM', 'stopped for a restart');
+      // Ctrl-C while it stopped: starting it now would outlive the supervisor.
+      if (this.#shuttingDown) return { status: 503, body: { ...state(), error: 'the cluster is shutting down' } };
+      this.#spawn(m);
+      this.#say(m.id, `restarted (pid ${m.child?.pid ?? '-'})`);
+      return { status: 200, body: state() };
+    }
+    if (m.child === null) return { status: 409, body: { ...state(), error: `${m.id} is not running` } };
+    if (action === 'kill') await this.#stop(m, 'SIGKILL', 'killed from the page');
+    else await this.#stop(m, 'SIGTERM', 'stopped from the page');
+    return { status: 200, body: state() };
+  }
+
+  async #onHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // Only this machine's names: a DNS-rebinding page must not read the admin token.
+    const host = req.headers.host;
+    if (host !== `127.0.0.1:${this.#layout.port}` && host !== `localhost:${this.#layout.port}`) {
+      json(res, 403, { error: `unexpected Host header ${JSON.stringify(host ?? '')}` });
+      return;
+    }
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    if (url.pathname.startsWith('/control/')) {
+      await this.#onControl(req, res, url);
+    } else if (req.method !== 'GET') {
+      res.writeHead(405, { allow: 'GET' }).end('only GET here\n');
+    } else if (url.pathname === '/config.json') {
+      json(res, 200, await this.#config());
+    } else if (url.pathname === '/favicon.ico') {
+      res.writeHead(204).end();
+    } else {
+      await serveStatic(this.#webRoot, url.pathname, res);
+    }
+  }
+
+  async #onControl(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const action = url.pathname.slice('/control/'.length);
+    if (action !== 'kill' && action !== 'restart' && action !== 'stop') {
+      json(res, 404, { error: `unknown control action '${action}' (kill, restart or stop)` });
+      return;
+    }
+    if (req.method !== 'POST') {
+      res.writeHead(405, { allow: 'POST' }).end(`POST /control/${action}?peer=ID\n`);
+      return;
+    }
+    if (req.headers[controlHeader] !== '1') {
+      json(res, 403, { error: `control requests need the header ${controlHeader}: 1` });
+      return;
+    }
+    const id = url.searchParams.get('peer') ?? '';
+    const m = this.members.find((x) => x.id === id);
+    if (m === undefined) {
+      json(res, 400, { error: `unknown peer '${id}' (one of ${this.members.map((x) => x.id).join(', ')})` });
+      return;
+    }
+    if (this.#shuttingDown) {
+      json(res, 503, { error: 'the cluster is shutting down' });
+      return;
+    }
+    const done = m.queue.then(() => this.#control(m, action));
+    m.queue = done.catch(() => {});
+    const r = await done;
+    json(res, r.status, r.body);
+  }
+
+  async #config(): Promise<Record<string, unknown>> {
+    const expMs = Date.now() + pageTokenTtlMs;
+    return {
+      cluster, tokenExpMs: expMs,
+      token: await mintToken(this.#secret, { role: 'admin', sub: 'demo-page', cluster, expMs }),
+      members: this.members.map((m) => ({ id: m.id, url: m.url, pid: m.child?.pid ?? null, running: m.child !== null })),
+    };
+  }
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.end(`${JSON.stringify(body)}\n`);
 }
