@@ -243,7 +243,8 @@ class Supervisor {
     if (cli === undefined) throw new Error('cannot tell which edgeraft CLI file is running (process.argv[1] is empty)');
     // Its own process group: Ctrl-C in a terminal reaches only this supervisor, which then stops
     // each member exactly once (a peer takes a second signal as "exit now").
-    const child = spawn(process.execPath, [...nodeFlags(), cli, ...m.args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    // stdin is a pipe the member watches (--exit-with-parent): if this supervisor dies even by SIGKILL, it closes.
+    const child = spawn(process.execPath, [...nodeFlags(), cli, ...m.args, '--exit-with-parent'], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     const log = createWriteStream(m.logPath, { flags: 'a' });
     let lastProblem = '';
     m.child = child;

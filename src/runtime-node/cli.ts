@@ -54,6 +54,7 @@ bootstraps the cluster from --peers (which must include this peer); later starts
   --sync MODE          fdatasync (default) or none (benchmarks only: unsafe on power loss)
   --log-level LEVEL    debug | info | warn | error (default info)
   --faults             accept fault-injection requests (tests and the demo page only)
+  --exit-with-parent   stop gracefully when stdin closes (used by \`edgeraft start\`)
 `,
   token: `usage: edgeraft token --secret-file FILE --role client|reader|learner|admin [--ttl 1h] [--sub NAME] [--cluster NAME]
 
@@ -106,7 +107,7 @@ async function peerCommand(argv: string[]): Promise<number> {
     'secret-file': { type: 'string' }, insecure: { type: 'boolean' }, cluster: { type: 'string' }, join: { type: 'boolean' },
     mode: { type: 'string' }, 'tick-ms': { type: 'string' }, connections: { type: 'string' }, 'snapshot-entries': { type: 'string' },
     sync: { type: 'string' }, 'log-level': { type: 'string' }, faults: { type: 'boolean' }, 'web-root': { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
+    'exit-with-parent': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
   });
   if (values.help === true) return print(help.peer);
   const listen = hostPort(required(values, 'listen'), 'listen');
@@ -144,6 +145,12 @@ async function peerCommand(argv: string[]): Promise<number> {
   };
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
+  if (values['exit-with-parent'] === true) {
+    // A supervisor (edgeraft start) holds our stdin open; when it dies the pipe closes.
+    process.stdin.on('end', () => onSignal('parent gone'));
+    process.stdin.on('error', () => onSignal('parent gone'));
+    process.stdin.resume();
+  }
   const why = await peer.stopped;
   process.stderr.write(`edgeraft peer: stopped: ${why}\n`);
   return why.startsWith('removed') ? 0 : 1;
