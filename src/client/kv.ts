@@ -257,6 +257,9 @@ export class KvClient {
             if (e.code === 'ERR_NOT_LEADER' && e.leader?.url != null) continue;
           } else if (err instanceof ClientError) {
             throw err;
+          } else if (/\b(4001|4010)\b|ERR_TOKEN/.test((err as Error).message)) {
+            // The member refused our credentials: retrying elsewhere will not change that.
+            throw new ClientError('ERR_FORBIDDEN', `${url} refused the token (${(err as Error).message}): check the token, its cluster and its expiry`);
           } else if (where !== 'leader' && where !== 'any') {
             // A request for one named member does not wander elsewhere: report it unreachable.
             throw new ClientError('ERR_UNAVAILABLE', `${url} is unreachable: ${(err as Error).message}`);

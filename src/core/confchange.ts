@@ -3,7 +3,8 @@
 // leader allows one pending change at a time and only after committing an entry of its term,
 // which closes the single-server change bug found after the dissertation.
 
-import type { ConfChange, ConfState } from './types.ts';
+import type { LoadedState } from './storage.ts';
+import type { ConfChange, ConfState, Entry } from './types.ts';
 
 /** Why `cc` cannot apply to `conf`, or null when it can. */
 export function confChangeProblem(conf: ConfState, cc: ConfChange): string | null {
@@ -38,4 +39,18 @@ export function applyConfChange(conf: ConfState, cc: ConfChange): ConfState {
       break;
   }
   return { voters, learners };
+}
+
+/**
+ * The durable state a brand-new cluster starts from: its membership as committed config entries
+ * 1..n of term 1, identical on every bootstrapping member. With the membership in the log, a
+ * member that joins later learns it by replication like everything else (it starts empty).
+ */
+export function bootstrapState(conf: ConfState): LoadedState {
+  const changes: ConfChange[] = [
+    ...conf.voters.map((node) => ({ type: 'addVoter' as const, node })),
+    ...conf.learners.map((node) => ({ type: 'addLearner' as const, node })),
+  ];
+  const entries: Entry[] = changes.map((cc, i) => ({ term: 1, index: i + 1, type: 'config', data: new Uint8Array(0), conf: cc }));
+  return { hardState: { term: 1, vote: null, commit: entries.length }, snapshot: null, entries };
 }

@@ -71,7 +71,11 @@ export class Raft {
   snapshot: Snapshot | null = null;
   /** A received snapshot waiting to be persisted by the next Ready. */
   pendingSnapshot: Snapshot | null = null;
-  /** Set when this node was removed from the configuration. */
+  /**
+   * This node is not in the configuration it applies. Informational: a member that is joining
+   * passes through this state (it learns the older membership first), so only applying its own
+   * removeNode means it was removed.
+   */
   removed = false;
   outbox: Message[] = [];
   readStates: ReadOutcome[] = [];

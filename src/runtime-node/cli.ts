@@ -51,6 +51,7 @@ bootstraps the cluster from --peers (which must include this peer); later starts
   --tick-ms N          milliseconds per Raft tick (default 20; election timeout 10-20 ticks)
   --connections N      parallel connections per peer pair (default 1)
   --snapshot-entries N take a snapshot every N applied entries (default 50000)
+  --snapshot-retain N  entries kept behind a snapshot for followers that lag a little (default 5000)
   --sync MODE          fdatasync (default) or none (benchmarks only: unsafe on power loss)
   --log-level LEVEL    debug | info | warn | error (default info)
   --faults             accept fault-injection requests (tests and the demo page only)
@@ -76,7 +77,9 @@ Asks each member for its view: role, term, commit and applied index, log size, l
                        --peers HOST:PORT,... (--token ADMIN_TOKEN | --secret-file FILE)
 
 Adds a member (as a learner with --learner, the safe way: promote it once it caught up),
-promotes a caught-up learner to voter, or removes a member (which then stops).
+promotes a caught-up learner to voter, or removes a member. Start a new member with
+\`edgeraft peer --join\` after adding it. A removed member stops by itself once it applies its
+removal or a remaining member tells it (when it next contacts one).
 `,
   transfer: `usage: edgeraft transfer-leader ID --peers HOST:PORT,... (--token ADMIN_TOKEN | --secret-file FILE)
 `,
@@ -106,6 +109,7 @@ async function peerCommand(argv: string[]): Promise<number> {
     id: { type: 'string' }, listen: { type: 'string' }, peers: { type: 'string' }, data: { type: 'string' },
     'secret-file': { type: 'string' }, insecure: { type: 'boolean' }, cluster: { type: 'string' }, join: { type: 'boolean' },
     mode: { type: 'string' }, 'tick-ms': { type: 'string' }, connections: { type: 'string' }, 'snapshot-entries': { type: 'string' },
+    'snapshot-retain': { type: 'string' },
     sync: { type: 'string' }, 'log-level': { type: 'string' }, faults: { type: 'boolean' }, 'web-root': { type: 'string' },
     'exit-with-parent': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
   });
@@ -130,6 +134,7 @@ async function peerCommand(argv: string[]): Promise<number> {
       tickMs: integer(opt(values, 'tick-ms'), 'tick-ms', 20, 1, 10_000),
       connectionsPerPeer: integer(opt(values, 'connections'), 'connections', 1, 1, 16),
       snapshotEntries: integer(opt(values, 'snapshot-entries'), 'snapshot-entries', 50_000),
+      snapshotRetainEntries: integer(opt(values, 'snapshot-retain'), 'snapshot-retain', 5_000),
       sync, logLevel, faults: values.faults === true, webRoot: opt(values, 'web-root') ?? null,
     });
   } catch (err) {
@@ -295,7 +300,10 @@ async function membersCommand(argv: string[]): Promise<number> {
       case 'remove': if (id === undefined) throw new UsageError('usage: edgeraft members remove ID'); r = await kv.members('remove', id); break;
       default: throw new UsageError(`unknown members action '${action}' (list, add, promote or remove)`);
     }
-    const list = (('members' in r && typeof r.members === 'object' ? r.members : r) as { members?: Array<Record<string, unknown>> }).members ?? [];
+    // list answers { leader, members: [...] }; changes answer { index, members: { leader, members } }.
+    const inner = (Array.isArray(r.members) ? r : r.members) as { members?: Array<Record<string, unknown>> } | undefined;
+    const list = inner?.members ?? [];
+    if (typeof r.unchanged === 'string' && values.json !== true) process.stderr.write(`(nothing to do: ${r.unchanged})\n`);
     out(values, r, list.map((m) => `${String(m.id)}\t${String(m.role)}\t${String(m.url ?? '')}${m.lag !== undefined ? `\tlag ${String(m.lag)}` : ''}`).join('\n'));
     return 0;
   } finally {

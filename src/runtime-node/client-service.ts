@@ -181,6 +181,13 @@ export class ClientService {
     this.#requireLeader();
     if (node === null) throw new ServiceError('ERR_BAD_REQUEST', `members ${action} needs a member id`);
     const st = peer.driver.node.status();
+    // Changes are idempotent: a retry of a change that already took effect (say, the answer was
+    // lost when a removed leader stopped) succeeds and says so.
+    const isVoter = st.conf.voters.includes(node);
+    const isLearner = st.conf.learners.includes(node);
+    const done = (action === 'remove' && !isVoter && !isLearner) || (action === 'addVoter' && isVoter) ||
+      (action === 'addLearner' && isLearner) || (action === 'promote' && isVoter);
+    if (done) return { index: st.applied, members: this.#memberList(), unchanged: `${node} is already ${action === 'remove' ? 'not a member' : action === 'addLearner' ? 'a learner' : 'a voter'}` };
     let cc: ConfChange;
     switch (action) {
       case 'addVoter':

@@ -10,6 +10,7 @@ import { RaftDriver } from '../core/driver.ts';
 import { RaftError } from '../core/errors.ts';
 import type { KvResult } from '../core/kv/machine.ts';
 import { KvMachine } from '../core/kv/machine.ts';
+import { bootstrapState } from '../core/confchange.ts';
 import { RaftNode, type Ready } from '../core/node.ts';
 import { SeededPrng } from '../core/prng.ts';
 import type { Message, SnapshotMsg } from '../core/message.ts';
@@ -21,7 +22,7 @@ import { ClientService } from './client-service.ts';
 import { jsonLogger } from './logger.ts';
 import { PeerMetrics } from './peer-metrics.ts';
 import { resolvePeerOptions, type PeerOptions } from './peer-options.ts';
-import { isStreamPayload, SnapshotStreams } from './snapshot-stream.ts';
+import { isRemovalNotice, isStreamPayload, removalNotice, SnapshotStreams } from './snapshot-stream.ts';
 import { serveStatic } from './static.ts';
 import { Ticker } from './ticker.ts';
 import { FileWal } from './wal.ts';
@@ -44,6 +45,9 @@ export class Peer {
   readonly #service: ClientService;
   readonly snapshots: SnapshotStreams;
   readonly #urls = new Map<string, string>();
+  /** Members this peer applied a removal of: if they still talk to us, we tell them. */
+  readonly #removedMembers = new Set<string>();
+  readonly #toldRemoved = new Map<string, number>();
   /** Fault injection (--faults): members whose Raft traffic is dropped both ways. */
   #blocked = new Set<string>();
   readonly startedAt = Date.now();
@@ -96,6 +100,10 @@ export class Peer {
     this.#service = new ClientService(this);
     mesh.on('messages', (e) => {
       if (this.#blocked.has(e.from)) return;
+      if (this.#removedMembers.has(e.from)) {
+        this.#tellRemoved(e.from);
+        return;
+      }
       for (const m of e.msgs) this.driver.step(m);
     });
     mesh.on('unreachable', (e) => this.driver.poke((n) => n.reportUnreachable(e.peer)));
@@ -103,7 +111,8 @@ export class Peer {
       if (e.role === 'peer' && e.payloads.some(isStreamPayload)) {
         if (this.#blocked.has(e.from)) return;
         for (const p of e.payloads) {
-          if (isStreamPayload(p)) this.snapshots.onPayload(e.from, p);
+          if (isRemovalNotice(p)) this.#removedSelf(`${e.from} says this member was removed from the cluster`);
+          else if (isStreamPayload(p)) this.snapshots.onPayload(e.from, p);
           else this.#service.handle(e.from, e.role, [p]);
         }
         return;
@@ -122,7 +131,13 @@ export class Peer {
       syncMode: opts.sync, logger: { warn: (m) => log('warn', m) },
     });
     try {
-      const loaded = await wal.load();
+      let loaded = await wal.load();
+      if (loaded.hardState.term === 0 && loaded.entries.length === 0 && loaded.snapshot === null && meta.bootstrap.voters.length > 0) {
+        // First start of a new cluster: its membership goes into the log (see bootstrapState).
+        const boot = bootstrapState(meta.bootstrap);
+        await wal.save({ snapshot: null, entries: boot.entries, hardState: boot.hardState });
+        loaded = await wal.load();
+      }
       const machine = new KvMachine();
       if (loaded.snapshot !== null) machine.restore(loaded.snapshot.data);
       const seed = new Uint32Array(1);
@@ -202,6 +217,26 @@ export class Peer {
     return id === null ? null : this.#urls.get(id) ?? null;
   }
 
+  #removedSelf(why: string): void {
+    if (this.#stopping !== null) return;
+    this.log('warn', `this member was removed from the cluster (${why}): stopping`);
+    this.#stopping = (async () => {
+      // A moment for answers in flight (the client that removed us) to leave first.
+      await new Promise((r) => setTimeout(r, 300));
+      await this.#stop();
+    })();
+    void this.#stopping.then(() => this.#resolveStopped('removed from the cluster'));
+  }
+
+  /** A removed member that never saw its removal commit keeps campaigning: tell it (at most every 2 s). */
+  #tellRemoved(id: string): void {
+    const now = Date.now();
+    if ((this.#toldRemoved.get(id) ?? 0) > now - 2000) return;
+    this.#toldRemoved.set(id, now);
+    this.mesh.sendRpc(id, removalNotice);
+    this.log('info', `${id} was removed from the cluster but still talks to us: told it`);
+  }
+
   /** Raft messages out: snapshots go to the chunked stream, the rest to the mesh. */
   #send(msgs: readonly Message[]): void {
     let out = msgs;
@@ -231,12 +266,15 @@ export class Peer {
   #onApply(e: Entry): void {
     if (e.type === 'config' && e.conf !== undefined) {
       this.log('info', `membership change applied: ${e.conf.type} ${e.conf.node}`, { index: e.index });
-      const st = this.driver.node.status();
-      if (st.removed && this.#stopping === null) {
-        this.log('warn', 'this member was removed from the cluster: stopping');
-        setImmediate(() => void this.stop().then(() => this.#resolveStopped('removed from the cluster')));
+      if (e.conf.type === 'removeNode') {
+        if (e.conf.node === this.opts.id) this.#removedSelf(`applied its own removal at index ${e.index}`);
+        else {
+          this.#removedMembers.add(e.conf.node);
+          this.mesh.removePeer(e.conf.node);
+        }
+      } else {
+        this.#removedMembers.delete(e.conf.node);
       }
-      if (e.conf.type === 'removeNode' && e.conf.node !== this.opts.id) this.mesh.removePeer(e.conf.node);
       return;
     }
     // Member addresses replicate as reserved keys: dial new members as soon as they are known.

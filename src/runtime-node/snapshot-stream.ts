@@ -55,6 +55,13 @@ const ACK = 2;
 const encoder = new Encoder({ useRecords: false, tagUint8Array: false });
 const decoder = new Decoder({ useRecords: false, mapsAsObjects: true, int64AsNumber: true } as ConstructorParameters<typeof Decoder>[0]);
 
+/** Peer-to-peer notice: "you were removed from the cluster" ([-1, 3]). */
+export const removalNotice = new Uint8Array([0x82, 0x20, 0x03]);
+
+export function isRemovalNotice(p: Uint8Array): boolean {
+  return p.length === 3 && p[0] === 0x82 && p[1] === 0x20 && p[2] === 0x03;
+}
+
 export function isStreamPayload(p: Uint8Array): boolean {
   // A CBOR array whose first element is -1 (0x20): [0x8N 0x20 ...].
   return p.length > 2 && (p[0]! & 0xe0) === 0x80 && p[1] === 0x20;

@@ -22,6 +22,8 @@ export interface RpcConnectOptions {
   readonly limits?: Partial<FrameLimits>;
   readonly dialTimeoutMs?: number;
   readonly handshakeTimeoutMs?: number;
+  /** An empty frame goes out after this long without traffic, so the member keeps the connection. */
+  readonly keepaliveMs?: number;
 }
 
 export interface RpcHandlers {
@@ -39,6 +41,8 @@ export class RpcConnection {
   #outbox: Uint8Array[] = [];
   #handlers: RpcHandlers | null = null;
   #closed = false;
+  #sentSinceTick = false;
+  #keepalive: ReturnType<typeof setInterval> | null = null;
 
   private constructor(conn: Connection, codec: FrameCodec, serverId: NodeId, selfId: NodeId) {
     this.#conn = conn;
@@ -69,6 +73,7 @@ export class RpcConnection {
     try {
       const auth = await Promise.race([dialHandshake(conn.channel(), cfg, null, 0), deadline]);
       const rpc = new RpcConnection(conn, codec, auth.remoteId, selfId);
+      rpc.#startKeepalive(o.keepaliveMs ?? 5000);
       conn.open(auth, {
         data: (_c, data) => rpc.#onData(data),
         closed: (_c, code, reason) => rpc.#onClosed(code, reason),
@@ -107,13 +112,26 @@ export class RpcConnection {
     if (this.#outbox.length === 0) return;
     const payloads = this.#outbox;
     this.#outbox = [];
+    this.#sentSinceTick = true;
     this.#conn.send(this.#codec.encodeRpc(this.selfId, this.serverId, payloads));
+  }
+
+  #startKeepalive(everyMs: number): void {
+    if (everyMs <= 0) return;
+    const keepalive = this.#codec.encodeData(this.selfId, this.serverId, []);
+    this.#keepalive = setInterval(() => {
+      if (!this.#sentSinceTick) this.#conn.send(keepalive);
+      this.#sentSinceTick = false;
+    }, everyMs);
+    // In Node, an idle client must not keep the process alive just for its keepalive.
+    (this.#keepalive as { unref?: () => void }).unref?.();
   }
 
   close(): void {
     if (this.#closed) return;
     this.#flush();
     this.#closed = true;
+    if (this.#keepalive !== null) clearInterval(this.#keepalive);
     this.#conn.close(closeCodes.normal, closeReasons[closeCodes.normal]);
   }
 
@@ -134,6 +152,7 @@ export class RpcConnection {
 
   #onClosed(code: number, reason: string): void {
     this.#closed = true;
+    if (this.#keepalive !== null) clearInterval(this.#keepalive);
     this.#handlers?.closed(code, reason);
   }
 }

@@ -1,0 +1,123 @@
+// Child processes for the end-to-end tests: the `edgeraft` CLI run under tsx (no build needed),
+// free loopback ports, and polling. Every child spawned here is tracked and SIGKILLed if the test
+// process exits first, so no peer outlives a run; nothing else is ever signalled.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type Server } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const cliPath = join(repoRoot, 'src/runtime-node/cli.ts');
+export const host = '127.0.0.1';
+
+export interface CliResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+const liveChildren = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+/** Spawns `node --import tsx src/runtime-node/cli.ts ...args` from the repo root, tracked. */
+export function spawnCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', cliPath, ...args], {
+    cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...hermeticEnv(), ...env },
+  });
+  liveChildren.add(child);
+  child.once('exit', () => liveChildren.delete(child));
+  child.once('error', () => liveChildren.delete(child));
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', () => {
+      for (const c of liveChildren) c.kill('SIGKILL');
+    });
+  }
+  return child;
+}
+
+/** Whether `child` was spawned and has not exited (it may be stopped by SIGSTOP). */
+export function running(child: ChildProcess | null): child is ChildProcess {
+  return child !== null && child.pid !== undefined && child.exitCode === null && child.signalCode === null;
+}
+
+/** The test's environment minus EDGERAFT_* (the CLI reads peers, token and cluster from them). */
+function hermeticEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { FORCE_COLOR: '0', NO_COLOR: '1' };
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('EDGERAFT_') && !(k in env)) env[k] = v;
+  return env;
+}
+
+/**
+ * Runs the CLI with `args` and collects its output. SIGKILLed after `timeoutMs` (the result
+ * then has signal SIGKILL).
+ */
+export function runCli(args: readonly string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+  const child = spawnCli(args, options.env);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
+  return new Promise((res, rej) => {
+    child.once('error', (err) => { clearTimeout(timer); rej(err); });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      res({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** `n` distinct free TCP ports on 127.0.0.1: all bound to port 0 at once, then closed. */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(Array.from({ length: n }, () => new Promise<Server>((res, rej) => {
+    const srv = createServer();
+    srv.once('error', rej);
+    srv.listen(0, host, () => res(srv));
+  })));
+  const ports = servers.map((s) => {
+    const a = s.address();
+    return typeof a === 'object' && a !== null ? a.port : 0;
+  });
+  await Promise.all(servers.map((s) => new Promise<void>((res) => s.close(() => res()))));
+  if (ports.includes(0)) throw new Error('could not read a bound port');
+  return ports;
+}
+
+export async function freePort(): Promise<number> {
+  return (await freePorts(1))[0]!;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Thrown by a waitFor() condition to stop waiting at once (other errors are retried). */
+export class WaitAborted extends Error {
+  override readonly name = 'WaitAborted';
+}
+
+/**
+ * Polls `cond` until it returns true and resolves with the ms it took; throws naming `what` (and
+ * the last error `cond` threw) after `timeoutMs`, or at once if `cond` throws WaitAborted.
+ */
+export async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000, intervalMs = 50): Promise<number> {
+  const started = Date.now();
+  let last: unknown = null;
+  for (;;) {
+    try {
+      if (await cond()) return Date.now() - started;
+      last = null;
+    } catch (err) {
+      if (err instanceof WaitAborted) throw err;
+      last = err;
+    }
+    if (Date.now() - started >= timeoutMs) {
+      const why = last === null ? '' : ` (last error: ${(last as Error).message ?? String(last)})`;
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${why}`);
+    }
+    await sleep(intervalMs);
+  }
+}
