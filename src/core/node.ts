@@ -235,6 +235,14 @@ export class RaftNode {
     if (pr !== undefined) pr.timeoutNowSent = false;
   }
 
+  /**
+   * Drops the leader lease until a new heartbeat round is confirmed. A runtime calls it when its
+   * ticks fell behind real time (a stall), since the lease is counted in ticks.
+   */
+  invalidateLease(): void {
+    this.#r.readOnly.confirmedSentTick = -Infinity;
+  }
+
   reportUnreachable(to: NodeId): void {
     repl.reportUnreachable(this.#r, to);
   }

@@ -48,7 +48,8 @@ bootstraps the cluster from --peers (which must include this peer); later starts
   --join               start as a new member of an existing cluster (add it with
                        \`edgeraft members add\` first); --peers then lists existing members
   --mode raft          consensus mode (raft; parallel arrives with ParallelRaft)
-  --tick-ms N          milliseconds per Raft tick (default 20; election timeout 10-20 ticks)
+  --tick-ms N          milliseconds per Raft tick (default 50: heartbeats every tick, election
+                       timeout 10-20 ticks, leases 7 ticks)
   --connections N      parallel connections per peer pair (default 1)
   --snapshot-entries N take a snapshot every N applied entries (default 50000)
   --snapshot-retain N  entries kept behind a snapshot for followers that lag a little (default 5000)
@@ -131,7 +132,7 @@ async function peerCommand(argv: string[]): Promise<number> {
       id: required(values, 'id'), host: listen.host, port: listen.port, peers: peerMap(required(values, 'peers')),
       dataDir: required(values, 'data'), secret: secretFile !== undefined ? readSecret(secretFile) : null, insecure,
       cluster: opt(values, 'cluster') ?? 'edgeraft', join: values.join === true, mode,
-      tickMs: integer(opt(values, 'tick-ms'), 'tick-ms', 20, 1, 10_000),
+      tickMs: integer(opt(values, 'tick-ms'), 'tick-ms', 50, 1, 10_000),
       connectionsPerPeer: integer(opt(values, 'connections'), 'connections', 1, 1, 16),
       snapshotEntries: integer(opt(values, 'snapshot-entries'), 'snapshot-entries', 50_000),
       snapshotRetainEntries: integer(opt(values, 'snapshot-retain'), 'snapshot-retain', 5_000),

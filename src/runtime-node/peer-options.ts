@@ -43,7 +43,7 @@ export const peerDefaults = {
   insecure: false,
   join: false,
   mode: 'raft',
-  tickMs: 20,
+  tickMs: 50,
   raft: {},
   snapshotEntries: 50_000,
   snapshotRetainEntries: 5_000,

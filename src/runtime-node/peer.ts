@@ -69,6 +69,7 @@ export class Peer {
       if (typeof value === 'string') this.#urls.set(key.slice(memberKeyPrefix.length), value);
     }
     this.metrics = new PeerMetrics(this);
+    machine.onChange((key, value) => this.#onKeyChange(key, value));
     let lastRole = 'follower';
     this.driver = new RaftDriver<KvResult>({
       node, store: wal, machine,
@@ -96,10 +97,15 @@ export class Peer {
       deliver: (m) => this.driver.step(m),
       report: (to, ok) => this.driver.poke((n) => n.reportSnapshot(to, ok)),
     });
-    this.#ticker = new Ticker(opts.tickMs, () => this.driver.tick());
+    this.#ticker = new Ticker(opts.tickMs, () => this.driver.tick(), (stalledMs) => {
+      this.driver.poke((n) => n.invalidateLease());
+      log('warn', `the event loop stalled for ~${stalledMs} ms: Raft time skipped ahead, leader lease dropped`);
+    });
     this.#service = new ClientService(this);
     mesh.on('messages', (e) => {
       if (this.#blocked.has(e.from)) return;
+      // Time first: a forwarded read must not meet a lease that expired while we were stalled.
+      this.#ticker.catchUp();
       if (this.#removedMembers.has(e.from)) {
         this.#tellRemoved(e.from);
         return;
@@ -277,24 +283,16 @@ export class Peer {
       }
       return;
     }
-    // Member addresses replicate as reserved keys: dial new members as soon as they are known.
-    if (e.type === 'normal') this.#syncUrls();
   }
 
-  #urlsSeen = '';
-  #syncUrls(): void {
-    const pairs = this.machine.scan({ prefix: memberKeyPrefix });
-    if (pairs.length === 0) return;
-    const key = JSON.stringify(pairs);
-    if (key === this.#urlsSeen) return;
-    this.#urlsSeen = key;
-    for (const [k, v] of pairs) {
-      const id = k.slice(memberKeyPrefix.length);
-      if (typeof v !== 'string' || id === this.opts.id || this.#urls.get(id) === v) continue;
-      this.#urls.set(id, v);
-      this.mesh.addPeer(id, v);
-      this.log('info', `member address learned: ${id} at ${v}`);
-    }
+  /** Member addresses replicate as reserved keys: dial new members as soon as they are known. */
+  #onKeyChange(key: string, value: unknown): void {
+    if (!key.startsWith(memberKeyPrefix) || typeof value !== 'string') return;
+    const id = key.slice(memberKeyPrefix.length);
+    if (id === this.opts.id || this.#urls.get(id) === value) return;
+    this.#urls.set(id, value);
+    this.mesh.addPeer(id, value);
+    this.log('info', `member address learned: ${id} at ${value}`);
   }
 
   #onHttp(req: IncomingMessage, res: ServerResponse): void {

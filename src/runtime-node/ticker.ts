@@ -1,20 +1,25 @@
-// Raft time from the monotonic clock. A timer wakes the ticker, but the number of ticks comes
-// from performance.now(): after a stall (GC, SIGSTOP, a busy loop) the missed ticks are applied
-// at once, so a paused leader sees its lease run out before it serves anything again.
+// Raft time from the monotonic clock. A timer wakes the ticker and the number of ticks comes from
+// performance.now(), so late timer fires are made up. A stall longer than a few ticks (a long GC,
+// SIGSTOP, CPU starvation) is not replayed as a burst of ticks — that would time out elections and
+// CheckQuorum before the messages that piled up meanwhile are read — but skipped and reported:
+// the peer then drops its leader lease, so a paused leader never serves a lease read from a lease
+// whose real time ran out while it slept.
 
 export class Ticker {
   readonly tickMs: number;
   readonly #onTick: () => void;
+  readonly #onStall: (stalledMs: number) => void;
+  /** Ticks made up at once at most; more missed ticks count as a stall. */
+  readonly #burstMax: number;
   #last: number;
   #timer: ReturnType<typeof setInterval> | null = null;
-  /** Ticks applied in one catch-up at most; beyond that, time is skipped (everything expired anyway). */
-  readonly #catchUpMax: number;
 
-  constructor(tickMs: number, onTick: () => void, catchUpMax = 10_000) {
+  constructor(tickMs: number, onTick: () => void, onStall: (stalledMs: number) => void = () => {}, burstMax = 5) {
     this.tickMs = tickMs;
     this.#onTick = onTick;
+    this.#onStall = onStall;
+    this.#burstMax = burstMax;
     this.#last = performance.now();
-    this.#catchUpMax = catchUpMax;
   }
 
   start(): void {
@@ -28,13 +33,20 @@ export class Ticker {
     this.#timer = null;
   }
 
-  /** Applies every tick that is due. Call it before anything that depends on Raft time. */
+  /** Applies the ticks that are due. Call it before anything that depends on Raft time. */
   catchUp(): void {
     const now = performance.now();
-    let due = Math.floor((now - this.#last) / this.tickMs);
+    const due = Math.floor((now - this.#last) / this.tickMs);
     if (due <= 0) return;
+    if (due > this.#burstMax) {
+      // Skip the stalled time (elections and CheckQuorum only run late) and report it first, so
+      // the lease is gone before anything else happens.
+      this.#last = now;
+      this.#onStall(due * this.tickMs);
+      this.#onTick();
+      return;
+    }
     this.#last += due * this.tickMs;
-    if (due > this.#catchUpMax) due = this.#catchUpMax;
     for (let i = 0; i < due; i++) this.#onTick();
   }
 }
