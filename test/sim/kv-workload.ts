@@ -47,7 +47,7 @@ export class KvWorkload {
   readonly #o: Required<Omit<WorkloadOptions, 'staleTarget' | 'leaseTarget' | 'readTarget'>> & Pick<WorkloadOptions, 'staleTarget' | 'leaseTarget' | 'readTarget'>;
   readonly #rng: SeededPrng;
   readonly #writes = new Map<string, WriteAttempt>();
-  readonly #reads = new Map<string, { op: MutableOp; node: string; cancel: () => void }>();
+  readonly #reads = new Map<string, { op: MutableOp; node: string; cancel: () => void; timedOut: () => boolean }>();
   readonly #waiting = new Map<string, Array<{ index: number; done: () => void }>>();
   readonly #sessions = new Map<number, number>();
   /**
@@ -200,7 +200,10 @@ export class KvWorkload {
     switch (result.op) {
       case 'put': case 'delete': op.outcome = 'ok'; break;
       case 'cas': op.outcome = 'ok'; op.result = result.swapped; break;
-      default: op.outcome = 'fail';
+      // An expired session applied nothing; a stale duplicate may have applied earlier: unknown.
+      default:
+        if (result.code === 'ERR_SESSION_EXPIRED') op.outcome = 'fail';
+        else op.returnMs = null;
     }
     this.#next(c);
   }
@@ -260,12 +263,15 @@ export class KvWorkload {
       return;
     }
     const rk = `${node}/${ctx}`;
+    let expired = false;
     const cancel = this.#timeout(() => {
+      // Outcome unknown (dropped by the checker); the client moves on and ignores a late answer.
+      expired = true;
       this.#reads.delete(rk);
       this.#leaderOf.delete(c);
-      this.#next(c); // outcome unknown: a get that never answered is dropped by the checker
+      this.#next(c);
     });
-    this.#reads.set(rk, { op, node, cancel });
+    this.#reads.set(rk, { op, node, cancel, timedOut: () => expired });
   }
 
   #onReadState(node: string, rs: ReadState): void {
@@ -274,6 +280,7 @@ export class KvWorkload {
     if (r === undefined) return;
     this.#reads.delete(rk);
     const finish = () => {
+      if (r.timedOut()) return;
       r.cancel();
       const v = this.#sim.kvOf(node)?.get(r.op.key);
       r.op.result = typeof v === 'string' ? v : null;
