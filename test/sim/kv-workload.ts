@@ -202,7 +202,7 @@ export class KvWorkload {
       case 'cas': op.outcome = 'ok'; op.result = result.swapped; break;
       // An expired session applied nothing; a stale duplicate may have applied earlier: unknown.
       default:
-        if (result.code === 'ERR_SESSION_EXPIRED') op.outcome = 'fail';
+        if (result.op === 'error' && result.code === 'ERR_SESSION_EXPIRED') op.outcome = 'fail';
         else op.returnMs = null;
     }
     this.#next(c);
