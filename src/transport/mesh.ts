@@ -145,15 +145,8 @@ export class Mesh implements Transport {
     if (link.rpcBytes + size > this.#o.limits.frameBytesMax - this.#envelopeBytes) this.#flushRpc(link);
     link.rpcOutbox.push(payload);
     link.rpcBytes += size;
-    if (link.rpcOutbox.length >= this.#o.limits.msgsPerFrameMax || link.rpcBytes >= this.#o.frameTargetBytes) {
-      this.#flushRpc(link);
-    } else if (!link.flushQueued) {
-      link.flushQueued = true;
-      this.#o.scheduleFlush(() => {
-        link.flushQueued = false;
-        this.#flush(link);
-      });
-    }
+    if (link.rpcOutbox.length >= this.#o.limits.msgsPerFrameMax || link.rpcBytes >= this.#o.frameTargetBytes) this.#flushRpc(link);
+    else this.#flushLater(link);
     return true;
   }
 
@@ -427,15 +420,18 @@ export class Mesh implements Transport {
     if (link.outboxBytes + size > frameRoom) this.#flush(link);
     link.outbox.push(m);
     link.outboxBytes += size;
-    if (link.outbox.length >= this.#o.limits.msgsPerFrameMax || link.outboxBytes >= this.#o.frameTargetBytes) {
+    if (link.outbox.length >= this.#o.limits.msgsPerFrameMax || link.outboxBytes >= this.#o.frameTargetBytes) this.#flush(link);
+    else this.#flushLater(link);
+  }
+
+  /** Flushes the link after this turn, once however many messages and payloads join it. */
+  #flushLater(link: Link): void {
+    if (link.flushQueued) return;
+    link.flushQueued = true;
+    this.#o.scheduleFlush(() => {
+      link.flushQueued = false;
       this.#flush(link);
-    } else if (!link.flushQueued) {
-      link.flushQueued = true;
-      this.#o.scheduleFlush(() => {
-        link.flushQueued = false;
-        this.#flush(link);
-      });
-    }
+    });
   }
 
   #flushRpc(link: Link): void {
