@@ -1,0 +1,155 @@
+// The processes a benchmark starts, tracked by PID so that every one of them is stopped on the
+// way out (normal end, error or Ctrl-C), plus what the parent reads about them from outside:
+// CPU time from /proc and a peer's Prometheus metrics.
+
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+
+export class ProcessGroup {
+  readonly #procs = new Map<number, { readonly name: string; readonly child: ChildProcess }>();
+  /** Rejects when a tracked process exits while it was still wanted. */
+  readonly crashed: Promise<never>;
+  #reject!: (err: Error) => void;
+  #stopping = false;
+
+  constructor() {
+    this.crashed = new Promise<never>((_, reject) => { this.#reject = reject; });
+    this.crashed.catch(() => {});
+  }
+
+  add(name: string, child: ChildProcess, describe: () => string = () => ''): void {
+    const pid = child.pid;
+    if (pid === undefined) throw new Error(`${name} did not start`);
+    this.#procs.set(pid, { name, child });
+    child.once('exit', (code, signal) => {
+      const tracked = this.#procs.delete(pid);
+      if (tracked && !this.#stopping) this.#reject(new Error(`${name} (pid ${pid}) exited early (code ${code}, signal ${signal})${describe()}`));
+    });
+  }
+
+  /** Lets one process exit on its own (it was asked to) without counting as a crash. */
+  async release(child: ChildProcess, timeoutMs = 10_000): Promise<void> {
+    const pid = child.pid;
+    if (pid === undefined || !this.#procs.has(pid)) return;
+    const entry = this.#procs.get(pid)!;
+    this.#procs.delete(pid);
+    await waitExit(entry.child, timeoutMs);
+  }
+
+  /** From now on, processes exiting are expected (the benchmark is ending). */
+  expectExits(): void {
+    this.#stopping = true;
+  }
+
+  /** SIGTERM to each process by PID, then SIGKILL to those still running after `graceMs`. */
+  async stopAll(graceMs = 5000): Promise<void> {
+    this.#stopping = true;
+    const all = [...this.#procs.values()];
+    for (const { child } of all) signal(child, 'SIGTERM');
+    await Promise.all(all.map(({ child }) => waitExit(child, graceMs)));
+    for (const { child } of all) if (running(child)) signal(child, 'SIGKILL');
+    this.#procs.clear();
+  }
+
+  /** For process 'exit' handlers, which cannot wait. */
+  killAllSync(): void {
+    this.#stopping = true;
+    for (const { child } of this.#procs.values()) if (running(child)) signal(child, 'SIGKILL');
+  }
+}
+
+function running(child: ChildProcess): boolean {
+  return child.exitCode === null && child.signalCode === null;
+}
+
+function signal(child: ChildProcess, sig: NodeJS.Signals): void {
+  try {
+    if (child.pid !== undefined && running(child)) process.kill(child.pid, sig);
+  } catch {
+    // Already gone.
+  }
+}
+
+function waitExit(child: ChildProcess, timeoutMs: number): Promise<void> {
+  if (!running(child)) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/** Ports the kernel hands out right now (closed again before they are used: a small race). */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(Array.from({ length: n }, () => new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => resolve(s));
+  })));
+  const ports = servers.map((s) => {
+    const a = s.address();
+    if (a === null || typeof a === 'string') throw new Error('no port');
+    return a.port;
+  });
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+let clockTicksPerS: number | null = null;
+
+/** User plus system CPU time of a process so far, in ms; null once it is gone. */
+export function cpuMs(pid: number): number | null {
+  clockTicksPerS ??= (() => {
+    try {
+      return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      return 100;
+    }
+  })();
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicksPerS;
+}
+
+/** A peer's /metrics as name{labels} -> value. */
+export async function scrape(httpBase: string): Promise<Map<string, number>> {
+  const res = await fetch(`${httpBase}/metrics`, { signal: AbortSignal.timeout(5000) });
+  const out = new Map<string, number>();
+  for (const line of (await res.text()).split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const at = line.lastIndexOf(' ');
+    out.set(line.slice(0, at), Number(line.slice(at + 1)));
+  }
+  return out;
+}
+
+/** Bytes a process has caused to be written to storage so far; null once it is gone. */
+export function writeBytes(pid: number): number | null {
+  try {
+    const m = /^write_bytes:\s*(\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
+    return m === null ? null : Number(m[1]);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * CPU time all cores spent busy since boot, in ms: user, nice, system, irq and softirq (a process
+ * is charged the interrupt work done in its context, such as loopback TCP, so leaving interrupts
+ * out would make other processes' share come out negative). Idle, iowait and steal are not busy.
+ */
+export function machineBusyMs(): number {
+  cpuMs(process.pid); // sets clockTicksPerS
+  const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const busy = [0, 1, 2, 5, 6].reduce((s, i) => s + (f[i] ?? 0), 0);
+  return (busy * 1000) / clockTicksPerS!;
+}
