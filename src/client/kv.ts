@@ -10,7 +10,7 @@ import { readClaims, unsignedToken } from '../transport/token.ts';
 import { ClientError } from './errors.ts';
 import {
   decodeResponse, decodeResponseHead, encodeRequest, type Consistency, type ErrorReply, type MembersAction, type ReadPath,
-  type Reply, type Request, type RequestOp, type Response,
+  type Reply, type RequestBody, type RequestOp, type Response,
 } from './protocol.ts';
 
 export type { Consistency, ReadPath, Value };
@@ -62,6 +62,8 @@ interface Pending {
   readonly resolve: (r: Response) => void;
   readonly reject: (e: Error) => void;
   readonly conn: RpcConnection;
+  /** performance.now() after which the attempt is given up (swept by one timer, not one each). */
+  readonly deadline: number;
 }
 
 const transient = new Set(['ERR_NOT_LEADER', 'ERR_UNAVAILABLE', 'ERR_BUSY', 'ERR_PROPOSAL_DROPPED', 'ERR_TIMEOUT']);
@@ -192,6 +194,8 @@ export class KvClient {
 
   async close(): Promise<void> {
     this.#closed = true;
+    if (this.#sweep !== null) clearInterval(this.#sweep);
+    this.#sweep = null;
     for (const c of this.#conns.values()) c.rpc?.close();
     for (const p of this.#pending.values()) p.reject(new ClientError('ERR_CLOSED', 'the client was closed'));
     this.#pending.clear();
@@ -199,15 +203,16 @@ export class KvClient {
 
   // ---- writes and sessions ----------------------------------------------------------------
 
-  async #write(build: (s: SessionRef) => Request extends infer R ? DistributiveOmit<R, 'id'> : never): Promise<{ index: number; flag: boolean | null }> {
+  async #write(build: (s: SessionRef) => RequestBody): Promise<{ index: number; flag: boolean | null }> {
     for (let round = 0; ; round++) {
       await this.#ensureSession();
       const s = this.#session!;
       const seq = s.nextSeq++;
       s.outstanding.add(seq);
       try {
-        const firstUnacked = Math.min(...s.outstanding);
-        const { reply } = await this.#call(build({ client: s.client, seq, firstUnacked }) as RequestBody, 'leader');
+        // Sequence numbers only grow and the Set keeps insertion order: its first is the smallest.
+        const firstUnacked = s.outstanding.values().next().value ?? seq;
+        const { reply } = await this.#call(build({ client: s.client, seq, firstUnacked }), 'leader');
         if (reply.kind !== 'write') throw new ClientError('ERR_INTERNAL', 'a write was answered with something else');
         return { index: reply.index, flag: reply.flag };
       } catch (err) {
@@ -311,18 +316,31 @@ export class KvClient {
 
   #send(rpc: RpcConnection, body: RequestBody, timeoutMs: number): Promise<Response> {
     const id = this.#nextId++;
+    this.#startSweep();
     return new Promise<Response>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(id);
-        reject(new Attempt({ code: 'ERR_TIMEOUT', message: `${rpc.serverId} did not answer within ${timeoutMs} ms`, leader: null }));
-      }, Math.max(1, timeoutMs));
-      this.#pending.set(id, {
-        op: body.op, conn: rpc,
-        resolve: (r) => { clearTimeout(timer); resolve(r); },
-        reject: (e) => { clearTimeout(timer); reject(e); },
-      });
-      rpc.send(encodeRequest({ ...body, id } as Request));
+      this.#pending.set(id, { op: body.op, conn: rpc, resolve, reject, deadline: performance.now() + Math.max(1, timeoutMs) });
+      rpc.send(encodeRequest(id, body));
     });
+  }
+
+  #sweep: ReturnType<typeof setInterval> | null = null;
+
+  /** One timer gives up on attempts past their deadline (a timer per request costs too much). */
+  #startSweep(): void {
+    if (this.#sweep !== null) return;
+    this.#sweep = setInterval(() => {
+      const now = performance.now();
+      for (const [id, p] of this.#pending) {
+        if (p.deadline > now) continue;
+        this.#pending.delete(id);
+        p.reject(new Attempt({ code: 'ERR_TIMEOUT', message: `${p.conn.serverId} did not answer in time`, leader: null }));
+      }
+      if (this.#pending.size === 0 && this.#sweep !== null) {
+        clearInterval(this.#sweep);
+        this.#sweep = null;
+      }
+    }, 50);
+    (this.#sweep as { unref?: () => void }).unref?.();
   }
 
   #onPayloads(payloads: readonly Uint8Array[]): void {
@@ -363,8 +381,6 @@ export class KvClient {
   }
 }
 
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
-type RequestBody = DistributiveOmit<Request, 'id'>;
 
 function target(c: Consistency): 'leader' | 'any' {
   return c === 'follower' || c === 'stale' ? 'any' : 'leader';

@@ -96,18 +96,22 @@ function session(s: SessionRef | null): unknown {
   return s === null ? null : [s.client, s.seq, s.firstUnacked];
 }
 
-export function encodeRequest(r: Request): Uint8Array {
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+/** A request without its id (the client assigns ids as it sends). */
+export type RequestBody = DistributiveOmit<Request, 'id'>;
+
+export function encodeRequest(id: number, r: RequestBody): Uint8Array {
   const code = opCodes[r.op];
   switch (r.op) {
-    case 'put': return toBytes(encoder.encode([r.id, code, r.key, r.value, session(r.session)]));
-    case 'delete': return toBytes(encoder.encode([r.id, code, r.key, session(r.session)]));
-    case 'cas': return toBytes(encoder.encode([r.id, code, r.key, r.expected, r.value, session(r.session)]));
-    case 'get': return toBytes(encoder.encode([r.id, code, r.key, consistencies.indexOf(r.consistency)]));
-    case 'scan': return toBytes(encoder.encode([r.id, code, r.prefix, r.start, r.end, r.limit, consistencies.indexOf(r.consistency)]));
-    case 'register': case 'status': return toBytes(encoder.encode([r.id, code]));
-    case 'members': return toBytes(encoder.encode([r.id, code, membersActions.indexOf(r.action), r.node, r.url]));
-    case 'transfer': return toBytes(encoder.encode([r.id, code, r.to]));
-    case 'fault': return toBytes(encoder.encode([r.id, code, r.block]));
+    case 'put': return toBytes(encoder.encode([id, code, r.key, r.value, session(r.session)]));
+    case 'delete': return toBytes(encoder.encode([id, code, r.key, session(r.session)]));
+    case 'cas': return toBytes(encoder.encode([id, code, r.key, r.expected, r.value, session(r.session)]));
+    case 'get': return toBytes(encoder.encode([id, code, r.key, consistencies.indexOf(r.consistency)]));
+    case 'scan': return toBytes(encoder.encode([id, code, r.prefix, r.start, r.end, r.limit, consistencies.indexOf(r.consistency)]));
+    case 'register': case 'status': return toBytes(encoder.encode([id, code]));
+    case 'members': return toBytes(encoder.encode([id, code, membersActions.indexOf(r.action), r.node, r.url]));
+    case 'transfer': return toBytes(encoder.encode([id, code, r.to]));
+    case 'fault': return toBytes(encoder.encode([id, code, r.block]));
   }
 }
 
@@ -153,7 +157,8 @@ class Fields {
     }
     if (v instanceof Uint8Array) {
       if (v.byteLength > this.#limits.valueBytesMax) throw this.bad(`value over valueBytesMax (${this.#limits.valueBytesMax})`, v);
-      return toBytes(v).slice();
+      // A view into the frame: it is copied once, into the log entry, right after.
+      return toBytes(v);
     }
     throw this.bad('value must be a string or bytes', v);
   }

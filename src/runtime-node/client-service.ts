@@ -33,6 +33,17 @@ export class ClientService {
     this.#peer = peer;
   }
 
+  readonly #requestCounters = new Map<string, (by?: number) => void>();
+
+  #countRequest(op: string): void {
+    let inc = this.#requestCounters.get(op);
+    if (inc === undefined) {
+      inc = this.#peer.metrics.clientRequests.child({ op });
+      this.#requestCounters.set(op, inc);
+    }
+    inc();
+  }
+
   handle(from: string, role: PeerRole, payloads: readonly Uint8Array[]): void {
     this.#peer.catchUpTime();
     for (const p of payloads) void this.#one(from, role, p);
@@ -48,7 +59,7 @@ export class ClientService {
       this.#send(from, { id: Math.max(e.id, 0), ok: false, error: { code: 'ERR_BAD_REQUEST', message: e.message, leader: null } });
       return;
     }
-    this.#peer.metrics.clientRequests.inc(1, { op: req.op });
+    this.#countRequest(req.op);
     if (!allowed(role, req.op)) {
       this.#fail(from, req.id, new ServiceError('ERR_FORBIDDEN', `a ${role} token may not ${req.op === 'register' ? 'write (it is read-only)' : req.op}`));
       return;

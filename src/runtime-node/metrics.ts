@@ -24,6 +24,13 @@ export class Counter implements Family {
     const k = labelText(labels);
     this.#values.set(k, (this.#values.get(k) ?? 0) + by);
   }
+
+  /** An incrementer bound to one label set, for hot paths (the label text is built once). */
+  child(labels: Labels): (by?: number) => void {
+    const k = labelText(labels);
+    if (!this.#values.has(k)) this.#values.set(k, 0);
+    return (by = 1) => { this.#values.set(k, this.#values.get(k)! + by); };
+  }
   render(): string[] {
     return [...this.#values].map(([l, v]) => `${this.name}${l} ${v}`);
   }

@@ -56,11 +56,16 @@ export class ByteWriter {
   }
 
   str(s: string): this {
-    return this.bytes(utf8Encode(s));
+    const n = utf8Length(s);
+    this.varint(n);
+    this.#reserve(n);
+    this.#len = utf8Write(s, this.#buf, this.#len);
+    return this;
   }
 
+  /** The bytes written; no copy when the writer was sized exactly. */
   finish(): Uint8Array {
-    return this.#buf.slice(0, this.#len);
+    return this.#len === this.#buf.length ? this.#buf : this.#buf.slice(0, this.#len);
   }
 }
 
@@ -125,8 +130,29 @@ export class ByteReader {
 }
 
 export function utf8Encode(s: string): Uint8Array {
-  const out = new Uint8Array(s.length * 3);
+  const out = new Uint8Array(utf8Length(s));
+  utf8Write(s, out, 0);
+  return out;
+}
+
+/** Bytes of the UTF-8 encoding of `s` (lone surrogates count as U+FFFD, 3 bytes). */
+export function utf8Length(s: string): number {
   let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
+/** Writes the UTF-8 encoding of `s` at `at` (room must be there); returns the end offset. */
+export function utf8Write(s: string, out: Uint8Array, at: number): number {
+  let n = at;
   for (let i = 0; i < s.length; i++) {
     let c = s.charCodeAt(i);
     if (c < 0x80) {
@@ -140,7 +166,7 @@ export function utf8Encode(s: string): Uint8Array {
         i++;
       }
     }
-    if (c >= 0xd800 && c <= 0xdfff) c = 0xfffd; // a lone surrogate becomes U+FFFD, as TextEncoder does
+    if (c >= 0xd800 && c <= 0xdfff) c = 0xfffd;
     if (c < 0x800) {
       out[n++] = 0xc0 | (c >> 6);
       out[n++] = 0x80 | (c & 63);
@@ -155,10 +181,24 @@ export function utf8Encode(s: string): Uint8Array {
       out[n++] = 0x80 | (c & 63);
     }
   }
-  return out.slice(0, n);
+  return n;
 }
 
 export function utf8Decode(b: Uint8Array): string {
+  // Fast path: plain ASCII (most keys and many values) decodes in chunks without a per-char loop.
+  let ascii = true;
+  for (let k = 0; k < b.length; k++) {
+    if (b[k]! >= 0x80) {
+      ascii = false;
+      break;
+    }
+  }
+  if (ascii) {
+    if (b.length <= 4096) return String.fromCharCode.apply(null, b as unknown as number[]);
+    let out = '';
+    for (let k = 0; k < b.length; k += 4096) out += String.fromCharCode.apply(null, b.subarray(k, k + 4096) as unknown as number[]);
+    return out;
+  }
   let s = '';
   let i = 0;
   while (i < b.length) {

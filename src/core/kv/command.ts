@@ -2,7 +2,7 @@
 // one command stamped with the leader's clock (log time, for deterministic session expiry) and,
 // for exactly-once writes, the client's session and sequence number.
 
-import { ByteReader, ByteWriter } from './bytes.ts';
+import { ByteReader, ByteWriter, utf8Length } from './bytes.ts';
 
 export type Value = string | Uint8Array;
 
@@ -47,7 +47,12 @@ export function encodeCommand(env: CommandEnvelope): Uint8Array {
     flags |= FLAG_EXPECTED;
     if (typeof c.expected !== 'string') flags |= FLAG_EXPECTED_BYTES;
   }
-  const w = new ByteWriter(32 + (c.op === 'put' || c.op === 'cas' ? c.key.length + valueLength(c.value) : 16));
+  // Sized exactly, so the command is written once with no growth and no final copy.
+  let size = 3 + 8 + (env.session !== null ? 24 : 0);
+  if (c.op !== 'register') size += sized(utf8Length(c.key));
+  if (c.op === 'put' || c.op === 'cas') size += valueSize(c.value);
+  if (c.op === 'cas' && c.expected !== null) size += valueSize(c.expected);
+  const w = new ByteWriter(size);
   w.u8(FORMAT).u8(OP[c.op]).u8(flags).num(env.timeMs);
   if (env.session !== null) w.num(env.session.client).num(env.session.seq).num(env.session.firstUnacked);
   switch (c.op) {
@@ -63,8 +68,15 @@ export function encodeCommand(env: CommandEnvelope): Uint8Array {
   return w.finish();
 }
 
-function valueLength(v: Value): number {
-  return typeof v === 'string' ? v.length * 3 : v.length;
+/** Bytes of a length-prefixed field of `n` bytes (LEB128 length). */
+function sized(n: number): number {
+  let prefix = 1;
+  for (let v = n; v >= 0x80; v = Math.floor(v / 0x80)) prefix++;
+  return prefix + n;
+}
+
+function valueSize(v: Value): number {
+  return sized(typeof v === 'string' ? utf8Length(v) : v.length);
 }
 
 export function decodeCommand(data: Uint8Array): CommandEnvelope {
