@@ -9,7 +9,7 @@ import { assert, assertNever } from '../core/assert.ts';
 import type { Message } from '../core/message.ts';
 import type { NodeId } from '../core/types.ts';
 import { SlabAllocator } from './cbor-writer.ts';
-import { encodeDataFrame, messageBytes } from './frame-writer.ts';
+import { encodeDataFrame, encodeRpcFrame, messageBytes } from './frame-writer.ts';
 import { describeValue, TransportError } from './errors.ts';
 import { resolveFrameLimits } from './limits.ts';
 import type { FrameLimits } from './limits.ts';
@@ -86,7 +86,7 @@ export class FrameCodec {
   /** One frame carrying opaque client-protocol payloads from `from` to `to`. */
   encodeRpc(from: NodeId, to: NodeId, payloads: readonly Uint8Array[]): Uint8Array {
     assert(payloads.length <= this.limits.msgsPerFrameMax, () => `${payloads.length} payloads exceed msgsPerFrameMax`);
-    return this.#encode([protocolVersion, frameKindCodes.rpc, this.cluster, from, to, payloads]);
+    return encodeRpcFrame(this.#slab, this.cluster, from, to, payloads);
   }
 
   /** Decodes what may follow a handshake: a data or an rpc frame. */

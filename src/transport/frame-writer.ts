@@ -194,3 +194,30 @@ function writeApp(w: CborWriter, m: AppendMsg): void {
     w.raw(textItem(conf.node));
   }
 }
+
+/**
+ * An rpc frame [v, 5, cluster, from, to, [payload, ...]] written directly: each payload (already
+ * CBOR-encoded by the client protocol) is copied once, as a byte string, into the frame.
+ */
+export function encodeRpcFrame(slab: SlabAllocator, cluster: string, from: NodeId, to: NodeId, payloads: readonly Uint8Array[]): Uint8Array {
+  const clusterItem = textItem(cluster);
+  const fromItem = textItem(from);
+  const toItem = textItem(to);
+  let size = 1 + headBytes(protocolVersion) + 1 + clusterItem.byteLength + fromItem.byteLength + toItem.byteLength + headBytes(payloads.length);
+  for (const p of payloads) size += headBytes(p.byteLength) + p.byteLength;
+  const out = slab.alloc(size);
+  const w = new CborWriter(out);
+  w.array(6);
+  w.uint(protocolVersion);
+  w.uint(frameKindCodes.rpc);
+  w.raw(clusterItem);
+  w.raw(fromItem);
+  w.raw(toItem);
+  w.array(payloads.length);
+  for (const p of payloads) {
+    w.head(2, p.byteLength);
+    w.raw(p);
+  }
+  if (w.pos !== size) assert(false, `rpc frame writer wrote ${w.pos} bytes, sized ${size}`);
+  return out;
+}
