@@ -26,6 +26,16 @@ class ServiceError extends Error {
   }
 }
 
+function writeReply(r: KvResult): Reply {
+  switch (r.op) {
+    case 'put': return { kind: 'write', index: r.index, flag: null };
+    case 'delete': return { kind: 'write', index: r.index, flag: r.existed };
+    case 'cas': return { kind: 'write', index: r.index, flag: r.swapped };
+    case 'error': throw new ServiceError(r.code, r.message);
+    case 'register': throw new ServiceError('ERR_INTERNAL', 'unexpected register result');
+  }
+}
+
 export class ClientService {
   readonly #peer: Peer;
 
@@ -49,7 +59,7 @@ export class ClientService {
     for (const p of payloads) void this.#one(from, role, p);
   }
 
-  async #one(from: string, role: PeerRole, payload: Uint8Array): Promise<void> {
+  #one(from: string, role: PeerRole, payload: Uint8Array): void {
     let req: Request;
     try {
       req = decodeRequest(payload);
@@ -64,12 +74,16 @@ export class ClientService {
       this.#fail(from, req.id, new ServiceError('ERR_FORBIDDEN', `a ${role} token may not ${req.op === 'register' ? 'write (it is read-only)' : req.op}`));
       return;
     }
+    const id = req.id;
+    // One promise chain per request (the hot path is one propose or one read, no async layers).
+    let served: Promise<Reply>;
     try {
-      const reply = await this.#serve(req);
-      this.#send(from, { id: req.id, ok: true, reply });
+      served = this.#serve(req);
     } catch (err) {
-      this.#fail(from, req.id, err);
+      this.#fail(from, id, err);
+      return;
     }
+    served.then((reply) => this.#send(from, { id, ok: true, reply }), (err: unknown) => this.#fail(from, id, err));
   }
 
   #send(to: string, r: Parameters<typeof encodeResponse>[0]): void {
@@ -104,39 +118,39 @@ export class ClientService {
     return { code: 'ERR_INTERNAL', message: 'internal error (see the peer log)', leader };
   }
 
-  async #serve(req: Request): Promise<Reply> {
+  #serve(req: Request): Promise<Reply> {
     switch (req.op) {
       case 'put': return this.#write(req.key, { op: 'put', key: req.key, value: req.value }, req.session);
       case 'delete': return this.#write(req.key, { op: 'delete', key: req.key }, req.session);
       case 'cas': return this.#write(req.key, { op: 'cas', key: req.key, expected: req.expected, value: req.value }, req.session);
-      case 'register': {
-        const r = await this.#propose({ op: 'register' }, null);
-        if (r.op !== 'register') throw new ServiceError('ERR_INTERNAL', 'register returned no session');
-        return { kind: 'register', client: r.client };
-      }
+      case 'register':
+        return this.#propose({ op: 'register' }, null).then((r) => {
+          if (r.op !== 'register') throw new ServiceError('ERR_INTERNAL', 'register returned no session');
+          return { kind: 'register', client: r.client };
+        });
       case 'get': {
-        const at = await this.#read(req.consistency);
-        return { kind: 'read', index: at.index, path: at.path, value: this.#peer.machine.get(req.key) ?? null };
+        const key = req.key;
+        return this.#read(req.consistency).then((at) => ({ kind: 'read', index: at.index, path: at.path, value: this.#peer.machine.get(key) ?? null }));
       }
-      case 'scan': {
-        const at = await this.#read(req.consistency);
-        const pairs = this.#peer.machine.scan({
-          ...(req.prefix !== null ? { prefix: req.prefix } : {}), ...(req.start !== null ? { start: req.start } : {}),
-          ...(req.end !== null ? { end: req.end } : {}), limit: req.limit ?? 10_000,
-        }).filter(([k]) => !k.startsWith('\u0000'));
-        return { kind: 'scan', index: at.index, path: at.path, pairs };
-      }
-      case 'status': return { kind: 'info', info: this.status() };
-      case 'members': return { kind: 'info', info: await this.#members(req.action, req.node, req.url) };
+      case 'scan':
+        return this.#read(req.consistency).then((at) => {
+          const pairs = this.#peer.machine.scan({
+            ...(req.prefix !== null ? { prefix: req.prefix } : {}), ...(req.start !== null ? { start: req.start } : {}),
+            ...(req.end !== null ? { end: req.end } : {}), limit: req.limit ?? 10_000,
+          }).filter(([k]) => !k.startsWith('\u0000'));
+          return { kind: 'scan', index: at.index, path: at.path, pairs };
+        });
+      case 'status': return Promise.resolve({ kind: 'info', info: this.status() });
+      case 'members': return this.#members(req.action, req.node, req.url).then((info) => ({ kind: 'info', info }));
       case 'fault': {
         if (!this.#peer.opts.faults) throw new ServiceError('ERR_FORBIDDEN', 'fault injection is off: start the peer with --faults to allow it');
         this.#peer.blockPeers(req.block);
-        return { kind: 'info', info: { blocked: [...req.block] } };
+        return Promise.resolve({ kind: 'info', info: { blocked: [...req.block] } });
       }
       case 'transfer': {
         this.#requireLeader();
         this.#peer.driver.poke((n) => n.transferLeadership(req.to));
-        return { kind: 'info', info: { transferring: req.to } };
+        return Promise.resolve({ kind: 'info', info: { transferring: req.to } });
       }
     }
   }
@@ -147,42 +161,31 @@ export class ClientService {
     }
   }
 
-  async #write(key: string, cmd: KvCommand, session: SessionRef | null): Promise<Reply> {
+  #write(key: string, cmd: KvCommand, session: SessionRef | null): Promise<Reply> {
     if (key.startsWith('\u0000')) throw new ServiceError('ERR_BAD_REQUEST', 'keys starting with U+0000 are reserved');
-    const r = await this.#propose(cmd, session);
-    switch (r.op) {
-      case 'put': return { kind: 'write', index: r.index, flag: null };
-      case 'delete': return { kind: 'write', index: r.index, flag: r.existed };
-      case 'cas': return { kind: 'write', index: r.index, flag: r.swapped };
-      case 'error': throw new ServiceError(r.code, r.message);
-      case 'register': throw new ServiceError('ERR_INTERNAL', 'unexpected register result');
-    }
+    return this.#propose(cmd, session).then(writeReply);
   }
 
-  async #propose(cmd: KvCommand, session: SessionRef | null): Promise<KvResult> {
+  #propose(cmd: KvCommand, session: SessionRef | null): Promise<KvResult> {
     this.#requireLeader();
-    const { result } = await this.#peer.driver.propose(encodeCommand({ timeMs: Date.now(), session, cmd }));
-    if (result === null) throw new ServiceError('ERR_INTERNAL', 'the entry applied without a result');
-    return result;
+    return this.#peer.driver.propose(encodeCommand({ timeMs: Date.now(), session, cmd })).then(({ result }) => {
+      if (result === null) throw new ServiceError('ERR_INTERNAL', 'the entry applied without a result');
+      return result;
+    });
   }
 
-  async #read(consistency: Consistency): Promise<{ index: number; path: ReadPath }> {
-    const driver = this.#peer.driver;
+  #read(consistency: Consistency): Promise<{ index: number; path: ReadPath }> {
     switch (consistency) {
       case 'stale':
-        return { index: this.#peer.machine.appliedIndex, path: 'stale' };
+        return Promise.resolve({ index: this.#peer.machine.appliedIndex, path: 'stale' });
       case 'readindex':
-      case 'lease': {
+      case 'lease':
         // These name a leader path: a follower sends the client to the leader.
         this.#requireLeader();
-        const r = await driver.read({ allowLease: consistency === 'lease' });
-        return { index: r.index, path: r.path };
-      }
+        return this.#peer.driver.read({ allowLease: consistency === 'lease' });
       case 'linearizable':
-      case 'follower': {
-        const r = await driver.read();
-        return { index: r.index, path: r.path };
-      }
+      case 'follower':
+        return this.#peer.driver.read();
     }
   }
 
