@@ -3,7 +3,7 @@
 // process exits first, so no peer outlives a run; nothing else is ever signalled.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, type Server } from 'node:net';
+import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -71,19 +71,27 @@ export function runCli(args: readonly string[], options: { timeoutMs?: number; e
 }
 
 /** `n` distinct free TCP ports on 127.0.0.1: all bound to port 0 at once, then closed. */
+/**
+ * `n` distinct ports that are free now, picked below the kernel's ephemeral range (32768+), so
+ * that outgoing connections of other tests cannot take them before the peers bind them.
+ */
 export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(Array.from({ length: n }, () => new Promise<Server>((res, rej) => {
+  const out: number[] = [];
+  for (let attempt = 0; out.length < n && attempt < 1000; attempt++) {
+    const p = 20_000 + Math.floor(Math.random() * 12_000);
+    if (out.includes(p)) continue;
+    if (await isFree(p)) out.push(p);
+  }
+  if (out.length < n) throw new Error(`could not find ${n} free ports in 20000..31999`);
+  return out;
+}
+
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, host, () => res(srv));
-  })));
-  const ports = servers.map((s) => {
-    const a = s.address();
-    return typeof a === 'object' && a !== null ? a.port : 0;
+    srv.once('error', () => resolve(false));
+    srv.listen(port, host, () => srv.close(() => resolve(true)));
   });
-  await Promise.all(servers.map((s) => new Promise<void>((res) => s.close(() => res()))));
-  if (ports.includes(0)) throw new Error('could not read a bound port');
-  return ports;
 }
 
 export async function freePort(): Promise<number> {

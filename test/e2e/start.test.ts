@@ -56,7 +56,9 @@ async function isFree(p: number): Promise<boolean> {
 /** A port P with P..P+3 free (the page and three members). */
 async function freePortBlock(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
+    // Below the kernel's ephemeral range (32768+ here), so an outgoing connection of another test
+    // cannot take one of these ports between this check and the members binding them.
+    const base = 20_000 + Math.floor(Math.random() * 12_000);
     let ok = true;
     for (let i = 0; i <= 3 && ok; i++) ok = await isFree(base + i);
     if (ok) return base;
