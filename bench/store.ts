@@ -20,10 +20,12 @@ interface Args {
   runs: number;
   seconds: number;
   writers: number[];
+  /** Entries per save: 1 is one writer per entry; a peer saves a whole Ready (many) at once. */
+  perSave: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { json: false, runs: 3, seconds: 1, writers: [1, 16, 64, 256, 512] };
+  const args: Args = { json: false, runs: 3, seconds: 1, writers: [1, 16, 64, 256, 512], perSave: 1 };
   for (let k = 0; k < argv.length; k++) {
     const a = argv[k];
     const v = argv[k + 1] ?? '';
@@ -31,9 +33,12 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--runs') (args.runs = Number(v)), k++;
     else if (a === '--seconds') (args.seconds = Number(v)), k++;
     else if (a === '--writers') (args.writers = v.split(',').map(Number)), k++;
-    else throw new Error(`unknown argument ${a} (use --json, --runs N, --seconds S, --writers 1,16,...)`);
+    else if (a === '--per-save') (args.perSave = Number(v)), k++;
+    else throw new Error(`unknown argument ${a} (use --json, --runs N, --seconds S, --writers 1,16,..., --per-save N)`);
   }
-  if (!(args.runs >= 1) || !(args.seconds > 0) || args.writers.some((w) => !(w >= 1))) throw new Error('bad --runs/--seconds/--writers');
+  if (!(args.runs >= 1) || !(args.seconds > 0) || args.writers.some((w) => !(w >= 1)) || !(Number.isInteger(args.perSave) && args.perSave >= 1)) {
+    throw new Error('bad --runs/--seconds/--writers/--per-save');
+  }
   return args;
 }
 
@@ -93,7 +98,7 @@ async function rawRun(dir: string, writers: number, seconds: number): Promise<Ru
  * is sized so the run stays inside it: like the raw ceiling, this measures appends into
  * preallocated space; the cost of preallocating the next segment is measured apart (rollMs).
  */
-async function walRun(dir: string, writers: number, seconds: number, segmentBytes: number): Promise<RunResult> {
+async function walRun(dir: string, writers: number, seconds: number, segmentBytes: number, perSave: number): Promise<RunResult> {
   const walDir = join(dir, 'wal');
   const wal = await FileWal.open(walDir, { segmentBytes });
   const data = new Uint8Array(entryBytes).fill(0x5a);
@@ -103,11 +108,12 @@ async function walRun(dir: string, writers: number, seconds: number, segmentByte
   let stop = false;
   const writer = async (): Promise<void> => {
     while (!stop) {
-      const e: Entry = { index: next++, term: 1, type: 'normal', data };
+      const entries: Entry[] = new Array<Entry>(perSave);
+      for (let i = 0; i < perSave; i++) entries[i] = { index: next++, term: 1, type: 'normal', data };
       const t0 = performance.now();
-      await wal.save({ snapshot: null, entries: [e], hardState: null });
+      await wal.save({ snapshot: null, entries, hardState: null });
       lat.add(performance.now() - t0);
-      done++;
+      done += perSave;
     }
   };
   const start = performance.now();
@@ -158,11 +164,11 @@ async function main(): Promise<void> {
       const wal: RunResult[] = [];
       for (let r = 0; r < args.runs; r++) {
         process.stderr.write(`writers ${writers}: run ${r + 1}/${args.runs}\n`);
-        raw.push(await rawRun(dir, writers, args.seconds));
+        raw.push(await rawRun(dir, writers * args.perSave, args.seconds));
         const segmentBytes = segmentBytesFor(raw[raw.length - 1]!.entriesPerS, args.seconds);
         // Warm-up (JIT, page cache of the temp dir), not measured.
-        if (r === 0) await walRun(dir, writers, Math.min(0.3, args.seconds), segmentBytes);
-        wal.push(await walRun(dir, writers, args.seconds, segmentBytes));
+        if (r === 0) await walRun(dir, writers, Math.min(0.3, args.seconds), segmentBytes, args.perSave);
+        wal.push(await walRun(dir, writers, args.seconds, segmentBytes, args.perSave));
       }
       const m = (xs: RunResult[], k: keyof RunResult): number => median(xs.map((x) => x[k]));
       results.push({
@@ -182,7 +188,7 @@ async function main(): Promise<void> {
   }
   console.log(`edgeraft store benchmark: FileWal group commit vs raw write+fdatasync per batch`);
   console.log(`machine: ${cpu}, ${os.cpus().length} cores, node ${process.version}, crc32c ${crc32cNative ? 'native' : 'js'}`);
-  console.log(`${entryBytes}-byte entries, one entry per save, median of ${args.runs} runs x ${args.seconds} s, temp dir in ${os.tmpdir()}`);
+  console.log(`${entryBytes}-byte entries, ${args.perSave === 1 ? "one entry per save" : `${args.perSave} entries per save (as a peer saves a Ready)`}, median of ${args.runs} runs x ${args.seconds} s, temp dir in ${os.tmpdir()}`);
   console.log(`preallocating a 64 MiB segment (done in the background before a roll): ${fmt(segmentPreallocMs, 1)} ms\n`);
   const head = ['writers', 'raw entries/s', 'raw p50 ms', 'raw p99 ms', 'wal entries/s', 'wal p50 ms', 'wal p99 ms', 'ratio_to_raw', 'p50 ratio'];
   const rows = results.map((r) => [
