@@ -16,7 +16,6 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { connect } from '../src/client/node.ts';
-import type { Consistency } from '../src/client/protocol.ts';
 import { mintToken } from '../src/transport/token.ts';
 import { profileReport, type WindowUs } from './lib/cpuprofile.ts';
 import { Histogram } from './lib/histogram.ts';

@@ -12,7 +12,7 @@ import { mintToken, tokenRoles, type TokenRole } from '../transport/token.ts';
 import { duration, hostPort, integer, opt, parse, peerMap, peerUrls, required, UsageError } from './cli-args.ts';
 import { logLevels } from './logger.ts';
 import { Peer } from './peer.ts';
-import { runStart, startHelp } from './cli-start.ts';
+import { runStart } from './cli-start.ts';
 import type { LogLevel } from '../transport/transport.ts';
 
 const help = {
@@ -359,7 +359,6 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-export { startHelp };
 
 if (process.argv[1] !== undefined && /cli\.(ts|js)$/.test(process.argv[1])) {
   void main(process.argv.slice(2)).then((code) => {
