@@ -361,6 +361,11 @@ export async function main(argv: readonly string[]): Promise<number> {
 
 
 if (process.argv[1] !== undefined && /cli\.(ts|js)$/.test(process.argv[1])) {
+  // `edgeraft status | head` closes our stdout early: that is not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   void main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });

@@ -1,0 +1,70 @@
+// A Deno peer in a cluster of Node peers: the same built CLI runs under `npx deno run` (Deno's
+// Node-compatible fs, net and crypto carry the file WAL and the ws transport unchanged), joins as
+// a voter, replicates, can lead, and its loss leaves the Node majority serving.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Cluster, sleep, waitFor } from './cluster.ts';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** The deno binary itself (npm's deno package installs it here), so signals reach the peer. */
+const denoBin = join(root, 'node_modules/deno/deno');
+
+function denoAvailable(): boolean {
+  const r = spawnSync(denoBin, ['--version'], { encoding: 'utf8' });
+  return r.status === 0;
+}
+
+test('a Deno peer joins Node peers as a voter, replicates, leads after a transfer, and its loss is tolerated', async () => {
+  if (!denoAvailable()) {
+    console.log('skipped: no deno binary (npm install puts it in node_modules/deno)');
+    return;
+  }
+  // The Deno peer runs the built bundle: build it so the test never runs a stale one.
+  const build = spawnSync(process.execPath, ['build.mjs', '--quiet'], { cwd: root, encoding: 'utf8' });
+  assert.is(build.status, 0, build.stderr);
+  const c = await Cluster.create({ size: 3, tickMs: 20, name: 'deno' });
+  let deno: ChildProcess | null = null;
+  let denoLog = '';
+  try {
+    await c.start('n1');
+    await c.start('n2');
+    deno = spawn(denoBin, ['run', '--allow-net', '--allow-read', '--allow-write',
+      '--allow-env', '--allow-sys', '--allow-ffi', join(root, 'dist/node/cli.js'), ...c.peerArgs('n3')], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    deno.stderr!.on('data', (d: Buffer) => { denoLog += d.toString(); });
+    await waitFor(async () => /"msg":"started"/.test(denoLog), 'the Deno peer to start', 20_000);
+    const kv = await c.client();
+    for (let i = 0; i < 50; i++) await kv.put(`d/${i}`, `v${i}`);
+    await waitFor(async () => (await c.status('n3')).applied >= (await c.status('n1')).commit, 'the Deno peer to apply everything', 10_000);
+    assert.is((await kv.getWithMeta('d/49', { consistency: 'stale' })).value !== undefined, true);
+    const atDeno = await (await c.client('reader', { peers: ['n3'] })).getWithMeta('d/49', { consistency: 'follower' });
+    assert.equal([atDeno.value, atDeno.servedBy], ['v49', 'n3'], 'the Deno peer serves follower reads');
+
+    await kv.transferLeader('n3');
+    // The harness did not start n3 itself, so ask it directly, and check the others follow it.
+    await waitFor(async () => (await c.status('n3')).role === 'leader', 'the Deno peer to lead', 10_000);
+    await waitFor(async () => (await c.status('n1')).leader === 'n3' && (await c.status('n2')).leader === 'n3', 'the Node peers to follow it', 10_000);
+    await kv.put('d/led-by-deno', 'yes');
+    assert.is(await kv.get('d/led-by-deno'), 'yes');
+
+    deno.kill('SIGKILL');
+    await sleep(100);
+    await waitFor(async () => ['n1', 'n2'].includes(await c.leader()), 'a Node peer to take over', 15_000);
+    await kv.put('d/after-deno', 'ok');
+    assert.is(await kv.get('d/after-deno'), 'ok');
+    assert.is(await kv.get('d/0'), 'v0');
+    await kv.close();
+    await c.close();
+  } catch (err) {
+    console.log(`Deno peer log:\n${denoLog.split('\n').slice(-20).join('\n')}`);
+    await c.close({ failed: true });
+    throw err;
+  } finally {
+    if (deno !== null && deno.exitCode === null) deno.kill('SIGKILL');
+  }
+});
+
+test.run();
