@@ -25,6 +25,11 @@ export interface RaftOptions {
   readonly inflightBytesMax?: number;
   /** AppendEntries in flight per learner (kept small so learners never crowd out voters). */
   readonly learnerInflightMsgsMax?: number;
+  /**
+   * Observers (learners outside the configuration, such as browser tabs) a leader replicates to at
+   * once; more are refused, so tabs can never crowd out the voters.
+   */
+  readonly observersMax?: number;
   /** Bytes of entries in one AppendEntries message (at least one entry is always sent). */
   readonly msgBytesMax?: number;
   /** Bytes of proposed but uncommitted entries the leader accepts before refusing proposals. */
@@ -55,6 +60,7 @@ export const defaults = {
   inflightMsgsMax: 256,
   inflightBytesMax: 32 * 1024 * 1024,
   learnerInflightMsgsMax: 32,
+  observersMax: 256,
   msgBytesMax: 1024 * 1024,
   uncommittedBytesMax: 64 * 1024 * 1024,
   proposalBytesMax: 4 * 1024 * 1024,
@@ -108,6 +114,7 @@ export function validate(options: RaftOptions): RaftConfig {
   }
   intAtLeast('inflightMsgsMax', c.inflightMsgsMax, 1);
   intAtLeast('learnerInflightMsgsMax', c.learnerInflightMsgsMax, 1);
+  intAtLeast('observersMax', c.observersMax, 0);
   intAtLeast('inflightBytesMax', c.inflightBytesMax, 1);
   intAtLeast('msgBytesMax', c.msgBytesMax, 1);
   intAtLeast('proposalBytesMax', c.proposalBytesMax, 1);

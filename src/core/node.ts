@@ -236,6 +236,32 @@ export class RaftNode {
   }
 
   /**
+   * Registers an observer: a learner outside the configuration (a browser tab following the
+   * log). While this node leads, it replicates to it with the learner window; it never counts
+   * toward a quorum. Throws when observersMax are registered or `id` is a member.
+   */
+  addObserver(id: NodeId): void {
+    const r = this.#r;
+    if (r.observers.has(id)) return;
+    if (r.voters.includes(id) || r.learners.includes(id)) {
+      throw new RaftError('ERR_CONF_CHANGE_INVALID', `${id} is a member, not an observer`, r.leader);
+    }
+    if (r.observers.size >= r.cfg.observersMax) {
+      throw new RaftError('ERR_UNAVAILABLE', `${r.observers.size} observers already follow this node (observersMax=${r.cfg.observersMax})`, r.leader);
+    }
+    r.observers.add(id);
+    if (r.role === 'leader') {
+      r.progress.set(id, new Progress(r.log.lastIndex() + 1, true, r.cfg.learnerInflightMsgsMax, r.cfg.inflightBytesMax));
+    }
+  }
+
+  removeObserver(id: NodeId): void {
+    const r = this.#r;
+    if (!r.observers.delete(id)) return;
+    if (r.role === 'leader') r.progress.delete(id);
+  }
+
+  /**
    * Drops the leader lease until a new heartbeat round is confirmed. A runtime calls it when its
    * ticks fell behind real time (a stall), since the lease is counted in ticks.
    */
@@ -378,7 +404,7 @@ export class RaftNode {
       pr.recentActive = true;
       r.progress.set(id, pr);
     }
-    for (const id of [...r.progress.keys()]) if (!r.members().includes(id)) r.progress.delete(id);
+    for (const id of [...r.progress.keys()]) if (!r.members().includes(id) && !r.observers.has(id)) r.progress.delete(id);
     if (r.transferee !== null && !r.isVoter(r.transferee)) r.transferee = null;
     if (!r.isVoter(r.id)) {
       // A leader that removed itself steps down once the change is applied.

@@ -49,6 +49,11 @@ export class Raft {
   leader: NodeId | null = null;
   voters: NodeId[] = [];
   learners: NodeId[] = [];
+  /**
+   * Observers: learners outside the configuration (browser tabs), registered by the runtime. A
+   * leader replicates to them like to learners; they never vote and never count in a quorum.
+   */
+  readonly observers = new Set<NodeId>();
   /** Leader only: one entry per member, including this node (its match is its durable index). */
   readonly progress = new Map<NodeId, Progress>();
   readonly votes = new Map<NodeId, boolean>();
@@ -182,8 +187,8 @@ export class Raft {
     this.leader = this.id;
     this.stats.leaderChanges++;
     const next = this.log.lastIndex() + 1;
-    for (const id of this.members()) {
-      const learner = this.learners.includes(id);
+    for (const id of [...this.members(), ...this.observers]) {
+      const learner = !this.voters.includes(id);
       const pr = new Progress(next, learner,
         learner ? this.cfg.learnerInflightMsgsMax : this.cfg.inflightMsgsMax, this.cfg.inflightBytesMax);
       if (id === this.id) {

@@ -33,6 +33,8 @@ export interface SimOptions {
   snapshotRetain?: number;
   /** Apply entries to a key-value state machine too (proposals must then be KV commands). */
   kv?: boolean;
+  /** Observers o1..oN: learners outside the configuration that every new leader registers. */
+  observers?: number;
   raft?: Partial<Omit<RaftOptions, 'id' | 'prng'>>;
 }
 
@@ -95,6 +97,7 @@ export class Sim {
   readonly checker = new Checker();
   readonly nodes = new Map<string, SimNode>();
   readonly ids: string[];
+  readonly observerIds: string[];
   readonly conf: ConfState;
   now = 0;
   steps = 0;
@@ -109,13 +112,14 @@ export class Sim {
   constructor(options: SimOptions) {
     this.opts = {
       learners: 0, tickMs: 10, network: reliableNetwork, fsyncMinMs: 0.1, fsyncMaxMs: 1, clockDrift: 0,
-      tornWrites: true, snapshotEvery: 0, snapshotRetain: 5, kv: false, ...options, raft: options.raft,
+      tornWrites: true, snapshotEvery: 0, snapshotRetain: 5, kv: false, observers: 0, ...options, raft: options.raft,
     };
     this.rng = new SeededPrng(options.seed);
     this.net = new Network(this.opts.network, new SeededPrng(options.seed ^ 0x5bd1e995));
     const voters = Array.from({ length: options.voters }, (_, i) => `n${i + 1}`);
     const learners = Array.from({ length: this.opts.learners }, (_, i) => `l${i + 1}`);
-    this.ids = [...voters, ...learners];
+    this.observerIds = Array.from({ length: this.opts.observers }, (_, i) => `o${i + 1}`);
+    this.ids = [...voters, ...learners, ...this.observerIds];
     this.conf = { voters, learners };
     for (const id of this.ids) {
       const drift = 1 + (this.rng.nextFloat() * 2 - 1) * this.opts.clockDrift;
@@ -396,7 +400,11 @@ export class Sim {
     const st = node.status();
     if (rd.softState.role === 'leader') {
       c.leader(n.id, st.term);
-      if (!n.wasLeader) c.leaderComplete(n.id, st.term, st.firstIndex - 1, (i) => node.termAt(i));
+      if (!n.wasLeader) {
+        c.leaderComplete(n.id, st.term, st.firstIndex - 1, (i) => node.termAt(i));
+        // Like a runtime, a new leader registers the observers connected to it.
+        for (const o of this.observerIds) node.addObserver(o);
+      }
     }
     n.wasLeader = rd.softState.role === 'leader';
     let prevTerm = -1;
