@@ -2,18 +2,14 @@
 // Browsers only dial. Messages arrive as ArrayBuffers (binaryType 'arraybuffer'); there is no
 // maxPayload in the DOM API, so the codec's size check is what refuses an oversized frame.
 
-import { earlyEventsMax } from '../transport/socket.ts';
+import { SocketEvents } from '../transport/socket.ts';
 import type { DialOptions, SocketHandlers, SocketLike } from '../transport/socket.ts';
 
-type SocketEvent = { readonly kind: 'message'; readonly data: Uint8Array | string } | { readonly kind: 'close'; readonly code: number; readonly reason: string };
 
 export class DomSocket implements SocketLike {
   readonly remote: string;
   readonly #ws: WebSocket;
-  #handlers: SocketHandlers | null = null;
-  // Invariant: #early is empty once #handlers is set.
-  readonly #early: SocketEvent[] = [];
-  #closed = false;
+  readonly #events = new SocketEvents(() => this.close(1008, 'policy violation'));
 
   constructor(ws: WebSocket, remote: string) {
     this.#ws = ws;
@@ -21,9 +17,9 @@ export class DomSocket implements SocketLike {
     ws.binaryType = 'arraybuffer';
     ws.onmessage = (ev: MessageEvent<unknown>) => {
       const d = ev.data;
-      this.#deliver({ kind: 'message', data: d instanceof ArrayBuffer ? new Uint8Array(d) : String(d) });
+      this.#events.deliver({ kind: 'message', data: d instanceof ArrayBuffer ? new Uint8Array(d) : String(d) });
     };
-    ws.onclose = (ev: CloseEvent) => this.#deliver({ kind: 'close', code: ev.code, reason: ev.reason });
+    ws.onclose = (ev: CloseEvent) => this.#events.deliver({ kind: 'close', code: ev.code, reason: ev.reason });
     ws.onerror = () => {};
   }
 
@@ -45,27 +41,7 @@ export class DomSocket implements SocketLike {
   }
 
   listen(handlers: SocketHandlers): void {
-    this.#handlers = handlers;
-    for (const e of this.#early.splice(0)) this.#dispatch(e);
-  }
-
-  #deliver(e: SocketEvent): void {
-    if (this.#handlers !== null) return this.#dispatch(e);
-    if (e.kind === 'message' && this.#early.length >= earlyEventsMax) {
-      this.close(1008, 'policy violation');
-      return;
-    }
-    this.#early.push(e);
-  }
-
-  #dispatch(e: SocketEvent): void {
-    if (e.kind === 'close') {
-      if (this.#closed) return;
-      this.#closed = true;
-      this.#handlers!.close(e.code, e.reason);
-    } else if (!this.#closed) {
-      this.#handlers!.message(e.data);
-    }
+    this.#events.listen(handlers);
   }
 }
 

@@ -4,10 +4,9 @@
 
 import WebSocket from 'ws';
 import type { RawData } from 'ws';
-import { earlyEventsMax } from '../transport/socket.ts';
+import { SocketEvents } from '../transport/socket.ts';
 import type { DialOptions, SocketHandlers, SocketLike } from '../transport/socket.ts';
 
-type SocketEvent = { readonly kind: 'message'; readonly data: Uint8Array | string } | { readonly kind: 'close'; readonly code: number; readonly reason: string };
 
 function toBytes(data: RawData): Uint8Array {
   if (Buffer.isBuffer(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
@@ -18,19 +17,16 @@ function toBytes(data: RawData): Uint8Array {
 export class WsSocket implements SocketLike {
   readonly remote: string;
   readonly #ws: WebSocket;
-  #handlers: SocketHandlers | null = null;
-  // Invariant: #early is empty once #handlers is set.
-  readonly #early: SocketEvent[] = [];
-  #closed = false;
+  readonly #events = new SocketEvents(() => this.close(1008, 'policy violation'));
 
   constructor(ws: WebSocket, remote: string) {
     this.#ws = ws;
     this.remote = remote;
     ws.binaryType = 'nodebuffer';
     ws.on('message', (data, isBinary) => {
-      this.#deliver({ kind: 'message', data: isBinary ? toBytes(data) : Buffer.from(toBytes(data)).toString('utf8') });
+      this.#events.deliver({ kind: 'message', data: isBinary ? toBytes(data) : Buffer.from(toBytes(data)).toString('utf8') });
     });
-    ws.on('close', (code, reason) => this.#deliver({ kind: 'close', code, reason: reason.toString() }));
+    ws.on('close', (code, reason) => this.#events.deliver({ kind: 'close', code, reason: reason.toString() }));
     // ws emits 'error' and then 'close'; the close carries what the mesh needs.
     ws.on('error', () => {});
   }
@@ -50,8 +46,7 @@ export class WsSocket implements SocketLike {
   }
 
   listen(handlers: SocketHandlers): void {
-    this.#handlers = handlers;
-    for (const e of this.#early.splice(0)) this.#dispatch(e);
+    this.#events.listen(handlers);
   }
 
   pause(): void {
@@ -60,25 +55,6 @@ export class WsSocket implements SocketLike {
 
   resume(): void {
     this.#ws.resume();
-  }
-
-  #deliver(e: SocketEvent): void {
-    if (this.#handlers !== null) return this.#dispatch(e);
-    if (e.kind === 'message' && this.#early.length >= earlyEventsMax) {
-      this.close(1008, 'policy violation');
-      return;
-    }
-    this.#early.push(e);
-  }
-
-  #dispatch(e: SocketEvent): void {
-    if (e.kind === 'close') {
-      if (this.#closed) return;
-      this.#closed = true;
-      this.#handlers!.close(e.code, e.reason);
-    } else if (!this.#closed) {
-      this.#handlers!.message(e.data);
-    }
   }
 }
 

@@ -22,10 +22,8 @@ function contextItem(c: ReadContext): number | Uint8Array {
 }
 
 export function encodeDataFrame(slab: SlabAllocator, cluster: string, from: NodeId, to: NodeId, msgs: readonly Message[]): Uint8Array {
-  const clusterItem = textItem(cluster);
-  const fromItem = textItem(from);
-  const toItem = textItem(to);
-  let size = 1 + headBytes(protocolVersion) + 1 + clusterItem.byteLength + fromItem.byteLength + toItem.byteLength + headBytes(msgs.length);
+  const head = frameHead(cluster, from, to, msgs.length);
+  let size = head.bytes;
   for (let i = 0; i < msgs.length; i++) {
     const m = msgs[i]!;
     // Checked before calling assert, so the hot path allocates no message closures.
@@ -35,16 +33,29 @@ export function encodeDataFrame(slab: SlabAllocator, cluster: string, from: Node
   }
   const out = slab.alloc(size);
   const w = new CborWriter(out);
-  w.array(6);
-  w.uint(protocolVersion);
-  w.uint(frameKindCodes.data);
-  w.raw(clusterItem);
-  w.raw(fromItem);
-  w.raw(toItem);
-  w.array(msgs.length);
+  head.write(w, frameKindCodes.data);
   for (const m of msgs) writeMessage(w, m);
   if (w.pos !== size) assert(false, `frame writer wrote ${w.pos} bytes, sized ${size}`);
   return out;
+}
+
+/** The envelope every session frame starts with: [v, kind, cluster, from, to, <array of count>]. */
+function frameHead(cluster: string, from: NodeId, to: NodeId, count: number): { bytes: number; write: (w: CborWriter, kind: number) => void } {
+  const clusterItem = textItem(cluster);
+  const fromItem = textItem(from);
+  const toItem = textItem(to);
+  return {
+    bytes: 1 + headBytes(protocolVersion) + 1 + clusterItem.byteLength + fromItem.byteLength + toItem.byteLength + headBytes(count),
+    write: (w, kind) => {
+      w.array(6);
+      w.uint(protocolVersion);
+      w.uint(kind);
+      w.raw(clusterItem);
+      w.raw(fromItem);
+      w.raw(toItem);
+      w.array(count);
+    },
+  };
 }
 
 function contextBytes(c: ReadContext): number {
@@ -200,20 +211,12 @@ function writeApp(w: CborWriter, m: AppendMsg): void {
  * CBOR-encoded by the client protocol) is copied once, as a byte string, into the frame.
  */
 export function encodeRpcFrame(slab: SlabAllocator, cluster: string, from: NodeId, to: NodeId, payloads: readonly Uint8Array[]): Uint8Array {
-  const clusterItem = textItem(cluster);
-  const fromItem = textItem(from);
-  const toItem = textItem(to);
-  let size = 1 + headBytes(protocolVersion) + 1 + clusterItem.byteLength + fromItem.byteLength + toItem.byteLength + headBytes(payloads.length);
+  const head = frameHead(cluster, from, to, payloads.length);
+  let size = head.bytes;
   for (const p of payloads) size += headBytes(p.byteLength) + p.byteLength;
   const out = slab.alloc(size);
   const w = new CborWriter(out);
-  w.array(6);
-  w.uint(protocolVersion);
-  w.uint(frameKindCodes.rpc);
-  w.raw(clusterItem);
-  w.raw(fromItem);
-  w.raw(toItem);
-  w.array(payloads.length);
+  head.write(w, frameKindCodes.rpc);
   for (const p of payloads) {
     w.head(2, p.byteLength);
     w.raw(p);

@@ -44,3 +44,48 @@ export interface SocketListener {
 
 /** Events a socket adapter holds before listen() is called; more than this closes the socket. */
 export const earlyEventsMax = 16;
+
+export type SocketEvent =
+  | { readonly kind: 'message'; readonly data: Uint8Array | string }
+  | { readonly kind: 'close'; readonly code: number; readonly reason: string };
+
+/**
+ * What every socket adapter does with its runtime's events: holds a bounded few until listen()
+ * installs the handlers (more call `overflow`, which closes the socket), then dispatches them,
+ * reporting the close exactly once and nothing after it.
+ */
+export class SocketEvents {
+  readonly #overflow: () => void;
+  #handlers: SocketHandlers | null = null;
+  // Invariant: #early is empty once #handlers is set.
+  readonly #early: SocketEvent[] = [];
+  #closed = false;
+
+  constructor(overflow: () => void) {
+    this.#overflow = overflow;
+  }
+
+  listen(handlers: SocketHandlers): void {
+    this.#handlers = handlers;
+    for (const e of this.#early.splice(0)) this.#dispatch(e);
+  }
+
+  deliver(e: SocketEvent): void {
+    if (this.#handlers !== null) return this.#dispatch(e);
+    if (e.kind === 'message' && this.#early.length >= earlyEventsMax) {
+      this.#overflow();
+      return;
+    }
+    this.#early.push(e);
+  }
+
+  #dispatch(e: SocketEvent): void {
+    if (e.kind === 'close') {
+      if (this.#closed) return;
+      this.#closed = true;
+      this.#handlers!.close(e.code, e.reason);
+    } else if (!this.#closed) {
+      this.#handlers!.message(e.data);
+    }
+  }
+}
