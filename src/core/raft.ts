@@ -359,7 +359,7 @@ export class Raft {
     } else if (m.type === 'preVote') {
       this.send({ type: 'preVoteResp', from: this.id, to: m.from, term: this.term, reject: true });
     } else if (m.type === 'readIndex') {
-      this.send({ type: 'readIndexResp', from: this.id, to: m.from, term: this.term, context: m.context, index: 0, reject: true });
+      this.dropRead(m.context, m.from);
     }
   }
 
@@ -396,7 +396,7 @@ export class Raft {
         return;
       }
       case 'readIndex':
-        this.send({ type: 'readIndexResp', from: this.id, to: m.from, term: this.term, context: m.context, index: 0, reject: true });
+        this.dropRead(m.context, m.from);
         return;
       case 'appResp': case 'hbResp': case 'timeoutNow': case 'readIndexResp': case 'vote': case 'preVote': return;
       default: assertNever(m, 'message');
@@ -426,7 +426,7 @@ export class Raft {
         else this.readStates.push({ context: m.context, index: m.index, path: 'readIndex' });
         return;
       case 'readIndex':
-        this.send({ type: 'readIndexResp', from: this.id, to: m.from, term: this.term, context: m.context, index: 0, reject: true });
+        this.dropRead(m.context, m.from);
         return;
       case 'appResp': case 'hbResp': case 'voteResp': case 'preVoteResp': case 'vote': case 'preVote': return;
       default: assertNever(m, 'message');
