@@ -167,7 +167,7 @@ export class KvClient {
     return { value: reply.pairs.map(([k, v]) => [k, v]), index: reply.index, path: reply.path, servedBy };
   }
 
-  /** One member's view (the leader's unless `url` names another). */
+  /** One member's view: the leader's by default, 'any' member's, or the member at `url`. */
   async status(url?: string): Promise<Record<string, unknown>> {
     const { reply } = await this.#call({ op: 'status' }, url ?? 'leader');
     return (reply as { info: Record<string, unknown> }).info;

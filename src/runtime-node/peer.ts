@@ -113,6 +113,20 @@ export class Peer {
       for (const m of e.msgs) this.driver.step(m);
     });
     mesh.on('unreachable', (e) => this.driver.poke((n) => n.reportUnreachable(e.peer)));
+    // Browser tabs (learner tokens) that connect are observers: followed while they stay connected.
+    mesh.on('peer:up', (e) => {
+      if (e.role !== 'learner') return;
+      this.driver.poke((n) => {
+        try {
+          n.addObserver(e.peer);
+        } catch (err) {
+          log('warn', `learner ${e.peer} not followed: ${(err as Error).message}`);
+        }
+      });
+    });
+    mesh.on('peer:down', (e) => {
+      if (e.role === 'learner') this.driver.poke((n) => n.removeObserver(e.peer));
+    });
     mesh.on('rpc', (e) => {
       if (e.role === 'peer' && e.payloads.some(isStreamPayload)) {
         if (this.#blocked.has(e.from)) return;

@@ -1,0 +1,52 @@
+// A follower-reader (what a browser tab runs) against real peer processes, driven from Node with
+// the ws dialer and an in-memory store: it joins with a learner token as an observer, follows
+// writes, answers linearizable reads that see every write completed before them, emits change
+// events, cannot write with a learner token, and follows a new leader after the old one dies.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { MemoryStore } from '../../src/core/memory-store.ts';
+import { joinAsFollower } from '../../src/runtime-browser/follower.ts';
+import { dialWs } from '../../src/runtime-node/ws-socket.ts';
+import { waitFor, withCluster } from './cluster.ts';
+
+test('a follower-reader joins as an observer, reads linearizably, gets change events, and follows leader changes', async () => {
+  await withCluster({ size: 3, tickMs: 20, name: 'follower' }, async (c) => {
+    const admin = await c.client();
+    await admin.put('a/before', 'old');
+    const token = await c.token('learner');
+    const replica = await joinAsFollower({ peers: c.ids.map((id) => c.url(id)), token, dial: dialWs, store: new MemoryStore(), tickMs: 20, leaderCheckMs: 200 });
+    try {
+      const seen: string[] = [];
+      replica.subscribe('a/', (key, value) => seen.push(`${key}=${String(value)}`));
+      await waitFor(async () => (await replica.get('a/before', { consistency: 'stale' })) === 'old', 'the replica to catch up', 10_000);
+      // Linearizable: a read that starts after a completed write sees it.
+      for (let i = 0; i < 20; i++) {
+        await admin.put('a/k', `v${i}`);
+        const r = await replica.getWithMeta('a/k');
+        assert.equal([r.value, r.path], [`v${i}`, 'follower']);
+      }
+      assert.ok(seen.includes('a/k=v19'), 'change events arrive as entries apply');
+      // The leader tracks it as an observer, outside the configuration.
+      const leader = await c.leader();
+      const members = (await admin.members('list')) as { members: Array<{ id: string }> };
+      assert.not.ok(members.members.some((m) => m.id === replica.id), 'the replica is not a member');
+      const st = await admin.status();
+      assert.is(st.id, leader);
+      // A learner token cannot write.
+      const err = await replica.put('a/x', 'no').catch((e: { code: string }) => e);
+      assert.is((err as { code: string }).code, 'ERR_FORBIDDEN');
+      // The leader dies: the replica follows the new one.
+      await c.kill(leader);
+      await waitFor(async () => { const l = await c.leader(); return l !== leader; }, 'a new leader', 15_000);
+      await admin.put('a/after', 'new');
+      await waitFor(async () => (await replica.get('a/after')) === 'new', 'the replica to follow the new leader', 15_000);
+      assert.is(replica.status().leader !== leader, true);
+      assert.ok(replica.status().applied > 0);
+    } finally {
+      await replica.close();
+      await admin.close();
+    }
+  });
+});
+
+test.run();
