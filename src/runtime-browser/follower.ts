@@ -29,6 +29,8 @@ export interface JoinOptions {
   readonly tickMs?: number;
   /** How often to check who leads, in ms. */
   readonly leaderCheckMs?: number;
+  /** How long a linearizable read may wait for a leader to answer, in ms. */
+  readonly readTimeoutMs?: number;
 }
 
 export interface ReplicaStatus {
@@ -53,6 +55,7 @@ export class FollowerReplica {
   #leaderCommit = 0;
   readonly #timers: Array<ReturnType<typeof setInterval>> = [];
   #closed = false;
+  #readTimeoutMs = 10_000;
 
   private constructor(id: string, kv: KvClient, machine: KvMachine, driver: RaftDriver<KvResult>, store: LogStore, mesh: Mesh, leader: { id: string; url: string }) {
     this.id = id;
@@ -85,6 +88,7 @@ export class FollowerReplica {
     const driver = new RaftDriver<KvResult>({ node, store, machine, send: (msgs) => mesh?.send(msgs), snapshotEntries: 10_000 });
     mesh = await Mesh.start({ id: claims.sub, cluster: claims.cluster, token: o.token, peers: { [leader.id]: leader.url }, dial });
     const replica = new FollowerReplica(claims.sub, kv, machine, driver, store, mesh, leader);
+    replica.#readTimeoutMs = o.readTimeoutMs ?? 10_000;
     mesh.on('messages', (e) => { for (const m of e.msgs) driver.step(m); });
     replica.#timers.push(setInterval(() => driver.tick(), o.tickMs ?? 100));
     replica.#timers.push(setInterval(() => void replica.#checkLeader(), o.leaderCheckMs ?? 1000));
@@ -129,8 +133,19 @@ export class FollowerReplica {
     if ((options.consistency ?? 'linearizable') === 'stale') {
       return { value: this.#machine.get(key), index: this.#machine.appliedIndex, path: 'stale' };
     }
-    const r = await this.#driver.read();
-    return { value: this.#machine.get(key), index: r.index, path: 'follower' };
+    // Right after a (re)join the replica may not have heard from the leader yet, and a leader
+    // change drops reads in flight: ask again until the deadline.
+    const deadline = Date.now() + this.#readTimeoutMs;
+    for (;;) {
+      try {
+        const r = await this.#driver.read();
+        return { value: this.#machine.get(key), index: r.index, path: 'follower' };
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (code !== 'ERR_NOT_LEADER' || Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    }
   }
 
   /** Calls `fn` for every change under `prefix` as entries apply here; returns the unsubscribe. */

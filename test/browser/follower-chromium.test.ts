@@ -1,0 +1,57 @@
+// A follower-reader in real headless Chromium against real peer processes: it joins through the
+// native WebSocket with a learner token, keeps its copy in IndexedDB, answers linearizable reads
+// that see completed writes, gets change events, and after a reload resumes from IndexedDB
+// (its applied index is there before it reconnects) instead of starting over.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { waitFor, withCluster } from '../e2e/cluster.ts';
+import { evaluate, findChromium, launchBrowser, servePage } from './chromium.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+test('a tab follows the cluster, reads linearizably, and resumes from IndexedDB after a reload', async () => {
+  if (findChromium() === null) {
+    console.log('skipped: no Chromium');
+    return;
+  }
+  await withCluster({ size: 3, tickMs: 20, name: 'tab' }, async (c) => {
+    const admin = await c.client();
+    for (let i = 0; i < 100; i++) await admin.put(`t/${i}`, `v${i}`);
+    const token = await c.token('learner');
+    const peers = c.ids.map((id) => c.url(id));
+    const served = await servePage({ bundleEntry: join(here, 'follower-page.ts'), title: 'follower' });
+    const browser = await launchBrowser();
+    try {
+      const page = await browser.newPage();
+      await page.goto(served.url);
+      const first = await evaluate<{ applied: number }>(page, `followerPage.join(${JSON.stringify(peers)}, ${JSON.stringify(token)})`);
+      assert.is(first.applied, 0, 'a fresh tab starts empty');
+      await waitFor(async () => (await evaluate<{ value: string | null }>(page, `followerPage.get('t/99', 'stale')`)).value === 'v99', 'the tab to catch up', 15_000);
+      for (let i = 0; i < 5; i++) {
+        await admin.put('t/live', `w${i}`);
+        const r = await evaluate<{ value: string | null; path: string }>(page, `followerPage.get('t/live', 'linearizable')`);
+        assert.equal([r.value, r.path], [`w${i}`, 'follower'], 'a read after a completed write sees it');
+      }
+      const events = await evaluate<string[]>(page, 'followerPage.events()');
+      assert.ok(events.includes('t/live=w4'), 'change events reach the page');
+      const before = await evaluate<{ applied: number }>(page, 'followerPage.status()');
+      await evaluate(page, 'followerPage.close()');
+
+      await page.reload();
+      const again = await evaluate<{ applied: number }>(page, `followerPage.join(${JSON.stringify(peers)}, ${JSON.stringify(token)})`);
+      assert.ok(again.applied >= before.applied - 1 && again.applied > 100, `after a reload the tab resumes at ${again.applied} (was ${before.applied}), not from scratch`);
+      await admin.put('t/after-reload', 'yes');
+      const r = await evaluate<{ value: string | null }>(page, `followerPage.get('t/after-reload', 'linearizable')`);
+      assert.is(r.value, 'yes');
+      await evaluate(page, 'followerPage.close()');
+    } finally {
+      await browser.close();
+      await served.close();
+      await admin.close();
+    }
+  });
+});
+
+test.run();
