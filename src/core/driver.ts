@@ -39,6 +39,11 @@ export interface DriverOptions<R> {
   readonly pendingProposalsMax?: number;
   /** Reads waiting for a read index or for apply to reach it. */
   readonly pendingReadsMax?: number;
+  /**
+   * A read still waiting for its read index after this many ticks fails with ERR_UNAVAILABLE (a
+   * forwarded request or its answer can be lost), so callers retry instead of waiting forever.
+   */
+  readonly readTimeoutTicks?: number;
   /** A store failure is fatal: the driver stops and reports it here. */
   readonly onFatal?: (err: Error) => void;
   /** Observes each Ready after it was carried out (metrics, status pages). */
@@ -58,6 +63,8 @@ interface PendingProposal<R> {
 interface PendingRead {
   readonly resolve: (r: ReadResult) => void;
   readonly reject: (e: Error) => void;
+  /** The driver's tick when the read was asked. */
+  readonly tick: number;
 }
 
 interface Waiter {
@@ -76,6 +83,8 @@ export class RaftDriver<R> {
   readonly #retain: number;
   readonly #proposalsMax: number;
   readonly #readsMax: number;
+  readonly #readTimeoutTicks: number;
+  #ticks = 0;
   #scheduled = false;
   #running: Promise<void> | null = null;
   #closed = false;
@@ -102,6 +111,7 @@ export class RaftDriver<R> {
     this.#retain = opts.snapshotRetainEntries ?? 1000;
     this.#proposalsMax = opts.pendingProposalsMax ?? 100_000;
     this.#readsMax = opts.pendingReadsMax ?? 100_000;
+    this.#readTimeoutTicks = opts.readTimeoutTicks ?? 100;
     this.#lastSnapshotIndex = opts.machine.appliedIndex;
     this.#schedule();
   }
@@ -126,8 +136,18 @@ export class RaftDriver<R> {
 
   tick(): void {
     if (this.#closed) return;
+    this.#ticks++;
+    if (this.#reads.size > 0) this.#expireReads();
     this.node.tick();
     this.#schedule();
+  }
+
+  #expireReads(): void {
+    for (const [ctx, read] of this.#reads) {
+      if (this.#ticks - read.tick < this.#readTimeoutTicks) continue;
+      this.#reads.delete(ctx);
+      read.reject(new RaftError('ERR_UNAVAILABLE', `no read index arrived within ${this.#readTimeoutTicks} ticks (the request or its answer was lost); retry`, this.leader));
+    }
   }
 
   /** Runs `fn` against the node (transfer, reportUnreachable...) and then the Ready loop. */
@@ -193,7 +213,7 @@ export class RaftDriver<R> {
         reject(err as Error);
         return;
       }
-      this.#reads.set(ctx, { resolve, reject });
+      this.#reads.set(ctx, { resolve, reject, tick: this.#ticks });
       this.#schedule();
     });
   }

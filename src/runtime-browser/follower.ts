@@ -85,12 +85,16 @@ export class FollowerReplica {
       bootstrap: { voters: [], learners: [] }, restore: loaded,
     });
     let mesh: Mesh | null = null;
-    const driver = new RaftDriver<KvResult>({ node, store, machine, send: (msgs) => mesh?.send(msgs), snapshotEntries: 10_000 });
+    const tickMs = o.tickMs ?? 100;
+    const driver = new RaftDriver<KvResult>({
+      node, store, machine, send: (msgs) => mesh?.send(msgs), snapshotEntries: 10_000,
+      readTimeoutTicks: Math.max(5, Math.ceil(1000 / tickMs)),
+    });
     mesh = await Mesh.start({ id: claims.sub, cluster: claims.cluster, token: o.token, peers: { [leader.id]: leader.url }, dial });
     const replica = new FollowerReplica(claims.sub, kv, machine, driver, store, mesh, leader);
     replica.#readTimeoutMs = o.readTimeoutMs ?? 10_000;
     mesh.on('messages', (e) => { for (const m of e.msgs) driver.step(m); });
-    replica.#timers.push(setInterval(() => driver.tick(), o.tickMs ?? 100));
+    replica.#timers.push(setInterval(() => driver.tick(), tickMs));
     replica.#timers.push(setInterval(() => void replica.#checkLeader(), o.leaderCheckMs ?? 1000));
     return replica;
   }
@@ -142,7 +146,7 @@ export class FollowerReplica {
         return { value: this.#machine.get(key), index: r.index, path: 'follower' };
       } catch (err) {
         const code = (err as { code?: string }).code;
-        if (code !== 'ERR_NOT_LEADER' || Date.now() > deadline) throw err;
+        if ((code !== 'ERR_NOT_LEADER' && code !== 'ERR_UNAVAILABLE') || Date.now() > deadline) throw err;
         await new Promise((r) => setTimeout(r, 25));
       }
     }

@@ -2,12 +2,14 @@
 // native WebSocket with a learner token, keeps its copy in IndexedDB, answers linearizable reads
 // that see completed writes, gets change events, and after a reload resumes from IndexedDB
 // (its applied index is there before it reconnects) instead of starting over.
-import { test } from 'uvu';
+import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor, withCluster } from '../e2e/cluster.ts';
 import { evaluate, findChromium, launchBrowser, servePage } from './chromium.ts';
+
+const test = suite('follower-chromium');
 
 const here = dirname(fileURLToPath(import.meta.url));
 

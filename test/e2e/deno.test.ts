@@ -1,12 +1,14 @@
 // A Deno peer in a cluster of Node peers: the same built CLI runs under `npx deno run` (Deno's
 // Node-compatible fs, net and crypto carry the file WAL and the ws transport unchanged), joins as
 // a voter, replicates, can lead, and its loss leaves the Node majority serving.
-import { test } from 'uvu';
+import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Cluster, sleep, waitFor } from './cluster.ts';
+
+const test = suite('deno');
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 

@@ -2,12 +2,14 @@
 // the ws dialer and an in-memory store: it joins with a learner token as an observer, follows
 // writes, answers linearizable reads that see every write completed before them, emits change
 // events, cannot write with a learner token, and follows a new leader after the old one dies.
-import { test } from 'uvu';
+import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MemoryStore } from '../../src/core/memory-store.ts';
 import { joinAsFollower } from '../../src/runtime-browser/follower.ts';
 import { dialWs } from '../../src/runtime-node/ws-socket.ts';
 import { waitFor, withCluster } from './cluster.ts';
+
+const test = suite('follower');
 
 test('a follower-reader joins as an observer, reads linearizably, gets change events, and follows leader changes', async () => {
   await withCluster({ size: 3, tickMs: 20, name: 'follower' }, async (c) => {

@@ -2,12 +2,14 @@
 // served from it in 'stale' mode produce a history the linearizability checker rejects, while
 // the same reads in the default (linearizable) mode keep the history linearizable — they cannot
 // be answered by a leader that cannot confirm its leadership.
-import { test } from 'uvu';
+import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Consistency } from '../../src/client/protocol.ts';
 import { checkHistory, formatResult } from '../lincheck/checker.ts';
 import type { HistoryOp } from '../lincheck/history.ts';
 import { sleep, waitFor, withCluster, type Cluster } from './cluster.ts';
+
+const test = suite('reads');
 
 async function partitionedReads(c: Cluster, consistency: Consistency): Promise<{ ok: boolean; report: string; reads: number }> {
   const admin = await c.client();
