@@ -51,7 +51,8 @@ async function until(cond: () => boolean, ms = 5000): Promise<void> {
 }
 
 t('a snapshot arrives intact in bounded chunks over a channel that drops 20% of them', async () => {
-  const p = pair(0.2, 7);
+  // Generous retry limits: on a loaded machine a 15 ms chunk timeout can expire many times in a row.
+  const p = pair(0.2, 7, { chunkTimeoutMs: 30, retriesMax: 10_000 });
   const msg = snapshot(100, 25_000);
   p.a.send(msg);
   await until(() => p.delivered.length === 1 && p.reports.length === 1);
