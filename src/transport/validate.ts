@@ -105,15 +105,21 @@ export function validateFrame(raw: unknown, limits: FrameLimits, cluster: string
   }
 }
 
-function dataFrame(raw: readonly unknown[], v: number, limits: FrameLimits, cluster: string): DataFrame {
+/** The envelope of a session frame: [v, kind, cluster, from, to, list], with the list bounded. */
+function sessionEnvelope(raw: readonly unknown[], limits: FrameLimits, cluster: string, listName: string): { from: NodeId; to: NodeId; wire: readonly unknown[] } {
   tuple(raw, 6, 'frame');
   checkCluster(raw[2], limits, cluster);
   const from = nodeId(raw[3], limits, 'from');
   const to = nodeId(raw[4], limits, 'to');
-  const wire = array(raw[5], 'msgs');
+  const wire = array(raw[5], listName);
   if (wire.length > limits.msgsPerFrameMax) {
-    throw fieldError('msgs', `at most msgsPerFrameMax (${limits.msgsPerFrameMax}) messages`, wire);
+    throw fieldError(listName, `at most msgsPerFrameMax (${limits.msgsPerFrameMax}) ${listName === 'msgs' ? 'messages' : listName}`, wire);
   }
+  return { from, to, wire };
+}
+
+function dataFrame(raw: readonly unknown[], v: number, limits: FrameLimits, cluster: string): DataFrame {
+  const { from, to, wire } = sessionEnvelope(raw, limits, cluster, 'msgs');
   const msgs = new Array<Message>(wire.length);
   for (let i = 0; i < wire.length; i++) msgs[i] = message(wire[i], from, to, limits, i);
   return { kind: 'data', v, cluster, from, to, msgs };
@@ -159,14 +165,7 @@ function tokenAuthFrame(raw: readonly unknown[], v: number, limits: FrameLimits,
 }
 
 function rpcFrame(raw: readonly unknown[], v: number, limits: FrameLimits, cluster: string): RpcFrame {
-  tuple(raw, 6, 'frame');
-  checkCluster(raw[2], limits, cluster);
-  const from = nodeId(raw[3], limits, 'from');
-  const to = nodeId(raw[4], limits, 'to');
-  const wire = array(raw[5], 'payloads');
-  if (wire.length > limits.msgsPerFrameMax) {
-    throw fieldError('payloads', `at most msgsPerFrameMax (${limits.msgsPerFrameMax}) payloads`, wire);
-  }
+  const { from, to, wire } = sessionEnvelope(raw, limits, cluster, 'payloads');
   const payloads = new Array<Uint8Array>(wire.length);
   for (let i = 0; i < wire.length; i++) payloads[i] = bytes(wire[i], `payloads[${i}]`);
   return { kind: 'rpc', v, cluster, from, to, payloads };
