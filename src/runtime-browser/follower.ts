@@ -19,7 +19,7 @@ import { IdbStore } from './idb-store.ts';
 export interface JoinOptions {
   /** Member addresses (ws://host:port); the replica finds the leader through any of them. */
   readonly peers: readonly string[];
-  /** A token with role 'learner' (edgeraft token --role learner). */
+  /** A token (edgeraft token --role ...): any role replicates and reads; 'client' and 'admin' also write. */
   readonly token: string;
   /** Where the copy lives; default IndexedDB, one database per cluster and token subject. */
   readonly store?: LogStore;
@@ -68,8 +68,9 @@ export class FollowerReplica {
   }
 
   static async join(o: JoinOptions): Promise<FollowerReplica> {
+    // Any token may replicate (reading the log is reading every key); its role decides what the
+    // replica's writes may do: 'client' and 'admin' write, 'reader' and 'learner' only read.
     const claims = readClaims(o.token);
-    if (claims.role !== 'learner') throw new Error(`joinAsFollower needs a token with role 'learner', not '${claims.role}'`);
     const dial = o.dial ?? dialDom;
     const kv = new KvClient({ peers: o.peers, token: o.token, dial });
     const leader = await FollowerReplica.#findLeader(kv);

@@ -15,6 +15,7 @@ import { RaftNode, type Ready } from '../core/node.ts';
 import { SeededPrng } from '../core/prng.ts';
 import type { Message, SnapshotMsg } from '../core/message.ts';
 import type { ConfState, Entry } from '../core/types.ts';
+import { isReplicationLink } from '../transport/handshake.ts';
 import { Mesh } from '../transport/mesh.ts';
 import type { Logger } from '../transport/transport.ts';
 import { readMeta, writeMeta, MetaError, type ClusterMeta } from './cluster-meta.ts';
@@ -113,9 +114,10 @@ export class Peer {
       for (const m of e.msgs) this.driver.step(m);
     });
     mesh.on('unreachable', (e) => this.driver.poke((n) => n.reportUnreachable(e.peer)));
-    // Browser tabs (learner tokens) that connect are observers: followed while they stay connected.
+    // Follower-readers (browser tabs: a token connection without an SDK instance) are observers,
+    // followed while they stay connected; the token's role decides only what their SDK may ask.
     mesh.on('peer:up', (e) => {
-      if (e.role !== 'learner') return;
+      if (e.role === 'peer' || !isReplicationLink(e.peer)) return;
       this.driver.poke((n) => {
         try {
           n.addObserver(e.peer);
@@ -125,7 +127,7 @@ export class Peer {
       });
     });
     mesh.on('peer:down', (e) => {
-      if (e.role === 'learner') this.driver.poke((n) => n.removeObserver(e.peer));
+      if (e.role !== 'peer' && isReplicationLink(e.peer)) this.driver.poke((n) => n.removeObserver(e.peer));
     });
     mesh.on('rpc', (e) => {
       if (e.role === 'peer' && e.payloads.some(isStreamPayload)) {

@@ -88,8 +88,9 @@ export async function acceptHandshake(ch: HandshakeChannel, cfg: HandshakeConfig
     if (!cfg.acceptRoles.has(claims.role)) throw refuse(`token of ${claims.sub} has role ${claims.role}, which this node does not accept`);
     if (claims.sub === cfg.id) throw refuse('token subject is this node\'s own id');
     if (frame.slot >= cfg.slotsMax) throw refuse(`token holder ${claims.sub} asked for slot ${frame.slot}`);
-    // Clients and readers sharing one token connect as distinct remotes; a learner is its subject.
-    const remoteId = claims.role === 'learner' || frame.instance === '' ? claims.sub : `${claims.sub}~${frame.instance}`;
+    // SDK connections sharing one token are distinct remotes (sub~instance); a connection without an
+    // instance is the token subject's follower-reader link (replicationLink), one per subject.
+    const remoteId = tokenRemoteId(claims.sub, frame.instance);
     if (remoteId.length > cfg.codec.limits.idLengthMax) throw refuse(`token holder id ${describeValue(remoteId)} is longer than idLengthMax`);
     ch.send({ kind: 'welcome', v: protocolVersion, proof: noProof });
     return { remoteId, role: claims.role, slot: frame.slot, dialedBy: remoteId, expiresAtMs: claims.expMs };
@@ -125,4 +126,17 @@ export async function dialHandshake(ch: HandshakeChannel, cfg: HandshakeConfig, 
     if (!timingSafeEqual(expected, welcome.proof)) throw refuse(`server ${serverId} failed the secret proof`);
   }
   return { remoteId: serverId, role: 'peer', slot, dialedBy: cfg.id, expiresAtMs: null };
+}
+
+/** The id a token holder's connection gets: its subject, plus `~instance` for SDK connections. */
+export function tokenRemoteId(sub: string, instance: string): string {
+  return instance === '' ? sub : `${sub}~${instance}`;
+}
+
+/**
+ * Whether a token holder's connection is a follower-reader link (a browser tab or other replica
+ * that receives the log as an observer) rather than an SDK connection: it presented no instance.
+ */
+export function isReplicationLink(remoteId: string): boolean {
+  return !remoteId.includes('~');
 }

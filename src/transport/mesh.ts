@@ -15,7 +15,7 @@ import { closeCodeFor, closeCodes, closeReasons, TransportError } from './errors
 import type { CloseCode } from './errors.ts';
 import { Emitter } from './events.ts';
 import type { Unsubscribe } from './events.ts';
-import { acceptHandshake, dialHandshake } from './handshake.ts';
+import { acceptHandshake, dialHandshake, isReplicationLink } from './handshake.ts';
 import type { Authenticated, HandshakeChannel, HandshakeConfig } from './handshake.ts';
 import { Link } from './link.ts';
 import { resolveMeshOptions } from './mesh-options.ts';
@@ -24,7 +24,7 @@ import type { SocketLike } from './socket.ts';
 import { isReplication } from './transport.ts';
 import type { DropReason, PeerRole, Transport, TransportEventMap } from './transport.ts';
 
-/** What a learner may send: acknowledgements and follower reads, never votes or appends. */
+/** What a follower-reader link may send: acknowledgements and follower reads, never votes or appends. */
 const learnerSends: ReadonlySet<Message['type']> = new Set(['appResp', 'hbResp', 'readIndex']);
 
 type Timer = ReturnType<typeof setTimeout>;
@@ -387,7 +387,7 @@ export class Mesh implements Transport {
       }
       if (frame.kind === 'rpc') payloads = frame.payloads;
       else msgs = frame.msgs;
-      if (auth.role !== 'peer') checkAllowed(auth.role, msgs);
+      if (auth.role !== 'peer') checkAllowed(auth.role, auth.remoteId, msgs);
     } catch (err) {
       if (!(err instanceof TransportError)) throw err;
       this.#o.logger('warn', `rejected a frame from ${auth.remoteId} (${conn.socket.remote}): ${err.message}`, { code: err.code });
@@ -472,10 +472,11 @@ export class Mesh implements Transport {
   }
 }
 
-function checkAllowed(role: PeerRole, msgs: readonly Message[]): void {
+/** Token holders send Raft messages only on their follower-reader link, and only learner kinds. */
+function checkAllowed(role: PeerRole, remoteId: string, msgs: readonly Message[]): void {
   for (const m of msgs) {
-    if (role !== 'learner' || !learnerSends.has(m.type)) {
-      throw new TransportError('ERR_FRAME_FORBIDDEN', `a ${role} may not send ${m.type}`);
+    if (!isReplicationLink(remoteId) || !learnerSends.has(m.type)) {
+      throw new TransportError('ERR_FRAME_FORBIDDEN', `a ${role} ${isReplicationLink(remoteId) ? '' : 'SDK connection '}may not send ${m.type}`);
     }
   }
 }

@@ -5,7 +5,7 @@
 import type { NodeId } from '../core/types.ts';
 import { FrameCodec } from './codec.ts';
 import { closeCodes, closeReasons, TransportError } from './errors.ts';
-import { dialHandshake } from './handshake.ts';
+import { dialHandshake, tokenRemoteId } from './handshake.ts';
 import type { HandshakeConfig } from './handshake.ts';
 import type { FrameLimits } from './limits.ts';
 import { Connection } from './connection.ts';
@@ -53,7 +53,7 @@ export class RpcConnection {
 
   static async open(o: RpcConnectOptions): Promise<RpcConnection> {
     const claims = readClaims(o.token);
-    const selfId = claims.role === 'learner' || o.instance === '' ? claims.sub : `${claims.sub}~${o.instance}`;
+    const selfId = tokenRemoteId(claims.sub, o.instance);
     const codec = new FrameCodec({ cluster: o.cluster, ...(o.limits !== undefined ? { limits: o.limits } : {}) });
     const socket = await o.dial(o.url, { frameBytesMax: codec.limits.frameBytesMax, timeoutMs: o.dialTimeoutMs ?? 5000 });
     const conn = new Connection(socket, 'dialer', codec);

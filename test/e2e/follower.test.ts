@@ -1,7 +1,7 @@
 // A follower-reader (what a browser tab runs) against real peer processes, driven from Node with
 // the ws dialer and an in-memory store: it joins with a learner token as an observer, follows
 // writes, answers linearizable reads that see every write completed before them, emits change
-// events, cannot write with a learner token, and follows a new leader after the old one dies.
+// events, cannot write with a learner token (a client-token replica can), and follows a new leader after the old one dies.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MemoryStore } from '../../src/core/memory-store.ts';
@@ -37,6 +37,15 @@ test('a follower-reader joins as an observer, reads linearizably, gets change ev
       // A learner token cannot write.
       const err = await replica.put('a/x', 'no').catch((e: { code: string }) => e);
       assert.is((err as { code: string }).code, 'ERR_FORBIDDEN');
+      // A replica holding a client token writes through its SDK connection and reads its write back.
+      const writer = await joinAsFollower({ peers: c.ids.map((id) => c.url(id)), token: await c.token('client'), dial: dialWs, store: new MemoryStore(), tickMs: 20 });
+      try {
+        await writer.put('a/w', 'by-client-replica');
+        assert.is(await writer.get('a/w'), 'by-client-replica');
+        assert.is(await replica.get('a/w'), 'by-client-replica');
+      } finally {
+        await writer.close();
+      }
       // The leader dies: the replica follows the new one.
       await c.kill(leader);
       await waitFor(async () => { const l = await c.leader(); return l !== leader; }, 'a new leader', 15_000);
