@@ -53,6 +53,9 @@ bootstraps the cluster from --peers (which must include this peer); later starts
   --connections N      parallel connections per peer pair (default 1)
   --snapshot-entries N take a snapshot every N applied entries (default 50000)
   --snapshot-retain N  entries kept behind a snapshot for followers that lag a little (default 5000)
+  --learners-max N     follower-readers (browser tabs) this peer replicates to at once; more are
+                       refused with ERR_UNAVAILABLE, so tabs never crowd out voters (default 256)
+  --learner-inflight N AppendEntries in flight per learner or follower-reader (default 32)
   --sync MODE          fdatasync (default) or none (benchmarks only: unsafe on power loss)
   --log-level LEVEL    debug | info | warn | error (default info)
   --faults             accept fault-injection requests (tests and the demo page only)
@@ -110,7 +113,7 @@ async function peerCommand(argv: string[]): Promise<number> {
     id: { type: 'string' }, listen: { type: 'string' }, peers: { type: 'string' }, data: { type: 'string' },
     'secret-file': { type: 'string' }, insecure: { type: 'boolean' }, cluster: { type: 'string' }, join: { type: 'boolean' },
     mode: { type: 'string' }, 'tick-ms': { type: 'string' }, connections: { type: 'string' }, 'snapshot-entries': { type: 'string' },
-    'snapshot-retain': { type: 'string' },
+    'snapshot-retain': { type: 'string' }, 'learners-max': { type: 'string' }, 'learner-inflight': { type: 'string' },
     sync: { type: 'string' }, 'log-level': { type: 'string' }, faults: { type: 'boolean' }, 'web-root': { type: 'string' },
     'exit-with-parent': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
   });
@@ -136,6 +139,10 @@ async function peerCommand(argv: string[]): Promise<number> {
       connectionsPerPeer: integer(opt(values, 'connections'), 'connections', 1, 1, 16),
       snapshotEntries: integer(opt(values, 'snapshot-entries'), 'snapshot-entries', 50_000),
       snapshotRetainEntries: integer(opt(values, 'snapshot-retain'), 'snapshot-retain', 5_000),
+      raft: {
+        observersMax: integer(opt(values, 'learners-max'), 'learners-max', 256, 0, 100_000),
+        learnerInflightMsgsMax: integer(opt(values, 'learner-inflight'), 'learner-inflight', 32, 1, 4096),
+      },
       sync, logLevel, faults: values.faults === true, webRoot: opt(values, 'web-root') ?? null,
     });
   } catch (err) {
