@@ -30,6 +30,11 @@ export interface RaftOptions {
    * once; more are refused, so tabs can never crowd out the voters.
    */
   readonly observersMax?: number;
+  /**
+   * A follower relays the committed log to observers that connect to it (instead of the leader),
+   * and passes their read-index requests on: tabs then load followers, not the leader.
+   */
+  readonly relayObservers?: boolean;
   /** Bytes of entries in one AppendEntries message (at least one entry is always sent). */
   readonly msgBytesMax?: number;
   /** Bytes of proposed but uncommitted entries the leader accepts before refusing proposals. */
@@ -61,6 +66,7 @@ export const defaults = {
   inflightBytesMax: 32 * 1024 * 1024,
   learnerInflightMsgsMax: 32,
   observersMax: 256,
+  relayObservers: true,
   msgBytesMax: 1024 * 1024,
   uncommittedBytesMax: 64 * 1024 * 1024,
   proposalBytesMax: 4 * 1024 * 1024,
@@ -129,7 +135,7 @@ export function validate(options: RaftOptions): RaftConfig {
     throw invalid('reorderTimeoutTicks', `less than electionTicks (${c.electionTicks})`, c.reorderTimeoutTicks);
   }
   intAtLeast('pendingReadsMax', c.pendingReadsMax, 1);
-  for (const flag of ['preVote', 'checkQuorum', 'leaseReads'] as const) {
+  for (const flag of ['preVote', 'checkQuorum', 'leaseReads', 'relayObservers'] as const) {
     if (typeof c[flag] !== 'boolean') throw invalid(flag, 'a boolean', c[flag]);
   }
   if (!Number.isFinite(c.leaseDriftPercent) || c.leaseDriftPercent < 0 || c.leaseDriftPercent >= 100) {

@@ -22,6 +22,7 @@ import { isResponse, type Message } from './message.ts';
 import { Progress, type ProgressState } from './progress.ts';
 import { Raft, type RaftStats } from './raft.ts';
 import * as reads from './reads.ts';
+import * as relay from './relay.ts';
 import * as repl from './replication.ts';
 import type { ReorderStats } from './reorder-buffer.ts';
 import type { LoadedState } from './storage.ts';
@@ -221,6 +222,7 @@ export class RaftNode {
    * With allowLease false the leader confirms with a heartbeat round even when its lease holds.
    */
   readIndex(context: ReadContext, options: { readonly allowLease?: boolean } = {}): void {
+    relay.assertContext(context);
     reads.requestRead(this.#r, context, null, options.allowLease ?? true);
   }
 
@@ -302,6 +304,7 @@ export class RaftNode {
     if (r.log.applicableTo() > r.log.applied) return true;
     if (r.role === 'leader' && r.readOnly.hasQueued()) return true;
     if (r.role === 'leader' && repl.owes(r)) return true;
+    if (relay.owes(r)) return true;
     const hs = this.#prevHardState;
     if (hs.term !== r.term || hs.vote !== r.vote || hs.commit !== r.log.committed) return true;
     return r.role !== this.#prevSoft.role || r.leader !== this.#prevSoft.leader;
@@ -313,6 +316,8 @@ export class RaftNode {
     if (r.role === 'leader') {
       repl.flush(r);
       reads.flushReads(r);
+    } else {
+      relay.flush(r);
     }
     const log = r.log;
     const hs: HardState = { term: r.term, vote: r.vote, commit: log.committed };

@@ -13,6 +13,8 @@ import { ReorderBuffer } from './reorder-buffer.ts';
 import type { ConfState, NodeId, ReadContext, ReadPath, Role, Snapshot, Term } from './types.ts';
 import * as repl from './replication.ts';
 import * as reads from './reads.ts';
+import * as relay from './relay.ts';
+import { RelayState } from './relay.ts';
 
 export interface RaftStats {
   elections: number;
@@ -54,6 +56,8 @@ export class Raft {
    * leader replicates to them like to learners; they never vote and never count in a quorum.
    */
   readonly observers = new Set<NodeId>();
+  /** Follower: observers that chose this node get the committed log from it (relay.ts). */
+  readonly relay = new RelayState();
   /** Leader only: one entry per member, including this node (its match is its durable index). */
   readonly progress = new Map<NodeId, Progress>();
   readonly votes = new Map<NodeId, boolean>();
@@ -151,6 +155,7 @@ export class Raft {
     for (const r of this.readOnly.drain()) this.dropRead(r.context, r.from);
     for (const r of this.readsAwaitingCommit) this.dropRead(r.context, r.from);
     this.readsAwaitingCommit = [];
+    relay.reset(this);
   }
 
   becomeFollower(term: Term, leader: NodeId | null): void {
@@ -217,6 +222,7 @@ export class Raft {
   private tickElection(): void {
     this.electionElapsed++;
     if (this.reorder.size > 0) repl.expireReorder(this);
+    if (this.role === 'follower') relay.tick(this);
     if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
       this.campaign(this.cfg.preVote ? 'preElection' : 'election');
@@ -319,6 +325,8 @@ export class Raft {
 
   step(m: Message): void {
     if (m.to !== this.id) return;
+    // An observer's term comes from a member it followed; it must never push a member's term.
+    if (m.term > this.term && this.observers.has(m.from)) return;
     if (m.term > this.term) {
       if (m.type === 'vote' || m.type === 'preVote') {
         if (!m.transfer && this.inLease()) {
@@ -422,13 +430,17 @@ export class Raft {
         this.campaign('transfer');
         return;
       case 'readIndexResp':
+        if (relay.onReadIndexResponse(this, m)) return;
         if (m.reject) this.droppedReads.push(m.context);
         else this.readStates.push({ context: m.context, index: m.index, path: 'readIndex' });
         return;
       case 'readIndex':
-        this.dropRead(m.context, m.from);
+        if (this.observers.has(m.from)) relay.forwardRead(this, m);
+        else this.dropRead(m.context, m.from);
         return;
-      case 'appResp': case 'hbResp': case 'voteResp': case 'preVoteResp': case 'vote': case 'preVote': return;
+      case 'appResp': relay.onAppendResponse(this, m); return;
+      case 'hbResp': relay.onHeartbeatResponse(this, m); return;
+      case 'voteResp': case 'preVoteResp': case 'vote': case 'preVote': return;
       default: assertNever(m, 'message');
     }
   }

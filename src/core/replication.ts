@@ -8,7 +8,7 @@ import type { Progress } from './progress.ts';
 import { committedIndex } from './quorum.ts';
 import type { Raft } from './raft.ts';
 import * as reads from './reads.ts';
-import type { NodeId } from './types.ts';
+import type { Index, NodeId } from './types.ts';
 import { entryBytes } from './types.ts';
 
 // ---- leader ----------------------------------------------------------------------------------
@@ -22,16 +22,7 @@ export function flush(r: Raft): void {
   assert(r.role === 'leader', 'flush on a non-leader');
   const last = r.log.lastIndex();
   for (const [id, pr] of r.progress) {
-    if (id === r.id) continue;
-    let sent = false;
-    while (wantsAppend(r, pr, last)) {
-      sendAppend(r, id, pr);
-      sent = true;
-      if (pr.state !== 'replicate') break;
-    }
-    if (sent) continue;
-    if (wantsCommit(r, pr)) sendCommit(r, id, pr);
-    else if (wantsProbe(pr, last)) sendAppend(r, id, pr);
+    if (id !== r.id) flushTo(r, id, pr, last);
   }
   if (wantsTimeoutNow(r)) {
     r.send({ type: 'timeoutNow', from: r.id, to: r.transferee!, term: r.term });
@@ -39,12 +30,32 @@ export function flush(r: Raft): void {
   }
 }
 
+/**
+ * Sends one follower (or observer) what it is owed of the log up to `last`: the leader passes
+ * its last index, a follower relaying to observers its commit index (relay.ts).
+ */
+export function flushTo(r: Raft, id: NodeId, pr: Progress, last: Index): void {
+  let sent = false;
+  while (wantsAppend(r, pr, last)) {
+    sendAppend(r, id, pr, last);
+    sent = true;
+    if (pr.state !== 'replicate') break;
+  }
+  if (sent) return;
+  if (wantsCommit(r, pr)) sendCommit(r, id, pr);
+  else if (wantsProbe(pr, last)) sendAppend(r, id, pr, last);
+}
+
+/** Whether flushTo() would send anything. */
+export function owesTo(r: Raft, pr: Progress, last: Index): boolean {
+  return wantsAppend(r, pr, last) || wantsCommit(r, pr) || wantsProbe(pr, last);
+}
+
 /** Whether flush() would send anything: hasReady() must agree with flush() exactly. */
 export function owes(r: Raft): boolean {
   const last = r.log.lastIndex();
   for (const [id, pr] of r.progress) {
-    if (id === r.id) continue;
-    if (wantsAppend(r, pr, last) || wantsCommit(r, pr) || wantsProbe(pr, last)) return true;
+    if (id !== r.id && owesTo(r, pr, last)) return true;
   }
   return wantsTimeoutNow(r);
 }
@@ -70,15 +81,14 @@ function wantsTimeoutNow(r: Raft): boolean {
   return pr !== undefined && pr.match === r.log.lastIndex() && !pr.timeoutNowSent;
 }
 
-/** One AppendEntries from pr.next (or a snapshot when that prefix is compacted). */
-function sendAppend(r: Raft, to: NodeId, pr: Progress): void {
+/** One AppendEntries from pr.next up to `last` (or a snapshot when that prefix is compacted). */
+function sendAppend(r: Raft, to: NodeId, pr: Progress, last: Index): void {
   const prevIndex = pr.next - 1;
   const prevTerm = r.log.term(prevIndex);
   if (prevTerm === -1) {
     sendSnapshot(r, to, pr);
     return;
   }
-  const last = r.log.lastIndex();
   const entries = pr.next <= last ? r.log.slice(pr.next, last + 1, r.cfg.msgBytesMax) : [];
   const commit = r.log.committed;
   r.send({ type: 'app', from: r.id, to, term: r.term, prevIndex, prevTerm, entries, commit });
@@ -117,6 +127,11 @@ function sendSnapshot(r: Raft, to: NodeId, pr: Progress): void {
 export function handleAppendResponse(r: Raft, m: AppendRespMsg): void {
   const pr = r.progress.get(m.from);
   if (pr === undefined) return;
+  if (onAppendResponse(r, pr, m) && !pr.isLearner) maybeCommit(r);
+}
+
+/** Flow control on an acknowledgement or rejection; true when the follower's match advanced. */
+export function onAppendResponse(r: Raft, pr: Progress, m: AppendRespMsg): boolean {
   pr.recentActive = true;
   if (m.reject) {
     r.stats.appendRejectsReceived++;
@@ -125,11 +140,11 @@ export function handleAppendResponse(r: Raft, m: AppendRespMsg): void {
       if (pr.state === 'replicate') pr.becomeProbe();
       pr.sentCommit = 0;
     }
-    return;
+    return false;
   }
   if (!pr.maybeUpdate(m.index)) {
     if (pr.state === 'replicate') pr.inflights.freeLE(m.index);
-    return;
+    return false;
   }
   pr.progressTick = r.tickCount;
   switch (pr.state) {
@@ -137,7 +152,7 @@ export function handleAppendResponse(r: Raft, m: AppendRespMsg): void {
     case 'snapshot': if (pr.match >= pr.pendingSnapshot) pr.becomeProbe(); break;
     case 'replicate': pr.inflights.freeLE(m.index); break;
   }
-  if (!pr.isLearner) maybeCommit(r);
+  return true;
 }
 
 /** Commits the quorum's match index if it is an entry of this leader's term (Figure 8). */
@@ -176,9 +191,14 @@ function stallTicks(r: Raft): number {
 export function handleHeartbeatResponse(r: Raft, m: HeartbeatRespMsg): void {
   const pr = r.progress.get(m.from);
   if (pr === undefined) return;
+  if (m.round > 0 && !pr.isLearner) reads.onHeartbeatAck(r, m.from, m.round);
+  onHeartbeatResponse(r, pr);
+}
+
+/** Liveness and stall detection on a heartbeat answer (leader to followers, relay to observers). */
+export function onHeartbeatResponse(r: Raft, pr: Progress): void {
   pr.recentActive = true;
   pr.probeSent = false;
-  if (m.round > 0 && !pr.isLearner) reads.onHeartbeatAck(r, m.from, m.round);
   // A pipeline that made no progress for a while lost a message: resend from match.
   if (pr.state === 'replicate' && pr.inflights.count > 0 && r.tickCount - pr.progressTick >= stallTicks(r)) {
     pr.becomeProbe();
@@ -189,12 +209,12 @@ export function handleHeartbeatResponse(r: Raft, m: HeartbeatRespMsg): void {
 
 /** The runtime could not deliver to `to` (connection down, queue shed): re-probe it. */
 export function reportUnreachable(r: Raft, to: NodeId): void {
-  const pr = r.progress.get(to);
+  const pr = r.progress.get(to) ?? r.relay.progress.get(to);
   if (pr !== undefined && pr.state === 'replicate') pr.becomeProbe();
 }
 
 export function reportSnapshot(r: Raft, to: NodeId, ok: boolean): void {
-  const pr = r.progress.get(to);
+  const pr = r.progress.get(to) ?? r.relay.progress.get(to);
   if (pr === undefined || pr.state !== 'snapshot') return;
   // On success wait for the follower's answer before replicating; on failure probe again.
   if (!ok) pr.pendingSnapshot = 0;

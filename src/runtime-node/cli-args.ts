@@ -40,6 +40,13 @@ export function integer(text: string | undefined, flag: string, fallback: number
   return n;
 }
 
+export function onOff(text: string | undefined, flag: string, fallback: boolean): boolean {
+  if (text === undefined) return fallback;
+  if (text === 'on') return true;
+  if (text === 'off') return false;
+  throw new UsageError(`--${flag} must be on or off (got '${text}')`);
+}
+
 /** "ID=HOST:PORT,..." (peer) -> { id: ws://host:port }. */
 export function peerMap(text: string): Record<string, string> {
   const out: Record<string, string> = {};

@@ -9,7 +9,7 @@ import { connect } from '../client/node.ts';
 import type { Consistency } from '../client/protocol.ts';
 import { consistencies } from '../client/protocol.ts';
 import { mintToken, tokenRoles, type TokenRole } from '../transport/token.ts';
-import { duration, hostPort, integer, opt, parse, peerMap, peerUrls, required, UsageError } from './cli-args.ts';
+import { duration, hostPort, integer, onOff, opt, parse, peerMap, peerUrls, required, UsageError } from './cli-args.ts';
 import { logLevels } from './logger.ts';
 import { Peer } from './peer.ts';
 import { runStart } from './cli-start.ts';
@@ -56,6 +56,9 @@ bootstraps the cluster from --peers (which must include this peer); later starts
   --learners-max N     follower-readers (browser tabs) this peer replicates to at once; more are
                        refused with ERR_UNAVAILABLE, so tabs never crowd out voters (default 256)
   --learner-inflight N AppendEntries in flight per learner or follower-reader (default 32)
+  --relay-learners on|off  while following, serve follower-readers that connect here the
+                       committed log and pass their reads to the leader (default on); off:
+                       only the leader serves them
   --sync MODE          fdatasync (default) or none (benchmarks only: unsafe on power loss)
   --log-level LEVEL    debug | info | warn | error (default info)
   --faults             accept fault-injection requests (tests and the demo page only)
@@ -113,7 +116,7 @@ async function peerCommand(argv: string[]): Promise<number> {
     id: { type: 'string' }, listen: { type: 'string' }, peers: { type: 'string' }, data: { type: 'string' },
     'secret-file': { type: 'string' }, insecure: { type: 'boolean' }, cluster: { type: 'string' }, join: { type: 'boolean' },
     mode: { type: 'string' }, 'tick-ms': { type: 'string' }, connections: { type: 'string' }, 'snapshot-entries': { type: 'string' },
-    'snapshot-retain': { type: 'string' }, 'learners-max': { type: 'string' }, 'learner-inflight': { type: 'string' },
+    'snapshot-retain': { type: 'string' }, 'learners-max': { type: 'string' }, 'learner-inflight': { type: 'string' }, 'relay-learners': { type: 'string' },
     sync: { type: 'string' }, 'log-level': { type: 'string' }, faults: { type: 'boolean' }, 'web-root': { type: 'string' },
     'exit-with-parent': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
   });
@@ -142,6 +145,7 @@ async function peerCommand(argv: string[]): Promise<number> {
       raft: {
         observersMax: integer(opt(values, 'learners-max'), 'learners-max', 256, 0, 100_000),
         learnerInflightMsgsMax: integer(opt(values, 'learner-inflight'), 'learner-inflight', 32, 1, 4096),
+        relayObservers: onOff(opt(values, 'relay-learners'), 'relay-learners', true),
       },
       sync, logLevel, faults: values.faults === true, webRoot: opt(values, 'web-root') ?? null,
     });

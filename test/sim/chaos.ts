@@ -48,10 +48,11 @@ export function chaosProfile(seed: number): { sim: SimOptions; name: string } {
   const reorderBuffer = rng.nextInt(4) === 0 ? 0 : 32;
   const learners = rng.nextInt(4) === 0 ? 1 : 0;
   const observers = rng.nextInt(4) === 0 ? 2 : 0;
+  const observersAt = observers > 0 && rng.nextInt(2) === 0 ? 'followers' : 'leader';
   // Half the seeds run key-value clients whose histories go through the linearizability checker.
   const kv = rng.nextInt(2) === 0;
   const sim: SimOptions = {
-    seed, voters, learners, observers, network, snapshotEvery, snapshotRetain: rng.nextInt(10), kv, clockDrift: kv ? 0.04 : 0,
+    seed, voters, learners, observers, observersAt, network, snapshotEvery, snapshotRetain: rng.nextInt(10), kv, clockDrift: kv ? 0.04 : 0,
     fsyncMinMs: 0.05, fsyncMaxMs: 0.5 + rng.nextFloat() * 3,
     raft: {
       reorderBufferMsgsMax: reorderBuffer,
@@ -59,7 +60,7 @@ export function chaosProfile(seed: number): { sim: SimOptions; name: string } {
       msgBytesMax: 64 + rng.nextInt(4096),
     },
   };
-  const name = `${voters} voters${learners ? ` + ${learners} learner` : ''}${observers ? ` + ${observers} observers` : ''}, ${netName} network, snapshots ${snapshotEvery || 'off'}, reorder buffer ${reorderBuffer || 'off'}${kv ? ', kv clients + linearizability check' : ''}`;
+  const name = `${voters} voters${learners ? ` + ${learners} learner` : ''}${observers ? ` + ${observers} observers (at ${observersAt})` : ''}, ${netName} network, snapshots ${snapshotEvery || 'off'}, reorder buffer ${reorderBuffer || 'off'}${kv ? ', kv clients + linearizability check' : ''}`;
   return { sim, name };
 }
 

@@ -1,6 +1,6 @@
-// Observers: learners outside the configuration (what browser tabs will be). Every leader
-// replicates to them; they apply everything, never vote, never count toward a commit, and a
-// leader serves at most observersMax of them.
+// Observers: learners outside the configuration (what browser tabs are). A leader, or a follower
+// relaying the committed log, replicates to them; they apply everything, never vote, never count
+// toward a commit, and a node serves at most observersMax of them.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { RaftError } from '../../src/core/errors.ts';
@@ -66,6 +66,49 @@ t('a leader serves at most observersMax observers and refuses members as observe
   node.removeObserver('tab-1');
   node.addObserver('tab-3');
   assert.equal(Object.keys(sim.status(leader)!.progress).filter((id) => id.startsWith('tab-')).sort(), ['tab-2', 'tab-3']);
+});
+
+t('observers served by followers: the relay sends the committed log and passes reads on; the leader sends them nothing', () => {
+  const sim = new Sim({ seed: 45, voters: 3, observers: 2, observersAt: 'followers', snapshotEvery: 10, snapshotRetain: 0 });
+  const direct: string[] = [];
+  sim.dropIf = (m) => {
+    const relayOf = (o: string) => `n${Number(o.slice(1)) % 3 === 0 ? 3 : Number(o.slice(1)) % 3}`;
+    if (m.to.startsWith('o') && m.from !== relayOf(m.to)) direct.push(`${m.from}->${m.to} ${m.type}`);
+    return false;
+  };
+  // o1 is registered at n1, o2 at n2: make n3 lead so both are served by followers.
+  const first = elect(sim);
+  if (first !== 'n3') sim.poke(first, (n) => n.transferLeadership('n3'));
+  assert.ok(sim.runUntil(() => sim.leader() === 'n3', 5000), 'n3 leads');
+  direct.length = 0;
+  for (let i = 0; i < 30; i++) commitOne(sim);
+  assert.ok(sim.runUntil(() => sim.converged(), 5000), 'observers converge through their relays');
+  assert.equal(direct, [], 'nothing went to an observer except from its relay');
+  assert.not.ok('o1' in sim.status('n3')!.progress, 'the leader does not track o1');
+  // A linearizable read at an observer: the relay asks the leader for a read index.
+  const p = commitOne(sim);
+  const got: number[] = [];
+  sim.hooks.readState = (node, rs) => { if (node === 'o1' && rs.context === 7) got.push(rs.index); };
+  assert.ok(sim.requestRead('o1', 7, true));
+  assert.ok(sim.runUntil(() => got.length > 0, 2000), 'the read index came back through the relay');
+  assert.ok(got[0]! >= p.index, `read index ${got[0]} covers the write committed before the read (${p.index})`);
+  // The observer falls behind past compaction: its relay sends a snapshot.
+  sim.crash('o1');
+  for (let i = 0; i < 40; i++) commitOne(sim);
+  sim.restart('o1');
+  commitOne(sim);
+  assert.ok(sim.runUntil(() => sim.converged(), 10_000), 'o1 caught up from its relay (snapshot)');
+  assert.ok(sim.status('o1')!.firstIndex > 1, 'o1 restored a snapshot');
+  assert.equal(direct, []);
+});
+
+t('an observer cannot raise a member\'s term', () => {
+  const sim = new Sim({ seed: 46, voters: 3, observers: 1, observersAt: 'followers' });
+  const leader = elect(sim);
+  const relay = sim.raft('n1');
+  const term = sim.status(leader)!.term;
+  sim.poke('n1', (n) => n.step({ type: 'appResp', from: 'o1', to: 'n1', term: term + 5, index: 0, reject: false, hintIndex: 0, hintTerm: 0 }));
+  assert.is(relay.status().term, term, 'the relay ignored the higher term from its observer');
 });
 
 t.run();

@@ -35,6 +35,11 @@ export interface SimOptions {
   kv?: boolean;
   /** Observers o1..oN: learners outside the configuration that every new leader registers. */
   observers?: number;
+  /**
+   * Where observers connect: 'leader' (every new leader registers them) or 'followers' (observer
+   * oK is registered at one voter from its start, which relays the log to it while it follows).
+   */
+  observersAt?: 'leader' | 'followers';
   raft?: Partial<Omit<RaftOptions, 'id' | 'prng'>>;
 }
 
@@ -112,7 +117,7 @@ export class Sim {
   constructor(options: SimOptions) {
     this.opts = {
       learners: 0, tickMs: 10, network: reliableNetwork, fsyncMinMs: 0.1, fsyncMaxMs: 1, clockDrift: 0,
-      tornWrites: true, snapshotEvery: 0, snapshotRetain: 5, kv: false, observers: 0, ...options, raft: options.raft,
+      tornWrites: true, snapshotEvery: 0, snapshotRetain: 5, kv: false, observers: 0, observersAt: 'leader', ...options, raft: options.raft,
     };
     this.rng = new SeededPrng(options.seed);
     this.net = new Network(this.opts.network, new SeededPrng(options.seed ^ 0x5bd1e995));
@@ -247,6 +252,11 @@ export class Sim {
       entries: [...n.durable.entries],
     };
     n.node = new RaftNode({ options: this.#options(n), bootstrap: this.conf, restore });
+    if (this.opts.observersAt === 'followers') {
+      // Each observer stays connected to one voter, whatever its role (a relay while it follows).
+      const k = this.conf.voters.indexOf(n.id);
+      this.observerIds.forEach((o, j) => { if (k !== -1 && j % this.conf.voters.length === k) n.node!.addObserver(o); });
+    }
     n.outstanding = null;
     this.#restoreMachines(n, n.durable.snapshot?.data ?? null);
     n.lastSnapshotAt = n.sm.applied;
@@ -403,7 +413,7 @@ export class Sim {
       if (!n.wasLeader) {
         c.leaderComplete(n.id, st.term, st.firstIndex - 1, (i) => node.termAt(i));
         // Like a runtime, a new leader registers the observers connected to it.
-        for (const o of this.observerIds) node.addObserver(o);
+        if (this.opts.observersAt === 'leader') for (const o of this.observerIds) node.addObserver(o);
       }
     }
     n.wasLeader = rd.softState.role === 'leader';
