@@ -39,6 +39,10 @@ export interface ClusterOptions {
   readonly clientTimeoutMs?: number;
   /** Names the temp dir, to find it when a failed test leaves it behind. */
   readonly name?: string;
+  /** The address member `id` listens on (default 127.0.0.1); test/e2e/netns.ts gives each its own. */
+  readonly hostOf?: (id: string) => string;
+  /** A command member `id` runs under, which must exec it in place (e.g. `ip netns exec NS`). */
+  readonly spawnPrefix?: (id: string) => readonly string[];
 }
 
 export interface ExitInfo {
@@ -94,7 +98,9 @@ export class Cluster {
   readonly dir: string;
   readonly secret: string;
   readonly secretFile: string;
-  readonly options: Required<Omit<ClusterOptions, 'snapshotEntries' | 'name'>> & { snapshotEntries: number | null };
+  readonly options: Required<Omit<ClusterOptions, 'snapshotEntries' | 'name' | 'hostOf' | 'spawnPrefix'>> & { snapshotEntries: number | null };
+  readonly #hostOf: (id: string) => string;
+  readonly #spawnPrefix: (id: string) => readonly string[];
   readonly #members = new Map<string, Member>();
   readonly #bootstrap: string[];
   readonly #clients = new Set<KvClient>();
@@ -111,6 +117,8 @@ export class Cluster {
       faults: options.faults ?? false, logLevel: options.logLevel ?? 'info', extraArgs: options.extraArgs ?? [],
       startTimeoutMs: options.startTimeoutMs ?? 20_000, clientTimeoutMs: options.clientTimeoutMs ?? 20_000,
     };
+    this.#hostOf = options.hostOf ?? (() => host);
+    this.#spawnPrefix = options.spawnPrefix ?? (() => []);
     this.#bootstrap = ports.map((_, i) => `n${i + 1}`);
     ports.forEach((port, i) => this.#addMember(`n${i + 1}`, port, false));
   }
@@ -160,7 +168,7 @@ export class Cluster {
   }
 
   addr(id: string): string {
-    return `${host}:${this.#member(id).port}`;
+    return `${this.#hostOf(id)}:${this.#member(id).port}`;
   }
 
   url(id: string): string {
@@ -201,7 +209,7 @@ export class Cluster {
     const o = this.options;
     const peers = overrides.peers ?? (m.join ? this.peersFlag([...this.#bootstrap, id]) : this.peersFlag());
     return [
-      'peer', '--id', id, '--listen', `${host}:${overrides.port ?? m.port}`, '--peers', peers, '--data', m.dataDir,
+      'peer', '--id', id, '--listen', `${this.#hostOf(id)}:${overrides.port ?? m.port}`, '--peers', peers, '--data', m.dataDir,
       '--secret-file', this.secretFile, '--tick-ms', String(o.tickMs), '--log-level', o.logLevel,
       ...(o.snapshotEntries !== null ? ['--snapshot-entries', String(o.snapshotEntries)] : []),
       ...(m.join ? ['--join'] : []), ...(o.faults ? ['--faults'] : []), ...o.extraArgs, ...(overrides.extraArgs ?? []),
@@ -226,7 +234,7 @@ export class Cluster {
     const mark = m.log.mark();
     const args = this.peerArgs(id, overrides);
     m.log.record(`--- harness: spawning ${id}: edgeraft ${args.join(' ')}`);
-    const child = spawnCli(args);
+    const child = spawnCli(args, {}, this.#spawnPrefix(id));
     m.child = child;
     m.paused = false;
     m.log.attach(child);

@@ -21,9 +21,15 @@ export interface CliResult {
 const liveChildren = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
-/** Spawns `node --import tsx src/runtime-node/cli.ts ...args` from the repo root, tracked. */
-export function spawnCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', cliPath, ...args], {
+/**
+ * Spawns `node --import tsx src/runtime-node/cli.ts ...args` from the repo root, tracked. A
+ * `prefix` runs it under another command that execs it in place (e.g. `ip netns exec NS`), so
+ * the child's pid is still the peer's and signals reach it.
+ */
+export function spawnCli(args: readonly string[], env: NodeJS.ProcessEnv = {}, prefix: readonly string[] = []): ChildProcess {
+  const argv = [process.execPath, '--import', 'tsx', cliPath, ...args];
+  const [cmd, ...rest] = prefix.length > 0 ? [...prefix, ...argv] : argv;
+  const child = spawn(cmd!, rest, {
     cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...hermeticEnv(), ...env },
   });
   liveChildren.add(child);
