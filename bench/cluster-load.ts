@@ -1,10 +1,11 @@
 // A load-generator process for bench/cluster.ts (forked with an IPC channel): it opens a few SDK
-// clients, runs many async writer or reader loops over them, and reports what completed inside
-// the measured window. Several of these can share one load so the generator is not the bottleneck.
+// clients, runs many async writer, reader or mixed loops over them, and reports what completed
+// inside the measured window. Several of these can share one load so the generator is not the
+// bottleneck. bench/etcd-load.ts is its twin for etcd.
 
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { KvClient } from '../src/client/kv.ts';
+import type { Consistency, KvClient } from '../src/client/kv.ts';
 import { SeededPrng } from '../src/core/prng.ts';
 import { Histogram } from './lib/histogram.ts';
 import type { FromLoad, GoLoad, LoadResult, PrepareLoad, ToLoad } from './lib/load-protocol.ts';
@@ -22,6 +23,11 @@ const { connect } = (await import(existsSync(bundle) ? bundle : '../src/client/n
 
 let prepared: Prepared | null = null;
 
+function sdkConsistency(c: PrepareLoad['consistency']): Consistency {
+  if (c === 'serializable') throw new Error('serializable is an etcd read; edgeraft calls its local reads stale');
+  return c;
+}
+
 function reply(m: FromLoad): void {
   process.send?.(m);
 }
@@ -32,9 +38,11 @@ async function prepare(spec: PrepareLoad): Promise<void> {
     for (const peers of spec.clientPeers) clients.push(await connect({ peers, token: spec.token, timeoutMs: 30_000 }));
     // One operation per client before the clock starts: it finds the leader and, for writes,
     // registers the client session, so neither lands in the measured window.
-    await Promise.all(clients.map((kv, i) => spec.op === 'write'
-      ? kv.put(`${spec.keyPrefix}${i % spec.keyCount}`, new Uint8Array(spec.valueBytes))
-      : kv.getWithMeta(`${spec.keyPrefix}${i % spec.keyCount}`, { consistency: spec.consistency })));
+    await Promise.all(clients.map(async (kv, i) => {
+      const key = `${spec.keyPrefix}${i % spec.keyCount}`;
+      if (spec.op !== 'read') await kv.put(key, new Uint8Array(spec.valueBytes));
+      if (spec.op !== 'write') await kv.getWithMeta(key, { consistency: sdkConsistency(spec.consistency) });
+    }));
   } catch (err) {
     await Promise.all(clients.map((kv) => kv.close()));
     throw err;
@@ -57,14 +65,16 @@ async function run(p: Prepared, go: GoLoad): Promise<LoadResult> {
   let measuring = false;
   let created = 0;
   let running = true;
-  const options = { consistency: spec.consistency };
+  const options = { consistency: sdkConsistency(spec.consistency) };
+  const writes = spec.op === 'write';
+  const mixed = spec.op === 'mixed';
 
   const loop = async (kv: KvClient): Promise<void> => {
     while (running) {
       const key = spec.newKeys ? `${spec.keyPrefix}new/${spec.seed}/${created++}` : keys[prng.nextInt(keys.length)]!;
       const startedMs = performance.now();
       try {
-        if (spec.op === 'write') {
+        if (writes || (mixed && prng.nextFloat() < spec.writeShare)) {
           await kv.put(key, value);
           if (measuring) {
             histogram.recordMs(performance.now() - startedMs);

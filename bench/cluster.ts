@@ -1,32 +1,42 @@
-// `npm run bench`: a real 3-peer cluster from the built CLI (fsync on) on loopback, driven through
-// the client SDK by forked load-generator processes. Writes of 256-byte values with 1, 16 and 256
-// writers, and reads with 256 readers (and one) per consistency; figures beside targets and etcd.
-//   npm run bench [-- --json] [--seconds S] [--runs N] [--writers 1,16,256] [--readers 256,1]
-//     [--only writes|reads] [--warmup S] [--procs N] [--clients N] [--sync none] [--profile DIR] [--quiet-wait S]
-//     [--new-keys]   (every put creates a new key instead of overwriting one of the 1,000)
-//     [--modes readindex,lease,follower,stale]
+// `npm run bench`: edgeraft beside etcd on this machine, in one run. Real edgeraft peers from the
+// built CLI (3 and 5, fsync on) and Debian's etcd (as many members) on loopback, driven by forked
+// load generators of one shape: writes (1/16/256 clients), reads per consistency mode, mixed 90/10;
+// plus `etcdctl check perf`. Writes docs/benchmarks.md and docs/benchmarks-latency.svg.
+//   npm run bench [-- --json] [--seconds S] [--runs N] [--warmup S] [--writers 1,16,256] [--readers 256,1]
+//     [--readers-5 256]  (reader counts on clusters of 5 or more members)   [--mixed 256]  [--peers 3,5]
+//     [--only writes|reads|mixed] [--modes readindex,lease,follower,stale] [--new-keys]
+//     [--no-etcd] [--etcd-peers 3,5] [--etcd-check-perf l|m|s|xl|none] [--no-docs]
+//     [--procs N] [--clients N] [--sync none] [--profile DIR] [--quiet-wait S] [--quiet-budget S]
+//   etcd missing: installed with apt-get when running as root (said on stderr), else measured without it.
+//   EDGERAFT_BENCH_ETCD_DIR=DIR takes etcd and etcdctl from DIR only (and never installs).
 //   EDGERAFT_BENCH_PROFILE=DIR is --profile DIR; EDGERAFT_BENCH_NODE_ARGS='--perf-basic-prof' adds node flags to the
 //   peers and load generators (to read them with `perf record -g -p PID`).
 
-import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { connect } from '../src/client/node.ts';
 import { mintToken } from '../src/transport/token.ts';
-import { profileReport, type WindowUs } from './lib/cpuprofile.ts';
-import { Histogram } from './lib/histogram.ts';
-import type { FromLoad, LoadResult, PrepareLoad, ToLoad } from './lib/load-protocol.ts';
-import { reportJson, reportText, type Done, type Method, type Point, type PointFigures, type RunFigures } from './lib/cluster-report.ts';
-import { fmt, median } from './machine.ts';
-import { cpuMs, freePorts, machineBusyMs, ProcessGroup, scrape, writeBytes } from './lib/procs.ts';
+import { chartFile, chartSubtitle, latencyChart, reportMarkdown } from './lib/bench-doc.ts';
+import { chartSvg } from './lib/chart-svg.ts';
+import { reportJson, type CheckPerfRun, type Done, type Report } from './lib/cluster-report.ts';
+import { etcdConsistencyFor, makePoint, type Point } from './lib/compare.ts';
+import { profileReport } from './lib/cpuprofile.ts';
+import { EdgeraftCluster } from './lib/edgeraft-cluster.ts';
+import { checkPerfLoads, type CheckPerfLoad } from './lib/etcd-check-perf.ts';
+import { EtcdCluster, findEtcd, type EtcdInstall } from './lib/etcd-cluster.ts';
+import type { LoadConsistency } from './lib/load-protocol.ts';
+import { machineInfo } from './lib/machine-info.ts';
+import { Measurer, summarize, type BenchCluster, type PointFigures, type RunFigures } from './lib/measure.ts';
+import { ProcessGroup } from './lib/procs.ts';
+import { fmt } from './machine.ts';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const cliPath = join(repo, 'dist/node/cli.js');
-const loadPath = join(repo, 'bench/cluster-load.ts');
+const edgeraftLoad = join(repo, 'bench/cluster-load.ts');
+const etcdLoad = join(repo, 'bench/etcd-load.ts');
 const valueBytes = 256;
 /**
  * Writers overwrite and readers read the same keys, all written before the first measurement:
@@ -34,26 +44,32 @@ const valueBytes = 256;
  * that), and runs are only comparable if each measures the same mix.
  */
 const keyCount = 1000;
-/** Other processes may use this much of one core before a run waits for the machine to calm down. */
-const otherCpuPctMax = 25;
 const readModes = ['readindex', 'lease', 'follower', 'stale'] as const;
 type ReadMode = (typeof readModes)[number];
+/** The reads of a mixed load: the like-for-like of etcd's linearizable (ReadIndex) read. */
+const mixedReadMode: ReadMode = 'readindex';
 
 // ---- options --------------------------------------------------------------------------------
 
 const { values: flags } = parseArgs({
   options: {
     json: { type: 'boolean' }, seconds: { type: 'string' }, runs: { type: 'string' }, warmup: { type: 'string' },
-    writers: { type: 'string' }, readers: { type: 'string' }, only: { type: 'string' }, procs: { type: 'string' },
-    clients: { type: 'string' }, sync: { type: 'string' }, profile: { type: 'string' }, 'quiet-wait': { type: 'string' },
-    'new-keys': { type: 'boolean' }, modes: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
+    writers: { type: 'string' }, readers: { type: 'string' }, 'readers-5': { type: 'string' }, mixed: { type: 'string' },
+    peers: { type: 'string' }, 'etcd-peers': { type: 'string' }, 'no-etcd': { type: 'boolean' }, 'etcd-check-perf': { type: 'string' },
+    'no-docs': { type: 'boolean' }, only: { type: 'string' }, procs: { type: 'string' }, clients: { type: 'string' },
+    sync: { type: 'string' }, profile: { type: 'string' }, 'quiet-wait': { type: 'string' }, 'quiet-budget': { type: 'string' },
+    'new-keys': { type: 'boolean' }, modes: { type: 'string' }, help: { type: 'boolean', short: 'h' },
   },
 });
 if (flags.help === true) {
   const lines = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n');
   process.stdout.write(`${lines.slice(0, lines.findIndex((l) => !l.startsWith('//'))).join('\n')}\n`);
   process.exit(0);
+}
+
+function usage(message: string): never {
+  process.stderr.write(`bench/cluster: ${message}\n`);
+  process.exit(2);
 }
 
 function num(name: string, text: string | undefined, fallback: number, min: number): number {
@@ -63,349 +79,174 @@ function num(name: string, text: string | undefined, fallback: number, min: numb
   return n;
 }
 
-function list(name: string, text: string | undefined, fallback: readonly number[]): number[] {
+/** A comma-separated list of integers in [min, max]; '' or 'none' is the empty list. */
+function list(name: string, text: string | undefined, fallback: readonly number[], min = 1, max = 4096): number[] {
   if (text === undefined) return [...fallback];
+  if (text === '' || text === 'none') return [];
   const xs = text.split(',').map((t) => Number(t));
-  if (xs.some((x) => !Number.isInteger(x) || x < 1 || x > 4096)) usage(`--${name} must be a comma-separated list of integers in [1, 4096] (got '${text}')`);
-  return xs;
+  if (xs.some((v) => !Number.isInteger(v) || v < min || v > max)) usage(`--${name} must be a comma-separated list of integers in [${min}, ${max}] (got '${text}')`);
+  return [...new Set(xs)];
 }
 
-function usage(message: string): never {
-  process.stderr.write(`bench/cluster: ${message}\n`);
-  process.exit(2);
-}
-
+const peersList = list('peers', flags.peers, [3, 5], 1, 9);
 const opts = {
   json: flags.json === true,
-  seconds: num('seconds', flags.seconds, 5, 0.5),
+  seconds: num('seconds', flags.seconds, 3, 0.5),
   runs: Math.round(num('runs', flags.runs, 3, 1)),
   warmupS: num('warmup', flags.warmup, 1, 0),
   writers: list('writers', flags.writers, [1, 16, 256]),
   readers: list('readers', flags.readers, [256, 1]),
+  readers5: list('readers-5', flags['readers-5'], [256]),
+  mixed: list('mixed', flags.mixed, [256]),
+  peers: peersList,
+  etcdPeers: flags['no-etcd'] === true ? [] : list('etcd-peers', flags['etcd-peers'], peersList, 1, 9),
+  checkPerf: (flags['etcd-check-perf'] ?? 'l') as CheckPerfLoad | 'none',
+  docs: flags['no-docs'] !== true,
   only: flags.only ?? null,
   newKeys: flags['new-keys'] === true,
   modes: (flags.modes ?? readModes.join(',')).split(',') as ReadMode[],
-  quietWaitS: num('quiet-wait', flags['quiet-wait'], 30, 0),
+  quietWaitS: num('quiet-wait', flags['quiet-wait'], 20, 0),
+  quietBudgetS: num('quiet-budget', flags['quiet-budget'], 120, 0),
   procs: flags.procs === undefined ? null : Math.round(num('procs', flags.procs, 1, 1)),
   clients: flags.clients === undefined ? null : Math.round(num('clients', flags.clients, 1, 1)),
   sync: flags.sync ?? 'fdatasync',
   profileDir: flags.profile !== undefined ? resolve(flags.profile) : process.env.EDGERAFT_BENCH_PROFILE ?? null,
 };
-if (opts.only !== null && opts.only !== 'writes' && opts.only !== 'reads') usage(`--only must be writes or reads (got '${opts.only}')`);
+if (opts.only !== null && !['writes', 'reads', 'mixed'].includes(opts.only)) usage(`--only must be writes, reads or mixed (got '${opts.only}')`);
 for (const m of opts.modes) if (!readModes.includes(m)) usage(`--modes must list some of ${readModes.join(', ')} (got '${m}')`);
 if (opts.sync !== 'fdatasync' && opts.sync !== 'none') usage(`--sync must be fdatasync or none (got '${opts.sync}')`);
+if (opts.checkPerf !== 'none' && !(opts.checkPerf in checkPerfLoads)) usage(`--etcd-check-perf must be one of ${Object.keys(checkPerfLoads).join(', ')} or none (got '${opts.checkPerf}')`);
+if (opts.peers.length === 0) usage('--peers must name at least one cluster size');
 if (!existsSync(cliPath)) usage(`${cliPath} is missing: run \`node build.mjs\` (npm run bench does)`);
 
 const progress = (text: string) => process.stderr.write(`${text}\n`);
 const extraNodeArgs = (process.env.EDGERAFT_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+const startedMs = Date.now();
+const elapsed = () => {
+  const s = Math.round((Date.now() - startedMs) / 1000);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+};
 
-// ---- the cluster ----------------------------------------------------------------------------
+// ---- what to measure ------------------------------------------------------------------------
 
-interface PeerProc {
-  readonly id: string;
-  readonly url: string;
-  readonly httpBase: string;
-  readonly child: ChildProcess;
-  readonly logPath: string;
+/** Loads measured run by run in turn, so a slow spell of the machine falls on all of them. */
+type Group = ReadonlyArray<readonly [BenchCluster, Point]>;
+
+function interleave<T>(a: readonly T[], b: readonly T[]): T[] {
+  const out: T[] = [];
+  for (let i = 0; i < Math.max(a.length, b.length); i++) out.push(...(i < a.length ? [a[i]!] : []), ...(i < b.length ? [b[i]!] : []));
+  return out;
 }
+
+function groupsFor(members: number, e: BenchCluster, c: BenchCluster | null): Group[] {
+  const groups: Group[] = [];
+  const pair = (mk: (s: 'edgeraft' | 'etcd') => Point[]): Group => interleave(
+    mk('edgeraft').map((p) => [e, p] as const), c === null ? [] : mk('etcd').map((p) => [c, p] as const));
+  if (opts.only === null || opts.only === 'writes') {
+    for (const w of opts.writers) groups.push(pair((s) => [makePoint(s, members, 'write', 'linearizable', w, valueBytes, opts.newKeys)]));
+  }
+  if (opts.only === null || opts.only === 'reads') {
+    const etcdModes = [...new Set(opts.modes.map((m) => etcdConsistencyFor(m)))];
+    for (const n of members >= 5 ? opts.readers5 : opts.readers) {
+      groups.push(pair((s) => (s === 'edgeraft' ? opts.modes : etcdModes).map((m: LoadConsistency) => makePoint(s, members, 'read', m, n, valueBytes))));
+    }
+  }
+  if (opts.only === null || opts.only === 'mixed') {
+    for (const n of opts.mixed) groups.push(pair((s) => [makePoint(s, members, 'mixed', s === 'edgeraft' ? mixedReadMode : 'linearizable', n, valueBytes)]));
+  }
+  return groups;
+}
+
+/** etcdctl check perf's shape (new keys, 1 KiB values, its client count) through the gateway. */
+function checkPerfShapePoint(load: CheckPerfLoad, members: number): Point {
+  const clients = checkPerfLoads[load].clients;
+  const p = makePoint('etcd', members, 'write', 'linearizable', clients, 1024, true);
+  return { ...p, key: `etcd_gateway_check_perf_${load}_writes_${clients}`, label: `writes, ${clients} clients, new keys, 1 KiB values (check perf's shape)` };
+}
+
+// ---- running --------------------------------------------------------------------------------
 
 const group = new ProcessGroup();
 const dir = mkdtempSync(join(tmpdir(), 'edgeraft-bench-'));
+const measurer = new Measurer({
+  warmupS: opts.warmupS, seconds: opts.seconds, keyCount, quietWaitS: opts.quietWaitS, quietBudgetS: opts.quietBudgetS,
+  procs: opts.procs, clients: opts.clients, profileDir: opts.profileDir, extraNodeArgs,
+}, group, progress);
+let measured = 0;
+let toMeasure = 0;
 
-function logTail(path: string): string {
-  try {
-    const lines = readFileSync(path, 'utf8').trimEnd().split('\n');
-    // This benchmark signals its peers only while shutting down; a signal before that came from elsewhere.
-    const signalled = lines.some((l) => /"msg":"SIG(TERM|INT): shutting down"/.test(l));
-    return `${signalled ? ' after a signal from outside this benchmark' : ''}\n--- last lines of ${path}:\n${lines.slice(-8).join('\n')}`;
-  } catch {
-    return '';
-  }
-}
-
-async function startCluster(secretFile: string): Promise<PeerProc[]> {
-  const ports = await freePorts(3);
-  const ids = ['p1', 'p2', 'p3'];
-  const peerList = ids.map((id, i) => `${id}=127.0.0.1:${ports[i]}`).join(',');
-  return ids.map((id, i) => {
-    const logPath = join(dir, `${id}.log`);
-    const prof = opts.profileDir !== null ? ['--cpu-prof', '--cpu-prof-dir', join(opts.profileDir, id)] : [];
-    const child = spawn(process.execPath, [
-      ...prof, ...extraNodeArgs, cliPath, 'peer', '--id', id, '--listen', `127.0.0.1:${ports[i]}`, '--peers', peerList,
-      '--data', join(dir, id), '--secret-file', secretFile, '--sync', opts.sync, '--log-level', 'info',
-    ], { stdio: ['ignore', 'ignore', openSync(logPath, 'a')], detached: true });
-    group.add(`peer ${id}`, child, () => logTail(logPath));
-    return { id, url: `ws://127.0.0.1:${ports[i]}`, httpBase: `http://127.0.0.1:${ports[i]}`, child, logPath };
-  });
-}
-
-/** The leader every peer agrees on, once there is one. */
-async function waitLeader(peers: readonly PeerProc[], timeoutMs = 30_000): Promise<PeerProc> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const views = await Promise.all(peers.map(async (p) => {
-      try {
-        const res = await fetch(`${p.httpBase}/healthz`, { signal: AbortSignal.timeout(1000) });
-        return (await res.json()) as { role: string; leader: string | null };
-      } catch {
-        return null;
-      }
-    }));
-    const leader = peers.find((_, i) => views[i]?.role === 'leader');
-    if (leader !== undefined && views.every((v) => v?.leader === leader.id)) return leader;
-    await Promise.race([sleep(100), group.crashed]);
-  }
-  throw new Error(`no leader agreed on within ${timeoutMs} ms${logTail(peers[0]!.logPath)}`);
-}
-
-/**
- * Waits until the peers stop writing to disk on their own: each preallocates a 64 MiB zero-filled
- * WAL segment when it starts, and a measurement during that would time the preallocation.
- */
-async function settle(procs: readonly PeerProc[], timeoutMs = 30_000): Promise<void> {
-  const total = () => procs.reduce((s, p) => s + (p.child.pid !== undefined ? writeBytes(p.child.pid) ?? 0 : 0), 0);
-  const deadline = Date.now() + timeoutMs;
-  let last = total();
-  let quiet = 0;
-  while (Date.now() < deadline && quiet < 2) {
-    await Promise.race([sleep(250), group.crashed]);
-    const now = total();
-    quiet = now - last < 256 * 1024 ? quiet + 1 : 0;
-    last = now;
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-// ---- load generators ------------------------------------------------------------------------
-
-class LoadChild {
-  readonly child: ChildProcess;
-  #waiting: ((m: FromLoad) => void) | null = null;
-
-  constructor(readonly name: string) {
-    const prof = opts.profileDir !== null ? ['--cpu-prof', '--cpu-prof-dir', join(opts.profileDir, name)] : [];
-    this.child = fork(loadPath, [], { execArgv: ['--import', 'tsx', ...prof, ...extraNodeArgs], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true });
-    this.child.on('message', (m: FromLoad) => {
-      const w = this.#waiting;
-      this.#waiting = null;
-      w?.(m);
-    });
-    group.add(name, this.child);
-  }
-
-  /** Sends `msg` (if any) and resolves with the next answer, which must be of type `expect`. */
-  async ask<T extends FromLoad['type']>(msg: ToLoad | null, expect: T): Promise<Extract<FromLoad, { type: T }>> {
-    const answer = new Promise<FromLoad>((r) => { this.#waiting = r; });
-    if (msg !== null) this.child.send(msg);
-    const m = await Promise.race([answer, group.crashed]);
-    if (m.type === 'failed') throw new Error(`${this.name}: ${m.message}`);
-    if (m.type !== expect) throw new Error(`${this.name} answered ${m.type}, expected ${expect}`);
-    return m as Extract<FromLoad, { type: T }>;
-  }
-}
-
-const generators: LoadChild[] = [];
-
-async function generatorsFor(n: number): Promise<LoadChild[]> {
-  while (generators.length < n) {
-    const g = new LoadChild(`gen${generators.length + 1}`);
-    generators.push(g);
-    await g.ask(null, 'ready');
-  }
-  return generators.slice(0, n);
-}
-
-/** How a load of `concurrency` loops spreads over processes and SDK clients. */
-function layout(concurrency: number): { procs: number; clientsPerProc: number } {
-  const procs = Math.min(concurrency, opts.procs ?? (concurrency >= 64 ? 2 : 1));
-  const perProc = Math.ceil(concurrency / procs);
-  return { procs, clientsPerProc: Math.min(perProc, opts.clients ?? (perProc >= 16 ? 4 : 1)) };
-}
-
-// ---- measuring --------------------------------------------------------------------------------
-
-let peers: PeerProc[] = [];
-/** Measured windows on the monotonic clock, to read CPU profiles for them only. */
-const windows: WindowUs[] = [];
-const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
-let leader: PeerProc | null = null;
-let token = '';
-/** Seeds each load's key choice (and names its new keys): distinct per load, the same every invocation. */
-let seeds = 0;
-
-function cpuSample(procs: readonly ChildProcess[]): number[] {
-  return procs.map((c) => (c.pid !== undefined ? cpuMs(c.pid) ?? 0 : 0));
-}
-
-/** CPU used by everything on the machine that this benchmark did not start, in ms so far. */
-function otherCpuMs(): number {
-  const own = process.cpuUsage();
-  const ours = cpuSample([...peers.map((p) => p.child), ...generators.map((g) => g.child)]).reduce((s, v) => s + v, 0);
-  return machineBusyMs() - ours - (own.user + own.system) / 1000;
-}
-
-/**
- * Other processes share this machine (other benchmarks, test clusters): wait, within bounds,
- * until they leave the cores alone, so the run measures edgeraft and not them.
- */
-async function waitQuiet(): Promise<void> {
-  const deadline = Date.now() + opts.quietWaitS * 1000;
-  let said = false;
-  for (;;) {
-    const o0 = otherCpuMs();
-    await Promise.race([sleep(1000), group.crashed]);
-    const pct = (otherCpuMs() - o0) / 10;
-    if (pct <= otherCpuPctMax) return;
-    if (Date.now() >= deadline) {
-      progress(`  other processes still use ${fmt(pct)}% of a core: measuring anyway (see the "other" CPU column)`);
-      return;
-    }
-    if (!said) progress(`  other processes use ${fmt(pct)}% of a core: waiting up to ${opts.quietWaitS} s for them to finish...`);
-    said = true;
-  }
-}
-
-function share(total: number, parts: number, i: number): number {
-  return Math.floor(total / parts) + (i < total % parts ? 1 : 0);
-}
-
-function delta(m0: Map<string, number>, m1: Map<string, number>, name: string): number {
-  return (m1.get(name) ?? 0) - (m0.get(name) ?? 0);
-}
-
-async function prepare(point: Point): Promise<{ gens: LoadChild[]; procs: number; clientsPerProc: number }> {
-  const { procs, clientsPerProc } = layout(point.concurrency);
-  const gens = await generatorsFor(procs);
-  const lead = leader!;
-  const followers = peers.filter((p) => p !== lead);
-  const all = [lead.url, ...followers.map((f) => f.url)];
-  // Follower and stale reads go to the followers (that is what they are for), spread evenly.
-  const toFollowers = point.consistency === 'follower' || point.consistency === 'stale';
-  await Promise.all(gens.map((g, gi) => {
-    const loops = share(point.concurrency, procs, gi);
-    const k = Math.min(clientsPerProc, loops);
-    const spec: PrepareLoad = {
-      type: 'prepare', op: point.op, loops, token, consistency: point.consistency, valueBytes,
-      clientPeers: Array.from({ length: k }, (_, ci) => (toFollowers ? [followers[(gi * k + ci) % followers.length]!.url] : all)),
-      keyPrefix: 'k/', keyCount, newKeys: opts.newKeys && point.op === 'write', seed: ++seeds,
-    };
-    return g.ask(spec, 'prepared');
-  }));
-  return { gens, procs, clientsPerProc };
-}
-
-async function measureOnce(point: Point): Promise<PointFigures> {
-  if (opts.quietWaitS > 0) await waitQuiet();
-  const { gens, procs, clientsPerProc } = await prepare(point);
-  const lead = leader!;
-  const followers = peers.filter((p) => p !== lead);
-  const watched = [lead.child, ...followers.map((f) => f.child), ...gens.map((g) => g.child)];
-  const m0 = point.op === 'write' ? await scrape(lead.httpBase) : null;
-  const warmupMs = opts.warmupS * 1000;
-  const measureMs = opts.seconds * 1000;
-  const answers = Promise.all(gens.map((g) => g.ask({ type: 'go', warmupMs, measureMs }, 'result')));
-  answers.catch(() => {});
-  await Promise.race([sleep(warmupMs), group.crashed]);
-  const c0 = cpuSample(watched);
-  const o0 = otherCpuMs();
-  const t0 = performance.now();
-  const w0 = monotonicUs();
-  await Promise.race([sleep(measureMs), group.crashed]);
-  const c1 = cpuSample(watched);
-  const o1 = otherCpuMs();
-  windows.push([w0, monotonicUs()]);
-  const windowMs = performance.now() - t0;
-  const results: LoadResult[] = await answers;
-  const m1 = m0 !== null ? await scrape(lead.httpBase) : null;
-  const pct = (i: number) => ((c1[i]! - c0[i]!) / windowMs) * 100;
-  const hist = new Histogram();
-  const sum = (into: Record<string, number>, from: Record<string, number>) => {
-    for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
-  };
-  const errorCodes: Record<string, number> = {};
-  const paths: Record<string, number> = {};
-  const servedBy: Record<string, number> = {};
-  for (const r of results) {
-    hist.merge(r.histogram);
-    sum(errorCodes, r.errorCodes);
-    sum(paths, r.paths);
-    sum(servedBy, r.servedBy);
-  }
-  const now = await waitLeader(peers, 15_000);
-  const leaderChanged = now !== lead;
-  leader = now;
-  const syncs = m0 !== null && m1 !== null ? delta(m0, m1, 'edgeraft_persist_batch_entries_count') : 0;
-  const opsPerS = results.reduce((s, r) => s + (r.ops * 1000) / r.measuredMs, 0);
-  const generatorCpuPct = gens.reduce((s, _, i) => s + pct(3 + i), 0);
-  return {
-    opsPerS, leaderUsPerOp: (pct(0) * 1e4) / opsPerS, generatorUsPerOp: (generatorCpuPct * 1e4) / opsPerS,
-    p50Ms: hist.quantileMs(0.5), p99Ms: hist.quantileMs(0.99),
-    errors: results.reduce((s, r) => s + r.errors, 0), errorCodes, paths, servedBy,
-    leaderCpuPct: pct(0), followerCpuPct: (pct(1) + pct(2)) / 2,
-    generatorCpuPct,
-    entriesPerSync: syncs > 0 ? delta(m0!, m1!, 'edgeraft_persist_batch_entries_sum') / syncs : Number.NaN,
-    persistMs: syncs > 0 ? delta(m0!, m1!, 'edgeraft_persist_duration_ms_sum') / syncs : Number.NaN,
-    leaderChanged, procs, clientsPerProc, otherCpuPct: ((o1 - o0) / windowMs) * 100,
-  };
-}
-
-async function measurePoint(point: Point): Promise<PointFigures> {
-  const runs: PointFigures[] = [];
+async function measureGroup(g: Group, done: Array<readonly [Point, PointFigures]>): Promise<void> {
+  const runs = new Map<Point, Array<RunFigures & { procs: number; clientsPerProc: number }>>(g.map(([, p]) => [p, []]));
   for (let run = 1; run <= opts.runs; run++) {
-    const r = await measureOnce(point);
-    runs.push(r);
-    const paths = point.op === 'read' ? `, served by ${Object.keys(r.paths).join('+') || 'nothing'}` : '';
-    progress(`  ${point.label}: run ${run}/${opts.runs}: ${fmt(r.opsPerS)}/s, p50 ${fmt(r.p50Ms, 2)} ms, p99 ${fmt(r.p99Ms, 2)} ms, ` +
-      `CPU gen ${fmt(r.generatorCpuPct)}% leader ${fmt(r.leaderCpuPct)}% other ${fmt(Math.max(0, r.otherCpuPct))}%${paths}${r.errors > 0 ? `, ${r.errors} errors ${JSON.stringify(r.errorCodes)}` : ''}` +
-      `${r.leaderChanged ? ', LEADER CHANGED' : ''}`);
+    for (const [cluster, p] of g) {
+      const r = await measurer.once(cluster, p);
+      runs.get(p)!.push(r);
+      const served = p.op === 'read' ? `, served by ${Object.keys(r.paths).join('+') || 'nothing'}` : '';
+      progress(`  [${++measured}/${toMeasure} ${elapsed()}] ${p.system} ${p.members}: ${p.label}: run ${run}/${opts.runs}: ${fmt(r.opsPerS)}/s, ` +
+        `p50 ${fmt(r.p50Ms, 2)} ms, p99 ${fmt(r.p99Ms, 2)} ms, CPU gen ${fmt(r.generatorCpuPct)}% leader ${fmt(r.leaderCpuPct)}% ` +
+        `other ${fmt(Math.max(0, r.otherCpuPct))}%${served}${r.errors > 0 ? `, ${r.errors} errors ${JSON.stringify(r.errorCodes)}` : ''}` +
+        `${r.leaderChanged ? ', LEADER CHANGED' : ''}`);
+    }
   }
-  const med = (f: (r: RunFigures) => number) => median(runs.map(f));
-  const total = (f: (r: RunFigures) => Record<string, number>) => {
-    const out: Record<string, number> = {};
-    for (const r of runs) for (const [k, v] of Object.entries(f(r))) out[k] = (out[k] ?? 0) + v;
-    return out;
-  };
-  return {
-    opsPerS: med((r) => r.opsPerS), p50Ms: med((r) => r.p50Ms), p99Ms: med((r) => r.p99Ms),
-    errors: runs.reduce((s, r) => s + r.errors, 0), errorCodes: total((r) => r.errorCodes), paths: total((r) => r.paths),
-    servedBy: total((r) => r.servedBy), generatorCpuPct: med((r) => r.generatorCpuPct), leaderCpuPct: med((r) => r.leaderCpuPct),
-    followerCpuPct: med((r) => r.followerCpuPct), entriesPerSync: med((r) => r.entriesPerSync), persistMs: med((r) => r.persistMs),
-    leaderChanged: runs.some((r) => r.leaderChanged), otherCpuPct: med((r) => r.otherCpuPct),
-    leaderUsPerOp: med((r) => r.leaderUsPerOp), generatorUsPerOp: med((r) => r.generatorUsPerOp), procs: runs[0]!.procs, clientsPerProc: runs[0]!.clientsPerProc,
-  };
+  for (const [, p] of g) done.push([p, summarize(runs.get(p)!)]);
 }
 
-/** The keys of every load: written once, through the SDK, before any measurement. */
-async function prefill(): Promise<void> {
-  const kv = await connect({ peers: peers.map((p) => p.url), token, timeoutMs: 30_000 });
-  try {
-    const value = new Uint8Array(valueBytes).fill(0x5a);
-    for (let i = 0; i < keyCount; i += 100) {
-      await Promise.all(Array.from({ length: Math.min(100, keyCount - i) }, (_, j) => kv.put(`k/${i + j}`, value)));
-    }
-  } finally {
-    await kv.close();
-  }
+interface SizeResult {
+  readonly leaders: string[];
+  readonly checkPerf: CheckPerfRun | null;
+  readonly gatewayKey: string | null;
 }
 
-function points(): Point[] {
-  const out: Point[] = [];
-  if (opts.only !== 'reads') {
-    for (const w of opts.writers) {
-      out.push({ key: `writes_${w}`, label: `writes, ${w} writer${w === 1 ? '' : 's'}`, op: 'write', concurrency: w, consistency: 'linearizable' });
+let secretFile = '';
+let token = '';
+const leaderProfiles = new Set<string>();
+
+async function measureSize(members: number, install: EtcdInstall | null, withCheckPerf: boolean, done: Array<readonly [Point, PointFigures]>): Promise<SizeResult> {
+  const e = new EdgeraftCluster({ members, cliPath, dir: join(dir, `edgeraft-${members}`), secretFile, token, sync: opts.sync, profileDir: opts.profileDir, extraNodeArgs }, group, edgeraftLoad);
+  const c = install !== null && opts.etcdPeers.includes(members) ? new EtcdCluster(install, members, join(dir, `etcd-${members}`), group, etcdLoad) : null;
+  progress(`[${elapsed()}] starting ${members} edgeraft peers${c !== null ? ` and ${members} etcd members` : ''} in ${dir} (--sync ${opts.sync})...`);
+  await Promise.all([e.start(), c?.start()]);
+  progress(`  leaders: edgeraft ${e.leaderId}${c !== null ? `, etcd ${c.leaderName}` : ''}; writing the ${keyCount} keys every load uses...`);
+  await Promise.all([e.prefill(keyCount, valueBytes), c?.prefill(keyCount, valueBytes)]);
+  for (const g of groupsFor(members, e, c)) await measureGroup(g, done);
+  let checkPerf: CheckPerfRun | null = null;
+  let gatewayKey: string | null = null;
+  if (c !== null && withCheckPerf && opts.checkPerf !== 'none') {
+    const load = opts.checkPerf;
+    const shape = checkPerfShapePoint(load, members);
+    gatewayKey = shape.key;
+    await measureGroup([[c, shape]], done);
+    progress(`  [${elapsed()}] etcdctl check perf --load ${load} (60 s)...`);
+    try {
+      const summary = await c.checkPerf(load);
+      checkPerf = { load, members, summary, error: null };
+      progress(`  etcdctl check perf: ${summary.pass ? 'PASS' : 'FAIL'}, ${fmt(summary.writesPerS)} writes/s, slowest ${fmt(summary.slowestMs, 1)} ms, stddev ${fmt(summary.stddevMs, 1)} ms`);
+    } catch (err) {
+      checkPerf = { load, members, summary: null, error: (err as Error).message };
+      progress(`  etcdctl check perf failed: ${(err as Error).message}`);
     }
   }
-  if (opts.only !== 'writes') {
-    for (const n of opts.readers) {
-      for (const mode of opts.modes) {
-        out.push({ key: `reads_${mode}_${n}`, label: `reads ${mode}, ${n} reader${n === 1 ? '' : 's'}`, op: 'read', concurrency: n, consistency: mode });
-      }
+  leaderProfiles.add(e.leaderProfileName);
+  const leaders = [`edgeraft ${members} peers: ${e.leaderId}`, ...(c !== null ? [`etcd ${members} members: ${c.leaderName}`] : [])];
+  await measurer.stopGenerators();
+  await Promise.all([e.stop(), c?.stop()]);
+  return { leaders, checkPerf, gatewayKey };
+}
+
+function countMeasurements(etcd: boolean, checkPerf: boolean): number {
+  let n = 0;
+  for (const members of opts.peers) {
+    const withEtcd = etcd && opts.etcdPeers.includes(members);
+    if (opts.only === null || opts.only === 'writes') n += opts.writers.length * (withEtcd ? 2 : 1);
+    if (opts.only === null || opts.only === 'reads') {
+      const etcdModes = new Set(opts.modes.map((m) => etcdConsistencyFor(m))).size;
+      n += (members >= 5 ? opts.readers5 : opts.readers).length * (opts.modes.length + (withEtcd ? etcdModes : 0));
     }
+    if (opts.only === null || opts.only === 'mixed') n += opts.mixed.length * (withEtcd ? 2 : 1);
   }
-  return out;
+  // The gateway load in check perf's shape, once, on the smallest etcd cluster.
+  if (checkPerf && opts.etcdPeers.some((m) => opts.peers.includes(m))) n += 1;
+  return n * opts.runs;
 }
 
 // ---- lifecycle --------------------------------------------------------------------------------------
@@ -416,10 +257,7 @@ let stopping: Promise<void> | null = null;
 function shutdown(): Promise<void> {
   stopping ??= (async () => {
     group.expectExits();
-    await Promise.all(generators.map(async (g) => {
-      if (g.child.connected) g.child.send({ type: 'exit' } satisfies ToLoad);
-      await group.release(g.child, 5000);
-    }));
+    await measurer.stopGenerators();
     await group.stopAll(10_000);
     rmSync(dir, { recursive: true, force: true });
   })();
@@ -430,7 +268,7 @@ let signals = 0;
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.on(sig, () => {
     if (++signals > 1) process.exit(130);
-    progress(`${sig}: stopping the cluster and the load generators...`);
+    progress(`${sig}: stopping the clusters and the load generators...`);
     void shutdown().finally(() => process.exit(130));
   });
 }
@@ -439,35 +277,70 @@ process.on('exit', () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+function etcdAvailability(): { install: EtcdInstall | null; reason: string | null } {
+  if (opts.etcdPeers.length === 0) return { install: null, reason: flags['no-etcd'] === true ? 'the run was asked not to (--no-etcd)' : 'no etcd cluster size was asked for' };
+  const found = findEtcd(progress);
+  if (!found.ok) {
+    progress(`etcd will not be measured: ${found.reason}. Going on with edgeraft alone.`);
+    return { install: null, reason: found.reason };
+  }
+  if (found.install.etcdctl === null && opts.checkPerf !== 'none') progress('etcdctl is missing (Debian package etcd-client): no check perf.');
+  return { install: found.install, reason: null };
+}
+
+function writeDocs(r: Report): void {
+  const docs = join(repo, 'docs');
+  mkdirSync(docs, { recursive: true });
+  writeFileSync(join(docs, 'benchmarks.md'), reportMarkdown(r, true));
+  writeFileSync(join(docs, chartFile), chartSvg(latencyChart(r.done, chartSubtitle(r))));
+  progress(`wrote docs/benchmarks.md and docs/${chartFile}`);
+}
+
 async function main(): Promise<void> {
   if (opts.profileDir !== null) {
     mkdirSync(opts.profileDir, { recursive: true });
-    for (const name of readdirSync(opts.profileDir)) if (/^(p\d|gen\d+)$/.test(name)) rmSync(join(opts.profileDir, name), { recursive: true, force: true });
+    for (const name of readdirSync(opts.profileDir)) if (/^(c\d+-p\d+|gen-.+)$/.test(name)) rmSync(join(opts.profileDir, name), { recursive: true, force: true });
   }
+  const { install, reason } = etcdAvailability();
   const secret = randomBytes(24).toString('base64url');
-  const secretFile = join(dir, 'secret');
+  secretFile = join(dir, 'secret');
   writeFileSync(secretFile, secret, { mode: 0o600 });
-  progress(`starting 3 peers in ${dir} (--sync ${opts.sync})...`);
-  peers = await startCluster(secretFile);
-  leader = await waitLeader(peers);
-  progress(`leader: ${leader.id}; waiting for the peers' startup disk writes to finish...`);
-  await settle(peers);
   token = await mintToken(secret, { role: 'client', sub: 'bench', cluster: 'edgeraft', expMs: Date.now() + 24 * 3600_000 });
-  const done: Array<Done[number]> = [];
-  progress(`writing the ${keyCount} keys every load uses...`);
-  await prefill();
-  for (const p of points()) {
-    progress(`${p.label}: ${opts.runs} × (${opts.warmupS} s warm-up + ${opts.seconds} s)`);
-    done.push([p, await measurePoint(p)]);
+  toMeasure = countMeasurements(install !== null, install?.etcdctl != null && opts.checkPerf !== 'none');
+  const perRunS = opts.warmupS + opts.seconds + 2;
+  progress(`edgeraft ${opts.peers.join(' and ')} peers${install !== null ? `, etcd ${install.version} ${opts.etcdPeers.join(' and ')} members` : ', no etcd'}: ` +
+    `${toMeasure} runs of ${opts.warmupS} s warm-up + ${opts.seconds} s, about ${fmt((toMeasure * perRunS) / 60, 0)} minutes` +
+    `${install !== null && opts.checkPerf !== 'none' ? ' plus 1 minute of etcdctl check perf' : ''}`);
+  const done: Array<readonly [Point, PointFigures]> = [];
+  const leaders: string[] = [];
+  let checkPerf: CheckPerfRun | null = null;
+  let gatewayKey: string | null = null;
+  for (const members of opts.peers) {
+    const etcdSizes = opts.etcdPeers.filter((m) => opts.peers.includes(m));
+    const withCheckPerf = install?.etcdctl != null && etcdSizes.length > 0 && members === Math.min(...etcdSizes);
+    const r = await measureSize(members, install, withCheckPerf, done);
+    leaders.push(...r.leaders);
+    checkPerf ??= r.checkPerf;
+    gatewayKey ??= r.gatewayKey;
   }
-  progress('stopping...');
+  progress(`[${elapsed()}] stopping...`);
   await shutdown();
-  const method: Method = {
-    sync: opts.sync, leaderId: leader.id, valueBytes, keyCount, newKeys: opts.newKeys, warmupS: opts.warmupS, seconds: opts.seconds, runs: opts.runs,
+  const report: Report = {
+    done: done as Done,
+    method: {
+      sync: opts.sync, leaders, valueBytes, keyCount, newKeys: opts.newKeys, warmupS: opts.warmupS, seconds: opts.seconds, runs: opts.runs,
+      edgeraftPeers: opts.peers,
+    },
+    etcd: { notMeasured: reason, version: install?.version ?? null, members: install !== null ? opts.etcdPeers.filter((m) => opts.peers.includes(m)) : [], checkPerf, gatewayCheckPerfKey: gatewayKey },
+    machine: machineInfo(repo),
+    durationS: (Date.now() - startedMs) / 1000,
   };
-  process.stdout.write(`${reportText(done, method)}\n`);
-  if (opts.profileDir !== null) process.stdout.write(profileReport(opts.profileDir, windows, (name) => (name === leader?.id ? 'leader' : name.startsWith('gen') ? 'load generator' : 'follower')));
-  if (opts.json) process.stdout.write(`${JSON.stringify(reportJson(done, method))}\n`);
+  process.stdout.write(reportMarkdown(report, false));
+  if (opts.docs) writeDocs(report);
+  if (opts.profileDir !== null) {
+    process.stdout.write(profileReport(opts.profileDir, measurer.windows, (name) => (leaderProfiles.has(name) ? 'leader' : name.startsWith('gen-') ? 'load generator' : 'follower')));
+  }
+  if (opts.json) process.stdout.write(`${JSON.stringify(reportJson(report))}\n`);
 }
 
 main().then(() => process.exit(0), async (err: Error) => {

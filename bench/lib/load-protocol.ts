@@ -1,18 +1,31 @@
-// The IPC messages between bench/cluster.ts and its load-generator children (bench/cluster-load.ts):
-// the parent prepares a load (clients connected, sessions open), starts every child at once, and
-// each child answers with its counts and a mergeable latency histogram.
+// The IPC messages between bench/cluster.ts and its load-generator children (bench/cluster-load.ts
+// for edgeraft, bench/etcd-load.ts for etcd): the parent prepares a load (clients connected,
+// sessions open), starts every child at once, and each child answers with its counts and a
+// mergeable latency histogram. Both generators speak this protocol, so both loads have one shape.
 
 import type { Consistency } from '../../src/client/protocol.ts';
+import type { EtcdConsistency } from './etcd-gateway.ts';
+
+/** edgeraft's read modes, and etcd's two ('linearizable' is common to both). */
+export type LoadConsistency = Consistency | EtcdConsistency;
+export type LoadOp = 'write' | 'read' | 'mixed';
 
 export interface PrepareLoad {
   readonly type: 'prepare';
-  readonly op: 'write' | 'read';
+  /** 'mixed': each operation is a write with probability writeShare, else a read. */
+  readonly op: LoadOp;
+  readonly writeShare: number;
   /** Async loops in this child, spread round-robin over its clients. */
   readonly loops: number;
-  /** Each SDK client's member list (one KvClient per entry). */
+  /**
+   * Each client's member list: one edgeraft SDK client (ws:// URLs) or one etcd keep-alive agent
+   * (the http:// client URL of the member it talks to) per entry.
+   */
   readonly clientPeers: readonly (readonly string[])[];
+  /** edgeraft only (etcd runs without authentication). */
   readonly token: string;
-  readonly consistency: Consistency;
+  /** Of reads (and the reads of a mixed load). */
+  readonly consistency: LoadConsistency;
   readonly valueBytes: number;
   /** Keys are `${keyPrefix}${n}` for n in [0, keyCount). */
   readonly keyPrefix: string;
@@ -40,7 +53,7 @@ export interface LoadResult {
   readonly histogram: number[];
   readonly errors: number;
   readonly errorCodes: Record<string, number>;
-  /** Reads only: how many each path (getWithMeta's `path`) and each member served. */
+  /** Reads only: how many each path (getWithMeta's `path`, etcd's consistency) and each member served. */
   readonly paths: Record<string, number>;
   readonly servedBy: Record<string, number>;
 }

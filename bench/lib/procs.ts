@@ -1,6 +1,6 @@
 // The processes a benchmark starts, tracked by PID so that every one of them is stopped on the
 // way out (normal end, error or Ctrl-C), plus what the parent reads about them from outside:
-// CPU time from /proc and a peer's Prometheus metrics.
+// CPU time and disk writes from /proc and a member's Prometheus metrics.
 
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -18,13 +18,14 @@ export class ProcessGroup {
     this.crashed.catch(() => {});
   }
 
-  add(name: string, child: ChildProcess, describe: () => string = () => ''): void {
+  /** Tracks `child`; unless `exitIsCrash` is false (a tool that ends by itself), its exit before the end fails the benchmark. */
+  add(name: string, child: ChildProcess, describe: () => string = () => '', exitIsCrash = true): void {
     const pid = child.pid;
     if (pid === undefined) throw new Error(`${name} did not start`);
     this.#procs.set(pid, { name, child });
     child.once('exit', (code, signal) => {
       const tracked = this.#procs.delete(pid);
-      if (tracked && !this.#stopping) this.#reject(new Error(`${name} (pid ${pid}) exited early (code ${code}, signal ${signal})${describe()}`));
+      if (tracked && exitIsCrash && !this.#stopping) this.#reject(new Error(`${name} (pid ${pid}) exited early (code ${code}, signal ${signal})${describe()}`));
     });
   }
 
@@ -45,11 +46,22 @@ export class ProcessGroup {
   /** SIGTERM to each process by PID, then SIGKILL to those still running after `graceMs`. */
   async stopAll(graceMs = 5000): Promise<void> {
     this.#stopping = true;
-    const all = [...this.#procs.values()];
-    for (const { child } of all) signal(child, 'SIGTERM');
-    await Promise.all(all.map(({ child }) => waitExit(child, graceMs)));
-    for (const { child } of all) if (running(child)) signal(child, 'SIGKILL');
+    await this.stop([...this.#procs.values()].map((p) => p.child), graceMs);
     this.#procs.clear();
+  }
+
+  /** Stops some of the processes (one cluster of several) the same way; their exits are expected. */
+  async stop(children: readonly ChildProcess[], graceMs = 5000): Promise<void> {
+    for (const child of children) if (child.pid !== undefined) this.#procs.delete(child.pid);
+    for (const child of children) signal(child, 'SIGTERM');
+    await Promise.all(children.map((child) => waitExit(child, graceMs)));
+    for (const child of children) if (running(child)) signal(child, 'SIGKILL');
+    await Promise.all(children.map((child) => waitExit(child, 2000)));
+  }
+
+  /** Every process still tracked (to tell this benchmark's CPU use from the machine's). */
+  children(): ChildProcess[] {
+    return [...this.#procs.values()].map((p) => p.child);
   }
 
   /** For process 'exit' handlers, which cannot wait. */
@@ -80,6 +92,27 @@ function waitExit(child: ChildProcess, timeoutMs: number): Promise<void> {
       resolve();
     });
   });
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * Waits until processes stop writing to disk on their own (a new WAL segment being zero-filled or
+ * preallocated, say): a measurement during that would time the startup, not the load.
+ */
+export async function settleDisk(children: readonly ChildProcess[], crashed: Promise<never>, timeoutMs = 30_000): Promise<void> {
+  const total = () => children.reduce((s, c) => s + (c.pid !== undefined ? writeBytes(c.pid) ?? 0 : 0), 0);
+  const deadline = Date.now() + timeoutMs;
+  let last = total();
+  let quiet = 0;
+  while (Date.now() < deadline && quiet < 2) {
+    await Promise.race([sleep(250), crashed]);
+    const now = total();
+    quiet = now - last < 256 * 1024 ? quiet + 1 : 0;
+    last = now;
+  }
 }
 
 /** Ports the kernel hands out right now (closed again before they are used: a small race). */
