@@ -6,6 +6,7 @@ import { builtinModules } from 'node:module';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 
 const quiet = process.argv.includes('--quiet');
 const log = (...a) => { if (!quiet) console.log(...a); };
@@ -87,6 +88,51 @@ async function main() {
     console.error(`build failed:\n- ${problems.join('\n- ')}`);
     process.exit(1);
   }
+  await reportSizes();
+}
+
+/** What a web app imports: the browser bundles, as built and as a web app would ship them. */
+const sizedBundles = [
+  { name: 'edgeraft/browser', entry: 'src/runtime-browser/index.ts', out: 'dist/browser/index.js' },
+  { name: 'edgeraft/client (browser)', entry: 'src/client/browser.ts', out: 'dist/browser/client.js' },
+  // A page that uses only the follower-reader: what tree-shaking leaves of edgeraft/browser.
+  { name: 'joinAsFollower alone', code: "export { joinAsFollower } from './src/runtime-browser/index.ts';", out: null },
+];
+
+/**
+ * Prints each browser bundle's size: as built (dependencies external), minified, and minified +
+ * gzipped; then minified + gzipped with its dependencies bundled in (what a page downloads), and
+ * what dominates that (esbuild's metafile). --quiet prints one summary line.
+ */
+async function reportSizes() {
+  const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
+  const summary = [];
+  for (const b of sizedBundles) {
+    const source = b.code !== undefined ? { stdin: { contents: b.code, resolveDir: process.cwd(), sourcefile: 'size-entry.js', loader: 'js' } } : { entryPoints: [b.entry] };
+    const common = { ...source, bundle: true, format: 'esm', platform: 'browser', target: 'es2022', write: false, logLevel: 'silent', minify: true };
+    const min = await build({ ...common, external: external.filter((e) => e !== 'ws' && e !== '@node-rs/crc32') });
+    const all = await build({ ...common, metafile: true });
+    const minText = min.outputFiles[0].contents;
+    const allText = all.outputFiles[0].contents;
+    const sizes = {
+      bytes: b.out !== null ? readFileSync(b.out).byteLength : null, min: minText.byteLength, gzip: gzipSync(minText).byteLength,
+      allMin: allText.byteLength, allGzip: gzipSync(allText).byteLength,
+    };
+    summary.push(`${b.name} ${kib(sizes.allGzip)} gzipped`);
+    log(`size of ${b.name}${b.out !== null ? ` (${b.out}: ${sizes.bytes} bytes)` : ''}: ${sizes.min} minified, ${sizes.gzip} gzipped (cbor-x and idb-keyval external); ` +
+      `with them bundled: ${sizes.allMin} minified, ${sizes.allGzip} gzipped`);
+    const output = Object.values(all.metafile.outputs)[0];
+    const byPart = new Map();
+    for (const [file, input] of Object.entries(output.inputs)) {
+      const at = file.lastIndexOf('node_modules/');
+      const rest = at >= 0 ? file.slice(at + 'node_modules/'.length).split('/') : null;
+      const part = rest !== null ? rest.slice(0, rest[0].startsWith('@') ? 2 : 1).join('/') : file.split('/').slice(0, 2).join('/');
+      byPart.set(part, (byPart.get(part) ?? 0) + input.bytesInOutput);
+    }
+    const top = [...byPart].sort((a, b) => b[1] - a[1]).slice(0, 6);
+    log(`  largest parts (minified): ${top.map(([part, n]) => `${part} ${kib(n)}`).join(', ')}`);
+  }
+  if (quiet) console.log(`bundle sizes (minified + gzipped, with dependencies): ${summary.join(', ')}`);
 }
 
 function rewriteDeclarationImports(dir) {

@@ -19,6 +19,8 @@ const peersMax = 9;
 /** How long a member has to exit after SIGTERM before it is killed. */
 const stopGraceMs = 5000;
 const pageTokenTtlMs = 24 * 3_600_000;
+/** A tab's id (kept in its sessionStorage): its replica's subject is `tab-<id>`. */
+const tabIdPattern = /^[a-z0-9]{1,32}$/;
 /** A dead member makes the others warn on every dial: show each warning at most this often. */
 const warnRepeatMs = 30_000;
 /** Distinct warnings remembered for that; past it they are forgotten (and may show again). */
@@ -343,6 +345,8 @@ class Supervisor {
       res.writeHead(405, { allow: 'GET' }).end('only GET here\n');
     } else if (url.pathname === '/config.json') {
       json(res, 200, await this.#config());
+    } else if (url.pathname === '/token') {
+      await this.#tabToken(res, url.searchParams.get('tab') ?? '');
     } else if (url.pathname === '/favicon.ico') {
       res.writeHead(204).end();
     } else {
@@ -387,6 +391,21 @@ class Supervisor {
       token: await mintToken(this.#secret, { role: 'admin', sub: 'demo-page', cluster, expMs }),
       members: this.members.map((m) => ({ id: m.id, url: m.url, pid: m.child?.pid ?? null, running: m.child !== null })),
     };
+  }
+
+  /**
+   * A token for one tab's follower-reader. Each tab needs its own subject: the replica's IndexedDB
+   * database is named after it and a Web Lock lets only one tab hold it. Role 'client', so the
+   * tab may also write through its replica.
+   */
+  async #tabToken(res: ServerResponse, tab: string): Promise<void> {
+    if (!tabIdPattern.test(tab)) {
+      json(res, 400, { error: `tab id ${JSON.stringify(tab.slice(0, 40))} must be 1 to 32 characters of a-z and 0-9: GET /token?tab=ID` });
+      return;
+    }
+    const expMs = Date.now() + pageTokenTtlMs;
+    const sub = `tab-${tab}`;
+    json(res, 200, { cluster, sub, tokenExpMs: expMs, token: await mintToken(this.#secret, { role: 'client', sub, cluster, expMs }) });
   }
 }
 

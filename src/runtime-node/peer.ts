@@ -23,7 +23,7 @@ import { ClientService } from './client-service.ts';
 import { jsonLogger } from './logger.ts';
 import { PeerMetrics } from './peer-metrics.ts';
 import { resolvePeerOptions, type PeerOptions } from './peer-options.ts';
-import { isRemovalNotice, isStreamPayload, removalNotice, SnapshotStreams } from './snapshot-stream.ts';
+import { isRemovalNotice, isStreamAck, isStreamPayload, removalNotice, SnapshotStreams } from '../transport/snapshot-stream.ts';
 import { serveStatic } from './static.ts';
 import { Ticker } from './ticker.ts';
 import { FileWal } from './wal.ts';
@@ -137,6 +137,17 @@ export class Peer {
           else if (isStreamPayload(p)) this.snapshots.onPayload(e.from, p);
           else this.#service.handle(e.from, e.role, [p]);
         }
+        return;
+      }
+      // A follower-reader (browser tab) acknowledges the snapshot chunks it is sent; nothing else
+      // it sends is a stream payload we act on.
+      if (e.role !== 'peer' && isReplicationLink(e.from) && e.payloads.some(isStreamAck)) {
+        const rest: Uint8Array[] = [];
+        for (const p of e.payloads) {
+          if (isStreamAck(p)) this.snapshots.onPayload(e.from, p);
+          else rest.push(p);
+        }
+        if (rest.length > 0) this.#service.handle(e.from, e.role, rest);
         return;
       }
       this.#service.handle(e.from, e.role, e.payloads);

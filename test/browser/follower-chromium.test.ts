@@ -1,13 +1,15 @@
 // A follower-reader in real headless Chromium against real peer processes: it joins through the
 // native WebSocket with a learner token, keeps its copy in IndexedDB, answers linearizable reads
 // that see completed writes, gets change events, and after a reload resumes from IndexedDB
-// (its applied index is there before it reconnects) instead of starting over.
+// (its applied index is there before it reconnects) instead of starting over: it fetches only
+// what was written after the reload.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor, withCluster } from '../e2e/cluster.ts';
 import { evaluate, findChromium, launchBrowser, servePage } from './chromium.ts';
+import type { ReplicaStatus } from '../../src/runtime-browser/follower.ts';
 
 const test = suite('follower-chromium');
 
@@ -28,8 +30,8 @@ test('a tab follows the cluster, reads linearizably, and resumes from IndexedDB 
     try {
       const page = await browser.newPage();
       await page.goto(served.url);
-      const first = await evaluate<{ applied: number }>(page, `followerPage.join(${JSON.stringify(peers)}, ${JSON.stringify(token)})`);
-      assert.is(first.applied, 0, 'a fresh tab starts empty');
+      const first = await evaluate<ReplicaStatus>(page, `followerPage.join(${JSON.stringify(peers)}, ${JSON.stringify(token)})`);
+      assert.equal([first.applied, first.resumedFrom], [0, 0], 'a fresh tab starts empty');
       await waitFor(async () => (await evaluate<{ value: string | null }>(page, `followerPage.get('t/99', 'stale')`)).value === 'v99', 'the tab to catch up', 15_000);
       for (let i = 0; i < 5; i++) {
         await admin.put('t/live', `w${i}`);
@@ -38,15 +40,19 @@ test('a tab follows the cluster, reads linearizably, and resumes from IndexedDB 
       }
       const events = await evaluate<string[]>(page, 'followerPage.events()');
       assert.ok(events.includes('t/live=w4'), 'change events reach the page');
-      const before = await evaluate<{ applied: number }>(page, 'followerPage.status()');
+      const before = await evaluate<ReplicaStatus>(page, 'followerPage.status()');
+      assert.ok(before.fetchedEntries >= 100, `the fresh tab fetched the log (${before.fetchedEntries} entries)`);
       await evaluate(page, 'followerPage.close()');
 
       await page.reload();
-      const again = await evaluate<{ applied: number }>(page, `followerPage.join(${JSON.stringify(peers)}, ${JSON.stringify(token)})`);
+      const again = await evaluate<ReplicaStatus>(page, `followerPage.join(${JSON.stringify(peers)}, ${JSON.stringify(token)})`);
       assert.ok(again.applied >= before.applied - 1 && again.applied > 100, `after a reload the tab resumes at ${again.applied} (was ${before.applied}), not from scratch`);
       await admin.put('t/after-reload', 'yes');
       const r = await evaluate<{ value: string | null }>(page, `followerPage.get('t/after-reload', 'linearizable')`);
       assert.is(r.value, 'yes');
+      const after = await evaluate<ReplicaStatus>(page, 'followerPage.status()');
+      assert.ok(after.resumedFrom > 100 && after.resumedFrom >= before.applied - 1, `it resumed from ${after.resumedFrom} (was at ${before.applied})`);
+      assert.ok(after.fetchedEntries < 20, `after the reload it fetched ${after.fetchedEntries} entries, not the log of ${after.applied}`);
       await evaluate(page, 'followerPage.close()');
     } finally {
       await browser.close();

@@ -1,12 +1,14 @@
 // The demo page of `npm start`: polls every member's status through the client SDK (WebSocket),
-// draws the cluster, lists elections, and offers a key-value console and per-member buttons. Only
-// killing and restarting processes goes to the supervisor (/control); everything about the cluster
-// itself, faults included, goes through the SDK, the way an application would use it.
+// draws the cluster, lists elections, and offers a key-value console and per-member buttons; the
+// tab also runs a follower-reader of its own (replica-panel.ts). Only killing and restarting
+// processes goes to the supervisor (/control); everything about the cluster itself, faults
+// included, goes through the SDK, the way an application would use it.
 
 import { ClientError, connect } from '../../client/browser.ts';
 import type { KvClient } from '../../client/browser.ts';
 import { drawCluster, type MemberView } from './drawing.ts';
 import { runKvOp, type KvOp } from './kv-console.ts';
+import { ReplicaPanel } from './replica-panel.ts';
 
 interface MemberConfig {
   readonly id: string;
@@ -301,6 +303,9 @@ function ms(started: number): string {
 
 async function main(): Promise<void> {
   const config = await loadConfig();
+  // The tab's own replica joins beside the SDK connections: it retries until a leader answers.
+  const panel = new ReplicaPanel(config.members.map((m) => m.url));
+  panel.start().catch((err: unknown) => banner(`this tab's replica failed: ${describe(err)}`));
   const kv = await connectWhenUp(config, 8000);
   const watch = await connectWhenUp(config, pollTimeoutMs * 2);
   await new Page(config, kv, watch).run();

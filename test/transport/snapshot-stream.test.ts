@@ -5,7 +5,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { SnapshotMsg } from '../../src/core/message.ts';
 import { SeededPrng } from '../../src/core/prng.ts';
-import { isStreamPayload, SnapshotStreams } from '../../src/runtime-node/snapshot-stream.ts';
+import { isStreamPayload, SnapshotStreams } from '../../src/transport/snapshot-stream.ts';
 
 const t = suite('snapshot stream');
 

@@ -7,7 +7,7 @@
 import { Decoder, Encoder } from 'cbor-x';
 import type { SnapshotMsg } from '../core/message.ts';
 import type { NodeId } from '../core/types.ts';
-import type { Logger } from '../transport/transport.ts';
+import type { Logger } from './transport.ts';
 
 export interface SnapshotStreamOptions {
   readonly id: NodeId;
@@ -65,6 +65,14 @@ export function isRemovalNotice(p: Uint8Array): boolean {
 export function isStreamPayload(p: Uint8Array): boolean {
   // A CBOR array whose first element is -1 (0x20): [0x8N 0x20 ...].
   return p.length > 2 && (p[0]! & 0xe0) === 0x80 && p[1] === 0x20;
+}
+
+/**
+ * A receiver's acknowledgement of snapshot chunks ([-1, 2, ...]): the only stream payload a
+ * follower-reader (a token holder) may send a peer.
+ */
+export function isStreamAck(p: Uint8Array): boolean {
+  return isStreamPayload(p) && p[2] === ACK;
 }
 
 export class SnapshotStreams {
