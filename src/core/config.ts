@@ -53,7 +53,24 @@ export interface RaftOptions {
   readonly leaseReads?: boolean;
   /** Lease safety margin for clock drift, in percent of the election timeout. */
   readonly leaseDriftPercent?: number;
+  /**
+   * 'raft' (default) or 'parallel': ParallelRaft's out-of-order acknowledge, commit and apply
+   * (docs/parallel-raft.md). Every member of a cluster must run the same mode.
+   */
+  readonly mode?: 'raft' | 'parallel';
+  /** Parallel mode: entries each entry describes behind it, and the longest hole a follower bridges. */
+  readonly lookBehindEntries?: number;
+  /** Parallel mode: bytes of entries a voter sends a candidate for its Merge stage (more: no vote). */
+  readonly mergeBytesMax?: number;
+  /**
+   * Parallel mode: the keys a proposal writes, read from its payload (pure, deterministic); null
+   * means "conflicts with everything" and is what a missing keysOf means for every entry.
+   */
+  readonly keysOf?: KeysOf | null;
 }
+
+/** The keys a command writes, or null when it may touch anything (it then applies in log order). */
+export type KeysOf = (data: Uint8Array) => readonly string[] | null;
 
 export type RaftConfig = Required<Omit<RaftOptions, 'prng'>> & { readonly prng: Prng };
 
@@ -76,7 +93,14 @@ export const defaults = {
   pendingReadsMax: 65536,
   leaseReads: true,
   leaseDriftPercent: 10,
+  mode: 'raft',
+  lookBehindEntries: 2,
+  mergeBytesMax: 64 * 1024 * 1024,
+  keysOf: null,
 } as const;
+
+/** The look-behind window is carried in every entry: keep it small. */
+export const lookBehindEntriesMax = 64;
 
 assert(defaults.electionTicks > defaults.heartbeatTicks, 'default electionTicks must exceed heartbeatTicks');
 assert(defaults.reorderTimeoutTicks < defaults.electionTicks, 'default reorder timeout must be under an election');
@@ -141,6 +165,11 @@ export function validate(options: RaftOptions): RaftConfig {
   if (!Number.isFinite(c.leaseDriftPercent) || c.leaseDriftPercent < 0 || c.leaseDriftPercent >= 100) {
     throw invalid('leaseDriftPercent', 'a number in [0, 100)', c.leaseDriftPercent);
   }
+  if (c.mode !== 'raft' && c.mode !== 'parallel') throw invalid('mode', "'raft' or 'parallel'", c.mode);
+  intAtLeast('lookBehindEntries', c.lookBehindEntries, 1);
+  if (c.lookBehindEntries > lookBehindEntriesMax) throw invalid('lookBehindEntries', `at most ${lookBehindEntriesMax}`, c.lookBehindEntries);
+  intAtLeast('mergeBytesMax', c.mergeBytesMax, 1);
+  if (c.keysOf !== null && typeof c.keysOf !== 'function') throw invalid('keysOf', 'a function or null', c.keysOf);
   if (c.leaseReads && !c.checkQuorum) {
     throw invalid('leaseReads', 'false unless checkQuorum is on (a lease is only safe with CheckQuorum)', c.leaseReads);
   }

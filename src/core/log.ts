@@ -25,6 +25,20 @@ export class RaftLog {
    */
   inProgressTo: Index = 0;
 
+  // ---- parallel mode only (docs/parallel-raft.md) --------------------------------------------
+  // A follower's log may have holes (placeholders of term 0) and is overwritten in place, never
+  // truncated; commits and applies may run ahead of the contiguous `committed`/`applied`.
+  /** Slots rewritten in place (holes filled, stale entries replaced) since the last Ready. */
+  readonly unstableFills = new Map<Index, Entry>();
+  /** Indexes of the fills in the Ready being persisted. */
+  fillsInProgress = new Set<Index>();
+  /** Committed indexes above `committed`. */
+  readonly committedAbove = new Set<Index>();
+  /** Applied indexes above `applied`. */
+  readonly appliedAbove = new Set<Index>();
+  /** Entries kept after an installed snapshot were durable through here (restoreKeepingSuffix). */
+  keptStable: Index = 0;
+
   firstIndex(): Index {
     return this.snapIndex + 1;
   }
@@ -137,6 +151,7 @@ export class RaftLog {
     if (i <= this.committed) return;
     assert(i <= this.lastIndex(), () => `commit ${i} beyond last index ${this.lastIndex()}`);
     this.committed = i;
+    if (this.committedAbove.size > 0) this.#absorbCommitted();
   }
 
   /** Committed, durable entries not yet handed out for applying. */
@@ -144,8 +159,87 @@ export class RaftLog {
     return Math.min(this.committed, this.stableIndex);
   }
 
+  // ---- parallel mode -------------------------------------------------------------------------
+
+  isHole(i: Index): boolean {
+    return i > this.snapIndex && i <= this.lastIndex() && this.entries[i - this.snapIndex - 1]!.term === 0;
+  }
+
+  /**
+   * Puts `e` at its index: appended (after holes, if it lies beyond the end) or written over the
+   * hole or stale entry there, in place — the suffix stays, since it may hold acknowledged entries.
+   */
+  placeAt(e: Entry): void {
+    assert(e.term > 0, () => `placing a hole at ${e.index}`);
+    assert(e.index > this.committed && e.index > this.snapIndex,
+      () => `overwrite at ${e.index} at or below commit ${this.committed} / snapshot ${this.snapIndex}`);
+    const last = this.lastIndex();
+    if (e.index > last) {
+      for (let i = last + 1; i < e.index; i++) this.entries.push(holeAt(i));
+      this.entries.push(e);
+      return;
+    }
+    this.entries[e.index - this.snapIndex - 1] = e;
+    if (e.index < this.unstableFrom) this.unstableFills.set(e.index, e);
+  }
+
+  /** Entry `i` is in the store as it is here (neither a pending nor an in-flight rewrite). */
+  durable(i: Index): boolean {
+    return i <= this.stableIndex && !this.unstableFills.has(i) && !this.fillsInProgress.has(i);
+  }
+
+  /** The last index up to which everything here is durable as it is. */
+  durablePrefix(): Index {
+    let p = this.stableIndex;
+    for (const i of this.unstableFills.keys()) if (i <= p) p = i - 1;
+    for (const i of this.fillsInProgress) if (i <= p) p = i - 1;
+    return p;
+  }
+
+  isCommitted(i: Index): boolean {
+    return i <= this.committed || this.committedAbove.has(i);
+  }
+
+  /** The highest committed index (a read index must cover out-of-order commits too). */
+  maxCommitted(): Index {
+    let m = this.committed;
+    for (const i of this.committedAbove) if (i > m) m = i;
+    return m;
+  }
+
+  /** Out-of-order commit of `i`; the contiguous watermark follows when the gap closes. */
+  commitOne(i: Index): void {
+    if (i <= this.committed) return;
+    this.committedAbove.add(i);
+    this.#absorbCommitted();
+  }
+
+  /** Raises the watermark through out-of-order commits that became contiguous. */
+  #absorbCommitted(): void {
+    while (this.committedAbove.delete(this.committed + 1)) this.committed++;
+    if (this.committedAbove.size > 0) for (const i of this.committedAbove) if (i <= this.committed) this.committedAbove.delete(i);
+  }
+
+  isApplied(i: Index): boolean {
+    return i <= this.applied || this.appliedAbove.has(i);
+  }
+
+  markApplied(i: Index): void {
+    if (i <= this.applied) return;
+    if (i !== this.applied + 1) {
+      this.appliedAbove.add(i);
+      return;
+    }
+    this.applied = i;
+    while (this.appliedAbove.delete(this.applied + 1)) this.applied++;
+  }
+
   /** Replaces the whole log with a snapshot received from the leader. */
   restore(meta: SnapshotMeta): void {
+    this.unstableFills.clear();
+    this.fillsInProgress.clear();
+    this.committedAbove.clear();
+    this.appliedAbove.clear();
     this.snapIndex = meta.index;
     this.snapTerm = meta.term;
     this.entries = [];
@@ -157,6 +251,34 @@ export class RaftLog {
     this.unstableFrom = meta.index + 1;
   }
 
+  /**
+   * Parallel mode: installs a leader's snapshot but keeps the entries after it. They may be
+   * acknowledged entries that count toward a commit (Raft's Log Matching, which makes dropping
+   * them safe there, does not hold across re-stamps); stale ones get overwritten in place.
+   */
+  restoreKeepingSuffix(meta: SnapshotMeta): void {
+    const stableAbove = Math.min(this.stableIndex, this.unstableFrom - 1, this.lastIndex());
+    const kept = this.entries.filter((e) => e.index > meta.index);
+    for (const i of [...this.unstableFills.keys()]) if (i <= meta.index) this.unstableFills.delete(i);
+    for (const i of [...this.committedAbove]) if (i <= meta.index) this.committedAbove.delete(i);
+    // The state machine is replaced by the snapshot: entries after it apply again.
+    this.appliedAbove.clear();
+    const wasUnstableFrom = this.unstableFrom;
+    this.snapIndex = meta.index;
+    this.snapTerm = meta.term;
+    this.entries = kept[0]?.index === meta.index + 1 ? kept : [];
+    this.committed = meta.index;
+    while (this.committedAbove.delete(this.committed + 1)) this.committed++;
+    // Durable again once the snapshot is (advance() raises stableIndex to keptStable).
+    this.keptStable = this.entries.length > 0 && stableAbove > meta.index ? stableAbove : 0;
+    this.stableIndex = Math.min(this.stableIndex, this.applied);
+    this.inProgressTo = Math.min(this.inProgressTo, meta.index);
+    // Whatever was not known durable (say, in a Ready still being written) is written again.
+    this.unstableFrom = this.entries.length > 0
+      ? Math.max(meta.index + 1, Math.min(wasUnstableFrom, this.keptStable + 1, this.lastIndex() + 1))
+      : meta.index + 1;
+  }
+
   /** Drops entries covered by a local snapshot at `index` (which must be applied). */
   compact(index: Index, term: Term): void {
     assert(index <= this.applied, () => `compact to ${index} beyond applied ${this.applied}`);
@@ -166,4 +288,9 @@ export class RaftLog {
     this.snapIndex = index;
     this.snapTerm = term;
   }
+}
+
+/** A placeholder for an entry not received yet (parallel mode); term 0 never names a real entry. */
+export function holeAt(index: Index): Entry {
+  return { term: 0, index, type: 'noop', data: new Uint8Array(0) };
 }

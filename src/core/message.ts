@@ -16,6 +16,8 @@ export interface AppendMsg extends Envelope {
   readonly prevTerm: Term;
   readonly entries: readonly Entry[];
   readonly commit: Index;
+  /** Parallel mode: committed indexes above `commit` that the follower holds. */
+  readonly commitSet?: readonly Index[];
 }
 
 /**
@@ -30,6 +32,8 @@ export interface AppendRespMsg extends Envelope {
   readonly reject: boolean;
   readonly hintIndex: Index;
   readonly hintTerm: Term;
+  /** Parallel mode: entries of this term above `index` the follower holds out of order. */
+  readonly acks?: readonly Index[];
 }
 
 /** Heartbeat; `round` > 0 ties it to a ReadIndex / lease confirmation round. */
@@ -37,6 +41,8 @@ export interface HeartbeatMsg extends Envelope {
   readonly type: 'hb';
   readonly commit: Index;
   readonly round: number;
+  /** Parallel mode: committed indexes above `commit` that the follower holds. */
+  readonly commitSet?: readonly Index[];
 }
 
 export interface HeartbeatRespMsg extends Envelope {
@@ -50,11 +56,23 @@ export interface VoteMsg extends Envelope {
   readonly lastTerm: Term;
   /** Set by a leadership transfer: the voter ignores its leader lease (CheckQuorum). */
   readonly transfer: boolean;
+  /** Parallel mode: the candidate's commit watermark; a voter sends back what it holds above. */
+  readonly commit?: Index;
+}
+
+/** Parallel mode: what a voter holds above the candidate's watermark, for the Merge stage. */
+export interface MergeReply {
+  /** The voter's own commit watermark: its entries up to here are committed. */
+  readonly commit: Index;
+  /** Every entry it holds above the candidate's watermark (holes left out). */
+  readonly entries: readonly Entry[];
 }
 
 export interface VoteRespMsg extends Envelope {
   readonly type: 'voteResp' | 'preVoteResp';
   readonly reject: boolean;
+  /** Parallel mode, granted votes only. */
+  readonly merge?: MergeReply;
 }
 
 export interface SnapshotMsg extends Envelope {

@@ -23,6 +23,11 @@ import { Progress, type ProgressState } from './progress.ts';
 import { Raft, type RaftStats } from './raft.ts';
 import * as reads from './reads.ts';
 import * as relay from './relay.ts';
+import { applicable, keyReadable } from './parallel/apply.ts';
+import { onSelfDurable } from './parallel/leader.ts';
+import { wrap } from './parallel/merge.ts';
+import type { ParallelStats } from './parallel/state.ts';
+import { decodeParallelData } from './parallel/header.ts';
 import * as repl from './replication.ts';
 import type { ReorderStats } from './reorder-buffer.ts';
 import type { LoadedState } from './storage.ts';
@@ -38,13 +43,21 @@ export interface Ready {
   readonly snapshot: Snapshot | null;
   /** Entries to persist; they overwrite any stored entries from entries[0].index on. */
   readonly entries: readonly Entry[];
+  /**
+   * Parallel mode: entries written over a stored hole or stale entry, each at its own index,
+   * leaving every other stored entry as it is (StoreBatch.fills). Always empty in raft mode.
+   */
+  readonly fills: readonly Entry[];
   /** The write must be durable (synced) before messagesAfterPersist leave. */
   readonly mustSync: boolean;
   /** Safe to send now. */
   readonly messages: readonly Message[];
   /** Send only once this Ready's writes are durable. */
   readonly messagesAfterPersist: readonly Message[];
-  /** Committed, durable entries to apply, in log order. */
+  /**
+   * Committed, durable entries to apply, in this order. Raft mode: log order. Parallel mode: out
+   * of order where keys allow; the data carries a header (entryPayload() gives the command).
+   */
   readonly committedEntries: readonly Entry[];
   /** Reads now safe to serve once the state machine has applied their index. */
   readonly readStates: readonly ReadState[];
@@ -85,7 +98,10 @@ export interface Status {
   readonly uncommittedBytes: number;
   readonly pendingReads: number;
   readonly progress: Readonly<Record<NodeId, FollowerStatus>>;
-  readonly stats: RaftStats & { readonly reorder: ReorderStats };
+  readonly stats: RaftStats & { readonly reorder: ReorderStats; readonly parallel: ParallelStats };
+  /** Parallel mode: committed indexes above `commit`, and applied ones above `applied`. */
+  readonly committedAbove: readonly Index[];
+  readonly appliedAbove: readonly Index[];
 }
 
 export interface RaftNodeInit {
@@ -145,6 +161,8 @@ export class RaftNode {
     r.term = hs.term;
     r.vote = hs.vote;
     log.committed = Math.max(log.committed, hs.commit);
+    // Only the committed prefix is known to match whoever leads next.
+    r.par.verified = log.committed;
   }
 
   // ---- inputs ------------------------------------------------------------------------------
@@ -184,8 +202,18 @@ export class RaftNode {
     }
     const first = r.log.lastIndex() + 1;
     const entries: Entry[] = new Array<Entry>(batch.length);
-    for (let i = 0; i < batch.length; i++) entries[i] = { term: r.term, index: first + i, type: 'normal', data: batch[i]! };
-    r.log.append(entries);
+    if (r.parallel) {
+      // One at a time: each entry's look-behind describes the ones appended just before it.
+      for (let i = 0; i < batch.length; i++) {
+        const d = batch[i]!;
+        const e: Entry = { term: r.term, index: first + i, type: 'normal', data: wrap(r, first + i, 'normal', r.cfg.keysOf?.(d) ?? null, d) };
+        r.log.append([e]);
+        entries[i] = e;
+      }
+    } else {
+      for (let i = 0; i < batch.length; i++) entries[i] = { term: r.term, index: first + i, type: 'normal', data: batch[i]! };
+      r.log.append(entries);
+    }
     r.uncommittedBytes += bytes;
     return { firstIndex: first, lastIndex: first + batch.length - 1, term: r.term };
   }
@@ -197,13 +225,14 @@ export class RaftNode {
     if (r.pendingConfIndex > r.log.applied) {
       throw new RaftError('ERR_CONF_CHANGE_PENDING', `a membership change at index ${r.pendingConfIndex} is not applied yet`, r.id);
     }
-    if (r.log.term(r.log.committed) !== r.term) {
+    if (r.log.term(r.log.committed) !== r.term || (r.parallel && r.log.committed < r.par.barrier)) {
       throw new RaftError('ERR_CONF_CHANGE_PENDING', 'the leader has not committed an entry of its term yet; retry shortly', r.id);
     }
     const problem = confChangeProblem(r.conf(), cc);
     if (problem !== null) throw new RaftError('ERR_CONF_CHANGE_INVALID', `${cc.type} ${cc.node}: ${problem}`, r.id);
     const index = r.log.lastIndex() + 1;
-    r.log.append([{ term: r.term, index, type: 'config', data: new Uint8Array(0), conf: cc }]);
+    const data = r.parallel ? wrap(r, index, 'config', null, new Uint8Array(0)) : new Uint8Array(0);
+    r.log.append([{ term: r.term, index, type: 'config', data, conf: cc }]);
     r.pendingConfIndex = index;
     return { firstIndex: index, lastIndex: index, term: r.term };
   }
@@ -301,7 +330,12 @@ export class RaftNode {
     const r = this.#r;
     if (r.outbox.length > 0 || r.readStates.length > 0 || r.droppedReads.length > 0) return true;
     if (r.pendingSnapshot !== null || r.log.unstableFrom <= r.log.lastIndex()) return true;
-    if (r.log.applicableTo() > r.log.applied) return true;
+    if (r.parallel) {
+      if (r.log.unstableFills.size > 0) return true;
+      if (r.log.maxCommitted() > r.log.applied && applicable(r).length > 0) return true;
+    } else if (r.log.applicableTo() > r.log.applied) {
+      return true;
+    }
     if (r.role === 'leader' && r.readOnly.hasQueued()) return true;
     if (r.role === 'leader' && repl.owes(r)) return true;
     if (relay.owes(r)) return true;
@@ -329,7 +363,13 @@ export class RaftNode {
     const entries = log.unstableFrom <= last ? log.entries.slice(log.unstableFrom - log.snapIndex - 1) : [];
     if (entries.length > 0) log.inProgressTo = last;
     log.unstableFrom = last + 1;
-    const mustSync = entries.length > 0 || snapshot !== null || termVoteDirty;
+    let fills: Entry[] = [];
+    if (log.unstableFills.size > 0) {
+      fills = [...log.unstableFills.values()].sort((a, b) => a.index - b.index);
+      log.fillsInProgress = new Set(log.unstableFills.keys());
+      log.unstableFills.clear();
+    }
+    const mustSync = entries.length > 0 || fills.length > 0 || snapshot !== null || termVoteDirty;
     const messages: Message[] = [];
     const after: Message[] = [];
     for (const m of r.outbox) {
@@ -338,14 +378,17 @@ export class RaftNode {
       else messages.push(m);
     }
     r.outbox = [];
-    const committedEntries = snapshot === null && log.applicableTo() > log.applied
-      ? log.entries.slice(log.applied - log.snapIndex, log.applicableTo() - log.snapIndex)
-      : [];
+    const committedEntries = snapshot !== null ? []
+      : r.parallel ? applicable(r, true)
+        : log.applicableTo() > log.applied
+          ? log.entries.slice(log.applied - log.snapIndex, log.applicableTo() - log.snapIndex)
+          : [];
     const rd: Ready = {
       softState: { leader: r.leader, role: r.role },
       hardState: hsChanged ? hs : null,
       snapshot,
       entries,
+      fills,
       mustSync,
       messages,
       messagesAfterPersist: after,
@@ -374,19 +417,26 @@ export class RaftNode {
       // replaced the log since ready(); then only the applied index moves, and the newer one
       // follows in the next Ready.
       log.applied = Math.max(log.applied, idx);
-      if (log.snapIndex === idx) log.stableIndex = Math.max(log.stableIndex, idx);
+      if (log.snapIndex === idx) log.stableIndex = Math.max(log.stableIndex, idx, Math.min(log.keptStable, log.lastIndex()));
+      log.keptStable = 0;
     }
     if (rd.entries.length > 0) log.stableIndex = Math.max(log.stableIndex, log.inProgressTo);
     log.inProgressTo = 0;
+    if (rd.fills.length > 0) log.fillsInProgress = new Set();
     if (rd.hardState !== null) this.#durableHardState = rd.hardState;
     const n = rd.committedEntries.length;
     if (n > 0) {
       for (const e of rd.committedEntries) if (e.type === 'config' && e.conf !== undefined) this.#applyConf(e.conf);
-      log.applied = Math.max(log.applied, rd.committedEntries[n - 1]!.index);
+      if (r.parallel) for (const e of rd.committedEntries) log.markApplied(e.index);
+      else log.applied = Math.max(log.applied, rd.committedEntries[n - 1]!.index);
     }
     if (r.role === 'leader') {
       const self = r.progress.get(r.id);
-      if (self !== undefined && self.maybeUpdate(log.stableIndex)) repl.maybeCommit(r);
+      const before = self?.match ?? 0;
+      if (self !== undefined && self.maybeUpdate(r.parallel ? log.durablePrefix() : log.stableIndex)) {
+        repl.maybeCommit(r);
+        if (r.parallel) onSelfDurable(r, before, self.match);
+      }
     }
   }
 
@@ -436,8 +486,20 @@ export class RaftNode {
       lastIndex: r.log.lastIndex(), stableIndex: r.log.stableIndex, conf: r.conf(), removed: r.removed,
       leaseValid: reads.leaseValid(r), uncommittedBytes: r.uncommittedBytes,
       pendingReads: r.readOnly.pending + r.readsAwaitingCommit.length, progress,
-      stats: { ...r.stats, reorder: { ...r.reorder.stats } },
+      stats: { ...r.stats, reorder: { ...r.reorder.stats }, parallel: { ...r.par.stats } },
+      committedAbove: [...r.log.committedAbove].sort((a, b) => a - b),
+      appliedAbove: [...r.log.appliedAbove].sort((a, b) => a - b),
     };
+  }
+
+  /**
+   * Whether a linearizable read of `key` with read index `index` may be answered from the local
+   * state machine now. Raft mode: once `index` is applied. Parallel mode: once every committed
+   * entry up to `index` that may write `key` is applied (a per-key watermark).
+   */
+  keyReadable(key: string, index: Index): boolean {
+    const r = this.#r;
+    return r.parallel ? keyReadable(r, key, index) : r.log.applied >= index;
   }
 
   /** Term of entry `i`, or -1 when it is not in the in-memory log (for tests and checkers). */
@@ -455,4 +517,12 @@ export class RaftNode {
   get snapshotMeta(): Snapshot['meta'] | null {
     return this.#r.snapshot?.meta ?? null;
   }
+}
+
+/**
+ * The command an entry carries: its data in raft mode; in parallel mode the payload behind the
+ * entry's header (keys and look-behind). Runtimes apply this.
+ */
+export function entryPayload(e: Entry, mode: 'raft' | 'parallel'): Uint8Array {
+  return mode === 'parallel' ? decodeParallelData(e).payload : e.data;
 }

@@ -24,6 +24,10 @@ export class Progress {
   sentCommit: Index = 0;
   /** Leadership transfer: TimeoutNow already sent to this follower. */
   timeoutNowSent = false;
+  /** Parallel mode: indexes above match the follower acknowledged out of order (this term). */
+  readonly ooo = new Set<Index>();
+  /** Parallel mode: commits above the watermark happened that this follower was not told of. */
+  commitSetDirty = false;
   readonly isLearner: boolean;
   readonly inflights: Inflights;
 
@@ -67,6 +71,7 @@ export class Progress {
       this.match = n;
       updated = true;
       this.probeSent = false;
+      if (this.ooo.size > 0) for (const i of this.ooo) if (i <= n) this.ooo.delete(i);
     }
     if (this.next < n + 1) this.next = n + 1;
     return updated;

@@ -15,6 +15,10 @@ import * as repl from './replication.ts';
 import * as reads from './reads.ts';
 import * as relay from './relay.ts';
 import { RelayState } from './relay.ts';
+import * as pfollower from './parallel/follower.ts';
+import * as pleader from './parallel/leader.ts';
+import { merge, mergeReply, wrap } from './parallel/merge.ts';
+import { ParallelState } from './parallel/state.ts';
 
 export interface RaftStats {
   elections: number;
@@ -58,6 +62,9 @@ export class Raft {
   readonly observers = new Set<NodeId>();
   /** Follower: observers that chose this node get the committed log from it (relay.ts). */
   readonly relay = new RelayState();
+  /** Parallel mode's extra state (unused in raft mode). */
+  readonly par = new ParallelState();
+  readonly parallel: boolean;
   /** Leader only: one entry per member, including this node (its match is its durable index). */
   readonly progress = new Map<NodeId, Progress>();
   readonly votes = new Map<NodeId, boolean>();
@@ -98,6 +105,7 @@ export class Raft {
   constructor(cfg: RaftConfig, conf: ConfState) {
     this.id = cfg.id;
     this.cfg = cfg;
+    this.parallel = cfg.mode === 'parallel';
     this.readOnly = new ReadOnly(cfg.pendingReadsMax);
     this.reorder = new ReorderBuffer(cfg.reorderBufferMsgsMax, cfg.reorderBufferBytesMax);
     this.voteGuardUntilTick = cfg.checkQuorum ? cfg.electionTicks : 0;
@@ -143,6 +151,7 @@ export class Raft {
       this.term = term;
       this.vote = null;
       this.reorder.clear();
+      if (this.parallel) pfollower.onNewTerm(this);
     }
     this.leader = null;
     this.electionElapsed = 0;
@@ -182,6 +191,7 @@ export class Raft {
     this.reset(this.term + 1);
     this.vote = this.id;
     this.role = 'candidate';
+    this.par.mergeReplies.clear();
     this.stats.elections++;
   }
 
@@ -191,15 +201,19 @@ export class Raft {
     this.role = 'leader';
     this.leader = this.id;
     this.stats.leaderChanges++;
-    const next = this.log.lastIndex() + 1;
+    // Parallel mode: first the Merge stage decides (committed, end] and re-stamps it; followers
+    // are probed from the commit watermark, since their copies of that range differ in term.
+    const mergedFrom = this.log.committed + 1;
+    if (this.parallel) merge(this);
+    const next = this.parallel ? mergedFrom : this.log.lastIndex() + 1;
     for (const id of [...this.members(), ...this.observers]) {
       const learner = !this.voters.includes(id);
       const pr = new Progress(next, learner,
         learner ? this.cfg.learnerInflightMsgsMax : this.cfg.inflightMsgsMax, this.cfg.inflightBytesMax);
       if (id === this.id) {
-        pr.match = this.log.stableIndex;
+        pr.match = this.parallel ? this.log.durablePrefix() : this.log.stableIndex;
         pr.becomeReplicate();
-        pr.next = next;
+        pr.next = this.log.lastIndex() + 1;
       }
       pr.recentActive = true;
       this.progress.set(id, pr);
@@ -208,7 +222,11 @@ export class Raft {
     this.pendingConfIndex = this.log.lastIndex();
     // A no-op of this term: committing it commits everything before it (Figure 8), and ReadIndex
     // needs it before it can trust its commit index.
-    this.log.append([{ term: this.term, index: next, type: 'noop', data: new Uint8Array(0) }]);
+    const noop = this.log.lastIndex() + 1;
+    const data = this.parallel ? wrap(this, noop, 'noop', [], new Uint8Array(0)) : new Uint8Array(0);
+    this.log.append([{ term: this.term, index: noop, type: 'noop', data }]);
+    // Nothing commits out of order until the merged range and this no-op are committed.
+    this.par.barrier = noop;
   }
 
   // ---- time --------------------------------------------------------------------------------
@@ -221,7 +239,10 @@ export class Raft {
 
   private tickElection(): void {
     this.electionElapsed++;
-    if (this.reorder.size > 0) repl.expireReorder(this);
+    if (this.reorder.size > 0) {
+      if (this.parallel) pfollower.expireReorder(this);
+      else repl.expireReorder(this);
+    }
     if (this.role === 'follower') relay.tick(this);
     if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
@@ -291,7 +312,9 @@ export class Raft {
     const lastTerm = this.log.lastTerm();
     for (const to of this.voters) {
       if (to === this.id) continue;
-      this.send({ type: voteType, from: this.id, to, term, lastIndex, lastTerm, transfer: kind === 'transfer' });
+      const m: VoteMsg = { type: voteType, from: this.id, to, term, lastIndex, lastTerm, transfer: kind === 'transfer' };
+      // Parallel mode: voters send back what they hold above our watermark (the Merge stage).
+      this.send(this.parallel && voteType === 'vote' ? { ...m, commit: this.log.committed } : m);
     }
   }
 
@@ -305,9 +328,11 @@ export class Raft {
     const canVote = this.vote === m.from ||
       (this.vote === null && this.leader === null) ||
       (pre && m.term > this.term);
-    if (canVote && this.log.isUpToDate(m.lastIndex, m.lastTerm)) {
+    const mergeData = canVote && !pre && this.parallel ? mergeReply(this, m) : undefined;
+    if (canVote && this.log.isUpToDate(m.lastIndex, m.lastTerm) && mergeData !== null) {
       // A granted pre-vote carries the candidate's future term so it counts for that campaign.
-      this.send({ type: pre ? 'preVoteResp' : 'voteResp', from: this.id, to: m.from, term: m.term, reject: false });
+      const resp = { type: pre ? 'preVoteResp' as const : 'voteResp' as const, from: this.id, to: m.from, term: m.term, reject: false };
+      this.send(mergeData !== undefined ? { ...resp, merge: mergeData } : resp);
       if (!pre) {
         this.electionElapsed = 0;
         this.vote = m.from;
@@ -373,7 +398,10 @@ export class Raft {
 
   private stepLeader(m: Message): void {
     switch (m.type) {
-      case 'appResp': repl.handleAppendResponse(this, m); return;
+      case 'appResp':
+        if (this.parallel) pleader.handleAppendResponse(this, m);
+        else repl.handleAppendResponse(this, m);
+        return;
       case 'hbResp': repl.handleHeartbeatResponse(this, m); return;
       case 'readIndex': reads.requestRead(this, m.context, m.from); return;
       case 'app': case 'hb': case 'snap':
@@ -394,7 +422,10 @@ export class Raft {
       case 'voteResp': case 'preVoteResp': {
         const expected = this.role === 'preCandidate' ? 'preVoteResp' : 'voteResp';
         if (m.type !== expected) return;
-        this.votes.set(m.from, !m.reject);
+        // Parallel mode: a vote counts only with its Merge reply (the voting quorum is the merge quorum).
+        const granted = !m.reject && (!this.parallel || m.type === 'preVoteResp' || m.merge !== undefined);
+        if (granted && m.merge !== undefined) this.par.mergeReplies.set(m.from, m.merge);
+        this.votes.set(m.from, granted);
         const result = voteResult(this.voters, this.votes);
         if (result === 'won') this.onElectionWon(this.role === 'preCandidate' ? 'preElection' : 'election');
         else if (result === 'lost') {
@@ -415,11 +446,13 @@ export class Raft {
     switch (m.type) {
       case 'app':
         this.heardFromLeader(m.from);
-        repl.handleAppend(this, m);
+        if (this.parallel) pfollower.handleAppend(this, m);
+        else repl.handleAppend(this, m);
         return;
       case 'hb':
         this.heardFromLeader(m.from);
-        repl.handleHeartbeat(this, m);
+        if (this.parallel) pfollower.handleHeartbeat(this, m);
+        else repl.handleHeartbeat(this, m);
         return;
       case 'snap':
         this.heardFromLeader(m.from);

@@ -19,7 +19,18 @@ export function leaseValid(r: Raft): boolean {
   return r.tickCount < r.readOnly.confirmedSentTick + leaseTicks(r);
 }
 
+/**
+ * The read index: the commit index, or in parallel mode the highest committed index (an entry
+ * committed out of order may already have been acknowledged to its writer).
+ */
+function readIndexNow(r: Raft): number {
+  return r.parallel ? r.log.maxCommitted() : r.log.committed;
+}
+
 function committedInCurrentTerm(r: Raft): boolean {
+  // Parallel mode: the Merge stage's range is re-stamped with this term, so an entry of this
+  // term being committed proves nothing until the barrier closing that range is.
+  if (r.parallel) return r.log.committed >= r.par.barrier && r.role === 'leader';
   return r.log.term(r.log.committed) === r.term;
 }
 
@@ -52,12 +63,12 @@ export function requestRead(r: Raft, context: ReadContext, from: NodeId | null, 
 
 function serveOrQueue(r: Raft, context: ReadContext, from: NodeId | null, allowLease: boolean): void {
   if (r.voters.length === 1 && r.voters[0] === r.id) {
-    answer(r, context, from, r.log.committed, 'readIndex');
+    answer(r, context, from, readIndexNow(r), 'readIndex');
     return;
   }
   if (allowLease && leaseValid(r)) {
     r.stats.leaseReads++;
-    answer(r, context, from, r.log.committed, 'lease');
+    answer(r, context, from, readIndexNow(r), 'lease');
     return;
   }
   r.readOnly.enqueue({ context, from });
@@ -80,7 +91,7 @@ export function onCommit(r: Raft): void {
 export function startRound(r: Raft): number {
   r.readOnly.trim(r.cfg.electionTicks * 2);
   r.stats.readRounds++;
-  return r.readOnly.startRound(r.log.committed, r.tickCount);
+  return r.readOnly.startRound(readIndexNow(r), r.tickCount);
 }
 
 export function onHeartbeatAck(r: Raft, from: NodeId, round: number): void {

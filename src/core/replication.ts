@@ -8,6 +8,7 @@ import type { Progress } from './progress.ts';
 import { committedIndex } from './quorum.ts';
 import type { Raft } from './raft.ts';
 import * as reads from './reads.ts';
+import { commitSetFor } from './parallel/leader.ts';
 import type { Index, NodeId } from './types.ts';
 import { entryBytes } from './types.ts';
 
@@ -67,7 +68,8 @@ function wantsAppend(r: Raft, pr: Progress, last: number): boolean {
 }
 
 function wantsCommit(r: Raft, pr: Progress): boolean {
-  return pr.state !== 'snapshot' && pr.sentCommit < Math.min(r.log.committed, pr.match);
+  if (pr.state === 'snapshot') return false;
+  return pr.sentCommit < Math.min(r.log.committed, pr.match) || (pr.commitSetDirty && r.role === 'leader');
 }
 
 /** A probe with nothing new to carry still finds where a follower stands. */
@@ -91,7 +93,11 @@ function sendAppend(r: Raft, to: NodeId, pr: Progress, last: Index): void {
   }
   const entries = pr.next <= last ? r.log.slice(pr.next, last + 1, r.cfg.msgBytesMax) : [];
   const commit = r.log.committed;
-  r.send({ type: 'app', from: r.id, to, term: r.term, prevIndex, prevTerm, entries, commit });
+  const commitSet = r.parallel && r.role === 'leader' ? commitSetFor(r, pr, prevIndex + entries.length) : undefined;
+  if (commitSet !== undefined) pr.commitSetDirty = false;
+  r.send(commitSet === undefined
+    ? { type: 'app', from: r.id, to, term: r.term, prevIndex, prevTerm, entries, commit }
+    : { type: 'app', from: r.id, to, term: r.term, prevIndex, prevTerm, entries, commit, commitSet });
   r.stats.appendsSent++;
   r.stats.entriesSent += entries.length;
   pr.sentCommit = Math.max(pr.sentCommit, Math.min(commit, prevIndex + entries.length));
@@ -111,7 +117,11 @@ function sendAppend(r: Raft, to: NodeId, pr: Progress, last: Index): void {
  */
 function sendCommit(r: Raft, to: NodeId, pr: Progress): void {
   const commit = Math.min(r.log.committed, pr.match);
-  r.send({ type: 'hb', from: r.id, to, term: r.term, commit, round: 0 });
+  pr.commitSetDirty = false;
+  const commitSet = r.parallel && r.role === 'leader' ? commitSetFor(r, pr, pr.match) : undefined;
+  r.send(commitSet === undefined
+    ? { type: 'hb', from: r.id, to, term: r.term, commit, round: 0 }
+    : { type: 'hb', from: r.id, to, term: r.term, commit, round: 0, commitSet });
   r.stats.heartbeatsSent++;
   pr.sentCommit = commit;
 }
@@ -161,9 +171,12 @@ export function maybeCommit(r: Raft): boolean {
   if (idx <= r.log.committed) return false;
   if (r.log.term(idx) !== r.term) return false;
   const from = r.log.committed + 1;
+  // Proposals are charged against the uncommitted-bytes budget until they commit (out-of-order
+  // commits in parallel mode were charged off already).
+  for (let i = Math.max(from, r.log.firstIndex()); i <= idx; i++) {
+    if (!r.log.committedAbove.has(i)) r.uncommittedBytes -= proposalBytes(r.log.entry(i));
+  }
   r.log.commitTo(idx);
-  // Proposals are charged against the uncommitted-bytes budget until they commit.
-  for (let i = Math.max(from, r.log.firstIndex()); i <= idx; i++) r.uncommittedBytes -= proposalBytes(r.log.entry(i));
   if (r.uncommittedBytes < 0) r.uncommittedBytes = 0;
   reads.onCommit(r);
   return true;
@@ -178,7 +191,11 @@ export function broadcastHeartbeat(r: Raft): void {
   for (const [id, pr] of r.progress) {
     if (id === r.id) continue;
     const commit = Math.min(pr.match, r.log.committed);
-    r.send({ type: 'hb', from: r.id, to: id, term: r.term, commit, round });
+    const commitSet = r.parallel ? commitSetFor(r, pr, pr.match) : undefined;
+    if (commitSet !== undefined) pr.commitSetDirty = false;
+    r.send(commitSet === undefined
+      ? { type: 'hb', from: r.id, to: id, term: r.term, commit, round }
+      : { type: 'hb', from: r.id, to: id, term: r.term, commit, round, commitSet });
     r.stats.heartbeatsSent++;
   }
 }
@@ -289,13 +306,18 @@ export function handleSnapshot(r: Raft, m: SnapshotMsg): void {
     reply(r, m.from, r.log.committed);
     return;
   }
-  if (r.log.matchTerm(meta.index, meta.term)) {
+  if (r.log.matchTerm(meta.index, meta.term) && (!r.parallel || meta.index <= r.par.verified)) {
     // We already hold the snapshot's last entry: fast-forward the commit index instead.
     r.log.commitTo(meta.index);
     reply(r, m.from, meta.index);
     return;
   }
-  r.log.restore(meta);
+  if (r.parallel) {
+    r.log.restoreKeepingSuffix(meta);
+    r.par.verified = meta.index;
+  } else {
+    r.log.restore(meta);
+  }
   r.setConf(meta.conf);
   r.snapshot = m.snapshot;
   r.pendingSnapshot = m.snapshot;

@@ -157,7 +157,9 @@ export class Peer {
   static async start(options: Parameters<typeof resolvePeerOptions>[0]): Promise<Peer> {
     const opts = resolvePeerOptions(options);
     const log = jsonLogger({ peer: opts.id }, opts.logLevel);
-    if (opts.mode === 'parallel') throw new MetaError('--mode parallel is not available yet: it arrives with ParallelRaft (issue 8)');
+    if (opts.mode === 'parallel') {
+      throw new MetaError('--mode parallel is not available in peers yet: ParallelRaft runs in the core and the simulator (docs/parallel-raft.md), but the file WAL lacks the in-place writes it needs');
+    }
     await mkdir(opts.dataDir, { recursive: true });
     const meta = await Peer.#meta(opts, log);
     const wal = await FileWal.open(join(opts.dataDir, 'wal'), {

@@ -10,12 +10,23 @@ import { reliableNetwork, unreliableNetwork, type NetworkOptions } from './netwo
 import { checkHistory, formatResult } from '../lincheck/checker.ts';
 import { KvWorkload } from './kv-workload.ts';
 import { Sim, type SimOptions } from './sim.ts';
+import type { ParallelStats } from '../../src/core/parallel/state.ts';
+
+export function emptyParallelStats(): ParallelStats {
+  return { outOfOrderAccepted: 0, outOfOrderCommitted: 0, outOfOrderApplied: 0, applyHeldByConflict: 0, merges: 0, mergeNoops: 0 };
+}
+
+export function addParallelStats(into: ParallelStats, s: ParallelStats): void {
+  for (const k of Object.keys(into) as Array<keyof ParallelStats>) into[k] += s[k];
+}
 
 export interface ChaosOptions {
   /** Events to run before healing (the run then continues until it converges). */
   steps?: number;
   /** Print the schedule as it happens. */
   verbose?: boolean;
+  /** Consensus mode of the cluster (default raft). */
+  mode?: 'raft' | 'parallel';
 }
 
 export interface ChaosResult {
@@ -29,6 +40,8 @@ export interface ChaosResult {
   readonly partitions: number;
   readonly leaderChanges: number;
   readonly reorderAccepted: number;
+  /** Parallel mode's counters, summed over the nodes alive at the end. */
+  readonly parallel: ParallelStats;
   /** Completed key-value operations whose history passed the linearizability checker. */
   readonly kvOps: number;
   readonly profile: string;
@@ -39,7 +52,7 @@ const reorderHeavy: NetworkOptions = {
   delayMinMs: 0.5, delayMaxMs: 4, dropRate: 0.01, duplicateRate: 0.01, reorderRate: 0.3, reorderDelayMaxMs: 6,
 };
 
-export function chaosProfile(seed: number): { sim: SimOptions; name: string } {
+export function chaosProfile(seed: number, mode: 'raft' | 'parallel' = 'raft'): { sim: SimOptions; name: string } {
   const rng = new SeededPrng(seed ^ 0x9e3779b9);
   const voters = rng.nextInt(3) === 0 ? 5 : 3;
   const nets: Array<[string, NetworkOptions]> = [['reliable', reliableNetwork], ['unreliable', unreliableNetwork], ['reorder', reorderHeavy]];
@@ -60,13 +73,20 @@ export function chaosProfile(seed: number): { sim: SimOptions; name: string } {
       msgBytesMax: 64 + rng.nextInt(4096),
     },
   };
+  if (mode === 'parallel') {
+    // Small messages and a wider window make holes (and out-of-order everything) common.
+    sim.mode = 'parallel';
+    sim.raft = { ...sim.raft, lookBehindEntries: 1 + rng.nextInt(8), msgBytesMax: 64 + rng.nextInt(512) };
+  }
   const name = `${voters} voters${learners ? ` + ${learners} learner` : ''}${observers ? ` + ${observers} observers (at ${observersAt})` : ''}, ${netName} network, snapshots ${snapshotEvery || 'off'}, reorder buffer ${reorderBuffer || 'off'}${kv ? ', kv clients + linearizability check' : ''}`;
   return { sim, name };
 }
 
 export function runChaos(seed: number, options: ChaosOptions = {}): ChaosResult {
   const stepsTarget = options.steps ?? 3000;
-  const { sim: simOptions, name } = chaosProfile(seed);
+  const mode = options.mode ?? 'raft';
+  const { sim: simOptions, name: profileName } = chaosProfile(seed, mode);
+  const name = mode === 'parallel' ? `parallel mode (look-behind ${simOptions.raft?.lookBehindEntries}), ${profileName}` : profileName;
   const log = options.verbose ? (s: string) => process.stderr.write(`${s}\n`) : () => {};
   let sim: Sim | null = null;
   let crashes = 0;
@@ -159,7 +179,14 @@ export function runChaos(seed: number, options: ChaosOptions = {}): ChaosResult 
         everyone.map((id) => {
           const st = s.status(id);
           return `${id} ${st?.role ?? 'down'} term ${st?.term} last ${st?.lastIndex} commit ${st?.commit} applied ${s.stateMachine(id).applied}`;
-        }).join('; ') + `; committed ${s.checker.maxCommitted}; final proposal ${JSON.stringify(final)}`);
+        }).join('; ') + `; committed ${s.checker.maxCommitted}; final proposal ${JSON.stringify(final)}` +
+        // How the leader sees each follower: most stalls show up here.
+        (() => {
+          const l = s.leader();
+          const st = l === null ? null : s.status(l);
+          if (st === null) return '';
+          return `; leader's progress: ${Object.entries(st.progress).map(([id, p]) => `${id} match ${p.match} next ${p.next} ${p.state} inflight ${p.inflightMsgs}`).join(', ')}`;
+        })());
     }
     s.checkDurableQuorum();
     if (workload !== null) {
@@ -173,15 +200,19 @@ export function runChaos(seed: number, options: ChaosOptions = {}): ChaosResult 
   }
   let leaderChanges = 0;
   let reorderAccepted = 0;
+  const parallel: ParallelStats = emptyParallelStats();
   if (sim !== null) {
     for (const n of sim.nodes.values()) {
       const st = n.node?.status();
-      if (st !== undefined) { leaderChanges += st.stats.leaderChanges; reorderAccepted += st.stats.reorder.accepted; }
+      if (st === undefined) continue;
+      leaderChanges += st.stats.leaderChanges;
+      reorderAccepted += st.stats.reorder.accepted;
+      addParallelStats(parallel, st.stats.parallel);
     }
   }
   return {
     seed, ok: error === null, error, steps: sim?.steps ?? 0, virtualMs: sim?.now ?? 0,
-    committed: sim?.checker.maxCommitted ?? 0, crashes, partitions, leaderChanges, reorderAccepted, kvOps,
-    profile: name, replay: `npm run sim -- --seed ${seed}`,
+    committed: sim?.checker.maxCommitted ?? 0, crashes, partitions, leaderChanges, reorderAccepted, parallel, kvOps,
+    profile: name, replay: `npm run sim -- --seed ${seed}${mode === 'parallel' ? ' --mode parallel' : ''}`,
   };
 }

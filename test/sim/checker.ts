@@ -2,6 +2,7 @@
 // Completeness, State Machine Safety, and that no entry ever reported committed is lost from
 // the durable state of a quorum. A violation throws SafetyViolation with what broke.
 
+import { decodeParallelData } from '../../src/core/parallel/header.ts';
 import type { Entry } from '../../src/core/types.ts';
 
 export class SafetyViolation extends Error {
@@ -23,9 +24,20 @@ export function entryKey(e: Entry): string {
 interface Recorded {
   readonly term: number;
   readonly key: string;
+  /** Parallel mode: the key of the command alone (what a proposal's key names). */
+  readonly payloadKey?: string;
+  /** The node that first reported it committed. */
+  readonly by?: string;
 }
 
 export class Checker {
+  /** Parallel mode re-stamps merged entries: identity is the entry's bytes, not its term. */
+  readonly #byContent: boolean;
+
+  constructor(mode: 'raft' | 'parallel' = 'raft') {
+    this.#byContent = mode === 'parallel';
+  }
+
   /** term -> the one leader of that term. */
   readonly leaders = new Map<number, string>();
   /** "index/term" -> entry key and the term before it (Log Matching, by induction). */
@@ -69,11 +81,13 @@ export class Checker {
     const rec = this.committed[e.index];
     const key = entryKey(e);
     if (rec === undefined) {
-      this.committed[e.index] = { term: e.term, key };
+      this.committed[e.index] = this.#byContent && e.type === 'normal'
+        ? { term: e.term, key, payloadKey: entryKey({ ...e, data: decodeParallelData(e).payload }), by: node }
+        : { term: e.term, key, by: node };
       if (e.index > this.maxCommitted) this.maxCommitted = e.index;
       return;
     }
-    if (rec.term !== e.term || rec.key !== key) {
+    if ((!this.#byContent && rec.term !== e.term) || rec.key !== key) {
       this.fail(`State Machine Safety: ${node} committed ${key} (term ${e.term}) at ${e.index}, but ${rec.key} (term ${rec.term}) was committed there`);
     }
   }
@@ -83,11 +97,11 @@ export class Checker {
     const key = entryKey(e);
     const rec = this.#applied[e.index];
     if (rec === undefined) this.#applied[e.index] = { term: e.term, key };
-    else if (rec.key !== key || rec.term !== e.term) {
+    else if (rec.key !== key || (!this.#byContent && rec.term !== e.term)) {
       this.fail(`State Machine Safety: ${node} applied ${key} at ${e.index}, another node applied ${rec.key}`);
     }
     const c = this.committed[e.index];
-    if (c !== undefined && (c.key !== key || c.term !== e.term)) {
+    if (c !== undefined && (c.key !== key || (!this.#byContent && c.term !== e.term))) {
       this.fail(`State Machine Safety: ${node} applied ${key} at ${e.index} but ${c.key} was committed there`);
     }
   }
@@ -96,10 +110,16 @@ export class Checker {
    * Leader Completeness: a leader's log holds every committed entry. `termAt` answers -1 for
    * indexes covered by its snapshot (`snapIndex`), which hold committed state by construction.
    */
-  leaderComplete(id: string, term: number, snapIndex: number, termAt: (i: number) => number): void {
+  leaderComplete(id: string, term: number, snapIndex: number, termAt: (i: number) => number, entryAt?: (i: number) => Entry | undefined): void {
     for (let i = snapIndex + 1; i <= this.maxCommitted; i++) {
       const rec = this.committed[i];
       if (rec === undefined) continue;
+      if (this.#byContent && entryAt !== undefined) {
+        const e = entryAt(i);
+        const key = e === undefined ? 'nothing' : entryKey(e);
+        if (key !== rec.key) this.fail(`Leader Completeness: ${id}, leader of term ${term} after its Merge stage, holds ${key.slice(0, 40)} at ${i} where ${rec.key.slice(0, 40)} was committed (term ${rec.term}, first seen committed by ${rec.by})`);
+        continue;
+      }
       const t = termAt(i);
       if (t !== rec.term) {
         this.fail(`Leader Completeness: ${id}, leader of term ${term}, has term ${t} at ${i} where term ${rec.term} was committed`);

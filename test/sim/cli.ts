@@ -2,20 +2,21 @@
 //   npm run sim -- --seed N            replay one seed, printing its schedule
 //   npm run sim -- --seeds N [--from S] run N seeds (S, S+1, ...), with progress and a summary
 //   --steps K                          events per seed before healing (default 3000)
-import { runChaos, type ChaosResult } from './chaos.ts';
+import { addParallelStats, emptyParallelStats, runChaos, type ChaosResult } from './chaos.ts';
 
-const usage = `usage: npm run sim -- (--seed N | --seeds N [--from S]) [--steps K] [--quiet]
+const usage = `usage: npm run sim -- (--seed N | --seeds N [--from S]) [--steps K] [--mode raft|parallel] [--quiet]
 
   --seed N    run seed N alone, printing its fault schedule (the replay command)
   --seeds N   run N seeds starting at --from (default 1)
   --steps K   events per seed before the final heal (default 3000)
+  --mode M    raft (default) or parallel (ParallelRaft: out-of-order ack, commit and apply)
   --json      print one JSON summary object last
 `;
 
-interface Args { seed?: number; seeds?: number; from: number; steps: number; json: boolean; quiet: boolean }
+interface Args { seed?: number; seeds?: number; from: number; steps: number; json: boolean; quiet: boolean; mode: 'raft' | 'parallel' }
 
 function parse(argv: string[]): Args {
-  const args: Args = { from: 1, steps: 3000, json: false, quiet: false };
+  const args: Args = { from: 1, steps: 3000, json: false, quiet: false, mode: 'raft' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const num = (): number => {
@@ -30,6 +31,12 @@ function parse(argv: string[]): Args {
       case '--steps': args.steps = num(); break;
       case '--json': args.json = true; break;
       case '--quiet': args.quiet = true; break;
+      case '--mode': {
+        const m = argv[++i];
+        if (m !== 'raft' && m !== 'parallel') throw new Error(`--mode must be raft or parallel, got '${m ?? ''}'`);
+        args.mode = m;
+        break;
+      }
       case '-h': case '--help': process.stdout.write(usage); process.exit(0);
       default: throw new Error(`unknown option '${a}'`);
     }
@@ -53,7 +60,7 @@ function main(): number {
     return 2;
   }
   if (args.seed !== undefined) {
-    const r = runChaos(args.seed, { steps: args.steps, verbose: !args.quiet });
+    const r = runChaos(args.seed, { steps: args.steps, verbose: !args.quiet, mode: args.mode });
     console.log(describe(r));
     if (!r.ok) console.log(`${r.error}\nreplay: ${r.replay}`);
     if (args.json) console.log(JSON.stringify({ seeds: 1, failed: r.ok ? 0 : 1 }));
@@ -67,12 +74,14 @@ function main(): number {
   let saved = 0;
   let kvOps = 0;
   let kvRuns = 0;
+  const par = emptyParallelStats();
   for (let i = 0; i < count; i++) {
-    const r = runChaos(args.from + i, { steps: args.steps });
+    const r = runChaos(args.from + i, { steps: args.steps, mode: args.mode });
     committed += r.committed;
     steps += r.steps;
     saved += r.reorderAccepted;
     kvOps += r.kvOps;
+    addParallelStats(par, r.parallel);
     if (r.profile.includes('kv clients')) kvRuns++;
     if (!r.ok) {
       failures.push(r);
@@ -86,6 +95,11 @@ function main(): number {
   console.log(`${count} seeds (${args.from}..${args.from + count - 1}), ${steps} steps, ${committed} entries committed, ` +
     `${saved} resends saved by reorder buffers, ${kvRuns} key-value histories (${kvOps} operations) linearizable, ` +
     `${failures.length} failed, ${seconds.toFixed(1)} s`);
+  if (args.mode === 'parallel') {
+    console.log(`parallel mode: ${par.outOfOrderAccepted} entries acknowledged past a hole, ${par.outOfOrderCommitted} committed ` +
+      `and ${par.outOfOrderApplied} applied out of order, ${par.applyHeldByConflict} apply waits on a conflict, ` +
+      `${par.merges} Merge stages filling ${par.mergeNoops} indexes with a no-op (counters of the nodes alive at each run's end)`);
+  }
   if (args.json) {
     console.log(JSON.stringify({ seeds: count, failed: failures.length, steps, committed_entries: committed, kv_ops: kvOps, duration_s: seconds }));
   }

@@ -48,7 +48,7 @@ export class KvWorkload {
   readonly #rng: SeededPrng;
   readonly #writes = new Map<string, WriteAttempt>();
   readonly #reads = new Map<string, { op: MutableOp; node: string; cancel: () => void; timedOut: () => boolean }>();
-  readonly #waiting = new Map<string, Array<{ index: number; done: () => void }>>();
+  readonly #waiting = new Map<string, Array<{ index: number; key: string; done: () => void }>>();
   readonly #sessions = new Map<number, number>();
   /**
    * The member each client believes leads, kept until it stops claiming so or an attempt times
@@ -283,26 +283,35 @@ export class KvWorkload {
       if (r.timedOut()) return;
       r.cancel();
       const v = this.#sim.kvOf(node)?.get(r.op.key);
+      if (process.env.SIM_READS !== undefined) {
+        const st = this.#sim.status(node);
+        console.error(`${this.#sim.now.toFixed(1)} read #${r.op.id} ${r.op.key} at ${node} (${st?.role} t${st?.term}) index ${rs.index} path ${rs.path} applied ${st?.applied} commit ${st?.commit} above ${JSON.stringify(st?.appliedAbove)} -> ${String(v)}`);
+      }
       r.op.result = typeof v === 'string' ? v : null;
       r.op.outcome = 'ok';
       r.op.returnMs = this.#sim.now;
       this.#next(r.op.client as number);
     };
-    // Serve only once the node has applied the read index (no wait-free shortcut).
-    if ((this.#sim.kvOf(node)?.appliedIndex ?? 0) >= rs.index) finish();
+    // Serve only once the node has applied the read index (no wait-free shortcut); in parallel
+    // mode, once every committed entry up to it that writes the key is applied (per-key).
+    if (this.#readable(node, r.op.key, rs.index)) finish();
     else {
       const list = this.#waiting.get(node) ?? [];
-      list.push({ index: rs.index, done: finish });
+      list.push({ index: rs.index, key: r.op.key, done: finish });
       this.#waiting.set(node, list);
     }
+  }
+
+  #readable(node: string, key: string, index: number): boolean {
+    if (this.#sim.opts.mode === 'parallel') return this.#sim.alive(node) && this.#sim.raft(node).keyReadable(key, index);
+    return (this.#sim.kvOf(node)?.appliedIndex ?? 0) >= index;
   }
 
   #release(node: string): void {
     const list = this.#waiting.get(node);
     if (list === undefined) return;
-    const applied = this.#sim.kvOf(node)?.appliedIndex ?? 0;
     const still = list.filter((w) => {
-      if (w.index > applied) return true;
+      if (!this.#readable(node, w.key, w.index)) return true;
       w.done();
       return false;
     });

@@ -13,6 +13,8 @@ export interface Mutant {
   readonly file: string;
   readonly from: string;
   readonly to: string;
+  /** Which mode's protocol the mutant breaks (default raft). */
+  readonly mode?: 'raft' | 'parallel';
 }
 
 export const mutants: readonly Mutant[] = [
@@ -31,8 +33,8 @@ export const mutants: readonly Mutant[] = [
   {
     name: 'grant votes to candidates with stale logs',
     file: 'src/core/raft.ts',
-    from: 'if (canVote && this.log.isUpToDate(m.lastIndex, m.lastTerm)) {',
-    to: 'if (canVote) {',
+    from: 'if (canVote && this.log.isUpToDate(m.lastIndex, m.lastTerm) && mergeData !== null) {',
+    to: 'if (canVote && mergeData !== null) {',
   },
   {
     name: 'acknowledge appends before they are durable',
@@ -58,11 +60,33 @@ export const mutants: readonly Mutant[] = [
     from: '  return Math.min(withMargin, r.cfg.electionTicks - 1) - 1;',
     to: '  return r.cfg.electionTicks * 3;',
   },
+  {
+    name: 'rank Merge claims by entry term alone, ignoring look-behinds (the ghost entry of Gu et al.)',
+    mode: 'parallel',
+    file: 'src/core/parallel/merge.ts',
+    from: '      if (b !== undefined && b.originTerm > 0) consider({ authority: h.originTerm, id: entryId(b.kind, b.originTerm) });',
+    to: '      void b;',
+  },
+  {
+    name: 'merge only its own log, not what the voters sent with their votes',
+    mode: 'parallel',
+    file: 'src/core/parallel/merge.ts',
+    from: '  for (const reply of r.par.mergeReplies.values()) sources.push(sourceOf(reply));',
+    to: '',
+  },
+  {
+    name: 'apply committed entries out of order without checking the look-behind for conflicts',
+    mode: 'parallel',
+    file: 'src/core/parallel/apply.ts',
+    from: '        if (!done(k) && keysConflict(mine, keysBehind(r, e, k))) {',
+    to: '        if (false as boolean) {',
+  },
 ];
 
 /** Builds the mutated copy and returns a chaos runner that uses it. */
 export async function loadMutant(m: Mutant): Promise<{
   run: (seed: number) => ChaosResult;
+  ghost: (seed: number) => string | null;
   figure8: (seed: number) => string | null;
   reads: (seed: number) => string | null;
   script: () => string | null;
@@ -84,8 +108,20 @@ export async function loadMutant(m: Mutant): Promise<{
   const chaos = (await import(pathToFileURL(join(dir, 'test/sim/chaos.ts')).href)) as typeof import('./chaos.ts');
   const f8 = (await import(pathToFileURL(join(dir, 'test/sim/figure8.ts')).href)) as typeof import('./figure8.ts');
   const kv = (await import(pathToFileURL(join(dir, 'test/sim/kv-scenarios.ts')).href)) as typeof import('./kv-scenarios.ts');
+  const ghost = (await import(pathToFileURL(join(dir, 'test/sim/ghost.ts')).href)) as typeof import('./ghost.ts');
   return {
-    run: (seed) => chaos.runChaos(seed),
+    run: (seed) => chaos.runChaos(seed, { mode: m.mode ?? 'raft' }),
+    ghost: (seed) => {
+      try {
+        const r = ghost.ghostScenario(seed);
+        if (!r.converged) return 'no convergence after the ghost scenario';
+        if (new Set(r.x).size !== 1) return `replicas disagree on x: ${r.x.join(', ')}`;
+        return r.atGhostIndex === 'noop' ? null : `the Merge stage put ${r.atGhostIndex} at the ghost's index`;
+      } catch (err) {
+        if (err instanceof ghost.GhostSetupError) return null;
+        return `${(err as Error).name}: ${(err as Error).message}`;
+      }
+    },
     figure8: (seed) => {
       try {
         const r = f8.figure8(seed, 200);
@@ -125,8 +161,19 @@ export interface Catch {
  * pass; every tenth seed also runs the randomized Figure 8 scenario. Returns the first catch.
  */
 export async function hunt(m: Mutant, seedsMax: number): Promise<Catch | null> {
-  const { run, figure8, reads, script, dispose } = await loadMutant(m);
+  const { run, ghost, figure8, reads, script, dispose } = await loadMutant(m);
   try {
+    if (m.mode === 'parallel') {
+      for (let seed = 1; seed <= 10; seed++) {
+        const g = ghost(seed);
+        if (g !== null) return { how: 'scripted ghost entry', seed, error: g };
+      }
+      for (let seed = 1; seed <= seedsMax; seed++) {
+        const r = run(seed);
+        if (!r.ok) return { how: 'chaos in parallel mode', seed, error: r.error ?? '' };
+      }
+      return null;
+    }
     const scripted = script();
     if (scripted !== null) return { how: 'scripted figure 8', seed: 8, error: scripted };
     for (let seed = 1; seed <= seedsMax; seed++) {

@@ -2,13 +2,13 @@
 // seed: nodes run the real core (RaftNode) over a faulty network and a simulated disk whose
 // unsynced writes are lost or torn on crash. The checker runs on every Ready.
 
-import { RaftNode, type Ready } from '../../src/core/node.ts';
+import { entryPayload, RaftNode, type Ready } from '../../src/core/node.ts';
 import type { RaftOptions } from '../../src/core/config.ts';
 import type { Message } from '../../src/core/message.ts';
 import { SeededPrng } from '../../src/core/prng.ts';
 import type { LoadedState } from '../../src/core/storage.ts';
 import type { ConfState, Entry, HardState, Snapshot } from '../../src/core/types.ts';
-import { encodeCommand } from '../../src/core/kv/command.ts';
+import { encodeCommand, kvKeysOf } from '../../src/core/kv/command.ts';
 import { KvMachine, type KvResult } from '../../src/core/kv/machine.ts';
 import type { ReadState } from '../../src/core/types.ts';
 import { Checker, entryKey } from './checker.ts';
@@ -40,6 +40,8 @@ export interface SimOptions {
    * oK is registered at one voter from its start, which relays the log to it while it follows).
    */
   observersAt?: 'leader' | 'followers';
+  /** Consensus mode of every node; parallel runs ParallelRaft (out-of-order ack/commit/apply). */
+  mode?: 'raft' | 'parallel';
   raft?: Partial<Omit<RaftOptions, 'id' | 'prng'>>;
 }
 
@@ -73,6 +75,8 @@ export class SimNode {
   durable: Durable = { hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [] };
   outstanding: Ready | null = null;
   sm: StateMachine = { applied: 0, hash: 0 };
+  /** Parallel mode: indexes applied above sm.applied (out of order). */
+  appliedAbove = new Set<number>();
   /** The key-value state machine, when the simulation runs one. */
   kv: KvMachine | null = null;
   lastSnapshotAt = 0;
@@ -92,6 +96,11 @@ export class SimNode {
   }
 }
 
+// Debugging aids (no effect unless set): SIM_TRACE=<node> prints every message to or from it
+// (after SIM_TRACE_FROM virtual ms); SIM_WATCH=<index> prints every write and commit of that index.
+const TRACE = process.env.SIM_TRACE;
+const TRACE_FROM = Number(process.env.SIM_TRACE_FROM ?? 0);
+const WATCH = Number(process.env.SIM_WATCH ?? 0);
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -99,7 +108,7 @@ export class Sim {
   readonly opts: Required<Omit<SimOptions, 'raft'>> & { raft: SimOptions['raft'] };
   readonly rng: SeededPrng;
   readonly net: Network;
-  readonly checker = new Checker();
+  readonly checker: Checker;
   readonly nodes = new Map<string, SimNode>();
   readonly ids: string[];
   readonly observerIds: string[];
@@ -117,8 +126,9 @@ export class Sim {
   constructor(options: SimOptions) {
     this.opts = {
       learners: 0, tickMs: 10, network: reliableNetwork, fsyncMinMs: 0.1, fsyncMaxMs: 1, clockDrift: 0,
-      tornWrites: true, snapshotEvery: 0, snapshotRetain: 5, kv: false, observers: 0, observersAt: 'leader', ...options, raft: options.raft,
+      tornWrites: true, snapshotEvery: 0, snapshotRetain: 5, kv: false, observers: 0, observersAt: 'leader', mode: 'raft', ...options, raft: options.raft,
     };
+    this.checker = new Checker(this.opts.mode);
     this.rng = new SeededPrng(options.seed);
     this.net = new Network(this.opts.network, new SeededPrng(options.seed ^ 0x5bd1e995));
     const voters = Array.from({ length: options.voters }, (_, i) => `n${i + 1}`);
@@ -225,7 +235,8 @@ export class Sim {
   }
 
   #restoreMachines(n: SimNode, data: Uint8Array | null): void {
-    n.kv = this.opts.kv ? new KvMachine() : null;
+    n.kv = this.opts.kv ? new KvMachine({ outOfOrder: this.opts.mode === 'parallel' }) : null;
+    n.appliedAbove = new Set();
     if (data === null) {
       n.sm = { applied: 0, hash: 0 };
       return;
@@ -242,7 +253,11 @@ export class Sim {
   // ---- nodes -------------------------------------------------------------------------------
 
   #options(n: SimNode): RaftOptions {
-    return { ...this.opts.raft, id: n.id, prng: new SeededPrng((this.opts.seed * 31 + hashString(n.id) + n.crashes * 7919) >>> 0) };
+    const prng = new SeededPrng((this.opts.seed * 31 + hashString(n.id) + n.crashes * 7919) >>> 0);
+    if (this.opts.mode === 'parallel') {
+      return { ...this.opts.raft, id: n.id, prng, mode: 'parallel', keysOf: this.opts.kv ? kvKeysOf : null };
+    }
+    return { ...this.opts.raft, id: n.id, prng };
   }
 
   #start(n: SimNode): void {
@@ -311,6 +326,10 @@ export class Sim {
     if (!this.net.connected(m.from, m.to)) return;
     if (this.dropIf !== null && this.dropIf(m)) return;
     this.msgCount.set(m.type, (this.msgCount.get(m.type) ?? 0) + 1);
+    if (TRACE !== undefined && (m.to === TRACE || m.from === TRACE) && this.now > TRACE_FROM) {
+      const { entries, ...rest } = m as Message & { entries?: readonly Entry[] };
+      console.error(`${this.now.toFixed(1)} ${JSON.stringify({ ...rest, entries: entries?.map((e) => `${e.index}/${e.term}`) })}`);
+    }
     if (m.type === 'app') this.entriesDelivered += m.entries.length;
     n.node.step(m);
     this.#process(n);
@@ -345,6 +364,14 @@ export class Sim {
     if (isEmpty(rd) && soft === n.lastSoft) this.checker.fail(`${n.id}: hasReady() was true but the Ready is empty (a busy loop)`);
     n.lastSoft = soft;
     n.outstanding = rd;
+    if (WATCH > 0) {
+      for (const e of [...rd.entries, ...rd.fills]) {
+        if (e.index === WATCH) console.error(`${this.now.toFixed(1)} ${n.id} (${rd.softState.role} t${node.status().term}) writes ${e.index}/${e.term} ${e.term === 0 ? 'hole' : entryKey(e).slice(-6)} ${rd.fills.includes(e) ? 'fill' : 'entry'}`);
+      }
+      const st = node.status();
+      if (st.commit >= WATCH && n.commitSeen < WATCH) console.error(`${this.now.toFixed(1)} ${n.id} commits through ${st.commit}: ${entryKey(node.entryAt(WATCH) ?? { term: 0, index: 0, type: 'noop', data: new Uint8Array() }).slice(-6)}`);
+      if (st.committedAbove.includes(WATCH)) console.error(`${this.now.toFixed(1)} ${n.id} commits ${WATCH} out of order: ${entryKey(node.entryAt(WATCH)!).slice(-6)}`);
+    }
     this.#checkReady(n, node, rd);
     this.#send(rd.messages);
     const o = this.opts;
@@ -357,18 +384,32 @@ export class Sim {
     if (n.epoch !== epoch || n.node === null) return;
     const d = n.durable;
     if (rd.snapshot !== null) {
+      // Parallel mode keeps the entries after the snapshot (they may be acknowledged ones).
+      const s = rd.snapshot.meta.index;
+      const kept = this.opts.mode === 'parallel' ? d.entries.filter((e) => e.index > s) : [];
       d.snapshot = rd.snapshot;
-      d.entries = [];
+      d.entries = kept[0]?.index === s + 1 ? kept : [];
     }
     this.#writeEntries(d, rd.entries);
+    this.#writeFills(d, rd.fills);
     if (rd.hardState !== null) d.hardState = rd.hardState;
     this.#send(rd.messagesAfterPersist);
     if (rd.snapshot !== null) this.#restoreMachines(n, rd.snapshot.data);
+    const parallel = this.opts.mode === 'parallel';
     for (const e of rd.committedEntries) {
       this.checker.apply(n.id, e);
-      if (e.index !== n.sm.applied + 1) this.checker.fail(`${n.id} applied ${e.index} after ${n.sm.applied}`);
-      n.sm = { applied: e.index, hash: mix(n.sm.hash, entryKey(e)) };
-      const result = n.kv?.apply(e) ?? null;
+      if (parallel) {
+        if (e.index <= n.sm.applied || n.appliedAbove.has(e.index)) this.checker.fail(`${n.id} applied ${e.index} twice`);
+        n.appliedAbove.add(e.index);
+        let applied = n.sm.applied;
+        while (n.appliedAbove.delete(applied + 1)) applied++;
+        // Order-independent: entries that touch different keys apply in any order.
+        n.sm = { applied, hash: (n.sm.hash + hashString(entryKey(e))) >>> 0 };
+      } else {
+        if (e.index !== n.sm.applied + 1) this.checker.fail(`${n.id} applied ${e.index} after ${n.sm.applied}`);
+        n.sm = { applied: e.index, hash: mix(n.sm.hash, entryKey(e)) };
+      }
+      const result = n.kv?.apply(parallel ? { ...e, data: entryPayload(e, 'parallel') } : e) ?? null;
       this.hooks.applied?.(n.id, e, result);
     }
     for (const rs of rd.readStates) this.hooks.readState?.(n.id, rs);
@@ -376,6 +417,7 @@ export class Sim {
     n.outstanding = null;
     n.node.advance(rd);
     if (rd.committedEntries.length > 0 || rd.snapshot !== null) this.hooks.advanced?.(n.id);
+    if (rd.snapshot !== null) n.appliedAbove = new Set();
     const coreApplied = n.node.status().applied;
     if (coreApplied !== n.sm.applied) this.checker.fail(`${n.id}: the core says applied ${coreApplied}, the state machine is at ${n.sm.applied}`);
     this.#maybeSnapshot(n, n.node);
@@ -393,9 +435,22 @@ export class Sim {
     for (const e of entries) d.entries.push(e);
   }
 
+  /** Parallel mode: entries written in place over holes or stale entries. */
+  #writeFills(d: Durable, fills: readonly Entry[]): void {
+    const base = d.snapshot?.meta.index ?? 0;
+    for (const e of fills) {
+      const k = e.index - base - 1;
+      if (k < 0) continue;
+      if (k >= d.entries.length) throw new Error(`fill at ${e.index} beyond the durable log (last ${base + d.entries.length})`);
+      d.entries[k] = e;
+    }
+  }
+
   #maybeSnapshot(n: SimNode, node: RaftNode): void {
     const every = this.opts.snapshotEvery;
     if (every <= 0 || n.sm.applied - n.lastSnapshotAt < every) return;
+    // Parallel mode: only at a point where nothing above the watermark is applied.
+    if (n.appliedAbove.size > 0) return;
     const snap = node.compact(this.#snapshotData(n), this.opts.snapshotRetain);
     n.lastSnapshotAt = n.sm.applied;
     // saveSnapshot: durable at once; entries it covers are dropped from the durable log.
@@ -411,17 +466,20 @@ export class Sim {
     if (rd.softState.role === 'leader') {
       c.leader(n.id, st.term);
       if (!n.wasLeader) {
-        c.leaderComplete(n.id, st.term, st.firstIndex - 1, (i) => node.termAt(i));
+        c.leaderComplete(n.id, st.term, st.firstIndex - 1, (i) => node.termAt(i), (i) => node.entryAt(i));
         // Like a runtime, a new leader registers the observers connected to it.
         if (this.opts.observersAt === 'leader') for (const o of this.observerIds) node.addObserver(o);
       }
     }
     n.wasLeader = rd.softState.role === 'leader';
-    let prevTerm = -1;
-    for (const e of rd.entries) {
-      const pt = prevTerm !== -1 ? prevTerm : node.termAt(e.index - 1);
-      c.logEntry(n.id, e, pt);
-      prevTerm = e.term;
+    // Log Matching is Raft's; parallel mode replaces it by origin identity (checked on commit).
+    if (this.opts.mode === 'raft') {
+      let prevTerm = -1;
+      for (const e of rd.entries) {
+        const pt = prevTerm !== -1 ? prevTerm : node.termAt(e.index - 1);
+        c.logEntry(n.id, e, pt);
+        prevTerm = e.term;
+      }
     }
     if (st.commit > n.commitSeen) {
       for (let i = Math.max(n.commitSeen + 1, st.firstIndex); i <= st.commit; i++) {
@@ -429,6 +487,10 @@ export class Sim {
         if (e !== undefined) c.commit(n.id, e);
       }
       n.commitSeen = st.commit;
+    }
+    for (const i of st.committedAbove) {
+      const e = node.entryAt(i);
+      if (e !== undefined) c.commit(n.id, e);
     }
   }
 
@@ -446,7 +508,7 @@ export class Sim {
         const snapIndex = d.snapshot?.meta.index ?? 0;
         if (snapIndex >= idx) { holders++; coveredBySnapshots++; continue; }
         const e = d.entries[idx - snapIndex - 1];
-        if (e !== undefined && e.term === rec.term && entryKey(e) === rec.key) holders++;
+        if (e !== undefined && e.term !== 0 && (this.opts.mode === 'parallel' || e.term === rec.term) && entryKey(e) === rec.key) holders++;
       }
       if (holders < q) c.fail(`committed entry ${idx} (term ${rec.term}) is durable on only ${holders} of ${durables.length} voters`);
       // Below every voter's snapshot there is nothing left to compare.
@@ -551,18 +613,26 @@ export class Sim {
 
   /** Whether the entry proposed with `key` is committed (in the checker's record) at `index`. */
   isCommitted(index: number, key: string): boolean {
-    return this.checker.committed[index]?.key === key;
+    const rec = this.checker.committed[index];
+    return (rec?.payloadKey ?? rec?.key) === key;
   }
 
   /** Every live node has applied through the highest committed index, with equal state. */
   converged(): boolean {
     const target = this.checker.maxCommitted;
     let hash: number | null = null;
+    let kv: string | null = null;
     for (const n of this.nodes.values()) {
       if (n.node === null) return false;
       if (n.sm.applied !== target) return false;
       if (hash === null) hash = n.sm.hash;
       else if (n.sm.hash !== hash) return false;
+      // Parallel mode's hash ignores apply order, so compare the key-value states themselves.
+      if (n.kv !== null && this.opts.mode === 'parallel') {
+        const state = JSON.stringify(n.kv.scan());
+        if (kv === null) kv = state;
+        else if (state !== kv) this.checker.fail(`State Machine Safety: ${n.id} applied every entry through ${target} but its key-value state differs: ${diffStates(kv, state)}`);
+      }
     }
     return true;
   }
@@ -576,6 +646,14 @@ export class Sim {
     for (const v of this.msgCount.values()) s += v;
     return s;
   }
+}
+
+function diffStates(a: string, b: string): string {
+  const x = new Map(JSON.parse(a) as Array<[string, unknown]>);
+  const y = new Map(JSON.parse(b) as Array<[string, unknown]>);
+  for (const [k, v] of x) if (JSON.stringify(y.get(k)) !== JSON.stringify(v)) return `key ${k}: ${JSON.stringify(v)} vs ${JSON.stringify(y.get(k))}`;
+  for (const k of y.keys()) if (!x.has(k)) return `key ${k} only on one`;
+  return 'sessions differ';
 }
 
 function isEmpty(rd: Ready): boolean {

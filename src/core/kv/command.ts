@@ -110,6 +110,23 @@ export function commandKeys(cmd: KvCommand): readonly string[] {
   return cmd.op === 'register' ? [] : [cmd.key];
 }
 
+/**
+ * The conflict set of an encoded command for ParallelRaft (RaftOptions.keysOf): its key, plus its
+ * client session (a session's commands keep log order among themselves); a registration may
+ * sweep and evict every session, so it conflicts with everything (null), as does a command that
+ * does not decode.
+ */
+export function kvKeysOf(data: Uint8Array): readonly string[] | null {
+  let env: CommandEnvelope;
+  try {
+    env = decodeCommand(data);
+  } catch {
+    return null;
+  }
+  if (env.cmd.op === 'register') return null;
+  return env.session === null ? [env.cmd.key] : [env.cmd.key, `\u0000session:${env.session.client}`];
+}
+
 export function valuesEqual(a: Value | undefined, b: Value | undefined): boolean {
   if (a === undefined || b === undefined) return a === b;
   if (typeof a === 'string' || typeof b === 'string') return a === b;

@@ -21,6 +21,12 @@ export interface KvMachineOptions {
   readonly sessionsMax?: number;
   /** Results remembered per session for retries of requests still in flight. */
   readonly sessionResultsMax?: number;
+  /**
+   * ParallelRaft: entries arrive out of log order (never two that write the same key, see
+   * kvKeysOf). Log time then moves only with session commands, which keep log order among
+   * themselves, so session expiry is the same on every replica.
+   */
+  readonly outOfOrder?: boolean;
 }
 
 export interface ScanOptions {
@@ -47,7 +53,10 @@ export class KvMachine {
   readonly sessionTtlMs: number;
   readonly sessionsMax: number;
   readonly sessionResultsMax: number;
+  /** Every entry up to here is applied (out of order: see #appliedAbove). */
   appliedIndex: Index = 0;
+  readonly outOfOrder: boolean;
+  readonly #appliedAbove = new Set<Index>();
   /** Log time: the largest leader timestamp applied so far. */
   logTimeMs = 0;
   readonly #data = new Map<string, Value>();
@@ -60,6 +69,7 @@ export class KvMachine {
     this.sessionTtlMs = options.sessionTtlMs ?? 10 * 60 * 1000;
     this.sessionsMax = options.sessionsMax ?? 100_000;
     this.sessionResultsMax = options.sessionResultsMax ?? 4096;
+    this.outOfOrder = options.outOfOrder ?? false;
     assert(this.sessionTtlMs > 0 && this.sessionsMax > 0 && this.sessionResultsMax > 0, 'kv machine limits must be positive');
   }
 
@@ -78,14 +88,33 @@ export class KvMachine {
 
   /** Applies one committed entry; returns the command's result (null for no-op and config). */
   apply(e: Entry): KvResult | null {
-    assert(e.index === this.appliedIndex + 1, () => `kv apply of ${e.index} after ${this.appliedIndex}`);
-    this.appliedIndex = e.index;
+    if (this.outOfOrder) {
+      assert(e.index > this.appliedIndex && !this.#appliedAbove.has(e.index), () => `kv apply of ${e.index} twice (applied through ${this.appliedIndex})`);
+      if (e.index === this.appliedIndex + 1) {
+        this.appliedIndex = e.index;
+        while (this.#appliedAbove.delete(this.appliedIndex + 1)) this.appliedIndex++;
+      } else {
+        this.#appliedAbove.add(e.index);
+      }
+    } else {
+      assert(e.index === this.appliedIndex + 1, () => `kv apply of ${e.index} after ${this.appliedIndex}`);
+      this.appliedIndex = e.index;
+    }
     if (e.type !== 'normal') return null;
     return this.applyCommand(decodeCommand(e.data), e.index);
   }
 
+  /** Applied out of order above appliedIndex (snapshots are taken only when there are none). */
+  get appliedAbove(): number {
+    return this.#appliedAbove.size;
+  }
+
   applyCommand(env: CommandEnvelope, index: Index): KvResult {
-    if (env.timeMs > this.logTimeMs) {
+    // Out of order (ParallelRaft), only registrations — which conflict with every entry — move log
+    // time and sweep sessions; a session's own commands (in log order among themselves) decide its
+    // expiry from their own timestamps. Either way every replica reaches the same decisions.
+    const movesTime = !this.outOfOrder || env.cmd.op === 'register';
+    if (movesTime && env.timeMs > this.logTimeMs) {
       this.logTimeMs = env.timeMs;
       this.#expireSessions();
     }
@@ -93,11 +122,15 @@ export class KvMachine {
     if (cmd.op === 'register') return this.#register(index);
     const s = env.session;
     if (s === null) return this.#execute(env, index);
-    const session = this.#sessions.get(s.client);
+    let session = this.#sessions.get(s.client);
+    if (session !== undefined && this.outOfOrder && env.timeMs - session.lastTimeMs > this.sessionTtlMs) {
+      this.#sessions.delete(s.client);
+      session = undefined;
+    }
     if (session === undefined) {
       return { op: 'error', index, code: 'ERR_SESSION_EXPIRED', message: `client session ${s.client} expired or was never registered: register a new one` };
     }
-    this.#touch(s.client, session);
+    this.#touch(s.client, session, env.timeMs);
     if (s.firstUnacked > session.firstUnacked) {
       session.firstUnacked = s.firstUnacked;
       for (const seq of session.results.keys()) if (seq < s.firstUnacked) session.results.delete(seq);
@@ -148,7 +181,7 @@ export class KvMachine {
 
   #register(index: Index): KvResult {
     while (this.#sessions.size >= this.sessionsMax) {
-      const lru = this.#sessions.keys().next().value;
+      const lru = this.#leastRecent();
       if (lru === undefined) break;
       this.#sessions.delete(lru);
     }
@@ -156,7 +189,26 @@ export class KvMachine {
     return { op: 'register', index, client: index };
   }
 
-  #touch(client: number, s: Session): void {
+  /** In log order the map is in recency order; out of order, recency is the sessions' own times. */
+  #leastRecent(): number | undefined {
+    if (!this.outOfOrder) return this.#sessions.keys().next().value;
+    let best: number | undefined;
+    let bestTime = Infinity;
+    for (const [id, s] of this.#sessions) {
+      if (s.lastTimeMs < bestTime || (s.lastTimeMs === bestTime && best !== undefined && id < best)) {
+        best = id;
+        bestTime = s.lastTimeMs;
+      }
+    }
+    return best;
+  }
+
+  #touch(client: number, s: Session, timeMs: number): void {
+    if (this.outOfOrder) {
+      // No reordering of the map: its order would depend on the order entries applied in.
+      s.lastTimeMs = Math.max(s.lastTimeMs, timeMs);
+      return;
+    }
     s.lastTimeMs = this.logTimeMs;
     this.#sessions.delete(client);
     this.#sessions.set(client, s);
@@ -165,6 +217,10 @@ export class KvMachine {
   #expireSessions(): void {
     const cutoff = this.logTimeMs - this.sessionTtlMs;
     for (const [id, s] of this.#sessions) {
+      if (this.outOfOrder) {
+        if (s.lastTimeMs < cutoff) this.#sessions.delete(id);
+        continue;
+      }
       if (s.lastTimeMs >= cutoff) break;
       this.#sessions.delete(id);
     }
@@ -192,6 +248,7 @@ export class KvMachine {
 
   /** The whole state as bytes: data, sessions and log time. */
   snapshot(): Uint8Array {
+    assert(this.#appliedAbove.size === 0, () => `kv snapshot with ${this.#appliedAbove.size} entries applied out of order above ${this.appliedIndex}`);
     const w = new ByteWriter(1024);
     w.u8(SNAPSHOT_FORMAT).num(this.appliedIndex).num(this.logTimeMs).varint(this.#data.size);
     for (const [k, v] of this.#data) {
@@ -213,6 +270,7 @@ export class KvMachine {
     const format = r.u8();
     if (format !== SNAPSHOT_FORMAT) throw new RangeError(`kv snapshot: unknown format ${format}`);
     this.appliedIndex = r.num();
+    this.#appliedAbove.clear();
     this.logTimeMs = r.num();
     this.#data.clear();
     this.#sorted = null;

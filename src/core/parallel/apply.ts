@@ -1,0 +1,83 @@
+// Parallel mode: which committed entries may apply now, out of order. Entry j applies when it is
+// committed and durable here, everything more than lookBehindEntries before it is applied, and no
+// unapplied entry in its window writes one of its keys (by what this log holds there and by what
+// j's creator knew). Re-stamped entries (merged by a later leader) apply in log order only: their
+// look-behind describes an older leader's log. Linearizable reads wait per key.
+
+import type { Raft } from '../raft.ts';
+import type { Entry, Index } from '../types.ts';
+import { keysConflict, type KeySet } from './header.ts';
+
+/** Keys the entry at `k` may write, as far as `e` (at k + d) and this log know; null: anything. */
+function keysBehind(r: Raft, e: Entry, k: Index): KeySet {
+  const log = r.log;
+  const b = r.par.decoded(e).header.behind[e.index - k - 1];
+  const told: KeySet = b === undefined || b.originTerm === 0 ? null : b.keys;
+  if (told === null) return null;
+  if (k <= log.snapIndex || log.isHole(k)) return told;
+  const held = r.par.decoded(log.entry(k)).header.keys;
+  if (held === null) return null;
+  return held.length === 0 ? told : told.length === 0 ? held : [...told, ...held];
+}
+
+function isRestamped(r: Raft, e: Entry): boolean {
+  return r.par.decoded(e).header.originTerm !== e.term;
+}
+
+/**
+ * Committed entries that may be handed to the state machine now, in index order. `count` (only
+ * from ready(), not from hasReady()) updates the statistics.
+ */
+export function applicable(r: Raft, count = false): Entry[] {
+  const log = r.log;
+  const n = r.cfg.lookBehindEntries;
+  const hi = log.maxCommitted();
+  const out: Entry[] = [];
+  if (hi <= log.applied) return out;
+  const taken = new Set<Index>();
+  const done = (i: Index) => log.isApplied(i) || taken.has(i);
+  let watermark = log.applied;
+  for (let i = log.applied + 1; i <= hi; i++) {
+    if (i - n - 1 > watermark) break;
+    if (done(i)) continue;
+    if (!log.isCommitted(i) || log.isHole(i) || !log.durable(i)) continue;
+    const e = log.entry(i);
+    const inOrderOnly = e.type === 'config' || isRestamped(r, e);
+    let blocked = inOrderOnly && watermark !== i - 1;
+    if (!blocked) {
+      const mine = r.par.decoded(e).header.keys;
+      for (let k = Math.max(i - n, log.applied + 1); k < i; k++) {
+        if (!done(k) && keysConflict(mine, keysBehind(r, e, k))) {
+          blocked = true;
+          break;
+        }
+      }
+    }
+    if (blocked) {
+      if (count) r.par.stats.applyHeldByConflict++;
+      continue;
+    }
+    if (count && i !== watermark + 1) r.par.stats.outOfOrderApplied++;
+    out.push(e);
+    taken.add(i);
+    while (done(watermark + 1)) watermark++;
+  }
+  return out;
+}
+
+/**
+ * Whether a linearizable read of `key` at read index `index` may be served from this node's
+ * state now: every committed entry up to `index` that may write `key` is applied. A follower
+ * first needs the whole prefix committed here (its view of out-of-order commits may lag).
+ */
+export function keyReadable(r: Raft, key: string, index: Index): boolean {
+  const log = r.log;
+  if (log.applied >= index) return true;
+  if (r.role !== 'leader' && log.committed < index) return false;
+  for (let i = log.applied + 1; i <= index; i++) {
+    if (log.isApplied(i) || !log.isCommitted(i)) continue;
+    const keys = r.par.decoded(log.entry(i)).header.keys;
+    if (keys === null || keys.includes(key)) return false;
+  }
+  return true;
+}
