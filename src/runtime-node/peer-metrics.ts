@@ -33,6 +33,16 @@ export class PeerMetrics {
     g('edgeraft_leader_changes_total', 'Times this peer gained or lost leadership.', (set) => set(status().stats.leaderChanges));
     g('edgeraft_snapshots_sent_total', 'Snapshots sent to lagging followers.', (set) => set(status().stats.snapshotsSent));
     g('edgeraft_reorder_accepted_total', 'AppendEntries held by the reorder buffer and accepted once their gap filled.', (set) => set(status().stats.reorder.accepted));
+    g('edgeraft_reorder_held_total', 'AppendEntries that arrived ahead of a gap and were held by the reorder buffer.', (set) => set(status().stats.reorder.held));
+    g('edgeraft_parallel_events_total', 'Parallel mode: entries acknowledged past a hole (look-behind window used), committed and applied out of order, apply waits on a key conflict, Merge stages and the no-ops they wrote.', (set) => {
+      const p = status().stats.parallel;
+      set(p.outOfOrderAccepted, { event: 'accepted_out_of_order' });
+      set(p.outOfOrderCommitted, { event: 'committed_out_of_order' });
+      set(p.outOfOrderApplied, { event: 'applied_out_of_order' });
+      set(p.applyHeldByConflict, { event: 'apply_held_by_conflict' });
+      set(p.merges, { event: 'merge' });
+      set(p.mergeNoops, { event: 'merge_noop' });
+    });
     g('edgeraft_lease_valid', '1 while the leader holds a valid read lease.', (set) => set(status().leaseValid ? 1 : 0));
     g('edgeraft_pending_proposals', 'Proposals waiting to apply.', (set) => set(peer.driver.pendingProposals));
     g('edgeraft_pending_reads', 'Reads waiting for confirmation or apply.', (set) => set(peer.driver.pendingReads));
