@@ -7,13 +7,19 @@ import { assert } from './assert.ts';
 import { RaftError } from './errors.ts';
 import type { Message } from './message.ts';
 import type { RaftNode, Ready } from './node.ts';
+import { decodeParallelData } from './parallel/header.ts';
 import type { LogStore } from './storage.ts';
 import type { ConfChange, Entry, HardState, Index, ReadContext, Role, Snapshot, Term } from './types.ts';
 
 export interface ReplicatedStateMachine<R> {
-  /** Index of the last entry applied (or restored from a snapshot). */
+  /** Index of the last entry applied (or restored from a snapshot); in parallel mode, the watermark. */
   readonly appliedIndex: Index;
-  /** Applies one committed entry in log order; returns the result for its proposer. */
+  /** Parallel mode: entries applied above appliedIndex (snapshots wait until there are none). */
+  readonly appliedAbove?: number;
+  /**
+   * Applies one committed entry; returns the result for its proposer. Raft mode: in log order.
+   * Parallel mode: in the order the core allows, with the entry's data already the command.
+   */
   apply(entry: Entry): R | null;
   snapshot(): Uint8Array;
   restore(data: Uint8Array): void;
@@ -65,6 +71,12 @@ interface PendingRead {
   readonly reject: (e: Error) => void;
   /** The driver's tick when the read was asked. */
   readonly tick: number;
+  /** Parallel mode: the one key the read is for, so it waits only for entries writing it. */
+  readonly key?: string;
+}
+
+interface KeyWaiter extends Waiter {
+  readonly key: string;
 }
 
 interface Waiter {
@@ -94,6 +106,8 @@ export class RaftDriver<R> {
   readonly #reads = new Map<ReadContext, PendingRead>();
   #nextRead = 1;
   #waiters: Waiter[] = [];
+  /** Parallel mode: reads of one key waiting for the entries that write it (not the whole log). */
+  #keyWaiters: KeyWaiter[] = [];
   /** A commit-only hard state not written yet: it rides along with the next synced write. */
   #lazyHardState: HardState | null = null;
   #lastSnapshotIndex: Index;
@@ -125,7 +139,7 @@ export class RaftDriver<R> {
   }
 
   get pendingReads(): number {
-    return this.#reads.size + this.#waiters.length;
+    return this.#reads.size + this.#waiters.length + this.#keyWaiters.length;
   }
 
   step(m: Message): void {
@@ -199,7 +213,7 @@ export class RaftDriver<R> {
    * A linearizable read: resolves with the index to read at once the local state machine has
    * applied it (ReadIndex or lease on the leader, a forwarded read index on a follower).
    */
-  read(options: { readonly allowLease?: boolean } = {}): Promise<ReadResult> {
+  read(options: { readonly allowLease?: boolean; readonly key?: string } = {}): Promise<ReadResult> {
     const refused = this.#refuse();
     if (refused !== null) return Promise.reject(refused);
     if (this.pendingReads >= this.#readsMax) {
@@ -213,7 +227,7 @@ export class RaftDriver<R> {
         reject(err as Error);
         return;
       }
-      this.#reads.set(ctx, { resolve, reject, tick: this.#ticks });
+      this.#reads.set(ctx, options.key !== undefined ? { resolve, reject, tick: this.#ticks, key: options.key } : { resolve, reject, tick: this.#ticks });
       this.#schedule();
     });
   }
@@ -266,7 +280,9 @@ export class RaftDriver<R> {
     if (rd.mustSync) {
       const hardState = rd.hardState ?? this.#lazyHardState;
       this.#lazyHardState = null;
-      await this.#store.save({ snapshot: rd.snapshot, entries: rd.entries, hardState });
+      await this.#store.save(rd.fills.length > 0
+        ? { snapshot: rd.snapshot, entries: rd.entries, fills: rd.fills, hardState }
+        : { snapshot: rd.snapshot, entries: rd.entries, hardState });
     } else if (rd.hardState !== null) {
       this.#lazyHardState = rd.hardState;
     }
@@ -296,11 +312,15 @@ export class RaftDriver<R> {
   }
 
   #apply(e: Entry): void {
-    const result = this.#machine.apply(e);
+    const parallel = this.node.cfg.mode === 'parallel';
+    const decoded = parallel ? decodeParallelData(e) : null;
+    const result = this.#machine.apply(decoded === null ? e : { ...e, data: decoded.payload });
     const p = this.#proposals.get(e.index);
     if (p !== undefined) {
       this.#proposals.delete(e.index);
-      if (p.term === e.term) p.resolve({ index: e.index, result });
+      // Parallel mode: a later leader may have re-stamped the proposal's entry; its origin says.
+      const term = decoded === null ? e.term : decoded.header.originTerm;
+      if (p.term === term) p.resolve({ index: e.index, result });
       else p.reject(new RaftError('ERR_PROPOSAL_DROPPED', `entry ${e.index} of term ${p.term} was overwritten by a new leader`, this.leader));
     }
     this.#opts.onApply?.(e, result);
@@ -312,6 +332,11 @@ export class RaftDriver<R> {
     this.#reads.delete(ctx);
     // Even a leader waits for its own apply to reach the read index (no "wait-free" shortcut:
     // follower reads may have seen later state).
+    if (read.key !== undefined && this.node.cfg.mode === 'parallel') {
+      if (this.node.keyReadable(read.key, index)) read.resolve({ index, path });
+      else this.#keyWaiters.push({ index, key: read.key, resolve: () => read.resolve({ index, path }), reject: read.reject });
+      return;
+    }
     if (this.#machine.appliedIndex >= index) read.resolve({ index, path });
     else this.#addWaiter({ index, resolve: () => read.resolve({ index, path }), reject: read.reject });
   }
@@ -328,12 +353,21 @@ export class RaftDriver<R> {
     let n = 0;
     while (n < this.#waiters.length && this.#waiters[n]!.index <= applied) this.#waiters[n++]!.resolve();
     if (n > 0) this.#waiters.splice(0, n);
+    if (this.#keyWaiters.length > 0) {
+      this.#keyWaiters = this.#keyWaiters.filter((w) => {
+        if (!this.node.keyReadable(w.key, w.index)) return true;
+        w.resolve();
+        return false;
+      });
+    }
   }
 
   #maybeSnapshot(): void {
     const applied = this.#machine.appliedIndex;
     if (this.#snapshotEntries <= 0 || this.#snapshotting !== null) return;
     if (applied - this.#lastSnapshotIndex < this.#snapshotEntries) return;
+    // Parallel mode: a snapshot at the watermark must not include entries applied above it.
+    if ((this.#machine.appliedAbove ?? 0) > 0) return;
     const snap = this.node.compact(this.#machine.snapshot(), this.#retain);
     this.#lastSnapshotIndex = snap.meta.index;
     this.#snapshotting = this.#store.saveSnapshot(snap)
@@ -358,6 +392,8 @@ export class RaftDriver<R> {
     this.#reads.clear();
     for (const w of this.#waiters) w.reject(err);
     this.#waiters = [];
+    for (const w of this.#keyWaiters) w.reject(err);
+    this.#keyWaiters = [];
   }
 
   /** Finishes the write in flight, fails what is pending, and stops. The store stays open. */

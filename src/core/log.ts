@@ -273,10 +273,11 @@ export class RaftLog {
     this.keptStable = this.entries.length > 0 && stableAbove > meta.index ? stableAbove : 0;
     this.stableIndex = Math.min(this.stableIndex, this.applied);
     this.inProgressTo = Math.min(this.inProgressTo, meta.index);
-    // Whatever was not known durable (say, in a Ready still being written) is written again.
-    this.unstableFrom = this.entries.length > 0
-      ? Math.max(meta.index + 1, Math.min(wasUnstableFrom, this.keptStable + 1, this.lastIndex() + 1))
-      : meta.index + 1;
+    // Stores replace their whole log with a snapshot, so the kept entries are written again after
+    // it, in the same Ready (see docs/parallel-raft.md on the torn-write window this leaves).
+    this.unstableFrom = meta.index + 1;
+    this.keptStable = 0;
+    void wasUnstableFrom;
   }
 
   /** Drops entries covered by a local snapshot at `index` (which must be applied). */

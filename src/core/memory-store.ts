@@ -120,6 +120,11 @@ export class NumberLog {
     this.#len = 0;
   }
 
+  /** Replaces the k-th number, 0 <= k < length. */
+  set(k: number, v: number): void {
+    this.#a[this.#head + k] = v;
+  }
+
   #makeRoom(): void {
     if (this.#head >= this.#a.length / 2) {
       this.#a.copyWithin(0, this.#head, this.#head + this.#len);
@@ -140,6 +145,11 @@ export class NumberLog {
  * also keeps the entries.
  */
 export class LogMeta {
+  /**
+   * Parallel mode (ParallelRaft): the log may hold holes (term 0) and stale entries, so terms need
+   * not grow along it, and batches may carry in-place fills. Set before the first write.
+   */
+  parallel = false;
   #hardState: HardState = emptyHardState;
   #snapshot: Snapshot | null = null;
   // Invariant: #terms.at(k) is the term of entry firstIndex() + k; terms never decrease.
@@ -149,8 +159,9 @@ export class LogMeta {
    * Rebuilds a state from replayed data (hard state, snapshot, the terms of the entries after
    * it) and checks the invariants a save keeps; a violation is ERR_STORE_CORRUPT.
    */
-  static restore<T extends LogMeta>(this: new () => T, hardState: HardState, snapshot: Snapshot | null, terms: NumberLog): T {
+  static restore<T extends LogMeta>(this: new () => T, hardState: HardState, snapshot: Snapshot | null, terms: NumberLog, parallel = false): T {
     const s = new this();
+    s.parallel = parallel;
     try {
       if (snapshot !== null) checkSnapshotShape(snapshot, 'loaded snapshot');
       checkHardStateShape(hardState, 'loaded hardState');
@@ -162,7 +173,7 @@ export class LogMeta {
     let prev = snapshot?.meta.term ?? 0;
     for (let k = 0; k < terms.length; k++) {
       const t = terms.at(k);
-      if (t < prev) throw new StoreError('ERR_STORE_CORRUPT', `entry ${s.firstIndex() + k} has term ${t}, below the term ${prev} before it`);
+      if (t < prev && !parallel) throw new StoreError('ERR_STORE_CORRUPT', `entry ${s.firstIndex() + k} has term ${t}, below the term ${prev} before it`);
       s.#terms.push(t);
       prev = t;
     }
@@ -229,6 +240,16 @@ export class LogMeta {
       this.#checkAppend(batch.entries, last, prevTerm, 'batch.', 1);
       last = batch.entries[batch.entries.length - 1]!.index;
     }
+    const fills = batch.fills ?? [];
+    if (fills.length > 0 && !this.parallel) throw invalid('batch.fills are only for stores opened in parallel mode');
+    fills.forEach((e, k) => {
+      checkEntryShape(e, `batch.fills[${k}]`);
+      if (e.term === 0) throw invalid(`batch.fills[${k}] (index ${e.index}) is a hole: fills replace holes, they are never one`);
+      if (e.index <= snapIndex || e.index > last) {
+        throw invalid(`batch.fills[${k}].index ${e.index} is outside the stored log (${snapIndex + 1}..${last})`);
+      }
+      if (e.index <= commit) throw invalid(`batch.fills[${k}].index ${e.index} would overwrite a committed entry (stored commit index ${commit})`);
+    });
     if (batch.hardState !== null) this.#checkHardState(batch.hardState, last);
   }
 
@@ -242,14 +263,14 @@ export class LogMeta {
         if (e.index > last + 1) {
           throw invalid(`gap: ${where}entries[0].index is ${e.index} but the last stored index is ${last} (expected at most ${last + 1})`);
         }
-        if (e.term < prevTerm) {
+        if (e.term < prevTerm && !this.parallel) {
           throw invalid(`${where}entries[0].term ${e.term} is below the term ${prevTerm} of the entry before it (index ${e.index - 1})`);
         }
       } else {
         if (e.index !== prev.index + 1) {
           throw invalid(`${where}entries are not contiguous: entries[${k}].index is ${e.index} after entries[${k - 1}].index ${prev.index}`);
         }
-        if (e.term < prev.term) {
+        if (e.term < prev.term && !this.parallel) {
           throw invalid(`${where}entries[${k}].term ${e.term} is below entries[${k - 1}].term ${prev.term}`);
         }
       }
@@ -282,6 +303,7 @@ export class LogMeta {
       this.#terms.truncate(batch.entries[0]!.index - this.firstIndex());
       for (let k = 0; k < n; k++) this.#terms.push(batch.entries[k]!.term);
     }
+    for (const e of batch.fills ?? []) this.#terms.set(e.index - this.firstIndex(), e.term);
     if (batch.hardState !== null) this.#hardState = batch.hardState;
   }
 
@@ -327,7 +349,7 @@ export class LogState extends LogMeta {
   #entries: Entry[] = [];
 
   /** Rebuilds a state from loaded data; a log that breaks a save's invariants is ERR_STORE_CORRUPT. */
-  static from(loaded: LoadedState): LogState {
+  static from(loaded: LoadedState, parallel = false): LogState {
     const terms = new NumberLog(Math.max(16, loaded.entries.length));
     const first = (loaded.snapshot?.meta.index ?? 0) + 1;
     loaded.entries.forEach((e, k) => {
@@ -341,7 +363,7 @@ export class LogState extends LogMeta {
       }
       terms.push(e.term);
     });
-    const s = LogState.restore(loaded.hardState, loaded.snapshot, terms);
+    const s = LogState.restore(loaded.hardState, loaded.snapshot, terms, parallel);
     s.#entries = [...loaded.entries];
     return s;
   }
@@ -358,6 +380,7 @@ export class LogState extends LogMeta {
       this.#entries.length = batch.entries[0]!.index - this.firstIndex();
       for (let k = 0; k < n; k++) this.#entries.push(batch.entries[k]!);
     }
+    for (const e of batch.fills ?? []) this.#entries[e.index - this.firstIndex()] = e;
   }
 
   override applyCompaction(snap: Snapshot): void {
@@ -393,6 +416,11 @@ function copySnapshot(s: Snapshot): Snapshot {
 export class MemoryBacking {
   state = new LogState();
   holder: MemoryStore | null = null;
+
+  /** `parallel`: a ParallelRaft log (holes, stale entries, in-place fills; see LogMeta.parallel). */
+  constructor(options: { readonly parallel?: boolean } = {}) {
+    this.state.parallel = options.parallel === true;
+  }
 
   /** Simulates the death of the holder: it is closed without flushing and the backing is free. */
   crash(): void {
@@ -438,6 +466,7 @@ export class MemoryStore implements LogStore {
     state.applyBatch({
       snapshot: batch.snapshot === null ? null : copySnapshot(batch.snapshot),
       entries: batch.entries.map(copyEntry),
+      ...(batch.fills !== undefined ? { fills: batch.fills.map(copyEntry) } : {}),
       hardState: batch.hardState === null ? null : { ...batch.hardState },
     });
   }

@@ -13,7 +13,7 @@ export interface LoadedState {
   readonly entries: readonly Entry[];
 }
 
-/** The writes of one Ready, applied in this order: snapshot, entries, hard state. */
+/** The writes of one Ready, applied in this order: snapshot, entries, fills, hard state. */
 export interface StoreBatch {
   /** A snapshot received from the leader: it replaces the whole log (entries <= its index are gone). */
   readonly snapshot: Snapshot | null;
@@ -22,6 +22,11 @@ export interface StoreBatch {
    * replaced (a conflicting suffix is overwritten); entries[0].index must be <= lastIndex + 1.
    */
   readonly entries: readonly Entry[];
+  /**
+   * Parallel mode (stores opened with `parallel`): entries that replace the entry or hole stored
+   * at their index, in place, leaving every other entry as it is. Applied after `entries`.
+   */
+  readonly fills?: readonly Entry[];
   readonly hardState: HardState | null;
 }
 

@@ -23,9 +23,11 @@ export const RecordType = {
   snapshotInstall: 4,
   /** The log is compacted through a local snapshot (saveSnapshot, and each segment's checkpoint). */
   snapshotCompact: 5,
+  /** Parallel mode: an entry that replaces the one at its index in place (no truncation). */
+  fill: 6,
 } as const;
 export type RecordTypeCode = (typeof RecordType)[keyof typeof RecordType];
-const recordTypeMax = 5;
+const recordTypeMax = 6;
 
 const headerMagic = 0x4c575245; // "ERWL"
 const snapshotMagic = 0x4e535245; // "ERSN"
@@ -119,7 +121,7 @@ export class RecordBuffer {
     this.length = end;
   }
 
-  putEntry(e: Entry): void {
+  putEntry(e: Entry, type: typeof RecordType.entry | typeof RecordType.fill = RecordType.entry): void {
     const start = this.length;
     const b = this.#buf;
     let o = start + recordHeaderBytes;
@@ -135,7 +137,7 @@ export class RecordBuffer {
       o += 3 + n;
     }
     b.set(e.data, o);
-    this.#frame(start, RecordType.entry, o + e.data.byteLength);
+    this.#frame(start, type, o + e.data.byteLength);
   }
 
   putHardState(hs: HardState): void {

@@ -41,6 +41,14 @@ export class EntryIndex {
     this.#bytes.push(bytes);
   }
 
+  /** Parallel mode: entry `index` now lives at another place; nothing else changes (base < index <= last). */
+  replace(index: Index, term: Term, seq: number, offset: number, bytes: number): void {
+    const k = index - this.base - 1;
+    this.terms.set(k, term);
+    this.#pos.set(k, seq * u32Limit + offset);
+    this.#bytes.set(k, bytes);
+  }
+
   /** Forgets every entry; the log restarts after `base` (a snapshot install). */
   reset(base: Index): void {
     this.base = base;

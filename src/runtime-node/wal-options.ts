@@ -19,6 +19,12 @@ export interface FileWalOptions {
   readonly pendingBytesMax?: number;
   /** Receives recovery warnings (torn tail truncated, stale lock taken over). Default: console.warn. */
   readonly logger?: WalLogger;
+  /**
+   * ParallelRaft: the log may hold holes and stale entries (terms need not grow along it), and
+   * saves may carry in-place fills (written as fill records). A store must always be opened in
+   * the mode it was written in.
+   */
+  readonly parallel?: boolean;
 }
 
 export interface WalConfig {
@@ -26,6 +32,7 @@ export interface WalConfig {
   readonly sync: boolean;
   readonly pendingBytesMax: number;
   readonly warn: (message: string) => void;
+  readonly parallel: boolean;
 }
 
 const segmentBytesMin = 4096;
@@ -39,7 +46,7 @@ function invalidOption(message: string): StoreError {
 }
 
 export function validateOptions(options: FileWalOptions): WalConfig {
-  const known = new Set(['segmentBytes', 'syncMode', 'pendingBytesMax', 'logger']);
+  const known = new Set(['segmentBytes', 'syncMode', 'pendingBytesMax', 'logger', 'parallel']);
   for (const key of Object.keys(options)) {
     if (!known.has(key)) throw invalidOption(`unknown FileWal option '${key}' (known: ${[...known].join(', ')})`);
   }
@@ -63,5 +70,6 @@ export function validateOptions(options: FileWalOptions): WalConfig {
     sync: syncMode === 'fdatasync',
     pendingBytesMax: bytes('pendingBytesMax', 16 * 1024 * 1024, 1024),
     warn: logger === undefined ? (m) => console.warn(`edgeraft wal: ${m}`) : (m) => logger.warn(m),
+    parallel: options.parallel === true,
   };
 }

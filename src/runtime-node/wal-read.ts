@@ -21,24 +21,27 @@ export async function readEntries(dir: string, index: EntryIndex, lo: Index, hi:
   while (i < hi) {
     const first = index.placeOf(i);
     let j = i + 1;
+    // Offsets usually grow with the index; in-place fills (parallel mode) can break that.
+    let start = first.offset;
     let end = first.offset + first.bytes;
     for (; j < hi; j++) {
       const p = index.placeOf(j);
       if (p.seq !== first.seq) break;
-      end = p.offset + p.bytes;
+      start = Math.min(start, p.offset);
+      end = Math.max(end, p.offset + p.bytes);
     }
     const places: EntryPlace[] = [];
     for (let k = i; k < j; k++) places.push(index.placeOf(k));
     const path = join(dir, segmentName(first.seq));
     let buf: Buffer;
     try {
-      buf = await readRange(path, first.offset, end - first.offset);
+      buf = await readRange(path, start, end - start);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new StoreError('ERR_STORE_IO', `${path}: cannot read: ${(err as Error).message}`);
       recheck();
       throw new StoreError('ERR_STORE_CORRUPT', `${path}: segment is missing but holds entries ${i}..${j - 1}`);
     }
-    for (let k = 0; k < places.length; k++) out.push(decodePlaced(buf, places[k]!, first.offset, i + k, path));
+    for (let k = 0; k < places.length; k++) out.push(decodePlaced(buf, places[k]!, start, i + k, path));
     i = j;
   }
   return out;
@@ -66,7 +69,7 @@ function decodePlaced(buf: Buffer, place: EntryPlace, base: number, index: Index
   const r = checkRecord(buf, at, at + place.bytes);
   const bad = (what: string): StoreError => new StoreError('ERR_STORE_CORRUPT', `${path} at byte offset ${place.offset}: ${what} (reading entry ${index})`);
   if (r.kind !== 'ok') throw bad(r.kind === 'bad' ? r.reason : 'zeros where the record should be');
-  if (r.type !== RecordType.entry) throw bad(`record of type ${r.type}, not an entry`);
+  if (r.type !== RecordType.entry && r.type !== RecordType.fill) throw bad(`record of type ${r.type}, not an entry`);
   let e: Entry;
   try {
     e = decodeEntry(buf, r.start, r.end);

@@ -60,7 +60,7 @@ function corrupt(path: string, offset: number | null, what: string): StoreError 
 function findIntactRecord(b: Uint8Array, from: number, scanTo: number): number {
   for (let p = from; p < scanTo && p + recordHeaderBytes <= b.length; p++) {
     const type = b[p + 8]!;
-    if (type === 0 || type > RecordType.snapshotCompact) continue;
+    if (type === 0 || type > RecordType.fill) continue;
     const len = getU32(b, p + 4);
     if (p + recordHeaderBytes + len > b.length) continue;
     if (crc32c(b.subarray(p + 4, p + recordHeaderBytes + len)) === getU32(b, p)) return p;
@@ -97,6 +97,15 @@ class Replay {
         const last = ix.lastIndex();
         if (e.index > last + 1) return `entry ${e.index} follows the last index ${last}: entries ${last + 1}..${e.index - 1} are missing`;
         ix.place(e.index, e.term, seg.seq, off, r.end - off);
+        return null;
+      }
+      case RecordType.fill: {
+        const e = decodeEntryHead(b, r.start, r.end);
+        if (e.index > seg.maxIndex) seg.maxIndex = e.index;
+        // Before the first entry of a mid-log replay, or below a later snapshot, it is moot.
+        if (this.provisional || e.index <= ix.base) return null;
+        if (e.index > ix.lastIndex()) return `fill of entry ${e.index} beyond the last index ${ix.lastIndex()}`;
+        ix.replace(e.index, e.term, seg.seq, off, r.end - off);
         return null;
       }
       case RecordType.hardState:
@@ -240,7 +249,7 @@ async function loadSnapshot(dir: string, ref: SnapshotRef): Promise<Snapshot> {
 }
 
 /** Replays `dir` (which must exist and be locked by the caller). */
-export async function recoverDir(dir: string, warn: (message: string) => void): Promise<Recovered> {
+export async function recoverDir(dir: string, warn: (message: string) => void, parallel = false): Promise<Recovered> {
   const names = await fsp.readdir(dir);
   const seqs = names.map(parseSegmentName).filter((s): s is number => s !== null).sort((a, b) => a - b);
   const snapIndexes = names.map(parseSnapshotName).filter((s): s is number => s !== null);
@@ -269,7 +278,7 @@ export async function recoverDir(dir: string, warn: (message: string) => void): 
   const snapshot = replay.ref === null ? null : await loadSnapshot(dir, replay.ref);
   let state: LogMeta;
   try {
-    state = LogMeta.restore(replay.hardState, snapshot, replay.index.terms);
+    state = LogMeta.restore(replay.hardState, snapshot, replay.index.terms, parallel);
   } catch (err) {
     throw corrupt(dir, null, `replayed log is inconsistent: ${(err as Error).message}`);
   }

@@ -125,7 +125,7 @@ export class FileWal implements LogStore {
     }
     const lock = await DirLock.acquire(dir, cfg.warn);
     try {
-      const rec = await recoverDir(dir, cfg.warn);
+      const rec = await recoverDir(dir, cfg.warn, cfg.parallel);
       if (rec.fresh) await writeFileAtomic(dir, versionFileName, [Buffer.from(versionText)]);
       await removeLeftovers(dir, rec, cfg.warn);
       const wal = new FileWal(dir, cfg, lock, rec);
@@ -415,6 +415,15 @@ export class FileWal implements LogStore {
       this.#reserve(bytes);
       this.#fill.buf.putEntry(e);
       this.#index.place(e.index, e.term, this.#tailSeg.seq, this.#tailOffset - bytes, bytes);
+      if (e.index > this.#tailSeg.maxIndex) this.#tailSeg.maxIndex = e.index;
+    }
+    // Parallel mode: in-place writes, each its own record that replaces one entry on replay.
+    for (const e of op.batch.fills ?? []) {
+      if (e.index < this.#fill.minIndex) this.#fill.minIndex = e.index;
+      const bytes = entryRecordBytes(e);
+      this.#reserve(bytes);
+      this.#fill.buf.putEntry(e, RecordType.fill);
+      this.#index.replace(e.index, e.term, this.#tailSeg.seq, this.#tailOffset - bytes, bytes);
       if (e.index > this.#tailSeg.maxIndex) this.#tailSeg.maxIndex = e.index;
     }
     if (hardState !== null) {

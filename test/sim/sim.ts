@@ -384,11 +384,10 @@ export class Sim {
     if (n.epoch !== epoch || n.node === null) return;
     const d = n.durable;
     if (rd.snapshot !== null) {
-      // Parallel mode keeps the entries after the snapshot (they may be acknowledged ones).
-      const s = rd.snapshot.meta.index;
-      const kept = this.opts.mode === 'parallel' ? d.entries.filter((e) => e.index > s) : [];
+      // As a store does, the snapshot replaces the whole log; in parallel mode the core writes the
+      // entries it keeps after it again, in the same Ready.
       d.snapshot = rd.snapshot;
-      d.entries = kept[0]?.index === s + 1 ? kept : [];
+      d.entries = [];
     }
     this.#writeEntries(d, rd.entries);
     this.#writeFills(d, rd.fills);

@@ -86,6 +86,11 @@ export interface DecodedData {
 
 /** Reads an entry's header; a malformed one is an invariant violation (entries are validated on entry). */
 export function decodeParallelData(e: Entry): DecodedData {
+  // Entries written without a header (the bootstrap membership, bootstrapState) are empty; a
+  // parallel-mode entry always has at least its version byte.
+  if (e.data.byteLength === 0) {
+    return { header: { originTerm: e.term, kind: e.type, keys: e.type === 'config' ? null : [], behind: [] }, payload: e.data };
+  }
   const r = new ByteReader(e.data, `entry ${e.index}`);
   const v = r.u8();
   if (v !== version) throw new RangeError(`entry ${e.index}: parallel header version ${v}, expected ${version}`);
