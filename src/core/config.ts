@@ -60,7 +60,7 @@ export interface RaftOptions {
   readonly mode?: 'raft' | 'parallel';
   /** Parallel mode: entries each entry describes behind it, and the longest hole a follower bridges. */
   readonly lookBehindEntries?: number;
-  /** Parallel mode: bytes of entries a voter sends a candidate for its Merge stage (more: no vote). */
+  /** Parallel mode: bytes of entries a voter sends a candidate for its Merge stage (more: no vote); well under a frame. */
   readonly mergeBytesMax?: number;
   /**
    * Parallel mode: the keys a proposal writes, read from its payload (pure, deterministic); null
@@ -95,7 +95,7 @@ export const defaults = {
   leaseDriftPercent: 10,
   mode: 'raft',
   lookBehindEntries: 2,
-  mergeBytesMax: 64 * 1024 * 1024,
+  mergeBytesMax: 16 * 1024 * 1024,
   keysOf: null,
 } as const;
 

@@ -47,8 +47,9 @@ bootstraps the cluster from --peers (which must include this peer); later starts
   --cluster NAME       cluster id (default edgeraft); tokens name it
   --join               start as a new member of an existing cluster (add it with
                        \`edgeraft members add\` first); --peers then lists existing members
-  --mode raft          consensus mode (raft; parallel runs in the simulator only so far, see
-                       docs/parallel-raft.md)
+  --mode MODE          raft (default) or parallel: ParallelRaft's out-of-order acknowledge,
+                       commit and apply (docs/parallel-raft.md); fixed once the data directory
+                       exists, the same on every member; no follower-readers (browser tabs) yet
   --tick-ms N          milliseconds per Raft tick (default 50: heartbeats every tick, election
                        timeout 10-20 ticks, leases 7 ticks)
   --connections N      parallel connections per peer pair (default 1)

@@ -130,7 +130,7 @@ export class ClientService {
         });
       case 'get': {
         const key = req.key;
-        return this.#read(req.consistency).then((at) => ({ kind: 'read', index: at.index, path: at.path, value: this.#peer.machine.get(key) ?? null }));
+        return this.#read(req.consistency, key).then((at) => ({ kind: 'read', index: at.index, path: at.path, value: this.#peer.machine.get(key) ?? null }));
       }
       case 'scan':
         return this.#read(req.consistency).then((at) => {
@@ -174,7 +174,9 @@ export class ClientService {
     });
   }
 
-  #read(consistency: Consistency): Promise<{ index: number; path: ReadPath }> {
+  /** `key`: the one key a get reads (parallel mode then waits only for the entries writing it). */
+  #read(consistency: Consistency, key?: string): Promise<{ index: number; path: ReadPath }> {
+    const k = key !== undefined ? { key } : {};
     switch (consistency) {
       case 'stale':
         return Promise.resolve({ index: this.#peer.machine.appliedIndex, path: 'stale' });
@@ -182,10 +184,10 @@ export class ClientService {
       case 'lease':
         // These name a leader path: a follower sends the client to the leader.
         this.#requireLeader();
-        return this.#peer.driver.read({ allowLease: consistency === 'lease' });
+        return this.#peer.driver.read({ allowLease: consistency === 'lease', ...k });
       case 'linearizable':
       case 'follower':
-        return this.#peer.driver.read();
+        return this.#peer.driver.read(k);
     }
   }
 

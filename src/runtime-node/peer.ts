@@ -8,6 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RaftDriver } from '../core/driver.ts';
 import { RaftError } from '../core/errors.ts';
+import { kvKeysOf } from '../core/kv/command.ts';
 import type { KvResult } from '../core/kv/machine.ts';
 import { KvMachine } from '../core/kv/machine.ts';
 import { bootstrapState } from '../core/confchange.ts';
@@ -118,6 +119,11 @@ export class Peer {
     // followed while they stay connected; the token's role decides only what their SDK may ask.
     mesh.on('peer:up', (e) => {
       if (e.role === 'peer' || !isReplicationLink(e.peer)) return;
+      if (opts.mode === 'parallel') {
+        // A follower-reader (browser tab) runs raft mode and its store has no in-place writes.
+        log('warn', `follower-reader ${e.peer} not followed: follower-readers do not support --mode parallel clusters yet`);
+        return;
+      }
       this.driver.poke((n) => {
         try {
           n.addObserver(e.peer);
@@ -157,13 +163,11 @@ export class Peer {
   static async start(options: Parameters<typeof resolvePeerOptions>[0]): Promise<Peer> {
     const opts = resolvePeerOptions(options);
     const log = jsonLogger({ peer: opts.id }, opts.logLevel);
-    if (opts.mode === 'parallel') {
-      throw new MetaError('--mode parallel is not available in peers yet: ParallelRaft runs in the core and the simulator (docs/parallel-raft.md), but the file WAL lacks the in-place writes it needs');
-    }
     await mkdir(opts.dataDir, { recursive: true });
     const meta = await Peer.#meta(opts, log);
+    const parallel = opts.mode === 'parallel';
     const wal = await FileWal.open(join(opts.dataDir, 'wal'), {
-      syncMode: opts.sync, logger: { warn: (m) => log('warn', m) },
+      syncMode: opts.sync, logger: { warn: (m) => log('warn', m) }, parallel,
     });
     try {
       let loaded = await wal.load();
@@ -173,12 +177,15 @@ export class Peer {
         await wal.save({ snapshot: null, entries: boot.entries, hardState: boot.hardState });
         loaded = await wal.load();
       }
-      const machine = new KvMachine();
+      const machine = new KvMachine({ outOfOrder: parallel });
       if (loaded.snapshot !== null) machine.restore(loaded.snapshot.data);
       const seed = new Uint32Array(1);
       crypto.getRandomValues(seed);
       const node = new RaftNode({
-        options: { ...opts.raft, id: opts.id, prng: new SeededPrng(seed[0]!) },
+        options: {
+          ...opts.raft, id: opts.id, prng: new SeededPrng(seed[0]!),
+          ...(parallel ? { mode: 'parallel' as const, keysOf: kvKeysOf } : {}),
+        },
         bootstrap: meta.bootstrap, restore: loaded,
       });
       const http = createServer();
@@ -193,7 +200,7 @@ export class Peer {
       for (const [id, url] of Object.entries(meta.peers)) if (id !== opts.id) peers[id] = url;
       const mesh = await Mesh.start({
         id: opts.id, cluster: opts.cluster, ...(opts.secret !== null ? { secret: opts.secret } : {}),
-        insecure: opts.insecure, peers, listener, dial: dialWs, connectionsPerPeer: opts.connectionsPerPeer,
+        insecure: opts.insecure, peers, listener, dial: dialWs, connectionsPerPeer: opts.connectionsPerPeer, parallel,
         scheduleFlush: (f) => setImmediate(f), logger: log,
       });
       const peer = new Peer({ ...opts, port }, log, wal, machine, node, http, mesh, meta);

@@ -29,7 +29,15 @@ const decoderOptions = { useRecords: false, mapsAsObjects: true, int64AsNumber: 
 export interface CodecOptions {
   readonly cluster: string;
   readonly limits?: Partial<FrameLimits>;
+  /**
+   * A ParallelRaft cluster: an append may carry falling terms (a leader's committed prefix can
+   * hold re-stamped and stale copies side by side; docs/parallel-raft.md).
+   */
+  readonly parallel?: boolean;
 }
+
+/** What validation needs beyond the limits. */
+export type ValidationContext = FrameLimits & { readonly fallingTerms?: boolean };
 
 export class FrameCodec {
   readonly cluster: string;
@@ -40,9 +48,11 @@ export class FrameCodec {
   // copy), so decoded byte strings are views into the frame.
   readonly #encoder = new Encoder({ useRecords: false, tagUint8Array: false });
   readonly #decoder = new Decoder(decoderOptions);
+  readonly #validation: ValidationContext;
 
   constructor(options: CodecOptions) {
     this.limits = resolveFrameLimits(options.limits);
+    this.#validation = options.parallel === true ? { ...this.limits, fallingTerms: true } : this.limits;
     assert(typeof options.cluster === 'string' && options.cluster.length > 0, 'cluster must be a non-empty string');
     assert(options.cluster.length <= this.limits.clusterLengthMax, () => `cluster id longer than clusterLengthMax: ${options.cluster.length}`);
     this.cluster = options.cluster;
@@ -136,6 +146,6 @@ export class FrameCodec {
       const why = err instanceof Error ? err.message : String(err);
       throw new TransportError('ERR_FRAME_MALFORMED', `frame of ${bytes.byteLength} bytes is not valid CBOR: ${describeValue(why, 80)}`);
     }
-    return validateFrame(raw, this.limits, this.cluster);
+    return validateFrame(raw, this.#validation, this.cluster);
   }
 }

@@ -11,13 +11,14 @@
 //   welcome    [v, 4, proof]                                      acceptor -> dialer, last handshake frame
 //
 // A message is [typeCode, term, ...fields]; its from/to are the frame's (one sender and one
-// receiver per frame), so they are not repeated:
-//   app            [0, term, prevIndex, prevTerm, commit, terms, kinds, lens, blob, confs]
-//   appResp        [1, term, index, reject, hintIndex, hintTerm]
-//   hb             [2, term, commit, round]
+// receiver per frame), so they are not repeated. Fields marked ? are ParallelRaft's: they follow
+// the others only when present, so raft-mode messages are byte for byte what they always were:
+//   app            [0, term, prevIndex, prevTerm, commit, terms, kinds, lens, blob, confs, commitSet?]
+//   appResp        [1, term, index, reject, hintIndex, hintTerm, acks?]   acks: when reject is false
+//   hb             [2, term, commit, round, commitSet?]
 //   hbResp         [3, term, round]
-//   vote/preVote   [4|5, term, lastIndex, lastTerm, transfer]
-//   voteResp/...   [6|7, term, reject]
+//   vote/preVote   [4|5, term, lastIndex, lastTerm, transfer, commit?]       commit: on vote only
+//   voteResp/...   [6|7, term, reject, mergeCommit?, mergeEntries?]        both or neither; granted voteResp only
 //   snap           [8, term, index, snapTerm, voters, learners, data]
 //   timeoutNow     [9, term]
 //   readIndex      [10, term, context]
@@ -25,6 +26,10 @@
 // Entries of an app are columns: `terms[i]`, `kinds` (empty when every entry is 'normal'),
 // `lens[i]` slicing one concatenated `blob`, and `confs` ([kind, node] for each config entry, in
 // order). Entry i has index prevIndex + 1 + i, so contiguity holds by construction.
+// An index list (commitSet above commit, acks above index) is an array of strictly increasing
+// uints, at most indexListMax long. mergeEntries is [indexes, terms, kinds, lens, blob, confs]:
+// the app columns plus each entry's own index (strictly increasing from 1, gaps allowed), terms
+// in [1, term] in any order (a voter's log may hold re-stamped and stale entries side by side).
 
 import type { Message, MessageType } from '../core/message.ts';
 import type { ConfChange, EntryType, NodeId } from '../core/types.ts';

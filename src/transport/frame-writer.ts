@@ -3,8 +3,8 @@
 // assertions here are the encode half of the pair whose decode half is validate.ts.
 
 import { assert, assertNever } from '../core/assert.ts';
-import type { AppendMsg, Message } from '../core/message.ts';
-import type { NodeId, ReadContext } from '../core/types.ts';
+import type { AppendMsg, Message, VoteRespMsg } from '../core/message.ts';
+import type { Entry, Index, NodeId, ReadContext } from '../core/types.ts';
 import { CborWriter, headBytes, numberBytes, textItem } from './cbor-writer.ts';
 import type { SlabAllocator } from './cbor-writer.ts';
 import { confTypeCodes, entryTypeCodes, frameKindCodes, messageTypeCodes, protocolVersion } from './envelope.ts';
@@ -68,13 +68,26 @@ export function messageBytes(m: Message): number {
   const t = headBytes(m.term);
   switch (m.type) {
     case 'app': return appBytes(m);
-    case 'appResp': return 3 + t + headBytes(m.index) + headBytes(m.hintIndex) + headBytes(m.hintTerm);
-    case 'hb': return 2 + t + headBytes(m.commit) + headBytes(m.round);
+    case 'appResp': {
+      const n = 3 + t + headBytes(m.index) + headBytes(m.hintIndex) + headBytes(m.hintTerm);
+      if (m.acks === undefined) return n;
+      if (m.reject) assert(false, `appResp to ${m.to} carries acks on a rejection`);
+      return n + indexListBytes(canonicalIndexes(m.acks, m.index, 'acks'));
+    }
+    case 'hb': {
+      const n = 2 + t + headBytes(m.commit) + headBytes(m.round);
+      return m.commitSet === undefined ? n : n + indexListBytes(canonicalIndexes(m.commitSet, m.commit, 'commitSet'));
+    }
     case 'hbResp': return 2 + t + headBytes(m.round);
     case 'vote':
-    case 'preVote': return 3 + t + headBytes(m.lastIndex) + headBytes(m.lastTerm);
+    case 'preVote': {
+      const n = 3 + t + headBytes(m.lastIndex) + headBytes(m.lastTerm);
+      if (m.commit === undefined) return n;
+      if (m.type !== 'vote') assert(false, `preVote to ${m.to} carries a commit watermark`);
+      return n + headBytes(m.commit);
+    }
     case 'voteResp':
-    case 'preVoteResp': return 3 + t;
+    case 'preVoteResp': return 3 + t + (m.merge === undefined ? 0 : mergeBytes(m));
     case 'snap': {
       const { meta, data } = m.snapshot;
       let n = 2 + t + headBytes(meta.index) + headBytes(meta.term);
@@ -92,14 +105,40 @@ export function messageBytes(m: Message): number {
 
 function appBytes(m: AppendMsg): number {
   const es = m.entries;
+  for (let i = 0; i < es.length; i++) {
+    const index = es[i]!.index;
+    if (index !== m.prevIndex + 1 + i) assert(false, `entry ${i} has index ${index}, expected ${m.prevIndex + 1 + i}`);
+  }
+  const size = 2 + headBytes(m.term) + headBytes(m.prevIndex) + headBytes(m.prevTerm) + headBytes(m.commit) + columnsBytes(es);
+  return m.commitSet === undefined ? size : size + indexListBytes(canonicalIndexes(m.commitSet, m.commit, 'commitSet'));
+}
+
+/** A Merge reply: mergeCommit, then [indexes, terms, kinds, lens, blob, confs]. */
+function mergeBytes(m: VoteRespMsg): number {
+  const merge = m.merge;
+  if (merge === undefined) return 0;
+  if (m.type !== 'voteResp' || m.reject) assert(false, `${m.type} to ${m.to} carries a Merge reply but is not a granted vote`);
+  const es = merge.entries;
+  let size = headBytes(merge.commit) + 1 + headBytes(es.length) + columnsBytes(es);
+  let last = 0;
+  for (const e of es) {
+    if (e.index <= last) assert(false, `merge entry index ${e.index} is not above ${last}`);
+    if (e.term < 1 || e.term > m.term) assert(false, `merge entry ${e.index} has term ${e.term}, outside [1, ${m.term}]`);
+    last = e.index;
+    size += headBytes(e.index);
+  }
+  return size;
+}
+
+/** Bytes of the entry columns terms, kinds, lens, blob, confs (each entry's index is elsewhere). */
+function columnsBytes(es: readonly Entry[]): number {
   const n = es.length;
-  let size = 2 + headBytes(m.term) + headBytes(m.prevIndex) + headBytes(m.prevTerm) + headBytes(m.commit);
+  let size = 0;
   let total = 0;
   let allNormal = true;
   let confs = 0;
   for (let i = 0; i < n; i++) {
     const e = es[i]!;
-    if (e.index !== m.prevIndex + 1 + i) assert(false, `entry ${i} has index ${e.index}, expected ${m.prevIndex + 1 + i}`);
     const len = e.data.byteLength;
     size += headBytes(e.term) + headBytes(len);
     total += len;
@@ -116,26 +155,71 @@ function appBytes(m: AppendMsg): number {
   return size;
 }
 
+/**
+ * An index list in wire order: ascending. The core keeps these as sets and may list them in the
+ * order they were committed, so an unsorted list is sorted (a copy) rather than refused; a
+ * duplicate or an index at or below `above` is our bug, since the far side would refuse it.
+ */
+function canonicalIndexes(list: readonly Index[], above: Index, what: string): readonly Index[] {
+  let sorted = true;
+  for (let i = 1; i < list.length; i++) {
+    if (list[i]! <= list[i - 1]!) {
+      sorted = false;
+      break;
+    }
+  }
+  const out = sorted ? list : list.slice().sort((a, b) => a - b);
+  let last = above;
+  for (const v of out) {
+    if (!Number.isSafeInteger(v) || v <= last) assert(false, `${what} index ${v} is not above ${last} (duplicate or at most ${above})`);
+    last = v;
+  }
+  return out;
+}
+
+function indexListBytes(list: readonly Index[]): number {
+  let n = headBytes(list.length);
+  for (const v of list) n += headBytes(v);
+  return n;
+}
+
+function writeIndexList(w: CborWriter, list: readonly Index[]): void {
+  w.array(list.length);
+  for (const v of list) w.uint(v);
+}
+
 function writeMessage(w: CborWriter, m: Message): void {
   const code = messageTypeCodes[m.type];
   switch (m.type) {
     case 'app': return writeApp(w, m);
     case 'appResp':
-      w.array(6); w.uint(code); w.uint(m.term); w.uint(m.index); w.bool(m.reject); w.uint(m.hintIndex); w.uint(m.hintTerm);
+      w.array(m.acks === undefined ? 6 : 7);
+      w.uint(code); w.uint(m.term); w.uint(m.index); w.bool(m.reject); w.uint(m.hintIndex); w.uint(m.hintTerm);
+      if (m.acks !== undefined) writeIndexList(w, canonicalIndexes(m.acks, m.index, 'acks'));
       return;
     case 'hb':
-      w.array(4); w.uint(code); w.uint(m.term); w.uint(m.commit); w.uint(m.round);
+      w.array(m.commitSet === undefined ? 4 : 5); w.uint(code); w.uint(m.term); w.uint(m.commit); w.uint(m.round);
+      if (m.commitSet !== undefined) writeIndexList(w, canonicalIndexes(m.commitSet, m.commit, 'commitSet'));
       return;
     case 'hbResp':
       w.array(3); w.uint(code); w.uint(m.term); w.uint(m.round);
       return;
     case 'vote':
     case 'preVote':
-      w.array(5); w.uint(code); w.uint(m.term); w.uint(m.lastIndex); w.uint(m.lastTerm); w.bool(m.transfer);
+      w.array(m.commit === undefined ? 5 : 6); w.uint(code); w.uint(m.term); w.uint(m.lastIndex); w.uint(m.lastTerm); w.bool(m.transfer);
+      if (m.commit !== undefined) w.uint(m.commit);
       return;
     case 'voteResp':
     case 'preVoteResp':
-      w.array(3); w.uint(code); w.uint(m.term); w.bool(m.reject);
+      w.array(m.merge === undefined ? 3 : 5); w.uint(code); w.uint(m.term); w.bool(m.reject);
+      if (m.merge !== undefined) {
+        w.uint(m.merge.commit);
+        w.array(6);
+        const es = m.merge.entries;
+        w.array(es.length);
+        for (const e of es) w.uint(e.index);
+        writeColumns(w, es);
+      }
       return;
     case 'snap': {
       const { meta, data } = m.snapshot;
@@ -167,14 +251,19 @@ function writeContext(w: CborWriter, c: ReadContext): void {
 }
 
 function writeApp(w: CborWriter, m: AppendMsg): void {
-  const es = m.entries;
-  const n = es.length;
-  w.array(10);
+  w.array(m.commitSet === undefined ? 10 : 11);
   w.uint(messageTypeCodes.app);
   w.uint(m.term);
   w.uint(m.prevIndex);
   w.uint(m.prevTerm);
   w.uint(m.commit);
+  writeColumns(w, m.entries);
+  if (m.commitSet !== undefined) writeIndexList(w, canonicalIndexes(m.commitSet, m.commit, 'commitSet'));
+}
+
+/** terms, kinds (empty when every entry is normal), lens, blob, confs. */
+function writeColumns(w: CborWriter, es: readonly Entry[]): void {
+  const n = es.length;
   w.array(n);
   let total = 0;
   let allNormal = true;

@@ -24,6 +24,8 @@ export interface FrameLimits {
   readonly contextLengthMax: number;
   /** Length of a client token. */
   readonly tokenLengthMax: number;
+  /** Indexes in one index list (ParallelRaft's commit sets and out-of-order acks). */
+  readonly indexListMax: number;
 }
 
 export const defaultFrameLimits: FrameLimits = {
@@ -36,6 +38,7 @@ export const defaultFrameLimits: FrameLimits = {
   confMembersMax: 1024,
   contextLengthMax: 256,
   tokenLengthMax: 4096,
+  indexListMax: 4096,
 };
 
 assert(defaultFrameLimits.entryBytesMax < defaultFrameLimits.frameBytesMax, 'an entry must fit a frame');

@@ -41,6 +41,8 @@ export interface MeshOptions {
   /** Token roles let in by this node's listener. */
   readonly acceptRoles?: readonly TokenRole[];
   readonly limits?: Partial<FrameLimits>;
+  /** A ParallelRaft cluster (see CodecOptions.parallel). */
+  readonly parallel?: boolean;
   /** Bytes of one frame from a token holder (client, reader, learner): they never send snapshots. */
   readonly tokenFrameBytesMax?: number;
   /** Bytes queued towards one peer above which replication ('app', 'snap') is shed. */
@@ -85,6 +87,7 @@ export interface ResolvedMeshOptions {
   readonly connectionsPerPeer: number;
   readonly acceptRoles: ReadonlySet<TokenRole>;
   readonly limits: FrameLimits;
+  readonly parallel: boolean;
   readonly tokenFrameBytesMax: number;
   readonly highWaterBytes: number;
   readonly hardCapBytes: number;
@@ -166,7 +169,7 @@ export function resolveMeshOptions(options: MeshOptions): ResolvedMeshOptions {
     tokenSecret: options.tokenSecret ?? options.secret ?? null,
     token: options.token ?? null,
     peers, listener: options.listener ?? null, dial: options.dial ?? null,
-    connectionsPerPeer: o.connectionsPerPeer, acceptRoles, limits, tokenFrameBytesMax,
+    connectionsPerPeer: o.connectionsPerPeer, acceptRoles, limits, parallel: options.parallel === true, tokenFrameBytesMax,
     highWaterBytes: o.highWaterBytes, hardCapBytes: o.hardCapBytes, frameTargetBytes,
     handshakeTimeoutMs: o.handshakeTimeoutMs, dialTimeoutMs: o.dialTimeoutMs,
     handshakesMax: o.handshakesMax, linksMax: o.linksMax,

@@ -3,10 +3,11 @@
 // re-checks: every Message that leaves here is well formed, within limits, and freshly built
 // (no object the decoder produced is handed on, so prototypes or extra keys cannot leak in).
 
-import type { Message } from '../core/message.ts';
+import type { AppendRespMsg, HeartbeatMsg, Message, MergeReply, VoteMsg, VoteRespMsg } from '../core/message.ts';
 import type { ConfChange, ConfState, Entry, NodeId, ReadContext } from '../core/types.ts';
 import { describeValue, TransportError } from './errors.ts';
 import type { FrameLimits } from './limits.ts';
+import type { ValidationContext } from './codec.ts';
 import {
   challengeBytes, confTypesByCode, entryTypesByCode, frameKindsByCode, messageTypesByCode, proofBytes,
   supportedVersions,
@@ -44,6 +45,36 @@ function array(x: unknown, path: string): readonly unknown[] {
 function tuple(x: unknown, length: number, path: string): readonly unknown[] {
   if (!Array.isArray(x) || x.length !== length) throw fieldError(path, `an array of ${length} items`, x);
   return x;
+}
+
+/** A message array of `length` items, or `length + extra` when its optional trailing fields are present. */
+function tupleOr(x: unknown, length: number, extra: number, path: string): readonly unknown[] {
+  if (!Array.isArray(x) || (x.length !== length && x.length !== length + extra)) {
+    throw fieldError(path, `an array of ${length} items (${length + extra} with its parallel-mode fields)`, x);
+  }
+  return x;
+}
+
+/**
+ * A ParallelRaft index list: strictly increasing safe integers, each above `above` (the watermark
+ * the list extends), at most indexListMax of them. Freshly copied, like everything handed on.
+ */
+function indexList(x: unknown, above: number, aboveName: string, limits: FrameLimits, path: string): number[] {
+  const wire = array(x, path);
+  if (wire.length > limits.indexListMax) {
+    throw fieldError(path, `at most indexListMax (${limits.indexListMax}) indexes`, wire);
+  }
+  const out = new Array<number>(wire.length);
+  let last = above;
+  for (let i = 0; i < wire.length; i++) {
+    const v = wire[i];
+    if (!isUint(v) || v <= last) {
+      throw fieldError(`${path}[${i}]`, `a safe integer above ${last} (strictly increasing, above ${aboveName} ${above})`, v);
+    }
+    out[i] = v;
+    last = v;
+  }
+  return out;
 }
 
 function bytes(x: unknown, path: string): Uint8Array {
@@ -183,29 +214,29 @@ function message(x: unknown, from: NodeId, to: NodeId, limits: FrameLimits, i: n
   const p = `msgs[${i}]`;
   switch (type) {
     case 'app': return appMsg(x, from, to, term, limits, p);
-    case 'appResp':
-      tuple(x, 6, p);
-      return {
-        type, from, to, term, index: uint(x[2], `${p}.index`), reject: bool(x[3], `${p}.reject`),
-        hintIndex: uint(x[4], `${p}.hintIndex`), hintTerm: uint(x[5], `${p}.hintTerm`),
-      };
-    case 'hb':
-      tuple(x, 4, p);
-      return { type, from, to, term, commit: uint(x[2], `${p}.commit`), round: uint(x[3], `${p}.round`) };
+    case 'appResp': return appRespMsg(x, from, to, term, limits, p);
+    case 'hb': {
+      tupleOr(x, 4, 1, p);
+      const m: HeartbeatMsg = { type, from, to, term, commit: uint(x[2], `${p}.commit`), round: uint(x[3], `${p}.round`) };
+      return x.length === 4 ? m : { ...m, commitSet: indexList(x[4], m.commit, 'commit', limits, `${p}.commitSet`) };
+    }
     case 'hbResp':
       tuple(x, 3, p);
       return { type, from, to, term, round: uint(x[2], `${p}.round`) };
     case 'vote':
-    case 'preVote':
-      tuple(x, 5, p);
-      return {
+    case 'preVote': {
+      tupleOr(x, 5, 1, p);
+      const m: VoteMsg = {
         type, from, to, term, lastIndex: uint(x[2], `${p}.lastIndex`), lastTerm: uint(x[3], `${p}.lastTerm`),
         transfer: bool(x[4], `${p}.transfer`),
       };
+      if (x.length === 5) return m;
+      // Only a real vote asks for Merge replies: a pre-vote changes nothing a voter would send back.
+      if (type !== 'vote') throw fieldError(`${p}.commit`, 'no commit watermark on a preVote', x[5]);
+      return { ...m, commit: uint(x[5], `${p}.commit`) };
+    }
     case 'voteResp':
-    case 'preVoteResp':
-      tuple(x, 3, p);
-      return { type, from, to, term, reject: bool(x[2], `${p}.reject`) };
+    case 'preVoteResp': return voteRespMsg(x, type, from, to, term, limits, p);
     case 'snap': return snapMsg(x, from, to, term, limits, p);
     case 'timeoutNow':
       tuple(x, 2, p);
@@ -222,6 +253,82 @@ function message(x: unknown, from: NodeId, to: NodeId, limits: FrameLimits, i: n
   }
 }
 
+function appRespMsg(x: readonly unknown[], from: NodeId, to: NodeId, term: number, limits: FrameLimits, p: string): Message {
+  tupleOr(x, 6, 1, p);
+  const m: AppendRespMsg = {
+    type: 'appResp', from, to, term, index: uint(x[2], `${p}.index`), reject: bool(x[3], `${p}.reject`),
+    hintIndex: uint(x[4], `${p}.hintIndex`), hintTerm: uint(x[5], `${p}.hintTerm`),
+  };
+  if (x.length === 6) return m;
+  if (m.reject) throw fieldError(`${p}.acks`, 'no out-of-order acks on a rejection', x[6]);
+  return { ...m, acks: indexList(x[6], m.index, 'index', limits, `${p}.acks`) };
+}
+
+/** [6|7, term, reject] or, for a granted vote in parallel mode, [6, term, false, mergeCommit, mergeEntries]. */
+function voteRespMsg(
+  x: readonly unknown[], type: VoteRespMsg['type'], from: NodeId, to: NodeId, term: number, limits: FrameLimits, p: string,
+): Message {
+  tupleOr(x, 3, 2, p);
+  const m: VoteRespMsg = { type, from, to, term, reject: bool(x[2], `${p}.reject`) };
+  if (x.length === 3) return m;
+  if (type !== 'voteResp') throw fieldError(`${p}.merge`, 'no Merge reply on a preVoteResp', x[3]);
+  if (m.reject) throw fieldError(`${p}.merge`, 'no Merge reply on a rejected vote', x[3]);
+  const merge: MergeReply = { commit: uint(x[3], `${p}.merge.commit`), entries: mergeEntries(x[4], term, limits, `${p}.merge.entries`) };
+  return { ...m, merge };
+}
+
+/**
+ * A Merge reply's entries: [indexes, terms, kinds, lens, blob, confs], columns as in an app, but
+ * sparse (each entry names its index, strictly increasing) and with terms in any order, since a
+ * voter's log may hold re-stamped and stale entries side by side.
+ */
+function mergeEntries(x: unknown, term: number, limits: FrameLimits, p: string): Entry[] {
+  const cols = tuple(x, 6, p);
+  const indexes = array(cols[0], `${p}.indexes`);
+  const terms = array(cols[1], `${p}.terms`);
+  const kinds = array(cols[2], `${p}.kinds`);
+  const lens = array(cols[3], `${p}.lens`);
+  const blob = bytes(cols[4], `${p}.blob`);
+  const confs = array(cols[5], `${p}.confs`);
+  const n = indexes.length;
+  if (n > limits.entriesPerMsgMax) throw fieldError(p, `at most entriesPerMsgMax (${limits.entriesPerMsgMax}) entries`, indexes);
+  if (terms.length !== n) throw fieldError(`${p}.terms`, `${n} items (one per index)`, terms);
+  if (kinds.length !== 0 && kinds.length !== n) throw fieldError(`${p}.kinds`, `0 or ${n} items`, kinds);
+  if (lens.length !== n) throw fieldError(`${p}.lens`, `${n} items (one per index)`, lens);
+  const entries = new Array<Entry>(n);
+  const buffer = blob.buffer;
+  let offset = blob.byteOffset;
+  const end = offset + blob.byteLength;
+  let lastIndex = 0;
+  let confAt = 0;
+  for (let i = 0; i < n; i++) {
+    const index = indexes[i];
+    if (!isUint(index) || index <= lastIndex) {
+      throw fieldError(`${p}[${i}].index`, `a safe integer above ${lastIndex} (indexes strictly increase from 1)`, index);
+    }
+    lastIndex = index;
+    const t = terms[i];
+    if (!isUint(t) || t === 0 || t > term) throw fieldError(`${p}[${i}].term`, `an integer in [1, ${term}] (the message term)`, t);
+    const len = lens[i];
+    if (!isUint(len) || len > limits.entryBytesMax || len > end - offset) {
+      throw fieldError(`${p}[${i}].data`, `a length within entryBytesMax (${limits.entryBytesMax}) and the blob (${end - offset} left)`, len);
+    }
+    const data = new Uint8Array(buffer, offset, len);
+    offset += len;
+    const type = kinds.length === 0 ? 'normal' : lookup(kinds[i], entryTypesByCode, `${p}[${i}].type`, 'entry type');
+    if (type === 'config') {
+      const conf = confChange(confs[confAt], limits, `${p}[${i}].conf`);
+      confAt += 1;
+      entries[i] = { term: t, index, type, data, conf };
+    } else {
+      entries[i] = { term: t, index, type, data };
+    }
+  }
+  if (offset !== end) throw fieldError(`${p}.blob`, `exactly the entries' bytes (${end - offset} left over)`, blob);
+  if (confAt !== confs.length) throw fieldError(`${p}.confs`, `${confAt} items (one per config entry)`, confs);
+  return entries;
+}
+
 function readContext(x: unknown, limits: FrameLimits, path: string): ReadContext {
   if (typeof x === 'number' && Number.isFinite(x)) return x;
   if (typeof x === 'string' && x.length <= limits.contextLengthMax) return x;
@@ -229,7 +336,7 @@ function readContext(x: unknown, limits: FrameLimits, path: string): ReadContext
 }
 
 function appMsg(x: readonly unknown[], from: NodeId, to: NodeId, term: number, limits: FrameLimits, p: string): Message {
-  tuple(x, 10, p);
+  tupleOr(x, 10, 1, p);
   const prevIndex = uint(x[2], `${p}.prevIndex`);
   const prevTerm = uint(x[3], `${p}.prevTerm`);
   const commit = uint(x[4], `${p}.commit`);
@@ -254,8 +361,9 @@ function appMsg(x: readonly unknown[], from: NodeId, to: NodeId, term: number, l
   let confAt = 0;
   for (let i = 0; i < n; i++) {
     const t = terms[i];
-    if (!isUint(t) || t < lastTerm || t > term || t === 0) {
-      throw fieldError(`${p}.entries[${i}].term`, `an integer in [max(1, ${lastTerm}), ${term}] (terms never decrease)`, t);
+    const floor = (limits as ValidationContext).fallingTerms === true ? 1 : lastTerm;
+    if (!isUint(t) || t < floor || t > term || t === 0) {
+      throw fieldError(`${p}.entries[${i}].term`, floor === 1 ? `an integer in [1, ${term}]` : `an integer in [max(1, ${lastTerm}), ${term}] (terms never decrease)`, t);
     }
     const len = lens[i];
     if (!isUint(len) || len > limits.entryBytesMax || len > end - offset) {
@@ -275,7 +383,9 @@ function appMsg(x: readonly unknown[], from: NodeId, to: NodeId, term: number, l
   }
   if (offset !== end) throw fieldError(`${p}.entries.blob`, `exactly the entries' bytes (${end - offset} left over)`, blob);
   if (confAt !== confs.length) throw fieldError(`${p}.entries.confs`, `${confAt} items (one per config entry)`, confs);
-  return { type: 'app', from, to, term, prevIndex, prevTerm, entries, commit };
+  if (x.length === 10) return { type: 'app', from, to, term, prevIndex, prevTerm, entries, commit };
+  const commitSet = indexList(x[10], commit, 'commit', limits, `${p}.commitSet`);
+  return { type: 'app', from, to, term, prevIndex, prevTerm, entries, commit, commitSet };
 }
 
 function confChange(x: unknown, limits: FrameLimits, path: string): ConfChange {

@@ -17,11 +17,8 @@ import { formatEntry, InjectFaultCutter, Nemesis, type LinkCutter, type Schedule
 import type { NetnsNet } from './netns.ts';
 import { repoRoot } from './proc.ts';
 
-/**
- * Consensus modes the suite runs. Only 'raft' today: peers refuse `--mode parallel` until
- * ParallelRaft lands (issue 8); add 'parallel' here then and every fault test runs in both.
- */
-export const modes = ['raft'] as const;
+/** Consensus modes the suite runs: every fault test runs in each (ParallelRaft: docs/parallel-raft.md). */
+export const modes = ['raft', 'parallel'] as const;
 export type Mode = (typeof modes)[number];
 
 export interface FaultRunOptions {
