@@ -97,6 +97,13 @@ export class Progress {
     }
     // Probe: only the answer to the last probe (prev = next - 1) counts.
     if (this.next - 1 !== rejected) return false;
+    // A follower that holds everything up to match hints at or above it. A hint below means it
+    // lost entries it had acknowledged (a disk that dropped synced writes): believe the follower,
+    // or the leader would probe at match + 1 forever. Commits already made are not undone.
+    if (probeFrom < this.match) {
+      this.match = probeFrom;
+      this.ooo.clear();
+    }
     this.next = Math.max(Math.min(rejected, probeFrom + 1), this.match + 1);
     this.probeSent = false;
     return true;

@@ -141,8 +141,19 @@ test('maybeDecrTo in probe never moves next past the rejected index or below mat
   const low = progress(10);
   low.maybeUpdate(6);
   low.next = 10;
-  assert.is(low.maybeDecrTo(9, 0), true);
+  assert.is(low.maybeDecrTo(9, 6), true);
   assert.is(low.next, 7, 'never below match + 1');
+});
+
+test('a probe hint below match means the follower lost acknowledged entries: match follows it down', () => {
+  // Without this the leader would probe at match + 1 forever (found by the fault suite's soak:
+  // a WAL tail truncated past acknowledged records left a follower behind for good).
+  const pr = progress(10);
+  pr.maybeUpdate(8);
+  pr.next = 9;
+  assert.is(pr.maybeDecrTo(8, 5), true);
+  assert.is(pr.match, 5);
+  assert.is(pr.next, 6);
 });
 
 test('isPaused: probe waits for its answer, replicate for window room, snapshot always', () => {

@@ -195,7 +195,8 @@ export function runChaos(seed: number, options: ChaosOptions = {}): ChaosResult 
       if (!r.ok) throw new SafetyViolation(`the key-value history is not linearizable:\n${formatResult(r)}`);
     }
   } catch (err) {
-    if (err instanceof SafetyViolation || err instanceof AssertionError) error = `${err.name}: ${err.message}`;
+    if (err instanceof SafetyViolation) error = `${err.name}: ${err.message}`;
+    else if (err instanceof AssertionError) error = `${err.name}: ${err.message}${process.env.SIM_STACK !== undefined ? `\n${err.stack ?? ''}` : ''}`;
     else error = `crash: ${err instanceof Error ? err.stack ?? err.message : String(err)}`;
   }
   let leaderChanges = 0;

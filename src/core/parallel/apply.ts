@@ -33,7 +33,8 @@ export function applicable(r: Raft, count = false): Entry[] {
   const n = r.cfg.lookBehindEntries;
   const hi = log.maxCommitted();
   const out: Entry[] = [];
-  if (hi <= log.applied) return out;
+  // A received snapshot not yet restored: nothing applies until it is.
+  if (hi <= log.applied || log.applied < log.snapIndex) return out;
   const taken = new Set<Index>();
   const done = (i: Index) => log.isApplied(i) || taken.has(i);
   let watermark = log.applied;
@@ -73,6 +74,7 @@ export function applicable(r: Raft, count = false): Entry[] {
 export function keyReadable(r: Raft, key: string, index: Index): boolean {
   const log = r.log;
   if (log.applied >= index) return true;
+  if (log.applied < log.snapIndex) return false;
   if (r.role !== 'leader' && log.committed < index) return false;
   for (let i = log.applied + 1; i <= index; i++) {
     if (log.isApplied(i) || !log.isCommitted(i)) continue;

@@ -56,7 +56,9 @@ export function merge(r: Raft): Index {
   for (let i = base + 1; i <= log.lastIndex(); i++) if (!log.isHole(i)) own.push(log.entry(i));
   const sources: Source[] = [sourceOf({ commit: base, entries: own })];
   for (const reply of r.par.mergeReplies.values()) sources.push(sourceOf(reply));
-  let end = base;
+  // Its own log may end in holes (a torn write kept placeholders but not the entry after them):
+  // those indexes are decided too, so the leader's log has no hole.
+  let end = Math.max(base, log.lastIndex());
   for (const s of sources) for (const i of s.at.keys()) if (i > end) end = i;
   const n = r.cfg.lookBehindEntries;
   const decided: Entry[] = [];
