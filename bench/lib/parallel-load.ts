@@ -1,0 +1,176 @@
+// One measured run of `npm run bench:parallel`: forked load generators (bench/cluster-load.ts,
+// the same as `npm run bench`) run concurrent SDK writers; the parent scrapes every peer's
+// /metrics right as the measured window opens and closes, so counters and latencies cover the
+// same seconds, and merges the generators' histograms (p99.9 needs them whole).
+
+import { fork, type ChildProcess } from 'node:child_process';
+import { Histogram } from './histogram.ts';
+import type { FromLoad, LoadResult, PrepareLoad, ToLoad } from './load-protocol.ts';
+import type { ModeCluster } from './parallel-cluster.ts';
+import { cpuMs, machineBusyMs, sleep, type ProcessGroup } from './procs.ts';
+
+export interface WriteSpec {
+  readonly writers: number;
+  /** SDK clients over all generators; each is one client session. */
+  readonly clients: number;
+  readonly procs: number;
+  readonly keyCount: number;
+  readonly valueBytes: number;
+  readonly warmupMs: number;
+  readonly measureMs: number;
+  readonly seed: number;
+}
+
+export interface RawRun {
+  readonly writesPerS: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly p999Ms: number;
+  readonly writes: number;
+  readonly errors: number;
+  readonly errorCodes: Record<string, number>;
+  /** Every member's /metrics at the window's start and end. */
+  readonly metricsBefore: ReadonlyArray<ReadonlyMap<string, number>>;
+  readonly metricsAfter: ReadonlyArray<ReadonlyMap<string, number>>;
+  /** Percent of one core during the window. */
+  readonly leaderCpuPct: number;
+  readonly generatorCpuPct: number;
+  readonly otherCpuPct: number;
+  readonly leaderChanged: boolean;
+  /** The measured window on the monotonic clock, in µs (to read CPU profiles for it). */
+  readonly windowUs: readonly [number, number];
+}
+
+/** Other processes may use this much of one core before a run waits for the machine to calm down. */
+const otherCpuPctMax = 25;
+
+class Generator {
+  readonly child: ChildProcess;
+  #waiting: ((m: FromLoad) => void) | null = null;
+
+  constructor(readonly name: string, script: string, readonly group: ProcessGroup) {
+    this.child = fork(script, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true });
+    this.child.on('message', (m: FromLoad) => {
+      const w = this.#waiting;
+      this.#waiting = null;
+      w?.(m);
+    });
+    group.add(name, this.child);
+  }
+
+  async ask<T extends FromLoad['type']>(msg: ToLoad | null, expect: T): Promise<Extract<FromLoad, { type: T }>> {
+    const answer = new Promise<FromLoad>((r) => { this.#waiting = r; });
+    if (msg !== null) this.child.send(msg);
+    const m = await Promise.race([answer, this.group.crashed]);
+    if (m.type === 'failed') throw new Error(`${this.name}: ${m.message}`);
+    if (m.type !== expect) throw new Error(`${this.name} answered ${m.type}, expected ${expect}`);
+    return m as Extract<FromLoad, { type: T }>;
+  }
+}
+
+function share(total: number, parts: number, i: number): number {
+  return Math.floor(total / parts) + (i < total % parts ? 1 : 0);
+}
+
+export class WriteLoad {
+  readonly #script: string;
+  readonly #group: ProcessGroup;
+  readonly #progress: (text: string) => void;
+  readonly #gens: Generator[] = [];
+  /** Seconds left, over the whole benchmark, for waiting on a busy machine. */
+  #quietLeftMs: number;
+
+  constructor(script: string, group: ProcessGroup, progress: (text: string) => void, quietBudgetS: number) {
+    this.#script = script;
+    this.#group = group;
+    this.#progress = progress;
+    this.#quietLeftMs = quietBudgetS * 1000;
+  }
+
+  async #generators(n: number): Promise<Generator[]> {
+    while (this.#gens.length < n) {
+      const g = new Generator(`gen-${this.#gens.length + 1}`, this.#script, this.#group);
+      this.#gens.push(g);
+      await g.ask(null, 'ready');
+    }
+    return this.#gens.slice(0, n);
+  }
+
+  /** CPU used by everything on the machine that this benchmark did not start, in ms so far. */
+  #otherCpuMs(): number {
+    const own = process.cpuUsage();
+    const ours = this.#group.children().reduce((s, c) => s + (c.pid !== undefined ? cpuMs(c.pid) ?? 0 : 0), 0);
+    return machineBusyMs() - ours - (own.user + own.system) / 1000;
+  }
+
+  /** Waits (within the budget, at most 20 s per run) until other processes leave the cores alone. */
+  async #waitQuiet(): Promise<void> {
+    const deadline = Date.now() + Math.min(20_000, this.#quietLeftMs);
+    let said = false;
+    while (this.#quietLeftMs > 0) {
+      const o0 = this.#otherCpuMs();
+      const t0 = Date.now();
+      await Promise.race([sleep(500), this.#group.crashed]);
+      const pct = ((this.#otherCpuMs() - o0) / (Date.now() - t0)) * 100;
+      if (pct <= otherCpuPctMax) return;
+      this.#quietLeftMs -= Date.now() - t0;
+      if (Date.now() >= deadline) {
+        this.#progress(`  other processes use ${Math.round(pct)}% of a core: measuring anyway (see "other CPU")`);
+        return;
+      }
+      if (!said) this.#progress(`  other processes use ${Math.round(pct)}% of a core: waiting for them...`);
+      said = true;
+    }
+  }
+
+  async once(cluster: ModeCluster, spec: WriteSpec): Promise<RawRun> {
+    await this.#waitQuiet();
+    const procs = Math.min(spec.procs, spec.writers);
+    const gens = await this.#generators(procs);
+    await Promise.all(gens.map((g, gi) => {
+      const loops = share(spec.writers, procs, gi);
+      const prepare: PrepareLoad = {
+        type: 'prepare', op: 'write', writeShare: 1, loops, token: cluster.token, consistency: 'linearizable',
+        valueBytes: spec.valueBytes, clientPeers: cluster.clientPeers(Math.max(1, Math.min(loops, share(spec.clients, procs, gi)))),
+        keyPrefix: 'k/', keyCount: spec.keyCount, newKeys: false, seed: spec.seed * 16 + gi,
+      };
+      return g.ask(prepare, 'prepared');
+    }));
+    const watched = [...cluster.processes(), ...gens.map((g) => g.child)];
+    const answers = Promise.all(gens.map((g) => g.ask({ type: 'go', warmupMs: spec.warmupMs, measureMs: spec.measureMs }, 'result')));
+    answers.catch(() => {});
+    await Promise.race([sleep(spec.warmupMs), this.#group.crashed]);
+    const cpu = () => watched.map((c) => (c.pid !== undefined ? cpuMs(c.pid) ?? 0 : 0));
+    const [metricsBefore, c0, o0, t0] = [await cluster.scrapeAll(), cpu(), this.#otherCpuMs(), performance.now()];
+    const w0 = Number(process.hrtime.bigint() / 1000n);
+    await Promise.race([sleep(spec.measureMs - (performance.now() - t0)), this.#group.crashed]);
+    const [metricsAfter, c1, o1, t1] = [await cluster.scrapeAll(), cpu(), this.#otherCpuMs(), performance.now()];
+    const windowUs = [w0, Number(process.hrtime.bigint() / 1000n)] as const;
+    const results: LoadResult[] = await answers;
+    const windowMs = t1 - t0;
+    const pct = (i: number) => ((c1[i]! - c0[i]!) / windowMs) * 100;
+    const hist = new Histogram();
+    const errorCodes: Record<string, number> = {};
+    for (const r of results) {
+      hist.merge(r.histogram);
+      for (const [k, v] of Object.entries(r.errorCodes)) errorCodes[k] = (errorCodes[k] ?? 0) + v;
+    }
+    const members = watched.length - gens.length;
+    return {
+      writesPerS: results.reduce((s, r) => s + (r.ops * 1000) / r.measuredMs, 0),
+      writes: hist.total, p50Ms: hist.quantileMs(0.5), p99Ms: hist.quantileMs(0.99), p999Ms: hist.quantileMs(0.999),
+      errors: results.reduce((s, r) => s + r.errors, 0), errorCodes, metricsBefore, metricsAfter,
+      leaderCpuPct: pct(0), generatorCpuPct: gens.reduce((s, _, i) => s + pct(members + i), 0),
+      otherCpuPct: ((o1 - o0) / windowMs) * 100, leaderChanged: await cluster.recheckLeader(), windowUs,
+    };
+  }
+
+  /** Asks every generator to exit and waits for them. */
+  async stop(): Promise<void> {
+    const all = this.#gens.splice(0);
+    await Promise.all(all.map(async (g) => {
+      if (g.child.connected) g.child.send({ type: 'exit' } satisfies ToLoad);
+      await this.#group.release(g.child, 5000);
+    }));
+  }
+}
