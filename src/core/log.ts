@@ -36,8 +36,6 @@ export class RaftLog {
   readonly committedAbove = new Set<Index>();
   /** Applied indexes above `applied`. */
   readonly appliedAbove = new Set<Index>();
-  /** Entries kept after an installed snapshot were durable through here (restoreKeepingSuffix). */
-  keptStable: Index = 0;
 
   firstIndex(): Index {
     return this.snapIndex + 1;
@@ -257,27 +255,21 @@ export class RaftLog {
    * them safe there, does not hold across re-stamps); stale ones get overwritten in place.
    */
   restoreKeepingSuffix(meta: SnapshotMeta): void {
-    const stableAbove = Math.min(this.stableIndex, this.unstableFrom - 1, this.lastIndex());
     const kept = this.entries.filter((e) => e.index > meta.index);
     for (const i of [...this.unstableFills.keys()]) if (i <= meta.index) this.unstableFills.delete(i);
     for (const i of [...this.committedAbove]) if (i <= meta.index) this.committedAbove.delete(i);
     // The state machine is replaced by the snapshot: entries after it apply again.
     this.appliedAbove.clear();
-    const wasUnstableFrom = this.unstableFrom;
     this.snapIndex = meta.index;
     this.snapTerm = meta.term;
     this.entries = kept[0]?.index === meta.index + 1 ? kept : [];
     this.committed = meta.index;
     while (this.committedAbove.delete(this.committed + 1)) this.committed++;
-    // Durable again once the snapshot is (advance() raises stableIndex to keptStable).
-    this.keptStable = this.entries.length > 0 && stableAbove > meta.index ? stableAbove : 0;
     this.stableIndex = Math.min(this.stableIndex, this.applied);
     this.inProgressTo = Math.min(this.inProgressTo, meta.index);
     // Stores replace their whole log with a snapshot, so the kept entries are written again after
     // it, in the same Ready (see docs/parallel-raft.md on the torn-write window this leaves).
     this.unstableFrom = meta.index + 1;
-    this.keptStable = 0;
-    void wasUnstableFrom;
   }
 
   /** Drops entries covered by a local snapshot at `index` (which must be applied). */

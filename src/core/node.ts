@@ -417,8 +417,7 @@ export class RaftNode {
       // replaced the log since ready(); then only the applied index moves, and the newer one
       // follows in the next Ready.
       log.applied = Math.max(log.applied, idx);
-      if (log.snapIndex === idx) log.stableIndex = Math.max(log.stableIndex, idx, Math.min(log.keptStable, log.lastIndex()));
-      log.keptStable = 0;
+      if (log.snapIndex === idx) log.stableIndex = Math.max(log.stableIndex, idx);
     }
     if (rd.entries.length > 0) log.stableIndex = Math.max(log.stableIndex, log.inProgressTo);
     log.inProgressTo = 0;
