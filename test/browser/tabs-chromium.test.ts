@@ -230,7 +230,10 @@ test('a hidden tab is dropped by the leader and, shown again, catches up fetchin
   await waitFor(async () => (await status(page)).applied >= commit, 'the tab to catch up after it showed again', 10_000);
   const back = await status(page);
   const fetched = back.fetchedEntries - away.fetchedEntries;
-  assert.ok(fetched >= missed && fetched <= missed + 20, `it fetched ${fetched} entries for ${missed} missed writes (log at ${back.applied})`);
+  // What it missed, not the log again: a loaded machine can make the leader resend an append
+  // once (a stall probe), so allow each missed entry twice, far below the whole log.
+  assert.ok(fetched >= missed && fetched <= 2 * missed + 20 && fetched < back.applied / 2,
+    `it fetched ${fetched} entries for ${missed} missed writes (log at ${back.applied})`);
   assert.is(back.state, 'following');
   assert.is(await value(page, 'h/k'), `missed-${missed - 1}`);
 
