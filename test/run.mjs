@@ -10,13 +10,21 @@ let passed = 0;
 let failed = 0;
 let skipped = 0;
 
+// uvu has no per-test timeout: a suite that hangs would hang CI, so each suite gets a bound
+// (real processes and browsers get more) and a hung one counts as a failure.
+const suiteTimeoutMs = (label) => (/e2e|browser/.test(label) ? 12 : 5) * 60_000;
+
 function run(label, args) {
   const started = Date.now();
   process.stdout.write(`\n== ${label}\n`);
-  const r = spawnSync(process.execPath, args, { env, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
-  const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
+  const timeout = suiteTimeoutMs(label);
+  const r = spawnSync(process.execPath, args, { env, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, timeout, killSignal: 'SIGKILL' });
+  let out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
+  if (r.error?.code === 'ETIMEDOUT' || (r.signal === 'SIGKILL' && Date.now() - started >= timeout)) {
+    out += `\n!! ${label} did not finish within ${timeout / 60_000} min: killed (a hung test)\n`;
+  }
   process.stdout.write(out);
-  return { status: r.status, out, ms: Date.now() - started };
+  return { status: r.status ?? 1, out, ms: Date.now() - started };
 }
 
 // 1. Types: one check, counted as one test.
