@@ -70,6 +70,19 @@ export class ReorderBuffer {
     this.stats.accepted++;
   }
 
+  /**
+   * Hands back, in log order, every held message of `term` whose gap has closed: its prev is at or
+   * below `upTo()`, asked again after each one since handling a message moves the log.
+   */
+  drain(upTo: () => number, term: number, handle: (msg: AppendMsg) => void): void {
+    for (;;) {
+      const held = this.takeReady(upTo(), term);
+      if (held === null) return;
+      this.markAccepted();
+      handle(held);
+    }
+  }
+
   /** Removes messages held for `timeoutTicks` or more; returns the removed one with the lowest prevIndex. */
   expire(tick: number, timeoutTicks: number): AppendMsg | null {
     let first: AppendMsg | null = null;

@@ -281,12 +281,7 @@ function reject(r: Raft, to: NodeId, prevIndex: number, prevTerm: number): void 
 
 /** Accepts held appends whose gap has filled, in log order. */
 function drainReorder(r: Raft): void {
-  for (;;) {
-    const held = r.reorder.takeReady(r.log.lastIndex(), r.term);
-    if (held === null) return;
-    r.reorder.markAccepted();
-    handleAppend(r, held);
-  }
+  r.reorder.drain(() => r.log.lastIndex(), r.term, (m) => handleAppend(r, m));
 }
 
 /** Held appends whose gap did not fill in time are rejected, so the leader probes and resends. */

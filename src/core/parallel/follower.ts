@@ -52,7 +52,7 @@ export function handleAppend(r: Raft, m: AppendMsg): void {
     return;
   }
   if (prevIndex > r.par.verified && r.reorder.hold(m, r.tickCount)) return;
-  reject(r, m.from, m.prevIndex, m.prevTerm);
+  reject(r, m.from, m.prevIndex);
 }
 
 function afterAccept(r: Raft, leader: NodeId, commit: Index, commitSet: readonly Index[] | undefined): void {
@@ -96,28 +96,22 @@ function reply(r: Raft, to: NodeId): void {
   r.send(acks.length > 0 ? { ...base, acks } : base);
 }
 
-function reject(r: Raft, to: NodeId, prevIndex: Index, prevTerm: number): void {
+function reject(r: Raft, to: NodeId, prevIndex: Index): void {
   // Logs may hold stale entries of older terms anywhere past the verified prefix: hint from it.
   const hintIndex = Math.min(prevIndex, r.par.verified, r.log.lastIndex());
   const hintTerm = Math.max(r.log.term(hintIndex), 0);
   r.send({ type: 'appResp', from: r.id, to, term: r.term, index: prevIndex, reject: true, hintIndex, hintTerm });
   r.stats.appendRejectsSent++;
-  void prevTerm;
 }
 
 function drainReorder(r: Raft): void {
-  for (;;) {
-    const held = r.reorder.takeReady(r.par.verified, r.term);
-    if (held === null) return;
-    r.reorder.markAccepted();
-    handleAppend(r, held);
-  }
+  r.reorder.drain(() => r.par.verified, r.term, (m) => handleAppend(r, m));
 }
 
 /** A held append whose hole did not close in time is rejected, so the leader resends. */
 export function expireReorder(r: Raft): void {
   const oldest = r.reorder.expire(r.tickCount, r.cfg.reorderTimeoutTicks);
-  if (oldest !== null && oldest.term === r.term) reject(r, oldest.from, oldest.prevIndex, oldest.prevTerm);
+  if (oldest !== null && oldest.term === r.term) reject(r, oldest.from, oldest.prevIndex);
 }
 
 export function handleHeartbeat(r: Raft, m: HeartbeatMsg): void {
