@@ -82,13 +82,13 @@ export interface MeasureOptions {
 /** Other processes may use this much of one core before a run waits for the machine to calm down. */
 const otherCpuPctMax = 25;
 
-class LoadChild {
+/** A forked load-generator process, asked one message at a time (also used by parallel-load.ts). */
+export class LoadChild {
   readonly child: ChildProcess;
   #waiting: ((m: FromLoad) => void) | null = null;
 
-  constructor(readonly name: string, script: string, o: MeasureOptions, readonly group: ProcessGroup) {
-    const prof = o.profileDir !== null ? ['--cpu-prof', '--cpu-prof-dir', join(o.profileDir, name)] : [];
-    this.child = fork(script, [], { execArgv: ['--import', 'tsx', ...prof, ...o.extraNodeArgs], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true });
+  constructor(readonly name: string, script: string, readonly group: ProcessGroup, nodeArgs: readonly string[] = []) {
+    this.child = fork(script, [], { execArgv: ['--import', 'tsx', ...nodeArgs], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true });
     this.child.on('message', (m: FromLoad) => {
       const w = this.#waiting;
       this.#waiting = null;
@@ -108,7 +108,8 @@ class LoadChild {
   }
 }
 
-function share(total: number, parts: number, i: number): number {
+/** Part `i` of `total` split as evenly as possible into `parts`. */
+export function share(total: number, parts: number, i: number): number {
   return Math.floor(total / parts) + (i < total % parts ? 1 : 0);
 }
 
@@ -142,7 +143,9 @@ export class Measurer {
     const pool = this.#pools.get(script) ?? [];
     this.#pools.set(script, pool);
     while (pool.length < n) {
-      const g = new LoadChild(`gen-${system}-${pool.length + 1}`, script, this.#o, this.#group);
+      const name = `gen-${system}-${pool.length + 1}`;
+      const prof = this.#o.profileDir !== null ? ['--cpu-prof', '--cpu-prof-dir', join(this.#o.profileDir, name)] : [];
+      const g = new LoadChild(name, script, this.#group, [...prof, ...this.#o.extraNodeArgs]);
       pool.push(g);
       await g.ask(null, 'ready');
     }

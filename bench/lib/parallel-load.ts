@@ -3,9 +3,9 @@
 // /metrics right as the measured window opens and closes, so counters and latencies cover the
 // same seconds, and merges the generators' histograms (p99.9 needs them whole).
 
-import { fork, type ChildProcess } from 'node:child_process';
 import { Histogram } from './histogram.ts';
-import type { FromLoad, LoadResult, PrepareLoad, ToLoad } from './load-protocol.ts';
+import type { LoadResult, PrepareLoad, ToLoad } from './load-protocol.ts';
+import { LoadChild, share } from './measure.ts';
 import type { ModeCluster } from './parallel-cluster.ts';
 import { cpuMs, machineBusyMs, sleep, type ProcessGroup } from './procs.ts';
 
@@ -44,39 +44,11 @@ export interface RawRun {
 /** Other processes may use this much of one core before a run waits for the machine to calm down. */
 const otherCpuPctMax = 25;
 
-class Generator {
-  readonly child: ChildProcess;
-  #waiting: ((m: FromLoad) => void) | null = null;
-
-  constructor(readonly name: string, script: string, readonly group: ProcessGroup) {
-    this.child = fork(script, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true });
-    this.child.on('message', (m: FromLoad) => {
-      const w = this.#waiting;
-      this.#waiting = null;
-      w?.(m);
-    });
-    group.add(name, this.child);
-  }
-
-  async ask<T extends FromLoad['type']>(msg: ToLoad | null, expect: T): Promise<Extract<FromLoad, { type: T }>> {
-    const answer = new Promise<FromLoad>((r) => { this.#waiting = r; });
-    if (msg !== null) this.child.send(msg);
-    const m = await Promise.race([answer, this.group.crashed]);
-    if (m.type === 'failed') throw new Error(`${this.name}: ${m.message}`);
-    if (m.type !== expect) throw new Error(`${this.name} answered ${m.type}, expected ${expect}`);
-    return m as Extract<FromLoad, { type: T }>;
-  }
-}
-
-function share(total: number, parts: number, i: number): number {
-  return Math.floor(total / parts) + (i < total % parts ? 1 : 0);
-}
-
 export class WriteLoad {
   readonly #script: string;
   readonly #group: ProcessGroup;
   readonly #progress: (text: string) => void;
-  readonly #gens: Generator[] = [];
+  readonly #gens: LoadChild[] = [];
   /** Seconds left, over the whole benchmark, for waiting on a busy machine. */
   #quietLeftMs: number;
 
@@ -87,9 +59,9 @@ export class WriteLoad {
     this.#quietLeftMs = quietBudgetS * 1000;
   }
 
-  async #generators(n: number): Promise<Generator[]> {
+  async #generators(n: number): Promise<LoadChild[]> {
     while (this.#gens.length < n) {
-      const g = new Generator(`gen-${this.#gens.length + 1}`, this.#script, this.#group);
+      const g = new LoadChild(`gen-${this.#gens.length + 1}`, this.#script, this.#group);
       this.#gens.push(g);
       await g.ask(null, 'ready');
     }
