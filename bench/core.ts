@@ -37,7 +37,8 @@ class Cluster {
   constructor() {
     const ids = ['a', 'b', 'c'];
     this.nodes = ids.map((id, i) => new RaftNode({
-      options: { id, prng: new SeededPrng(i + 1), inflightMsgsMax: 1024, uncommittedBytesMax: 256 * 1024 * 1024 },
+      // Reads are not measured here: no clock, no lease.
+      options: { id, prng: new SeededPrng(i + 1), inflightMsgsMax: 1024, uncommittedBytesMax: 256 * 1024 * 1024, leaseReads: false },
       bootstrap: { voters: ids, learners: [] },
     }));
     for (const n of this.nodes) this.#byId.set(n.status().id, n);

@@ -5,14 +5,16 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const only = process.argv.slice(2);
-const env = { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' };
+const env = { ...process.env, FORCE_COLOR: '0' };
+delete env.NO_COLOR;
 let passed = 0;
 let failed = 0;
 let skipped = 0;
 
 // uvu has no per-test timeout: a suite that hangs would hang CI, so each suite gets a bound
-// (real processes and browsers get more) and a hung one counts as a failure.
-const suiteTimeoutMs = (label) => (/e2e|browser/.test(label) ? 12 : 5) * 60_000;
+// (real processes and browsers get more, and so does the simulator: 1,000 chaos seeds and the
+// mutant hunts take about 4 minutes here) and a hung one counts as a failure.
+const suiteTimeoutMs = (label) => (/e2e|browser/.test(label) ? 12 : /sim/.test(label) ? 8 : 5) * 60_000;
 
 function run(label, args) {
   const started = Date.now();
@@ -57,7 +59,7 @@ for (const g of groups) {
   passed += ok;
   skipped += skip;
   failed += Math.max(total - ok - skip, r.status === 0 ? 0 : 1);
-  console.log(`-- ${g.label}: ${ok}/${total} passed in ${(r.ms / 1000).toFixed(1)} s`);
+  console.log(`-- ${g.label}: ${ok}/${total} passed${skip ? `, ${skip} skipped (see the 'skipped:' lines above for why)` : ''} in ${(r.ms / 1000).toFixed(1)} s`);
 }
 
 console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);

@@ -9,7 +9,7 @@ import type { Dialer } from '../transport/socket.ts';
 import { readClaims, unsignedToken } from '../transport/token.ts';
 import { ClientError } from './errors.ts';
 import {
-  decodeResponse, decodeResponseHead, encodeRequest, type Consistency, type ErrorReply, type MembersAction, type ReadPath,
+  decodeResponse, decodeResponseHead, encodeRequest, type Consistency, type ErrorReply, type FaultDelay, type MembersAction, type ReadPath,
   type Reply, type RequestBody, type RequestOp, type Response,
 } from './protocol.ts';
 
@@ -67,6 +67,19 @@ interface Pending {
 }
 
 const transient = new Set(['ERR_NOT_LEADER', 'ERR_UNAVAILABLE', 'ERR_BUSY', 'ERR_PROPOSAL_DROPPED', 'ERR_TIMEOUT']);
+
+/**
+ * Answers that prove the request was not applied: the member refused it before proposing it.
+ * Any other end of a sent attempt (no answer in time, a closed connection, ERR_UNAVAILABLE,
+ * ERR_PROPOSAL_DROPPED after a snapshot) leaves open whether it was applied.
+ */
+const notApplied = new Set(['ERR_NOT_LEADER', 'ERR_BUSY', 'ERR_FORBIDDEN', 'ERR_BAD_REQUEST', 'ERR_TOO_LARGE', 'ERR_SESSION_EXPIRED', 'ERR_SESSION_STALE', 'ERR_OUTCOME_UNKNOWN']);
+
+/** What a call learnt about its attempts (for writes: whether one may have been applied). */
+interface CallTrace {
+  /** An attempt was sent and its fate is unknown. */
+  uncertain: boolean;
+}
 
 class Attempt extends Error {
   constructor(readonly error: ErrorReply) {
@@ -181,10 +194,11 @@ export class KvClient {
 
   /**
    * Fault injection on the member at `url` (peers run with --faults, admin token): drop its Raft
-   * traffic with the listed members. An empty list heals it.
+   * traffic with the listed members, and hold back the Raft messages of the given types it sends
+   * (say a leadership transfer's timeoutNow) by their delays. Empty lists heal it.
    */
-  async injectFault(url: string, block: readonly string[]): Promise<void> {
-    await this.#call({ op: 'fault', block }, url);
+  async injectFault(url: string, block: readonly string[], delays: readonly FaultDelay[] = []): Promise<void> {
+    await this.#call({ op: 'fault', block, delays }, url);
   }
 
   /** Moves leadership to `to` (admin token). */
@@ -209,17 +223,28 @@ export class KvClient {
       const s = this.#session!;
       const seq = s.nextSeq++;
       s.outstanding.add(seq);
+      const trace: CallTrace = { uncertain: false };
       try {
         // Sequence numbers only grow and the Set keeps insertion order: its first is the smallest.
         const firstUnacked = s.outstanding.values().next().value ?? seq;
-        const { reply } = await this.#call(build({ client: s.client, seq, firstUnacked }), 'leader');
+        const { reply } = await this.#call(build({ client: s.client, seq, firstUnacked }), 'leader', trace);
         if (reply.kind !== 'write') throw new ClientError('ERR_INTERNAL', 'a write was answered with something else');
         return { index: reply.index, flag: reply.flag };
       } catch (err) {
-        // An expired session applied nothing: open a new one and write again (once).
-        if (err instanceof ClientError && err.code === 'ERR_SESSION_EXPIRED' && round === 0) {
-          if (this.#session === s) this.#session = null;
-          continue;
+        if (err instanceof ClientError && err.code === 'ERR_SESSION_EXPIRED') {
+          // The expiry proves that the attempt it answers applied nothing. If an earlier attempt
+          // may have applied (its answer was lost), the session that would have recognised a
+          // retry is gone: writing again under a new one could apply the request twice. This
+          // relies on members never proposing a client's request on their own: only the SDK
+          // sends a request again, so every application of it went through an attempt here.
+          if (trace.uncertain) {
+            throw new ClientError('ERR_OUTCOME_UNKNOWN', `the write may have been applied: an earlier attempt went unanswered, and its session expired before a retry could find out (${err.message})`);
+          }
+          // Nothing was applied: open a new session and write again (once).
+          if (round === 0) {
+            if (this.#session === s) this.#session = null;
+            continue;
+          }
         }
         throw err;
       } finally {
@@ -239,7 +264,7 @@ export class KvClient {
 
   // ---- calls, retries, leader discovery ---------------------------------------------------
 
-  async #call(body: RequestBody, where: 'leader' | 'any' | string): Promise<{ reply: Reply; servedBy: string }> {
+  async #call(body: RequestBody, where: 'leader' | 'any' | string, trace?: CallTrace): Promise<{ reply: Reply; servedBy: string }> {
     if (this.#closed) throw new ClientError('ERR_CLOSED', 'the client was closed');
     await this.#admit();
     const deadline = Date.now() + this.#o.timeoutMs;
@@ -247,12 +272,15 @@ export class KvClient {
     try {
       for (let attempt = 0; Date.now() < deadline && !this.#closed; attempt++) {
         const url = this.#pick(where, attempt);
+        let sent = false;
         try {
           const rpc = await this.#connection(url);
+          sent = true;
           const res = await this.#send(rpc, body, Math.min(this.#o.attemptTimeoutMs, deadline - Date.now()));
           if (res.ok) return { reply: res.reply, servedBy: rpc.serverId };
           throw new Attempt(res.error);
         } catch (err) {
+          if (trace !== undefined && sent && !(err instanceof Attempt && notApplied.has(err.error.code))) trace.uncertain = true;
           if (err instanceof Attempt) {
             const e = err.error;
             last = `${e.code}: ${e.message}`;

@@ -4,6 +4,7 @@
 
 import { Decoder, Encoder } from 'cbor-x';
 import type { SessionRef, Value } from '../core/kv/command.ts';
+import type { MessageType } from '../core/message.ts';
 import type { TokenRole } from '../transport/token.ts';
 import type { PeerRole } from '../transport/transport.ts';
 
@@ -26,8 +27,20 @@ export type Request =
   | { readonly id: number; readonly op: 'status' }
   | { readonly id: number; readonly op: 'members'; readonly action: MembersAction; readonly node: string | null; readonly url: string | null }
   | { readonly id: number; readonly op: 'transfer'; readonly to: string }
-  /** Fault injection (peers started with --faults only): drop all Raft traffic with these members. */
-  | { readonly id: number; readonly op: 'fault'; readonly block: readonly string[] };
+  /**
+   * Fault injection (peers started with --faults only): drop all Raft traffic with these members,
+   * and hold back the Raft messages of the listed types this member sends by their delay.
+   */
+  | { readonly id: number; readonly op: 'fault'; readonly block: readonly string[]; readonly delays: readonly FaultDelay[] };
+
+/** A message type this member's sends of which are held back, and by how long (fault injection). */
+export interface FaultDelay {
+  readonly type: MessageType;
+  readonly ms: number;
+}
+
+/** The longest hold a fault may put on a message. */
+export const faultDelayMsMax = 60_000;
 
 export type RequestOp = Request['op'];
 const opCodes: Readonly<Record<RequestOp, number>> = {
@@ -43,10 +56,13 @@ export type Reply =
   | { readonly kind: 'register'; readonly client: number }
   | { readonly kind: 'info'; readonly info: unknown };
 
-export type ErrorCode =
-  | 'ERR_NOT_LEADER' | 'ERR_UNAVAILABLE' | 'ERR_FORBIDDEN' | 'ERR_BAD_REQUEST' | 'ERR_TIMEOUT'
-  | 'ERR_SESSION_EXPIRED' | 'ERR_SESSION_STALE' | 'ERR_TOO_LARGE' | 'ERR_BUSY' | 'ERR_LEASE_UNAVAILABLE'
-  | 'ERR_PROPOSAL_DROPPED' | 'ERR_CONF_CHANGE' | 'ERR_INTERNAL';
+export const errorCodes = [
+  'ERR_NOT_LEADER', 'ERR_UNAVAILABLE', 'ERR_FORBIDDEN', 'ERR_BAD_REQUEST', 'ERR_TIMEOUT',
+  'ERR_SESSION_EXPIRED', 'ERR_SESSION_STALE', 'ERR_OUTCOME_UNKNOWN', 'ERR_TOO_LARGE', 'ERR_BUSY', 'ERR_LEASE_UNAVAILABLE',
+  'ERR_PROPOSAL_DROPPED', 'ERR_CONF_CHANGE', 'ERR_INTERNAL',
+] as const;
+
+export type ErrorCode = (typeof errorCodes)[number];
 
 export interface ErrorReply {
   readonly code: ErrorCode;
@@ -111,7 +127,7 @@ export function encodeRequest(id: number, r: RequestBody): Uint8Array {
     case 'register': case 'status': return toBytes(encoder.encode([id, code]));
     case 'members': return toBytes(encoder.encode([id, code, membersActions.indexOf(r.action), r.node, r.url]));
     case 'transfer': return toBytes(encoder.encode([id, code, r.to]));
-    case 'fault': return toBytes(encoder.encode([id, code, r.block]));
+    case 'fault': return toBytes(encoder.encode(r.delays.length === 0 ? [id, code, r.block] : [id, code, r.block, r.delays.map((d) => [d.type, d.ms])]));
   }
 }
 
@@ -220,13 +236,30 @@ export function decodeRequest(payload: Uint8Array, limits: ProtocolLimits = prot
     }
     case 'transfer': f.arity(3); return { id, op, to: f.node(2) };
     case 'fault': {
-      f.arity(3);
+      if (raw.length !== 3 && raw.length !== 4) throw f.bad('expected 3 or 4 fields', raw.length);
       const list = raw[2];
       if (!Array.isArray(list) || list.length > 64) throw f.bad('block must be a list of at most 64 member ids', list);
-      return { id, op, block: list.map((_, i) => new Fields(list, id, limits).node(i)) };
+      const block = list.map((_, i) => new Fields(list, id, limits).node(i));
+      return { id, op, block, delays: raw.length === 4 ? faultDelays(f, raw[3]) : [] };
     }
     default: throw f.bad('unknown op', raw[1]);
   }
+}
+
+/** Message types a fault may hold back (snapshots travel by their own stream: not these). */
+const messageTypes: ReadonlySet<string> = new Set<MessageType>([
+  'app', 'appResp', 'hb', 'hbResp', 'vote', 'preVote', 'voteResp', 'preVoteResp', 'timeoutNow', 'readIndex', 'readIndexResp',
+]);
+
+function faultDelays(f: Fields, raw: unknown): FaultDelay[] {
+  if (!Array.isArray(raw) || raw.length > messageTypes.size) throw f.bad(`delays must be a list of at most ${messageTypes.size} [type, ms] pairs`, raw);
+  return raw.map((d: unknown) => {
+    if (!Array.isArray(d) || d.length !== 2) throw f.bad('a delay must be [message type, ms]', d);
+    const [type, ms] = d as [unknown, unknown];
+    if (typeof type !== 'string' || !messageTypes.has(type)) throw f.bad(`a delay's type must be one of ${[...messageTypes].join(', ')}`, type);
+    if (typeof ms !== 'number' || !Number.isInteger(ms) || ms < 0 || ms > faultDelayMsMax) throw f.bad(`a delay must be an integer number of ms in [0, ${faultDelayMsMax}]`, ms);
+    return { type: type as MessageType, ms };
+  });
 }
 
 /** What each role may ask. Learners read; readers read; clients also write; admins do all. */
@@ -265,6 +298,7 @@ export function decodeResponse(raw: readonly unknown[], op: RequestOp): Response
   if (raw[1] === 1) {
     const [, , code, message, leaderId, leaderUrl] = raw;
     if (typeof code !== 'string' || typeof message !== 'string') throw bad('malformed error');
+    if (!(errorCodes as readonly string[]).includes(code)) throw bad(`unknown error code ${JSON.stringify(code.slice(0, 40))}`);
     const leader = typeof leaderId === 'string' ? { id: leaderId, url: typeof leaderUrl === 'string' ? leaderUrl : null } : null;
     return { id, ok: false, error: { code: code as ErrorCode, message, leader } };
   }

@@ -3,6 +3,7 @@
 
 import { assert } from './assert.ts';
 import { RaftError } from './errors.ts';
+import type { Clock } from './clock.ts';
 import type { Prng } from './prng.ts';
 import type { NodeId } from './types.ts';
 
@@ -11,6 +12,17 @@ export interface RaftOptions {
   readonly id: NodeId;
   /** Injected randomness for election timeouts (a SeededPrng in tests and simulations). */
   readonly prng: Prng;
+  /**
+   * Injected time, read when a heartbeat round is sent and again whenever a lease is checked:
+   * leader leases are measured on it. Required when leaseReads is on.
+   */
+  readonly clock?: Clock | null;
+  /**
+   * Milliseconds one tick stands for (the runtime's tick period). With electionTicks it sets the
+   * lease: (electionTicks - 1) x tickMs x (1 - leaseDriftPercent / 100). Every member must use the
+   * same timing settings (peers check it when they connect).
+   */
+  readonly tickMs?: number;
   /** Ticks without hearing from a leader before a follower campaigns (randomized to [n, 2n)). */
   readonly electionTicks?: number;
   /** Ticks between leader heartbeats. */
@@ -72,9 +84,11 @@ export interface RaftOptions {
 /** The keys a command writes, or null when it may touch anything (it then applies in log order). */
 export type KeysOf = (data: Uint8Array) => readonly string[] | null;
 
-export type RaftConfig = Required<Omit<RaftOptions, 'prng'>> & { readonly prng: Prng };
+export type RaftConfig = Required<Omit<RaftOptions, 'prng' | 'clock'>> & { readonly prng: Prng; readonly clock: Clock | null };
 
 export const defaults = {
+  clock: null,
+  tickMs: 50,
   electionTicks: 10,
   heartbeatTicks: 1,
   preVote: true,
@@ -137,6 +151,10 @@ export function validate(options: RaftOptions): RaftConfig {
   if (typeof c.prng !== 'object' || c.prng === null || typeof c.prng.nextInt !== 'function') {
     throw invalid('prng', 'an object with nextInt(bound)', typeof c.prng);
   }
+  if (c.clock !== null && (typeof c.clock !== 'object' || typeof c.clock.monoMs !== 'function' || typeof c.clock.wallMs !== 'function')) {
+    throw invalid('clock', 'null or an object with monoMs() and wallMs()', typeof c.clock);
+  }
+  if (typeof c.tickMs !== 'number' || !Number.isFinite(c.tickMs) || c.tickMs <= 0) throw invalid('tickMs', 'a positive number of milliseconds', c.tickMs);
   intAtLeast('heartbeatTicks', c.heartbeatTicks, 1);
   intAtLeast('electionTicks', c.electionTicks, 2);
   if (c.electionTicks <= c.heartbeatTicks) {
@@ -172,6 +190,9 @@ export function validate(options: RaftOptions): RaftConfig {
   if (c.keysOf !== null && typeof c.keysOf !== 'function') throw invalid('keysOf', 'a function or null', c.keysOf);
   if (c.leaseReads && !c.checkQuorum) {
     throw invalid('leaseReads', 'false unless checkQuorum is on (a lease is only safe with CheckQuorum)', c.leaseReads);
+  }
+  if (c.leaseReads && c.clock === null) {
+    throw invalid('clock', 'given when leaseReads is on (a lease is measured in real time); or set leaseReads: false', null);
   }
   return c;
 }

@@ -1,14 +1,18 @@
 // RaftDriver: the Ready loop every runtime shares (Node peer, browser learner, Deno peer). It is
 // the one asynchronous module of the core, and still does no I/O of its own: it awaits the
-// injected store, hands messages to the injected send(), and gets time only as tick() calls.
+// injected store, hands messages to the injected send(), and reads time from the injected clock.
+// It owns the time policy too (tick-source.ts): due ticks run before anything is stepped, read or
+// proposed, so a runtime only has to wake it now and then (catchUp()).
 // Writes that arrive while a save is in flight go into the next save together (group commit).
 
 import { assert } from './assert.ts';
+import type { Clock } from './clock.ts';
 import { RaftError } from './errors.ts';
 import type { Message } from './message.ts';
 import type { RaftNode, Ready } from './node.ts';
 import { decodeParallelData } from './parallel/header.ts';
 import type { LogStore } from './storage.ts';
+import { TickSource } from './tick-source.ts';
 import type { ConfChange, Entry, HardState, Index, ReadContext, Role, Snapshot, Term } from './types.ts';
 
 export interface ReplicatedStateMachine<R> {
@@ -37,6 +41,15 @@ export interface DriverOptions<R> {
   readonly store: LogStore;
   readonly machine: ReplicatedStateMachine<R>;
   readonly send: (msgs: readonly Message[]) => void;
+  /**
+   * Where ticks come from (one per node.cfg.tickMs of its monotonic time); defaults to the node's
+   * own clock (RaftOptions.clock), one of the two must be given.
+   */
+  readonly clock?: Clock;
+  /** Ticks made up at once after a late wake-up; a longer gap is a stall, skipped (tick-source.ts). */
+  readonly burstTicksMax?: number;
+  /** Told when a stall was skipped (for a log line). */
+  readonly onStall?: (stalledMs: number) => void;
   /** Take a snapshot once this many entries were applied since the last one (0: never). */
   readonly snapshotEntries?: number;
   /** Entries kept behind a snapshot for followers that lag a little. */
@@ -50,14 +63,15 @@ export interface DriverOptions<R> {
    * forwarded request or its answer can be lost), so callers retry instead of waiting forever.
    */
   readonly readTimeoutTicks?: number;
-  /** A store failure is fatal: the driver stops and reports it here. */
+  /**
+   * A store failure is fatal, and so is a broken invariant (an AssertionError from the core or
+   * the state machine): the driver stops, fails what is pending, and reports it here.
+   */
   readonly onFatal?: (err: Error) => void;
   /** Observes each Ready after it was carried out (metrics, status pages). */
   readonly onReady?: (rd: Ready, persistMs: number) => void;
   /** Observes each applied entry with its result. */
   readonly onApply?: (entry: Entry, result: R | null) => void;
-  /** Milliseconds since some fixed point, for persistMs (metrics only). */
-  readonly now?: () => number;
 }
 
 interface PendingProposal<R> {
@@ -96,11 +110,17 @@ export class RaftDriver<R> {
   readonly #proposalsMax: number;
   readonly #readsMax: number;
   readonly #readTimeoutTicks: number;
+  readonly #time: TickSource;
+  readonly #clock: Clock;
   #ticks = 0;
   #scheduled = false;
   #running: Promise<void> | null = null;
   #closed = false;
   #fatal: Error | null = null;
+  /** What stopped the driver, for the errors it answers with afterwards. */
+  #fatalWhat = '';
+  /** A store write is in flight (an error now is the store's). */
+  #saving = false;
   #batch: Array<{ data: Uint8Array; p: PendingProposal<R> }> = [];
   readonly #proposals = new Map<Index, PendingProposal<R>>();
   readonly #reads = new Map<ReadContext, PendingRead>();
@@ -126,6 +146,10 @@ export class RaftDriver<R> {
     this.#proposalsMax = opts.pendingProposalsMax ?? 100_000;
     this.#readsMax = opts.pendingReadsMax ?? 100_000;
     this.#readTimeoutTicks = opts.readTimeoutTicks ?? 100;
+    const clock = opts.clock ?? opts.node.cfg.clock;
+    if (clock === null) throw new RaftError('ERR_CONFIG_INVALID', 'RaftDriver needs a clock: pass clock, or give the node one (RaftOptions.clock)');
+    this.#clock = clock;
+    this.#time = new TickSource({ clock, tickMs: opts.node.cfg.tickMs, ...(opts.burstTicksMax !== undefined ? { burstTicksMax: opts.burstTicksMax } : {}) });
     this.#lastSnapshotIndex = opts.machine.appliedIndex;
     this.#schedule();
   }
@@ -142,18 +166,34 @@ export class RaftDriver<R> {
     return this.#reads.size + this.#waiters.length + this.#keyWaiters.length;
   }
 
+  /** Steps a message from a peer, after the ticks that are due (a vote guard must not shrink). */
   step(m: Message): void {
     if (this.#closed) return;
+    this.catchUp();
     this.node.step(m);
     this.#schedule();
   }
 
-  tick(): void {
+  /**
+   * Runs the ticks due by the clock. The runtime calls it from a timer (every tickMs, or after
+   * untilNextTickMs()); the driver also calls it before every step, read, proposal and poke.
+   */
+  catchUp(): void {
     if (this.#closed) return;
-    this.#ticks++;
-    if (this.#reads.size > 0) this.#expireReads();
-    this.node.tick();
+    const due = this.#time.take();
+    if (due.ticks === 0) return;
+    if (due.stalledMs > 0) this.#opts.onStall?.(due.stalledMs);
+    for (let i = 0; i < due.ticks; i++) {
+      this.#ticks++;
+      if (this.#reads.size > 0) this.#expireReads();
+      this.node.tick();
+    }
     this.#schedule();
+  }
+
+  /** Milliseconds until the next tick is due. */
+  untilNextTickMs(): number {
+    return this.#time.untilNextMs();
   }
 
   #expireReads(): void {
@@ -167,6 +207,7 @@ export class RaftDriver<R> {
   /** Runs `fn` against the node (transfer, reportUnreachable...) and then the Ready loop. */
   poke(fn: (node: RaftNode) => void): void {
     if (this.#closed) return;
+    this.catchUp();
     fn(this.node);
     this.#schedule();
   }
@@ -179,6 +220,7 @@ export class RaftDriver<R> {
     if (this.pendingProposals >= this.#proposalsMax) {
       return Promise.reject(new RaftError('ERR_UNAVAILABLE', `too many proposals in flight (pendingProposalsMax=${this.#proposalsMax})`, this.leader));
     }
+    this.catchUp();
     return new Promise((resolve, reject) => {
       if (this.#batch.length === 0) void Promise.resolve().then(() => this.#flushProposals());
       this.#batch.push({ data, p: { term: 0, resolve, reject } });
@@ -203,6 +245,7 @@ export class RaftDriver<R> {
   async proposeConfChange(cc: ConfChange): Promise<Index> {
     const refused = this.#refuse();
     if (refused !== null) throw refused;
+    this.catchUp();
     const r = this.node.proposeConfChange(cc);
     this.#schedule();
     await new Promise<{ index: Index; result: R | null }>((resolve, reject) => this.#proposals.set(r.firstIndex, { term: r.term, resolve, reject }));
@@ -220,9 +263,12 @@ export class RaftDriver<R> {
       return Promise.reject(new RaftError('ERR_READ_LIMIT', `too many reads in flight (pendingReadsMax=${this.#readsMax})`, this.leader));
     }
     const ctx = this.#nextRead++;
+    // Time first: the lease is checked on the clock, but a forwarded read must not meet a vote
+    // guard or read timeout that is behind.
+    this.catchUp();
     return new Promise((resolve, reject) => {
       try {
-        this.node.readIndex(ctx, options);
+        this.node.readIndex(ctx, { allowLease: options.allowLease ?? true });
       } catch (err) {
         reject(err as Error);
         return;
@@ -245,7 +291,7 @@ export class RaftDriver<R> {
   }
 
   #refuse(): Error | null {
-    if (this.#fatal !== null) return new RaftError('ERR_UNAVAILABLE', `the peer stopped after a storage failure: ${this.#fatal.message}`, null);
+    if (this.#fatal !== null) return new RaftError('ERR_UNAVAILABLE', `the peer stopped after ${this.#fatalWhat}: ${this.#fatal.message}`, null);
     if (this.#closed) return new RaftError('ERR_UNAVAILABLE', 'the peer is shutting down', null);
     return null;
   }
@@ -260,29 +306,39 @@ export class RaftDriver<R> {
   }
 
   async #loop(): Promise<void> {
-    while (!this.#closed && this.node.hasReady()) {
-      const rd = this.node.ready();
+    // Anything thrown here stops the driver through #stop (never an unhandled rejection): a store
+    // that failed, or a broken invariant in the core or the state machine.
+    while (!this.#closed) {
+      let rd: Ready;
+      try {
+        if (!this.node.hasReady()) return;
+        rd = this.node.ready();
+      } catch (err) {
+        this.#stop(err as Error, 'an internal error');
+        return;
+      }
       try {
         await this.#carryOut(rd);
       } catch (err) {
-        this.#stop(err as Error);
+        this.#stop(err as Error, this.#saving ? 'a storage failure' : 'an internal error');
         return;
       }
     }
   }
 
   async #carryOut(rd: Ready): Promise<void> {
-    const now = this.#opts.now;
-    const started = now?.() ?? 0;
+    const started = this.#clock.monoMs();
     this.role = rd.softState.role;
     this.leader = rd.softState.leader;
     if (rd.messages.length > 0) this.#send(rd.messages);
     if (rd.mustSync) {
       const hardState = rd.hardState ?? this.#lazyHardState;
       this.#lazyHardState = null;
+      this.#saving = true;
       await this.#store.save(rd.fills.length > 0
         ? { snapshot: rd.snapshot, entries: rd.entries, fills: rd.fills, hardState }
         : { snapshot: rd.snapshot, entries: rd.entries, hardState });
+      this.#saving = false;
     } else if (rd.hardState !== null) {
       this.#lazyHardState = rd.hardState;
     }
@@ -294,7 +350,7 @@ export class RaftDriver<R> {
     this.node.advance(rd);
     this.#releaseWaiters();
     this.#maybeSnapshot();
-    this.#opts.onReady?.(rd, (now?.() ?? 0) - started);
+    this.#opts.onReady?.(rd, this.#clock.monoMs() - started);
   }
 
   #restore(s: Snapshot): void {
@@ -371,15 +427,16 @@ export class RaftDriver<R> {
     const snap = this.node.compact(this.#machine.snapshot(), this.#retain);
     this.#lastSnapshotIndex = snap.meta.index;
     this.#snapshotting = this.#store.saveSnapshot(snap)
-      .catch((err: Error) => this.#stop(err))
+      .catch((err: Error) => this.#stop(err, 'a storage failure'))
       .finally(() => { this.#snapshotting = null; });
   }
 
-  #stop(err: Error): void {
+  #stop(err: Error, what: string): void {
     if (this.#fatal !== null) return;
     this.#fatal = err;
+    this.#fatalWhat = what;
     this.#closed = true;
-    this.#failAll(new RaftError('ERR_UNAVAILABLE', `the peer stopped after a storage failure: ${err.message}`, null));
+    this.#failAll(new RaftError('ERR_UNAVAILABLE', `the peer stopped after ${what}: ${err.message}`, null));
     this.#opts.onFatal?.(err);
   }
 

@@ -292,14 +292,6 @@ export class RaftNode {
     if (r.role === 'leader') r.progress.delete(id);
   }
 
-  /**
-   * Drops the leader lease until a new heartbeat round is confirmed. A runtime calls it when its
-   * ticks fell behind real time (a stall), since the lease is counted in ticks.
-   */
-  invalidateLease(): void {
-    this.#r.readOnly.confirmedSentTick = -Infinity;
-  }
-
   reportUnreachable(to: NodeId): void {
     repl.reportUnreachable(this.#r, to);
   }
@@ -469,6 +461,37 @@ export class RaftNode {
   }
 
   // ---- introspection -----------------------------------------------------------------------
+
+  /** The role this node has now (cheap: status() builds a whole report). */
+  get role(): Role {
+    return this.#r.role;
+  }
+
+  get term(): Term {
+    return this.#r.term;
+  }
+
+  /** The leader this node knows of, or null. */
+  get leader(): NodeId | null {
+    return this.#r.leader;
+  }
+
+  get commitIndex(): Index {
+    return this.#r.log.committed;
+  }
+
+  get appliedIndex(): Index {
+    return this.#r.log.applied;
+  }
+
+  get firstIndex(): Index {
+    return this.#r.log.firstIndex();
+  }
+
+  /** Parallel mode: whether entries above the commit index are committed (committedAbove is non-empty). */
+  get committedAboveCount(): number {
+    return this.#r.log.committedAbove.size;
+  }
 
   status(): Status {
     const r = this.#r;

@@ -33,6 +33,8 @@ export interface RaftStats {
   heartbeatsSent: number;
   readRounds: number;
   leaseReads: number;
+  /** Terms this node led without a lease after it sent a timeoutNow (reads went by ReadIndex). */
+  leaseForfeitedTerms: number;
   stalledProbes: number;
 }
 
@@ -76,6 +78,11 @@ export class Raft {
   /** A node refuses votes until this tick: after a restart it may have acked a lease it forgot. */
   voteGuardUntilTick: number;
   transferee: NodeId | null = null;
+  /**
+   * Leader: a timeoutNow left this term, so voters may elect the transferee despite this
+   * leader's lease (transfer votes bypass it). No lease is valid again until a new term.
+   */
+  leaseForfeited = false;
   /** Leader: index of the last config entry; no new change is accepted until it is applied. */
   pendingConfIndex = 0;
   uncommittedBytes = 0;
@@ -99,7 +106,7 @@ export class Raft {
   readonly stats: RaftStats = {
     elections: 0, preVotesLost: 0, leaderChanges: 0, votesIgnoredInLease: 0, appendsSent: 0,
     entriesSent: 0, appendRejectsSent: 0, appendRejectsReceived: 0, snapshotsSent: 0,
-    heartbeatsSent: 0, readRounds: 0, leaseReads: 0, stalledProbes: 0,
+    heartbeatsSent: 0, readRounds: 0, leaseReads: 0, leaseForfeitedTerms: 0, stalledProbes: 0,
   };
 
   constructor(cfg: RaftConfig, conf: ConfState) {
@@ -200,6 +207,7 @@ export class Raft {
     this.reset(this.term);
     this.role = 'leader';
     this.leader = this.id;
+    this.leaseForfeited = false;
     this.stats.leaderChanges++;
     // Parallel mode: first the Merge stage decides (committed, end] and re-stamps it; followers
     // are probed from the commit watermark, since their copies of that range differ in term.
@@ -340,6 +348,13 @@ export class Raft {
     } else {
       this.send({ type: pre ? 'preVoteResp' : 'voteResp', from: this.id, to: m.from, term: this.term, reject: true });
     }
+  }
+
+  /** A timeoutNow is leaving: from now on this term's reads go by ReadIndex. */
+  forfeitLease(): void {
+    if (this.leaseForfeited) return;
+    this.leaseForfeited = true;
+    this.stats.leaseForfeitedTerms++;
   }
 
   // ---- messages ----------------------------------------------------------------------------

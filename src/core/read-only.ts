@@ -3,6 +3,7 @@
 // starts shares it, and the leader lease that heartbeat rounds renew.
 
 import { assert } from './assert.ts';
+import type { Instant } from './clock.ts';
 import { quorumSize } from './quorum.ts';
 import type { Index, NodeId, ReadContext } from './types.ts';
 
@@ -15,7 +16,8 @@ export interface ReadRequest {
 interface Round {
   readonly id: number;
   readonly index: Index;
-  readonly sentTick: number;
+  /** When the round was made (before its heartbeats left); null without a clock. */
+  readonly sent: Instant | null;
   readonly requests: ReadRequest[];
 }
 
@@ -33,11 +35,19 @@ export class ReadOnly {
   #nextRoundId = 1;
   /** Highest round each voter has acknowledged. */
   readonly #acked = new Map<NodeId, number>();
-  /** Tick at which the newest confirmed round was sent: the base of the lease. */
-  confirmedSentTick = -Infinity;
+  /**
+   * When the newest round a quorum confirmed was sent: the base of the lease. Only moves forward,
+   * and only from a round's own send time, so acknowledgements that arrive late (after a stall)
+   * confirm a lease that is already as old as the round they answer.
+   */
+  #leaseBase: Instant | null = null;
 
   constructor(pendingMax: number) {
     this.pendingMax = pendingMax;
+  }
+
+  get leaseBase(): Instant | null {
+    return this.#leaseBase;
   }
 
   get pending(): number {
@@ -62,11 +72,11 @@ export class ReadOnly {
    * Starts a round at the current commit index; every heartbeat carries the returned round id,
    * so plain heartbeats also renew the lease. Queued reads join this round.
    */
-  startRound(commit: Index, tick: number): number {
+  startRound(commit: Index, sent: Instant | null): number {
     const id = this.#nextRoundId++;
     const requests = this.#queued;
     this.#queued = [];
-    this.#rounds.push({ id, index: commit, sentTick: tick, requests });
+    this.#rounds.push({ id, index: commit, sent, requests });
     return id;
   }
 
@@ -90,7 +100,7 @@ export class ReadOnly {
       }
       if (acks >= q) {
         confirmedUpTo = i;
-        if (round.sentTick > this.confirmedSentTick) this.confirmedSentTick = round.sentTick;
+        if (round.sent !== null && (this.#leaseBase === null || round.sent.mono > this.#leaseBase.mono)) this.#leaseBase = round.sent;
         break;
       }
     }
@@ -126,7 +136,7 @@ export class ReadOnly {
     this.#rounds = [];
     this.#pendingCount = 0;
     this.#acked.clear();
-    this.confirmedSentTick = -Infinity;
+    this.#leaseBase = null;
     return out;
   }
 }

@@ -3,20 +3,34 @@
 // answered with a read index it waits to apply. The leader never answers before a commit of its
 // own term, and never skips waiting for its own apply (the runtime does that wait).
 
+import { elapsedMs, instant } from './clock.ts';
+import type { RaftConfig } from './config.ts';
 import { RaftError } from './errors.ts';
 import type { Raft } from './raft.ts';
 import type { NodeId, ReadContext, ReadPath } from './types.ts';
 
-/** Ticks after a confirmed round was sent during which the leader may serve lease reads. */
-export function leaseTicks(r: Raft): number {
-  const withMargin = Math.floor((r.cfg.electionTicks * (100 - r.cfg.leaseDriftPercent)) / 100);
-  // A follower's election timer may start just before its next tick: one tick less is safe.
-  return Math.min(withMargin, r.cfg.electionTicks - 1) - 1;
+/**
+ * How long a lease lasts after the send of the newest round a quorum confirmed, in milliseconds.
+ * A voter that acknowledged that round refuses votes until electionTicks of its own ticks have
+ * passed since it received it; its first tick may come at once, so it holds out at least
+ * (electionTicks - 1) ticks of its clock. The drift margin covers clocks that run at different
+ * rates. It is only as good as the voters' settings: every member must use the same ones.
+ */
+export function leaseMs(cfg: RaftConfig): number {
+  return (cfg.electionTicks - 1) * cfg.tickMs * (1 - cfg.leaseDriftPercent / 100);
 }
 
+/**
+ * Whether this leader may answer a read from its lease now. The clock is read here, at the
+ * check, never taken from a tick: a "now" saved earlier would outlive a stall.
+ */
 export function leaseValid(r: Raft): boolean {
-  if (!r.cfg.leaseReads || r.role !== 'leader' || r.transferee !== null) return false;
-  return r.tickCount < r.readOnly.confirmedSentTick + leaseTicks(r);
+  if (!r.cfg.leaseReads || r.role !== 'leader' || r.cfg.clock === null) return false;
+  // Voters grant a transfer vote even while they hold this leader's lease, so once a timeoutNow
+  // has left, no round of this term can make a lease safe again.
+  if (r.transferee !== null || r.leaseForfeited) return false;
+  const base = r.readOnly.leaseBase;
+  return base !== null && elapsedMs(r.cfg.clock, base) < leaseMs(r.cfg);
 }
 
 /**
@@ -91,7 +105,9 @@ export function onCommit(r: Raft): void {
 export function startRound(r: Raft): number {
   r.readOnly.trim(r.cfg.electionTicks * 2);
   r.stats.readRounds++;
-  return r.readOnly.startRound(readIndexNow(r), r.tickCount);
+  // Taken when the round is made, before its heartbeats leave: an early send time only ends the
+  // lease sooner.
+  return r.readOnly.startRound(readIndexNow(r), r.cfg.clock === null ? null : instant(r.cfg.clock));
 }
 
 export function onHeartbeatAck(r: Raft, from: NodeId, round: number): void {

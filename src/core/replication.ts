@@ -26,6 +26,7 @@ export function flush(r: Raft): void {
     if (id !== r.id) flushTo(r, id, pr, last);
   }
   if (wantsTimeoutNow(r)) {
+    r.forfeitLease();
     r.send({ type: 'timeoutNow', from: r.id, to: r.transferee!, term: r.term });
     r.progress.get(r.transferee!)!.timeoutNowSent = true;
   }

@@ -5,6 +5,7 @@
 // it, pauses while the page is hidden, and resumes from where it stood (docs/browser.md).
 
 import { KvClient } from '../client/kv.ts';
+import type { Clock } from '../core/clock.ts';
 import { RaftDriver } from '../core/driver.ts';
 import type { ReadResult } from '../core/driver.ts';
 import type { Value } from '../core/kv/command.ts';
@@ -22,6 +23,9 @@ import { readClaims, type TokenClaims } from '../transport/token.ts';
 import type { Logger } from '../transport/transport.ts';
 import { dialDom } from './dom-socket.ts';
 import { IdbStore, type IdbDurability } from './idb-store.ts';
+
+/** The page's clocks: ticks (reorder buffer, read expiry) come from the monotonic one. */
+const browserClock: Clock = { monoMs: () => performance.now(), wallMs: () => Date.now() };
 
 export interface JoinOptions {
   /** Member addresses (ws://host:port); the replica finds the leader through any of them. */
@@ -211,7 +215,9 @@ export class FollowerReplica {
       crypto.getRandomValues(seed);
       const prng = new SeededPrng(seed[0]!);
       // Not in the configuration: it never campaigns, and leases are never served from a tab.
-      const node = new RaftNode({ options: { id: claims.sub, prng, leaseReads: false }, bootstrap: { voters: [], learners: [] }, restore: loaded });
+      const node = new RaftNode({
+        options: { id: claims.sub, prng, leaseReads: false, clock: browserClock, tickMs: opts.tickMs }, bootstrap: { voters: [], learners: [] }, restore: loaded,
+      });
       let mesh: Mesh | null = null;
       const driver = new RaftDriver<KvResult>({
         node, store, machine, send: (msgs) => mesh?.send(msgs), snapshotEntries: 10_000,
@@ -236,7 +242,7 @@ export class FollowerReplica {
   #start(view: ClusterView, pauseWhenHidden: boolean): void {
     const first = this.#choose(view, Date.now());
     if (first !== null) this.#link(first);
-    this.#tickTimer = setInterval(() => this.#driver.tick(), this.#o.tickMs);
+    this.#tickTimer = setInterval(() => this.#driver.catchUp(), this.#o.tickMs);
     this.#scheduleCheck(this.#o.leaderCheckMs);
     if (!pauseWhenHidden || typeof document === 'undefined') return;
     const onChange = (): void => {
@@ -385,7 +391,7 @@ export class FollowerReplica {
     this.#pausedBy = null;
     this.#avoid.clear();
     this.#link(this.#source ?? this.#leader);
-    this.#tickTimer = setInterval(() => this.#driver.tick(), this.#o.tickMs);
+    this.#tickTimer = setInterval(() => this.#driver.catchUp(), this.#o.tickMs);
     // Ask at once: leadership may have moved while we were away.
     this.#scheduleCheck(0);
   }

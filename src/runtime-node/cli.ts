@@ -51,7 +51,8 @@ bootstraps the cluster from --peers (which must include this peer); later starts
                        commit and apply (docs/parallel-raft.md); fixed once the data directory
                        exists, the same on every member; no follower-readers (browser tabs) yet
   --tick-ms N          milliseconds per Raft tick (default 50: heartbeats every tick, election
-                       timeout 10-20 ticks, leases 7 ticks)
+                       timeout 10-20 ticks, leader lease (10 - 1) x N x 0.9 ms); every member
+                       must use the same value (a peer with another is refused when it connects)
   --connections N      parallel connections per peer pair (default 1)
   --snapshot-entries N take a snapshot every N applied entries (default 50000)
   --snapshot-retain N  entries kept behind a snapshot for followers that lag a little (default 5000)
@@ -63,7 +64,8 @@ bootstraps the cluster from --peers (which must include this peer); later starts
                        only the leader serves them
   --sync MODE          fdatasync (default) or none (benchmarks only: unsafe on power loss)
   --log-level LEVEL    debug | info | warn | error (default info)
-  --faults             accept fault-injection requests (tests and the demo page only)
+  --faults             accept fault-injection requests (tests and the demo page only): drop Raft
+                       traffic with given members, hold back given message types
   --exit-with-parent   stop gracefully when stdin closes (used by \`edgeraft start\`)
 `,
   token: `usage: edgeraft token --secret-file FILE --role client|reader|learner|admin [--ttl 1h] [--sub NAME] [--cluster NAME]

@@ -145,7 +145,8 @@ export class ClientService {
       case 'fault': {
         if (!this.#peer.opts.faults) throw new ServiceError('ERR_FORBIDDEN', 'fault injection is off: start the peer with --faults to allow it');
         this.#peer.blockPeers(req.block);
-        return Promise.resolve({ kind: 'info', info: { blocked: [...req.block] } });
+        this.#peer.delayMessages(req.delays);
+        return Promise.resolve({ kind: 'info', info: { blocked: [...req.block], delays: req.delays.map((d) => ({ ...d })) } });
       }
       case 'transfer': {
         this.#requireLeader();

@@ -44,6 +44,9 @@ export class PeerMetrics {
       set(p.mergeNoops, { event: 'merge_noop' });
     });
     g('edgeraft_lease_valid', '1 while the leader holds a valid read lease.', (set) => set(status().leaseValid ? 1 : 0));
+    g('edgeraft_lease_reads_total', 'Reads this leader answered from its lease.', (set) => set(status().stats.leaseReads));
+    g('edgeraft_lease_forfeited_terms_total', 'Terms this peer led without a lease after sending a timeoutNow (its reads then went by ReadIndex).', (set) => set(status().stats.leaseForfeitedTerms));
+    g('edgeraft_read_rounds_total', 'ReadIndex heartbeat rounds this leader started.', (set) => set(status().stats.readRounds));
     g('edgeraft_pending_proposals', 'Proposals waiting to apply.', (set) => set(peer.driver.pendingProposals));
     g('edgeraft_pending_reads', 'Reads waiting for confirmation or apply.', (set) => set(peer.driver.pendingReads));
     g('edgeraft_follower_match_index', 'Leader only: highest index known replicated on each follower.', (set) => {

@@ -22,7 +22,8 @@ export interface PeerOptions {
   readonly mode: 'raft' | 'parallel';
   /** Milliseconds per Raft tick. */
   readonly tickMs: number;
-  readonly raft: Partial<Omit<RaftOptions, 'id' | 'prng'>>;
+  /** Core options; the clock and tickMs come from the peer itself. */
+  readonly raft: Partial<Omit<RaftOptions, 'id' | 'prng' | 'clock' | 'tickMs'>>;
   /** Snapshot after this many applied entries (0: never). */
   readonly snapshotEntries: number;
   readonly snapshotRetainEntries: number;

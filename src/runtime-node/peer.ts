@@ -26,10 +26,13 @@ import { PeerMetrics } from './peer-metrics.ts';
 import { resolvePeerOptions, type PeerOptions } from './peer-options.ts';
 import { isRemovalNotice, isStreamAck, isStreamPayload, removalNotice, SnapshotStreams } from '../transport/snapshot-stream.ts';
 import { serveStatic } from './static.ts';
-import { Ticker } from './ticker.ts';
+import { systemClock, Ticker } from './ticker.ts';
 import { FileWal } from './wal.ts';
 import { WsListener } from './ws-server.ts';
 import { dialWs } from './ws-socket.ts';
+
+/** Messages fault injection holds back at once at most (more are dropped). */
+const heldMessagesMax = 1024;
 
 /** Reserved keys (not writable by clients) under which member addresses are replicated. */
 export const memberKeyPrefix = '\u0000member/';
@@ -52,9 +55,13 @@ export class Peer {
   readonly #toldRemoved = new Map<string, number>();
   /** Fault injection (--faults): members whose Raft traffic is dropped both ways. */
   #blocked = new Set<string>();
+  /** Fault injection (--faults): Raft messages of these types leave only after this many ms. */
+  #delays = new Map<string, number>();
+  /** Held-back messages in flight (bounded: a fault test holds a handful). */
+  #held = 0;
   readonly startedAt = Date.now();
   #stopping: Promise<void> | null = null;
-  /** Resolves when the peer stops on its own (removed from the cluster, storage failure). */
+  /** Resolves when the peer stops on its own (removed from the cluster, a storage failure or broken invariant). */
   readonly stopped: Promise<string>;
   #resolveStopped!: (why: string) => void;
 
@@ -78,10 +85,13 @@ export class Peer {
       send: (msgs) => this.#send(msgs),
       snapshotEntries: opts.snapshotEntries,
       snapshotRetainEntries: opts.snapshotRetainEntries,
-      now: () => performance.now(),
+      clock: systemClock,
+      onStall: (stalledMs) => {
+        log('warn', `the event loop stalled for ~${stalledMs} ms: Raft time skipped ahead (elections and CheckQuorum run late; the lease, measured on the clock, ran out meanwhile)`);
+      },
       onFatal: (err) => {
-        log('error', `storage failure, stopping: ${err.message}`);
-        void this.stop().then(() => this.#resolveStopped(`storage failure: ${err.message}`));
+        log('error', `fatal error, stopping: ${err.message}`, { error: err.name });
+        void this.stop().then(() => this.#resolveStopped(`fatal error: ${err.message}`));
       },
       onReady: (rd: Ready, persistMs: number) => {
         this.metrics.observeReady(rd, persistMs);
@@ -99,15 +109,11 @@ export class Peer {
       deliver: (m) => this.driver.step(m),
       report: (to, ok) => this.driver.poke((n) => n.reportSnapshot(to, ok)),
     });
-    this.#ticker = new Ticker(opts.tickMs, () => this.driver.tick(), (stalledMs) => {
-      this.driver.poke((n) => n.invalidateLease());
-      log('warn', `the event loop stalled for ~${stalledMs} ms: Raft time skipped ahead, leader lease dropped`);
-    });
+    this.#ticker = new Ticker(opts.tickMs, () => this.driver.catchUp());
     this.#service = new ClientService(this);
     mesh.on('messages', (e) => {
       if (this.#blocked.has(e.from)) return;
-      // Time first: a forwarded read must not meet a lease that expired while we were stalled.
-      this.#ticker.catchUp();
+      // (The driver runs due ticks before it steps each message.)
       if (this.#removedMembers.has(e.from)) {
         this.#tellRemoved(e.from);
         return;
@@ -183,7 +189,7 @@ export class Peer {
       crypto.getRandomValues(seed);
       const node = new RaftNode({
         options: {
-          ...opts.raft, id: opts.id, prng: new SeededPrng(seed[0]!),
+          ...opts.raft, id: opts.id, prng: new SeededPrng(seed[0]!), clock: systemClock, tickMs: opts.tickMs,
           ...(parallel ? { mode: 'parallel' as const, keysOf: kvKeysOf } : {}),
         },
         bootstrap: meta.bootstrap, restore: loaded,
@@ -201,6 +207,10 @@ export class Peer {
       const mesh = await Mesh.start({
         id: opts.id, cluster: opts.cluster, ...(opts.secret !== null ? { secret: opts.secret } : {}),
         insecure: opts.insecure, peers, listener, dial: dialWs, connectionsPerPeer: opts.connectionsPerPeer, parallel,
+        timing: {
+          tickMs: node.cfg.tickMs, electionTicks: node.cfg.electionTicks, heartbeatTicks: node.cfg.heartbeatTicks,
+          leaseDriftPercent: node.cfg.leaseDriftPercent, checkQuorum: node.cfg.checkQuorum,
+        },
         scheduleFlush: (f) => setImmediate(f), logger: log,
       });
       const peer = new Peer({ ...opts, port }, log, wal, machine, node, http, mesh, meta);
@@ -283,6 +293,7 @@ export class Peer {
   #send(msgs: readonly Message[]): void {
     let out = msgs;
     if (this.#blocked.size > 0) out = out.filter((m) => !this.#blocked.has(m.to));
+    if (this.#delays.size > 0) out = out.filter((m) => !this.#holdBack(m));
     if (out.some((m) => m.type === 'snap')) {
       for (const m of out) if (m.type === 'snap') this.snapshots.send(m as SnapshotMsg);
       out = out.filter((m) => m.type !== 'snap');
@@ -300,9 +311,32 @@ export class Peer {
     return [...this.#blocked];
   }
 
-  /** Brings Raft time up to date (before lease decisions). */
+  /** Fault injection: hold back the Raft messages of these types (an empty list heals). Needs --faults. */
+  delayMessages(delays: ReadonlyArray<{ readonly type: string; readonly ms: number }>): void {
+    this.#delays = new Map(delays.map((d) => [d.type, d.ms]));
+    if (delays.length > 0) this.log('warn', `fault injection: holding back ${delays.map((d) => `${d.type} by ${d.ms} ms`).join(', ')}`);
+  }
+
+  /** Sends `m` after its type's delay, as a message slow in the network would arrive; true if held. */
+  #holdBack(m: Message): boolean {
+    const ms = this.#delays.get(m.type);
+    if (ms === undefined) return false;
+    if (this.#held >= heldMessagesMax) {
+      this.log('warn', `fault injection: ${heldMessagesMax} messages already held back; ${m.type} to ${m.to} dropped`);
+      return true;
+    }
+    this.#held++;
+    this.log('info', `fault injection: ${m.type} to ${m.to} held back for ${ms} ms`);
+    setTimeout(() => {
+      this.#held--;
+      if (this.#stopping === null) this.mesh.send([m]);
+    }, ms).unref();
+    return true;
+  }
+
+  /** Brings Raft time up to date (runs the ticks that are due). */
   catchUpTime(): void {
-    this.#ticker.catchUp();
+    this.driver.catchUp();
   }
 
   #onApply(e: Entry): void {

@@ -14,7 +14,7 @@ import { describeValue, TransportError } from './errors.ts';
 import { resolveFrameLimits } from './limits.ts';
 import type { FrameLimits } from './limits.ts';
 import { frameKindCodes, protocolVersion } from './envelope.ts';
-import type { DataFrame, Frame, HandshakeFrame, SessionFrame } from './envelope.ts';
+import type { DataFrame, Frame, HandshakeFrame, PeerTiming, SessionFrame } from './envelope.ts';
 import { validateFrame } from './validate.ts';
 
 /** Handshake frames are tiny; anything bigger before authentication is refused undecoded. */
@@ -70,11 +70,14 @@ export class FrameCodec {
       case 'data':
         assert(frame.cluster === this.cluster, 'frame cluster differs from the codec cluster');
         return this.encodeData(frame.from, frame.to, frame.msgs);
-      case 'hello':
-        return this.#encode([frame.v, frameKindCodes.hello, this.cluster, frame.serverId, frame.challenge]);
-      case 'peerAuth':
-        return this.#encode([frame.v, frameKindCodes.peerAuth, this.cluster, frame.dialerId, frame.serverId,
-          frame.slot, frame.challenge, frame.proof]);
+      case 'hello': {
+        const head = [frame.v, frameKindCodes.hello, this.cluster, frame.serverId, frame.challenge];
+        return this.#encode(frame.timing === undefined ? head : [...head, timingWire(frame.timing)]);
+      }
+      case 'peerAuth': {
+        const head = [frame.v, frameKindCodes.peerAuth, this.cluster, frame.dialerId, frame.serverId, frame.slot, frame.challenge, frame.proof];
+        return this.#encode(frame.timing === undefined ? head : [...head, timingWire(frame.timing)]);
+      }
       case 'tokenAuth':
         return this.#encode(frame.instance === ''
           ? [frame.v, frameKindCodes.tokenAuth, this.cluster, frame.token, frame.slot]
@@ -148,4 +151,8 @@ export class FrameCodec {
     }
     return validateFrame(raw, this.#validation, this.cluster);
   }
+}
+
+function timingWire(t: PeerTiming): unknown[] {
+  return [t.tickMs, t.electionTicks, t.heartbeatTicks, t.leaseDriftPercent, t.checkQuorum ? 1 : 0];
 }

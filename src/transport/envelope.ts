@@ -4,8 +4,8 @@
 //
 // Every frame starts with [protocolVersion, kind, ...]:
 //   data       [v, 0, cluster, from, to, msgs]
-//   hello      [v, 1, cluster, serverId, challenge]              acceptor -> dialer, first frame
-//   peerAuth   [v, 2, cluster, dialerId, serverId, slot, challenge, proof]
+//   hello      [v, 1, cluster, serverId, challenge, timing?]     acceptor -> dialer, first frame
+//   peerAuth   [v, 2, cluster, dialerId, serverId, slot, challenge, proof, timing?]
 //   tokenAuth  [v, 3, cluster, token, slot, instance?]
 //   rpc        [v, 5, cluster, from, to, payloads]                client requests and answers
 //   welcome    [v, 4, proof]                                      acceptor -> dialer, last handshake frame
@@ -26,6 +26,9 @@
 // Entries of an app are columns: `terms[i]`, `kinds` (empty when every entry is 'normal'),
 // `lens[i]` slicing one concatenated `blob`, and `confs` ([kind, node] for each config entry, in
 // order). Entry i has index prevIndex + 1 + i, so contiguity holds by construction.
+// timing is [tickMs, electionTicks, heartbeatTicks, leaseDriftPercent, checkQuorum 0|1]: a peer
+// announces it and refuses a peer whose settings differ (a lease is only safe if every voter's
+// election timer is at least as long as the leader assumes).
 // An index list (commitSet above commit, acks above index) is an array of strictly increasing
 // uints, at most indexListMax long. mergeEntries is [indexes, terms, kinds, lens, blob, confs]:
 // the app columns plus each entry's own index (strictly increasing from 1, gaps allowed), terms
@@ -60,12 +63,37 @@ export interface DataFrame {
   readonly msgs: readonly Message[];
 }
 
+/**
+ * The settings a leader lease depends on, which every member of a cluster must share: a voter
+ * whose election timer is shorter than the leader assumes could elect another leader while the
+ * old one still serves lease reads.
+ */
+export interface PeerTiming {
+  readonly tickMs: number;
+  readonly electionTicks: number;
+  readonly heartbeatTicks: number;
+  readonly leaseDriftPercent: number;
+  readonly checkQuorum: boolean;
+}
+
+export function sameTiming(a: PeerTiming, b: PeerTiming): boolean {
+  return a.tickMs === b.tickMs && a.electionTicks === b.electionTicks && a.heartbeatTicks === b.heartbeatTicks &&
+    a.leaseDriftPercent === b.leaseDriftPercent && a.checkQuorum === b.checkQuorum;
+}
+
+export function describeTiming(t: PeerTiming): string {
+  return `tick ${t.tickMs} ms, election ${t.electionTicks} ticks, heartbeat ${t.heartbeatTicks} ticks, ` +
+    `lease drift ${t.leaseDriftPercent}%, checkQuorum ${t.checkQuorum ? 'on' : 'off'}`;
+}
+
 export interface HelloFrame {
   readonly kind: 'hello';
   readonly v: number;
   readonly cluster: string;
   readonly serverId: NodeId;
   readonly challenge: Uint8Array;
+  /** The acceptor's timing settings; absent when it is not a peer (a client-only endpoint). */
+  readonly timing?: PeerTiming;
 }
 
 export interface PeerAuthFrame {
@@ -80,6 +108,8 @@ export interface PeerAuthFrame {
   readonly challenge: Uint8Array;
   /** HMAC proof over the acceptor's challenge; empty in insecure mode. */
   readonly proof: Uint8Array;
+  /** The dialer's timing settings (see PeerTiming). */
+  readonly timing?: PeerTiming;
 }
 
 export interface TokenAuthFrame {

@@ -16,6 +16,7 @@ export type TransportErrorCode =
   | 'ERR_TOKEN_SIGNATURE'
   | 'ERR_TOKEN_EXPIRED'
   | 'ERR_HANDSHAKE_TIMEOUT'
+  | 'ERR_TIMING_MISMATCH'
   | 'ERR_CONFIG_INVALID';
 
 /** Every code, so tests (the fuzzer above all) can check that nothing else ever escapes. */
@@ -23,7 +24,7 @@ export const transportErrorCodes: readonly TransportErrorCode[] = [
   'ERR_FRAME_TOO_LARGE', 'ERR_FRAME_MALFORMED', 'ERR_FRAME_VERSION', 'ERR_FRAME_CLUSTER',
   'ERR_FRAME_FIELD', 'ERR_FRAME_ADDRESS', 'ERR_FRAME_FORBIDDEN', 'ERR_FRAME_UNEXPECTED',
   'ERR_AUTH_FAILED', 'ERR_TOKEN_MALFORMED', 'ERR_TOKEN_SIGNATURE', 'ERR_TOKEN_EXPIRED',
-  'ERR_HANDSHAKE_TIMEOUT', 'ERR_CONFIG_INVALID',
+  'ERR_HANDSHAKE_TIMEOUT', 'ERR_TIMING_MISMATCH', 'ERR_CONFIG_INVALID',
 ];
 
 export class TransportError extends Error {
@@ -88,6 +89,7 @@ export function closeCodeFor(code: TransportErrorCode): CloseCode {
     case 'ERR_FRAME_FORBIDDEN':
     case 'ERR_CONFIG_INVALID': return closeCodes.policyViolation;
     case 'ERR_AUTH_FAILED':
+    case 'ERR_TIMING_MISMATCH':
     case 'ERR_TOKEN_MALFORMED':
     case 'ERR_TOKEN_SIGNATURE': return closeCodes.unauthorized;
     case 'ERR_TOKEN_EXPIRED': return closeCodes.expired;

@@ -8,8 +8,8 @@ import type { NodeId } from '../core/types.ts';
 import { dialerProofInput, hmac, randomChallenge, serverProofInput, timingSafeEqual } from './auth.ts';
 import type { FrameCodec } from './codec.ts';
 import { describeValue, TransportError } from './errors.ts';
-import { protocolVersion } from './envelope.ts';
-import type { HandshakeFrame } from './envelope.ts';
+import { describeTiming, protocolVersion, sameTiming } from './envelope.ts';
+import type { HandshakeFrame, PeerTiming } from './envelope.ts';
 import { readClaims, verifyToken } from './token.ts';
 import type { TokenClaims, TokenRole } from './token.ts';
 import type { PeerRole } from './transport.ts';
@@ -31,6 +31,8 @@ export interface HandshakeConfig {
   /** Connections per peer pair; slots are numbered below it. */
   readonly slotsMax: number;
   readonly now: () => number;
+  /** This peer's lease-related timing settings; a peer with others is refused. Null: no check. */
+  readonly timing?: PeerTiming | null;
 }
 
 /** The frame channel of one socket during its handshake. */
@@ -57,12 +59,32 @@ function refuse(message: string): TransportError {
 
 const noProof = new Uint8Array(0);
 
+/**
+ * Refuses a peer whose timing differs from ours: the leader lease assumes every voter waits as
+ * long as the leader's settings say before it votes for another.
+ */
+function checkTiming(cfg: HandshakeConfig, peer: NodeId, theirs: PeerTiming | undefined): void {
+  const ours = cfg.timing ?? null;
+  if (ours === null) return;
+  if (theirs === undefined) {
+    throw new TransportError('ERR_TIMING_MISMATCH', `peer ${peer} did not announce its timing settings (an older edgeraft?): every member must run the same version and settings`);
+  }
+  if (!sameTiming(ours, theirs)) {
+    throw new TransportError('ERR_TIMING_MISMATCH', `peer ${peer} runs with ${describeTiming(theirs)}; this member with ${describeTiming(ours)}: ` +
+      'every member must use the same --tick-ms and election settings, or a leader lease could outlast a voter\'s promise not to vote');
+  }
+}
+
 export async function acceptHandshake(ch: HandshakeChannel, cfg: HandshakeConfig): Promise<Authenticated> {
   const challenge = randomChallenge();
-  ch.send({ kind: 'hello', v: protocolVersion, cluster: cfg.cluster, serverId: cfg.id, challenge });
+  const timing = cfg.timing ?? null;
+  ch.send(timing === null
+    ? { kind: 'hello', v: protocolVersion, cluster: cfg.cluster, serverId: cfg.id, challenge }
+    : { kind: 'hello', v: protocolVersion, cluster: cfg.cluster, serverId: cfg.id, challenge, timing });
   const frame = await ch.next();
   if (frame.kind === 'peerAuth') {
     if (frame.serverId !== cfg.id) throw refuse(`peer ${describeValue(frame.dialerId)} dialed ${describeValue(frame.serverId)}, this is ${cfg.id}`);
+    checkTiming(cfg, frame.dialerId, frame.timing);
     if (frame.dialerId === cfg.id) throw refuse('peer claims this node\'s own id');
     if (frame.slot >= cfg.slotsMax) throw refuse(`peer ${frame.dialerId} asked for slot ${frame.slot}, connectionsPerPeer is ${cfg.slotsMax}`);
     let proof: Uint8Array = noProof;
@@ -115,10 +137,14 @@ export async function dialHandshake(ch: HandshakeChannel, cfg: HandshakeConfig, 
     if (welcome.kind !== 'welcome') throw refuse(`expected welcome, got ${welcome.kind}`);
     return { remoteId: serverId, role: 'peer', slot, dialedBy: cfg.id, expiresAtMs: null };
   }
+  checkTiming(cfg, serverId, hello.timing);
   const challenge = randomChallenge();
   const proof = cfg.peerKey === null ? noProof
     : await hmac(cfg.peerKey, dialerProofInput(hello.challenge, cfg.cluster, cfg.id, serverId, slot));
-  ch.send({ kind: 'peerAuth', v: protocolVersion, cluster: cfg.cluster, dialerId: cfg.id, serverId, slot, challenge, proof });
+  const timing = cfg.timing ?? null;
+  ch.send(timing === null
+    ? { kind: 'peerAuth', v: protocolVersion, cluster: cfg.cluster, dialerId: cfg.id, serverId, slot, challenge, proof }
+    : { kind: 'peerAuth', v: protocolVersion, cluster: cfg.cluster, dialerId: cfg.id, serverId, slot, challenge, proof, timing });
   const welcome = await ch.next();
   if (welcome.kind !== 'welcome') throw refuse(`expected welcome, got ${welcome.kind}`);
   if (cfg.peerKey !== null) {

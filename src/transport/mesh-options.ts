@@ -10,6 +10,7 @@ import { resolveBackoff } from './backoff.ts';
 import type { BackoffOptions } from './backoff.ts';
 import { definedOnly, invalidOption, resolveFrameLimits } from './limits.ts';
 import type { FrameLimits } from './limits.ts';
+import type { PeerTiming } from './envelope.ts';
 import type { Dialer, SocketListener } from './socket.ts';
 import { tokenRoles } from './token.ts';
 import type { TokenRole } from './token.ts';
@@ -43,6 +44,12 @@ export interface MeshOptions {
   readonly limits?: Partial<FrameLimits>;
   /** A ParallelRaft cluster (see CodecOptions.parallel). */
   readonly parallel?: boolean;
+  /**
+   * The timing settings a leader lease depends on (envelope.ts PeerTiming): announced in the
+   * handshake, and a peer whose settings differ is refused. Null skips the check (tests of the
+   * mesh alone; clients).
+   */
+  readonly timing?: PeerTiming | null;
   /** Bytes of one frame from a token holder (client, reader, learner): they never send snapshots. */
   readonly tokenFrameBytesMax?: number;
   /** Bytes queued towards one peer above which replication ('app', 'snap') is shed. */
@@ -88,6 +95,7 @@ export interface ResolvedMeshOptions {
   readonly acceptRoles: ReadonlySet<TokenRole>;
   readonly limits: FrameLimits;
   readonly parallel: boolean;
+  readonly timing: PeerTiming | null;
   readonly tokenFrameBytesMax: number;
   readonly highWaterBytes: number;
   readonly hardCapBytes: number;
@@ -169,7 +177,7 @@ export function resolveMeshOptions(options: MeshOptions): ResolvedMeshOptions {
     tokenSecret: options.tokenSecret ?? options.secret ?? null,
     token: options.token ?? null,
     peers, listener: options.listener ?? null, dial: options.dial ?? null,
-    connectionsPerPeer: o.connectionsPerPeer, acceptRoles, limits, parallel: options.parallel === true, tokenFrameBytesMax,
+    connectionsPerPeer: o.connectionsPerPeer, acceptRoles, limits, parallel: options.parallel === true, timing: options.timing ?? null, tokenFrameBytesMax,
     highWaterBytes: o.highWaterBytes, hardCapBytes: o.hardCapBytes, frameTargetBytes,
     handshakeTimeoutMs: o.handshakeTimeoutMs, dialTimeoutMs: o.dialTimeoutMs,
     handshakesMax: o.handshakesMax, linksMax: o.linksMax,

@@ -68,7 +68,7 @@ export class Mesh implements Transport {
     this.codec = new FrameCodec({ cluster: o.cluster, limits: o.limits, parallel: o.parallel });
     this.#hs = {
       id: o.id, cluster: o.cluster, codec: this.codec, peerKey, tokenKey, token: o.token,
-      acceptRoles: o.acceptRoles, slotsMax: o.connectionsPerPeer, now: o.now,
+      acceptRoles: o.acceptRoles, slotsMax: o.connectionsPerPeer, now: o.now, timing: o.timing,
     };
     this.#envelopeBytes = 16 + 3 * (3 * Math.max(o.limits.idLengthMax, o.limits.clusterLengthMax) + 5);
     this.#hooks = { data: (c, d) => this.#onData(c, d), closed: (c, code, reason) => this.#onClosed(c, code, reason) };

@@ -12,7 +12,7 @@ import {
   challengeBytes, confTypesByCode, entryTypesByCode, frameKindsByCode, messageTypesByCode, proofBytes,
   supportedVersions,
 } from './envelope.ts';
-import type { DataFrame, Frame, HelloFrame, PeerAuthFrame, RpcFrame, TokenAuthFrame, WelcomeFrame } from './envelope.ts';
+import type { DataFrame, Frame, HelloFrame, PeerAuthFrame, PeerTiming, RpcFrame, TokenAuthFrame, WelcomeFrame } from './envelope.ts';
 
 /** Highest connection slot a handshake may name (the mesh checks its own, smaller bound). */
 export const slotMax = 255;
@@ -157,15 +157,29 @@ function dataFrame(raw: readonly unknown[], v: number, limits: FrameLimits, clus
 }
 
 function helloFrame(raw: readonly unknown[], v: number, limits: FrameLimits, cluster: string): HelloFrame {
-  tuple(raw, 5, 'frame');
+  if (raw.length !== 5 && raw.length !== 6) throw fieldError('frame', 'an array of 5 or 6 elements', raw);
   checkCluster(raw[2], limits, cluster);
   const serverId = nodeId(raw[3], limits, 'serverId');
   const challenge = fixedBytes(raw[4], [challengeBytes], 'challenge');
-  return { kind: 'hello', v, cluster, serverId, challenge };
+  return raw.length === 6 ? { kind: 'hello', v, cluster, serverId, challenge, timing: timing(raw[5]) } : { kind: 'hello', v, cluster, serverId, challenge };
+}
+
+/** [tickMs, electionTicks, heartbeatTicks, leaseDriftPercent, checkQuorum 0|1]. */
+function timing(x: unknown): PeerTiming {
+  const t = array(x, 'timing');
+  if (t.length !== 5) throw fieldError('timing', 'an array of 5 elements', x);
+  const tickMs = t[0];
+  if (typeof tickMs !== 'number' || !Number.isFinite(tickMs) || tickMs <= 0 || tickMs > 3_600_000) throw fieldError('timing.tickMs', 'a positive number of milliseconds', tickMs);
+  const electionTicks = uint(t[1], 'timing.electionTicks');
+  const heartbeatTicks = uint(t[2], 'timing.heartbeatTicks');
+  const leaseDriftPercent = t[3];
+  if (typeof leaseDriftPercent !== 'number' || !(leaseDriftPercent >= 0 && leaseDriftPercent < 100)) throw fieldError('timing.leaseDriftPercent', 'a number in [0, 100)', leaseDriftPercent);
+  if (t[4] !== 0 && t[4] !== 1) throw fieldError('timing.checkQuorum', '0 or 1', t[4]);
+  return { tickMs, electionTicks, heartbeatTicks, leaseDriftPercent, checkQuorum: t[4] === 1 };
 }
 
 function peerAuthFrame(raw: readonly unknown[], v: number, limits: FrameLimits, cluster: string): PeerAuthFrame {
-  tuple(raw, 8, 'frame');
+  if (raw.length !== 8 && raw.length !== 9) throw fieldError('frame', 'an array of 8 or 9 elements', raw);
   checkCluster(raw[2], limits, cluster);
   const dialerId = nodeId(raw[3], limits, 'dialerId');
   const serverId = nodeId(raw[4], limits, 'serverId');
@@ -173,7 +187,8 @@ function peerAuthFrame(raw: readonly unknown[], v: number, limits: FrameLimits, 
   if (slot > slotMax) throw fieldError('slot', `at most ${slotMax}`, slot);
   const challenge = fixedBytes(raw[6], [challengeBytes], 'challenge');
   const proof = fixedBytes(raw[7], [0, proofBytes], 'proof');
-  return { kind: 'peerAuth', v, cluster, dialerId, serverId, slot, challenge, proof };
+  const frame: PeerAuthFrame = { kind: 'peerAuth', v, cluster, dialerId, serverId, slot, challenge, proof };
+  return raw.length === 9 ? { ...frame, timing: timing(raw[8]) } : frame;
 }
 
 /** Longest connection instance tag a client may pick. */

@@ -8,6 +8,7 @@ import * as assert from 'uvu/assert';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor, withCluster } from '../e2e/cluster.ts';
+import { unless } from '../requires.ts';
 import { evaluate, findChromium, launchBrowser, servePage } from './chromium.ts';
 import type { ReplicaStatus } from '../../src/runtime-browser/follower.ts';
 
@@ -15,11 +16,9 @@ const test = suite('follower-chromium');
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-test('a tab follows the cluster, reads linearizably, and resumes from IndexedDB after a reload', async () => {
-  if (findChromium() === null) {
-    console.log('skipped: no Chromium');
-    return;
-  }
+const it = unless(test, findChromium() === null ? 'no Chromium (apt-get install -y chromium)' : null);
+
+it('a tab follows the cluster, reads linearizably, and resumes from IndexedDB after a reload', async () => {
   await withCluster({ size: 3, tickMs: 20, name: 'tab' }, async (c) => {
     const admin = await c.client();
     for (let i = 0; i < 100; i++) await admin.put(`t/${i}`, `v${i}`);

@@ -1,10 +1,11 @@
 // IdbStore in real headless Chromium: a Ready's writes, overwrite, compaction and overlapping
 // saves survive a page reload; a second tab of the same origin is refused the same member through
 // Web Locks until the first tab closes; clusters and members get separate databases.
-// Without /usr/bin/chromium it prints `skipped: no Chromium` and checks nothing of the browser.
+// Without Chromium its tests are registered as skipped (and counted so), saying why.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Page } from 'playwright-core';
+import { unless } from '../requires.ts';
 import { evaluate, findChromium, launchBrowser, servePage } from './chromium.ts';
 import type { LaunchedBrowser, ServedPage } from './chromium.ts';
 import type { LogSummary, Outcome } from './idb-page.ts';
@@ -12,23 +13,21 @@ import type { LogSummary, Outcome } from './idb-page.ts';
 const test = suite('IdbStore in Chromium');
 const executablePath = findChromium();
 
-if (executablePath === null) {
-  test('no Chromium on this machine', () => {
-    console.log('skipped: no Chromium');
-    assert.is(findChromium(), null);
-  });
-} else {
+const it = unless(test, executablePath === null ? 'no Chromium (apt-get install -y chromium)' : null);
+{
   let browser: LaunchedBrowser | null = null;
   let served: ServedPage | null = null;
 
-  test.before(async () => {
-    served = await servePage({ bundleEntry: new URL('./idb-page.ts', import.meta.url).pathname, title: 'IdbStore test' });
-    browser = await launchBrowser({ executablePath });
-  });
-  test.after(async () => {
-    await browser?.close();
-    await served?.close();
-  });
+  if (executablePath !== null) {
+    test.before(async () => {
+      served = await servePage({ bundleEntry: new URL('./idb-page.ts', import.meta.url).pathname, title: 'IdbStore test' });
+      browser = await launchBrowser({ executablePath });
+    });
+    test.after(async () => {
+      await browser?.close();
+      await served?.close();
+    });
+  }
 
   async function openTab(): Promise<Page> {
     assert.ok(browser !== null && served !== null, 'browser launched');
@@ -45,7 +44,7 @@ if (executablePath === null) {
     ...Array.from({ length: 11 }, (_, k): [number, number] => [15 + k, 2]),
   ];
 
-  test('a Ready-by-Ready history survives a page reload with the store left open', async () => {
+  it('a Ready-by-Ready history survives a page reload with the store left open', async () => {
     const page = await openTab();
     assert.ok(await evaluate<boolean>(page, 'idbPage.hasWebLocks()'), 'Web Locks present on 127.0.0.1');
     const written = await evaluate<{ before: LogSummary; after: LogSummary; order: number[]; durabilities: string[]; databaseName: string }>(
@@ -68,7 +67,7 @@ if (executablePath === null) {
     await page.close();
   });
 
-  test('a second tab is refused the member (Web Locks) until the first tab closes', async () => {
+  it('a second tab is refused the member (Web Locks) until the first tab closes', async () => {
     const first = await openTab();
     const second = await openTab();
     assert.equal(await evaluate<Outcome>(first, "idbPage.tryOpen('c1', 'locked')"), { ok: true });
@@ -87,7 +86,7 @@ if (executablePath === null) {
     await second.close();
   });
 
-  test('clusters and members each get their own database', async () => {
+  it('clusters and members each get their own database', async () => {
     const page = await openTab();
     await evaluate(page, "idbPage.fill('iso-1', 'a', 3, 1)");
     await evaluate(page, "idbPage.fill('iso-1', 'b', 5, 2)");

@@ -10,6 +10,7 @@ import type { Page } from 'playwright-core';
 import type { KvClient } from '../../src/client/kv.ts';
 import { mintToken, type TokenRole } from '../../src/transport/token.ts';
 import { Cluster, waitFor } from '../e2e/cluster.ts';
+import { unless } from '../requires.ts';
 import { evaluate, findChromium, launchBrowser, servePage, type LaunchedBrowser, type ServedPage } from './chromium.ts';
 import type { JoinResult, PageError, TimedRead } from './tabs-page.ts';
 import type { ReplicaStatus } from '../../src/runtime-browser/follower.ts';
@@ -31,6 +32,7 @@ interface Ctx {
 }
 
 const skip = findChromium() === null;
+const it = unless(test, skip ? 'no Chromium (apt-get install -y chromium)' : null);
 let ctx: Ctx | null = null;
 
 function c(): Ctx {
@@ -94,10 +96,7 @@ function guarded(fn: () => Promise<void>): () => Promise<void> {
 }
 
 test.before(async () => {
-  if (skip) {
-    console.log('skipped: no Chromium');
-    return;
-  }
+  if (skip) return;
   const cluster = await Cluster.start({ size: 3, tickMs: 20, name: 'tabs', extraArgs: ['--learners-max', String(learnersMax)] });
   try {
     const served = await servePage({ bundleEntry: join(here, 'tabs-page.ts'), title: 'tabs' });
@@ -118,7 +117,7 @@ test.after(async () => {
   await ctx.cluster.close({ failed: ctx.failed });
 });
 
-test('a reader tab follows and reads linearizably but may not write; a client tab writes', guarded(async () => {
+it('a reader tab follows and reads linearizably but may not write; a client tab writes', guarded(async () => {
   const { admin } = c();
   const reader = await openTab();
   const st = await joined(reader, await token('reader', 'tab-reader'));
@@ -142,7 +141,7 @@ test('a reader tab follows and reads linearizably but may not write; a client ta
   await closeTab(writer);
 }));
 
-test('tabs with a bad token are refused with an error that names the problem', guarded(async () => {
+it('tabs with a bad token are refused with an error that names the problem', guarded(async () => {
   const page = await openTab();
   const cases: Array<[string, string, Record<string, unknown>, string, RegExp]> = [
     ['wrong signature', await token('learner', 'tab-forged', { secret: 'not-the-cluster-secret-at-all' }), {}, 'ERR_FORBIDDEN', /refused the token/],
@@ -159,7 +158,7 @@ test('tabs with a bad token are refused with an error that names the problem', g
   await page.close();
 }));
 
-test(`ten tabs follow a stream of writes; with --learners-max ${learnersMax} an eleventh waits until a tab pauses`, guarded(async () => {
+it(`ten tabs follow a stream of writes; with --learners-max ${learnersMax} an eleventh waits until a tab pauses`, guarded(async () => {
   const { admin } = c();
   const tabs = await Promise.all(Array.from({ length: learnersMax }, () => openTab()));
   await Promise.all(tabs.map(async (p, i) => joined(p, await token('learner', `tab-${i}`))));
@@ -207,7 +206,7 @@ test(`ten tabs follow a stream of writes; with --learners-max ${learnersMax} an 
   await Promise.all([...tabs, extra].map(closeTab));
 }));
 
-test('a hidden tab is dropped by the leader and, shown again, catches up fetching only what it missed', guarded(async () => {
+it('a hidden tab is dropped by the leader and, shown again, catches up fetching only what it missed', guarded(async () => {
   const { admin } = c();
   const page = await openTab();
   await joined(page, await token('learner', 'tab-hidden'));
@@ -246,7 +245,7 @@ test('a hidden tab is dropped by the leader and, shown again, catches up fetchin
   await closeTab(page);
 }));
 
-test('tabs can be served by followers: the leader serves them nothing, reads stay linearizable, a dead relay is replaced', guarded(async () => {
+it('tabs can be served by followers: the leader serves them nothing, reads stay linearizable, a dead relay is replaced', guarded(async () => {
   const { admin, cluster } = c();
   const leader = await cluster.leader();
   const tabs = await Promise.all([0, 1, 2].map(() => openTab()));

@@ -2,6 +2,7 @@
 // ERR_CONFIG_INVALID whose message names the option and the value that broke the rule.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { ManualClock } from '../../src/core/clock.ts';
 import { defaults, validate, type RaftOptions } from '../../src/core/config.ts';
 import { RaftError } from '../../src/core/errors.ts';
 import { SeededPrng } from '../../src/core/prng.ts';
@@ -9,9 +10,10 @@ import { SeededPrng } from '../../src/core/prng.ts';
 const test = suite('config.validate');
 
 const prng = new SeededPrng(1);
+const clock = new ManualClock();
 
 function opts(extra: Record<string, unknown> = {}): RaftOptions {
-  return { id: 'n1', prng, ...extra } as RaftOptions;
+  return { id: 'n1', prng, clock, ...extra } as RaftOptions;
 }
 
 function configError(options: RaftOptions): RaftError {
@@ -34,7 +36,7 @@ function refuses(extra: Record<string, unknown>, option: string, shown: string):
 
 test('fills every default for the minimal options', () => {
   const c = validate(opts());
-  assert.equal({ ...c }, { ...defaults, id: 'n1', prng });
+  assert.equal({ ...c }, { ...defaults, id: 'n1', prng, clock });
 });
 
 test('explicit options override defaults and undefined ones fall back to them', () => {
@@ -130,6 +132,15 @@ test('an id with whitespace, an empty id and a non-string id are refused', () =>
 test('non-boolean flags are refused', () => {
   refuses({ preVote: 'yes' }, 'preVote', '"yes"');
   refuses({ checkQuorum: 1 }, 'checkQuorum', '1');
+});
+
+test('a lease needs a clock; tickMs must be a positive number of milliseconds', () => {
+  refuses({ clock: null }, 'clock', 'null');
+  assert.is(validate(opts({ clock: null, leaseReads: false })).clock, null, 'without leases no clock is needed');
+  refuses({ clock: { monoMs: () => 0 } }, 'clock', 'object');
+  refuses({ tickMs: 0 }, 'tickMs', '0');
+  refuses({ tickMs: Number.NaN }, 'tickMs', 'NaN');
+  assert.is(validate(opts({ tickMs: 12.5 })).tickMs, 12.5);
 });
 
 test('leaseDriftPercent must lie in [0, 100)', () => {

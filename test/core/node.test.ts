@@ -2,6 +2,7 @@
 // each Ready, "persists" it at once, advances and delivers). Pins the durability contract: what
 // goes out before the write and what waits for it, and that the leader's own entries count
 // toward commit only after advance().
+import { ManualClock } from '../../src/core/clock.ts';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AssertionError } from '../../src/core/assert.ts';
@@ -259,7 +260,7 @@ test('a proposal over proposalBytesMax throws ERR_PROPOSAL_TOO_LARGE and appends
 test('restore with a hard-state commit beyond the stored log throws a clear RaftError', () => {
   const entries: Entry[] = [1, 2, 3].map((index) => ({ index, term: 1, type: 'normal', data: bytes(1) }));
   const err = raftError(() => new RaftNode({
-    options: { id: 'a', prng: new SeededPrng(1) },
+    options: { id: 'a', prng: new SeededPrng(1), clock: new ManualClock() },
     bootstrap: { voters: ['a'], learners: [] },
     restore: { hardState: { term: 1, vote: 'a', commit: 5 }, snapshot: null, entries },
   }));
@@ -271,7 +272,7 @@ test('restore with a hard-state commit beyond the stored log throws a clear Raft
 test('restore with a gap in the stored entries throws naming the bad index', () => {
   const entries: Entry[] = [1, 2, 4].map((index) => ({ index, term: 1, type: 'normal', data: bytes(1) }));
   const err = raftError(() => new RaftNode({
-    options: { id: 'a', prng: new SeededPrng(1) },
+    options: { id: 'a', prng: new SeededPrng(1), clock: new ManualClock() },
     bootstrap: { voters: ['a'], learners: [] },
     restore: { hardState: { term: 1, vote: 'a', commit: 2 }, snapshot: null, entries },
   }));
@@ -282,7 +283,7 @@ test('restore with a gap in the stored entries throws naming the bad index', () 
 test('a restored node resumes its term, vote, commit and log', () => {
   const entries: Entry[] = [1, 2, 3].map((index) => ({ index, term: 2, type: 'normal', data: bytes(1) }));
   const n = new RaftNode({
-    options: { id: 'a', prng: new SeededPrng(1) },
+    options: { id: 'a', prng: new SeededPrng(1), clock: new ManualClock() },
     bootstrap: { voters: ['a'], learners: [] },
     restore: { hardState: { term: 2, vote: 'a', commit: 2 }, snapshot: null, entries },
   });

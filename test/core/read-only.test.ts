@@ -8,6 +8,8 @@ import { ReadOnly } from '../../src/core/read-only.ts';
 const test = suite('ReadOnly');
 
 const three = ['a', 'b', 'c'];
+/** A round's send time: both clocks at `ms`. */
+const at = (ms: number) => ({ mono: ms, wall: ms });
 const five = ['a', 'b', 'c', 'd', 'e'];
 
 function contexts(reads: ReadonlyArray<{ context: number | string }>): Array<number | string> {
@@ -17,7 +19,7 @@ function contexts(reads: ReadonlyArray<{ context: number | string }>): Array<num
 test('a round is confirmed by one follower ack in three voters: the leader counts itself', () => {
   const ro = new ReadOnly(100);
   ro.enqueue({ context: 1, from: null });
-  const round = ro.startRound(5, 0);
+  const round = ro.startRound(5, at(0));
   const out = ro.ack('b', round, 'a', three);
   assert.equal(out, [{ context: 1, from: null, index: 5 }]);
   assert.is(ro.pending, 0);
@@ -27,7 +29,7 @@ test('a round is confirmed by one follower ack in three voters: the leader count
 test('one follower ack does not confirm a round of five voters; two do', () => {
   const ro = new ReadOnly(100);
   ro.enqueue({ context: 'r', from: 'c' });
-  const round = ro.startRound(9, 0);
+  const round = ro.startRound(9, at(0));
   assert.equal(ro.ack('b', round, 'a', five), []);
   assert.is(ro.pending, 1);
   assert.equal(ro.ack('b', round, 'a', five), [], 'a repeated ack from the same voter counts once');
@@ -37,7 +39,7 @@ test('one follower ack does not confirm a round of five voters; two do', () => {
 test('acks from members outside the voter list never confirm a round', () => {
   const ro = new ReadOnly(100);
   ro.enqueue({ context: 1, from: null });
-  const round = ro.startRound(3, 0);
+  const round = ro.startRound(3, at(0));
   assert.equal(ro.ack('learner', round, 'a', three), []);
   assert.equal(ro.ack('stranger', round, 'a', three), []);
   assert.is(ro.pending, 1);
@@ -45,9 +47,9 @@ test('acks from members outside the voter list never confirm a round', () => {
 
 test('an ack for an older round does not confirm a newer one', () => {
   const ro = new ReadOnly(100);
-  const r1 = ro.startRound(1, 0);
+  const r1 = ro.startRound(1, at(0));
   ro.enqueue({ context: 'late', from: null });
-  ro.startRound(2, 1);
+  ro.startRound(2, at(1));
   assert.equal(ro.ack('b', r1, 'a', three), []);
   assert.is(ro.pending, 1);
   assert.is(ro.rounds, 1, 'the older, empty round was confirmed and removed');
@@ -56,11 +58,11 @@ test('an ack for an older round does not confirm a newer one', () => {
 test("a later round's ack confirms every earlier round, each with its own index", () => {
   const ro = new ReadOnly(100);
   ro.enqueue({ context: 1, from: null });
-  ro.startRound(10, 0);
+  ro.startRound(10, at(0));
   ro.enqueue({ context: 2, from: 'b' });
-  ro.startRound(11, 1);
+  ro.startRound(11, at(1));
   ro.enqueue({ context: 3, from: null });
-  const r3 = ro.startRound(12, 2);
+  const r3 = ro.startRound(12, at(2));
   const out = ro.ack('c', r3, 'a', three);
   assert.equal(out, [
     { context: 1, from: null, index: 10 },
@@ -74,9 +76,9 @@ test("a later round's ack confirms every earlier round, each with its own index"
 test('acks for different rounds from different voters confirm the round both cover', () => {
   const ro = new ReadOnly(100);
   ro.enqueue({ context: 1, from: null });
-  const r1 = ro.startRound(4, 0);
+  const r1 = ro.startRound(4, at(0));
   ro.enqueue({ context: 2, from: null });
-  const r2 = ro.startRound(6, 1);
+  const r2 = ro.startRound(6, at(1));
   assert.equal(ro.ack('b', r2, 'a', five), []);
   assert.equal(contexts(ro.ack('c', r1, 'a', five)), [1], 'a, b (r2 >= r1) and c confirm r1 only');
   assert.equal(contexts(ro.ack('d', r2, 'a', five)), [2]);
@@ -86,7 +88,7 @@ test('reads queued before a round starts share its index; later reads wait for t
   const ro = new ReadOnly(100);
   ro.enqueue({ context: 'x', from: null });
   ro.enqueue({ context: 'y', from: 'c' });
-  const r1 = ro.startRound(7, 0);
+  const r1 = ro.startRound(7, at(0));
   ro.enqueue({ context: 'z', from: null });
   assert.is(ro.hasQueued(), true);
   const out = ro.ack('b', r1, 'a', three);
@@ -95,23 +97,39 @@ test('reads queued before a round starts share its index; later reads wait for t
   assert.is(ro.hasQueued(), true);
 });
 
-test('confirming a round records its send tick as the lease base, never moving it back', () => {
+test('confirming a round records its send time as the lease base, never moving it back', () => {
   const ro = new ReadOnly(100);
-  assert.is(ro.confirmedSentTick, -Infinity);
-  const r1 = ro.startRound(1, 5);
-  const r2 = ro.startRound(1, 9);
+  assert.is(ro.leaseBase, null);
+  const r1 = ro.startRound(1, at(5));
+  const r2 = ro.startRound(1, at(9));
   ro.ack('b', r2, 'a', three);
-  assert.is(ro.confirmedSentTick, 9);
+  assert.equal(ro.leaseBase, at(9));
   ro.ack('c', r1, 'a', three);
-  assert.is(ro.confirmedSentTick, 9);
+  assert.equal(ro.leaseBase, at(9), 'a late ack of an older round does not move the base back');
+});
+
+test('a round confirmed late still dates the lease from its own send time', () => {
+  const ro = new ReadOnly(100);
+  const r = ro.startRound(1, at(100));
+  // However late the acks arrive (the leader was stopped meanwhile), the base is the send time.
+  ro.ack('b', r, 'a', three);
+  assert.equal(ro.leaseBase, at(100));
+});
+
+test('rounds without a send time (no clock) confirm reads but never give a lease', () => {
+  const ro = new ReadOnly(100);
+  ro.enqueue({ context: 1, from: null });
+  const r = ro.startRound(4, null);
+  assert.equal(ro.ack('b', r, 'a', three), [{ context: 1, from: null, index: 4 }]);
+  assert.is(ro.leaseBase, null);
 });
 
 test('drain() returns queued and in-round reads and forgets every round and ack', () => {
   const ro = new ReadOnly(100);
   ro.enqueue({ context: 1, from: null });
-  const r1 = ro.startRound(3, 0);
+  const r1 = ro.startRound(3, at(0));
   ro.enqueue({ context: 2, from: 'b' });
-  ro.startRound(4, 1);
+  ro.startRound(4, at(1));
   ro.enqueue({ context: 3, from: null });
   ro.ack('b', r1, 'a', five);
   const drained = ro.drain();
@@ -119,19 +137,19 @@ test('drain() returns queued and in-round reads and forgets every round and ack'
   assert.is(ro.pending, 0);
   assert.is(ro.rounds, 0);
   assert.is(ro.hasQueued(), false);
-  assert.is(ro.confirmedSentTick, -Infinity);
+  assert.is(ro.leaseBase, null);
   // The ack from b was forgotten: a new round needs fresh acks.
   ro.enqueue({ context: 4, from: null });
-  const r3 = ro.startRound(5, 2);
+  const r3 = ro.startRound(5, at(2));
   assert.equal(ro.ack('c', r3, 'a', five), []);
 });
 
 test('trim() keeps only the newest empty rounds, and never drops a round with reads', () => {
   const ro = new ReadOnly(100);
-  for (let i = 0; i < 50; i++) ro.startRound(i, i);
+  for (let i = 0; i < 50; i++) ro.startRound(i, at(i));
   ro.enqueue({ context: 'keep', from: null });
-  ro.startRound(50, 50);
-  for (let i = 51; i < 100; i++) ro.startRound(i, i);
+  ro.startRound(50, at(50));
+  for (let i = 51; i < 100; i++) ro.startRound(i, at(i));
   assert.is(ro.rounds, 100);
   ro.trim(5);
   assert.is(ro.rounds, 6, 'five newest plus the one carrying a read');
@@ -143,7 +161,7 @@ test('trim() keeps only the newest empty rounds, and never drops a round with re
 test('pendingMax bounds queued plus in-round reads; enqueue when full is an AssertionError', () => {
   const ro = new ReadOnly(3);
   ro.enqueue({ context: 1, from: null });
-  ro.startRound(1, 0);
+  ro.startRound(1, at(0));
   ro.enqueue({ context: 2, from: null });
   assert.is(ro.full(), false);
   ro.enqueue({ context: 3, from: null });
@@ -158,7 +176,7 @@ test('confirming reads frees room under pendingMax', () => {
   const ro = new ReadOnly(2);
   ro.enqueue({ context: 1, from: null });
   ro.enqueue({ context: 2, from: null });
-  const r = ro.startRound(1, 0);
+  const r = ro.startRound(1, at(0));
   assert.is(ro.full(), true);
   ro.ack('b', r, 'a', three);
   assert.is(ro.full(), false);
@@ -168,7 +186,7 @@ test('confirming reads frees room under pendingMax', () => {
 test('a single-voter leader confirms its own round with no acks', () => {
   const ro = new ReadOnly(10);
   ro.enqueue({ context: 1, from: null });
-  ro.startRound(8, 0);
+  ro.startRound(8, at(0));
   assert.equal(ro.confirm('a', ['a']), [{ context: 1, from: null, index: 8 }]);
 });
 

@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import { RaftDriver } from '../../src/core/driver.ts';
 import { encodeCommand } from '../../src/core/kv/command.ts';
 import { KvMachine, type KvResult } from '../../src/core/kv/machine.ts';
+import { ManualClock } from '../../src/core/clock.ts';
 import { MemoryBacking, MemoryStore } from '../../src/core/memory-store.ts';
 import type { Message } from '../../src/core/message.ts';
 import { RaftNode } from '../../src/core/node.ts';
@@ -23,6 +24,8 @@ interface Member {
 }
 
 class Bus {
+  /** One clock for the whole bus: tickAll() moves it a tick and lets every driver catch up. */
+  readonly clock = new ManualClock();
   readonly members = new Map<string, Member>();
   down = new Set<string>();
   deliver(msgs: readonly Message[]): void {
@@ -40,7 +43,7 @@ async function member(bus: Bus, id: string, backing = new MemoryBacking(), store
   const loaded = await s.load();
   const machine = new KvMachine();
   if (loaded.snapshot !== null) machine.restore(loaded.snapshot.data);
-  const node = new RaftNode({ options: { id, prng: new SeededPrng(id.charCodeAt(0)) }, bootstrap: { voters: ids, learners: [] }, restore: loaded });
+  const node = new RaftNode({ options: { id, prng: new SeededPrng(id.charCodeAt(0)), clock: bus.clock }, bootstrap: { voters: ids, learners: [] }, restore: loaded });
   const driver = new RaftDriver<KvResult>({ node, store: s, machine, send: (msgs) => bus.deliver(msgs), snapshotEntries, snapshotRetainEntries: 2 });
   const m = { driver, machine, backing, store: s };
   bus.members.set(id, m);
@@ -62,7 +65,8 @@ async function cluster(snapshotEntries = 0): Promise<Bus> {
 }
 
 function tickAll(bus: Bus): void {
-  for (const [id, m] of bus.members) if (!bus.down.has(id)) m.driver.tick();
+  bus.clock.advance(50);
+  for (const [id, m] of bus.members) if (!bus.down.has(id)) m.driver.catchUp();
 }
 
 async function leader(bus: Bus): Promise<Member> {
@@ -154,10 +158,10 @@ t('a store failure stops the driver and fails what is pending with a clear error
   })(new MemoryBacking());
   let fatal: Error | null = null;
   const machine = new KvMachine();
-  const node = new RaftNode({ options: { id: 'solo', prng: new SeededPrng(1) }, bootstrap: { voters: ['solo'], learners: [] } });
+  const node = new RaftNode({ options: { id: 'solo', prng: new SeededPrng(1), clock: bus.clock }, bootstrap: { voters: ['solo'], learners: [] } });
   const driver = new RaftDriver<KvResult>({ node, store: broken, machine, send: () => {}, onFatal: (e) => { fatal = e; } });
   bus.members.set('solo', { driver, machine, backing: new MemoryBacking(), store: broken });
-  for (let i = 0; i < 30 && driver.role !== 'leader'; i++) { driver.tick(); await new Promise((r) => setTimeout(r, 1)); }
+  for (let i = 0; i < 30 && driver.role !== 'leader'; i++) { tickAll(bus); await new Promise((r) => setTimeout(r, 1)); }
   driver.poke((n) => n.campaign());
   await until(() => driver.role === 'leader', 'the single node to lead');
   fail = true;

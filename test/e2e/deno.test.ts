@@ -1,6 +1,7 @@
 // A Deno peer in a cluster of Node peers: the same built CLI runs under `npx deno run` (Deno's
 // Node-compatible fs, net and crypto carry the file WAL and the ws transport unchanged), joins as
 // a voter, replicates, can lead, and its loss leaves the Node majority serving.
+import { unless } from '../requires.ts';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -20,11 +21,9 @@ function denoAvailable(): boolean {
   return r.status === 0;
 }
 
-test('a Deno peer joins Node peers as a voter, replicates, leads after a transfer, and its loss is tolerated', async () => {
-  if (!denoAvailable()) {
-    console.log('skipped: no deno binary (npm install puts it in node_modules/deno)');
-    return;
-  }
+const it = unless(test, denoAvailable() ? null : 'no deno binary (npm install puts it in node_modules/deno)');
+
+it('a Deno peer joins Node peers as a voter, replicates, leads after a transfer, and its loss is tolerated', async () => {
   // The Deno peer runs the built bundle: build it so the test never runs a stale one.
   const build = spawnSync(process.execPath, ['build.mjs', '--quiet'], { cwd: root, encoding: 'utf8' });
   assert.is(build.status, 0, build.stderr);

@@ -4,7 +4,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { decodeCommand, encodeCommand, type CommandEnvelope, type KvCommand } from '../../src/core/kv/command.ts';
 import { KvMachine, type KvResult } from '../../src/core/kv/machine.ts';
-import { utf8Decode, utf8Encode } from '../../src/core/kv/bytes.ts';
+import { ByteReader, ByteWriter, utf8Decode, utf8Encode } from '../../src/core/kv/bytes.ts';
 import type { Entry } from '../../src/core/types.ts';
 
 const t = suite('kv machine');
@@ -71,6 +71,65 @@ t('a retried request in a session applies once and returns the first result', ()
   assert.is(late.op, 'error');
   assert.is((late as { code: string }).code, 'ERR_SESSION_STALE');
   assert.is(l.m.get('k'), 'x');
+});
+
+t('past sessionResultsMax the lowest sequence numbers are evicted, and a retry of one is answered ERR_OUTCOME_UNKNOWN, never run again', () => {
+  const l = new Log(new KvMachine({ sessionResultsMax: 2 }));
+  const client = (l.run({ op: 'register' }) as { client: number }).client;
+  // Three writes in flight at once (firstUnacked stays 1): the cache holds two answers.
+  l.run({ op: 'put', key: 'n', value: 'a' }, { client, seq: 1, firstUnacked: 1 });
+  l.run({ op: 'put', key: 'n', value: 'b' }, { client, seq: 2, firstUnacked: 1 });
+  l.run({ op: 'put', key: 'n', value: 'c' }, { client, seq: 3, firstUnacked: 1 });
+  // seq 1's answer was evicted: its retry must not put 'a' back over 'c'.
+  const retry = l.run({ op: 'put', key: 'n', value: 'a' }, { client, seq: 1, firstUnacked: 1 });
+  assert.is(retry.op, 'error');
+  assert.is((retry as { code: string }).code, 'ERR_OUTCOME_UNKNOWN');
+  assert.match((retry as { message: string }).message, /may have applied already.*sessionResultsMax=2/);
+  assert.is(l.m.get('n'), 'c', 'the retry did not run');
+  // The newer answers are still cached and returned as they were.
+  assert.equal(l.run({ op: 'put', key: 'n', value: 'b' }, { client, seq: 2, firstUnacked: 1 }), { op: 'put', index: 3 });
+  assert.is(l.m.get('n'), 'c');
+  // A request never seen above the mark runs normally.
+  assert.equal(l.run({ op: 'put', key: 'n', value: 'd' }, { client, seq: 4, firstUnacked: 1 }).op, 'put');
+});
+
+t('out of order (ParallelRaft) it is still the lowest sequence number that is evicted', () => {
+  const m = new KvMachine({ sessionResultsMax: 2, outOfOrder: true });
+  let index = 0;
+  const run = (cmd: KvCommand, session: CommandEnvelope['session']) => m.apply(entry(++index, { timeMs: 1000, session, cmd }))!;
+  const client = (run({ op: 'register' }, null) as { client: number }).client;
+  // Applied in the order 3, 1, 2 (as out-of-order apply may do).
+  run({ op: 'put', key: 'x', value: '3' }, { client, seq: 3, firstUnacked: 1 });
+  run({ op: 'put', key: 'y', value: '1' }, { client, seq: 1, firstUnacked: 1 });
+  run({ op: 'put', key: 'z', value: '2' }, { client, seq: 2, firstUnacked: 1 });
+  assert.is((run({ op: 'put', key: 'y', value: '1' }, { client, seq: 1, firstUnacked: 1 }) as { code?: string }).code, 'ERR_OUTCOME_UNKNOWN', 'seq 1 was evicted');
+  assert.equal(run({ op: 'put', key: 'x', value: '3' }, { client, seq: 3, firstUnacked: 1 }), { op: 'put', index: 2 }, 'seq 3, inserted first, is still cached');
+});
+
+t('the eviction mark survives a snapshot; format 1 snapshots still load', () => {
+  const l = new Log(new KvMachine({ sessionResultsMax: 1 }));
+  const client = (l.run({ op: 'register' }) as { client: number }).client;
+  l.run({ op: 'put', key: 'k', value: '1' }, { client, seq: 1, firstUnacked: 1 });
+  l.run({ op: 'put', key: 'k', value: '2' }, { client, seq: 2, firstUnacked: 1 });
+  const snap = l.m.snapshot();
+  assert.is(snap[0], 2, 'written as format 2');
+  const copy = new KvMachine({ sessionResultsMax: 1 });
+  copy.restore(snap);
+  const retry = copy.applyCommand({ timeMs: l.now, session: { client, seq: 1, firstUnacked: 1 }, cmd: { op: 'put', key: 'k', value: '1' } }, 4);
+  assert.is((retry as { code?: string }).code, 'ERR_OUTCOME_UNKNOWN');
+  // A format 1 snapshot (written before the mark existed): the same bytes without the mark.
+  const v1 = new KvMachine();
+  const fresh = new Log();
+  const c1 = (fresh.run({ op: 'register' }) as { client: number }).client;
+  fresh.run({ op: 'put', key: 'a', value: 'x' }, { client: c1, seq: 1, firstUnacked: 1 });
+  const two = fresh.m.snapshot();
+  // Format 2 sessions are [id, lastTimeMs, firstUnacked, evictedMax, ...]: dropping evictedMax
+  // rebuilds what format 1 wrote.
+  const one = formatOne(two);
+  v1.restore(one);
+  assert.equal(v1.scan(), fresh.m.scan());
+  assert.equal(v1.applyCommand({ timeMs: fresh.now, session: { client: c1, seq: 1, firstUnacked: 1 }, cmd: { op: 'put', key: 'a', value: 'y' } }, 9), { op: 'put', index: 2 });
+  assert.throws(() => v1.restore(new Uint8Array([7])), /unknown format 7/);
 });
 
 t('sessions expire by log time, deterministically, and a write on an expired session is refused', () => {
@@ -144,5 +203,37 @@ t('utf8 encoding matches TextEncoder, including astral characters and lone surro
     assert.is(utf8Decode(new TextEncoder().encode(s)), new TextDecoder().decode(new TextEncoder().encode(s)));
   }
 });
+
+/** Rewrites a one-session format 2 snapshot into format 1 by removing the session's evictedMax. */
+function formatOne(two: Uint8Array): Uint8Array {
+  const numBytes = numWidth();
+  const out = new Uint8Array(two.length - numBytes);
+  const cut = sessionMarkOffset(two);
+  out.set(two.subarray(0, cut));
+  out.set(two.subarray(cut + numBytes), cut);
+  out[0] = 1;
+  return out;
+}
+
+function numWidth(): number {
+  const w = new ByteWriter(16);
+  w.num(0);
+  return w.finish().length;
+}
+
+/** Offset of the (single) session's evictedMax: the fourth number of its record. */
+function sessionMarkOffset(two: Uint8Array): number {
+  const r = new ByteReader(two, 'test');
+  r.u8(); r.num(); r.num();
+  const n = r.varint();
+  for (let i = 0; i < n; i++) {
+    r.str();
+    if (r.u8() === 0) r.str(); else r.bytes();
+  }
+  const sessions = r.varint();
+  assert.is(sessions, 1);
+  r.num(); r.num(); r.num();
+  return r.offset;
+}
 
 t.run();

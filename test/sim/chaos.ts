@@ -1,9 +1,12 @@
 // A seeded chaos run: the seed picks a cluster shape, a network profile and options, then a
 // nemesis crashes and restarts nodes, partitions them (symmetric and one-way), isolates the
-// leader and transfers leadership while clients propose. At the end the network heals and the
-// cluster must converge. Any violation carries the seed and the command that replays it.
+// leader, pauses processes (SIGSTOP, GC) and suspends machines, slows senders down, and transfers
+// leadership (its timeoutNow and transfer votes delayed, lost or overtaken) while clients work.
+// At the end the network heals and the cluster must converge. Any violation carries the seed and
+// the command that replays it.
 
 import { AssertionError } from '../../src/core/assert.ts';
+import { RaftError } from '../../src/core/errors.ts';
 import { SeededPrng } from '../../src/core/prng.ts';
 import { SafetyViolation } from './checker.ts';
 import { reliableNetwork, unreliableNetwork, type NetworkOptions } from './network.ts';
@@ -21,7 +24,9 @@ export function addParallelStats(into: ParallelStats, s: ParallelStats): void {
 }
 
 export interface ChaosOptions {
-  /** Events to run before healing (the run then continues until it converges). */
+  /** Virtual milliseconds of faults before healing (the run then continues until it converges). */
+  durationMs?: number;
+  /** Events at most before healing, whatever the virtual time (a bound on a busy run). */
   steps?: number;
   /** Print the schedule as it happens. */
   verbose?: boolean;
@@ -44,6 +49,16 @@ export interface ChaosResult {
   readonly parallel: ParallelStats;
   /** Completed key-value operations whose history passed the linearizability checker. */
   readonly kvOps: number;
+  readonly pauses: number;
+  readonly transfers: number;
+  /** Reads served from a lease, and lease-mode reads that went by ReadIndex. */
+  readonly leaseReads: number;
+  readonly readIndexReads: number;
+  /** Terms in which a leader gave up its lease after sending a timeoutNow (nodes alive at the end). */
+  readonly leaseForfeitedTerms: number;
+  /** Writes the state machine answered ERR_OUTCOME_UNKNOWN (an evicted answer), and expired sessions. */
+  readonly outcomeUnknown: number;
+  readonly expired: number;
   readonly profile: string;
   readonly replay: string;
 }
@@ -64,8 +79,18 @@ export function chaosProfile(seed: number, mode: 'raft' | 'parallel' = 'raft'): 
   const observersAt = observers > 0 && rng.nextInt(2) === 0 ? 'followers' : 'leader';
   // Half the seeds run key-value clients whose histories go through the linearizability checker.
   const kv = rng.nextInt(2) === 0;
+  // A leadership transfer's own messages are held back (past the leader's giving up) or lost.
+  const transferFaults = rng.nextInt(4) !== 0;
+  // Tight session limits: answers evicted while retries are in flight, sessions that expire.
+  const tightSessions = kv && rng.nextInt(3) === 0;
   const sim: SimOptions = {
-    seed, voters, learners, observers, observersAt, network, snapshotEvery, snapshotRetain: rng.nextInt(10), kv, clockDrift: kv ? 0.04 : 0,
+    seed, voters, learners, observers, observersAt, snapshotEvery, snapshotRetain: rng.nextInt(10), kv, clockDrift: kv ? 0.04 : 0,
+    network: transferFaults ? {
+      ...network,
+      timeoutNow: { dropRate: 0.1, delayRate: 0.7, delayMinMs: 50, delayMaxMs: 350 },
+      transferVote: { dropRate: 0.05, delayRate: 0.2, delayMinMs: 0, delayMaxMs: 200 },
+    } : network,
+    ...(tightSessions ? { kvMachine: { sessionResultsMax: 1 + rng.nextInt(2), sessionTtlMs: 1500 + rng.nextInt(3000), sessionsMax: 2 + rng.nextInt(4) } } : {}),
     fsyncMinMs: 0.05, fsyncMaxMs: 0.5 + rng.nextFloat() * 3,
     raft: {
       reorderBufferMsgsMax: reorderBuffer,
@@ -78,12 +103,18 @@ export function chaosProfile(seed: number, mode: 'raft' | 'parallel' = 'raft'): 
     sim.mode = 'parallel';
     sim.raft = { ...sim.raft, lookBehindEntries: 1 + rng.nextInt(8), msgBytesMax: 64 + rng.nextInt(512) };
   }
-  const name = `${voters} voters${learners ? ` + ${learners} learner` : ''}${observers ? ` + ${observers} observers (at ${observersAt})` : ''}, ${netName} network, snapshots ${snapshotEvery || 'off'}, reorder buffer ${reorderBuffer || 'off'}${kv ? ', kv clients + linearizability check' : ''}`;
+  const name = `${voters} voters${learners ? ` + ${learners} learner` : ''}${observers ? ` + ${observers} observers (at ${observersAt})` : ''}, ${netName} network` +
+    `${transferFaults ? ' (transfer messages delayed/lost)' : ''}, snapshots ${snapshotEvery || 'off'}, reorder buffer ${reorderBuffer || 'off'}` +
+    `${kv ? `, kv clients + linearizability check${tightSessions ? ' (tight session limits)' : ''}` : ''}`;
   return { sim, name };
 }
 
-export function runChaos(seed: number, options: ChaosOptions = {}): ChaosResult {
-  const stepsTarget = options.steps ?? 3000;
+/** Election timeout of the simulated cluster (10 ticks of 10 ms), the unit of pauses. */
+const electionMs = 100;
+
+export async function runChaos(seed: number, options: ChaosOptions = {}): Promise<ChaosResult> {
+  const stepsMax = options.steps ?? 40_000;
+  const durationMs = options.durationMs ?? 2500;
   const mode = options.mode ?? 'raft';
   const { sim: simOptions, name: profileName } = chaosProfile(seed, mode);
   const name = mode === 'parallel' ? `parallel mode (look-behind ${simOptions.raft?.lookBehindEntries}), ${profileName}` : profileName;
@@ -91,8 +122,10 @@ export function runChaos(seed: number, options: ChaosOptions = {}): ChaosResult 
   let sim: Sim | null = null;
   let crashes = 0;
   let partitions = 0;
+  let transfers = 0;
   let error: string | null = null;
   let kvOps = 0;
+  let workload: KvWorkload | null = null;
   try {
     sim = new Sim(simOptions);
     const s = sim;
@@ -100,9 +133,12 @@ export function runChaos(seed: number, options: ChaosOptions = {}): ChaosResult 
     const voters = s.conf.voters;
     const everyone = s.ids;
     let healing = false;
+    // Half the runs are calm: faults far enough apart that each one (a transfer, a pause) plays
+    // out in a cluster that is otherwise healthy, which is when a stale lease would show.
+    const calm = rng.nextInt(2) === 0;
     const nemesis = (): void => {
       if (healing) return;
-      const roll = rng.nextInt(10);
+      const roll = rng.nextInt(15);
       if (roll < 3) {
         const alive = everyone.filter((id) => s.nodes.get(id)!.alive);
         const victim = alive[rng.nextInt(alive.length)];
@@ -134,18 +170,78 @@ export function runChaos(seed: number, options: ChaosOptions = {}): ChaosResult 
       } else if (roll < 9) {
         s.net.heal();
         log(`${s.now.toFixed(1)}ms heal`);
-      } else {
+      } else if (roll < 12) {
         const leader = s.leader();
         const target = voters[rng.nextInt(voters.length)]!;
         if (leader !== null && target !== leader) {
+          transfers++;
           log(`${s.now.toFixed(1)}ms transfer ${leader} -> ${target}`);
-          s.poke(leader, (n) => n.transferLeadership(target));
+          try {
+            s.poke(leader, (n) => n.transferLeadership(target));
+          } catch (err) {
+            // Time caught up first: it may have stepped down (CheckQuorum) just now.
+            if (!(err instanceof RaftError)) throw err;
+          }
+          // A transfer in flight meets a network in trouble: the transferee is slow for a while
+          // (its transfer vote arrives late), and often the old leader stops hearing from the
+          // others some time after it gave up on the transfer (an election timeout), while the
+          // late timeoutNow or vote may still elect the transferee. It must not answer from a
+          // lease the transfer voided.
+          if (rng.nextInt(3) === 0) {
+            s.net.slow(target, 1 + rng.nextInt(2 * electionMs));
+            log(`${s.now.toFixed(1)}ms slow ${target} (the transferee)`);
+          }
+          if (rng.nextInt(4) !== 0) {
+            // When the transferee campaigns (its transfer votes are leaving), the old leader's
+            // inbound links fail: it learns nothing of the new term from anyone.
+            const started = s.now;
+            s.watchSends((m) => {
+              if (healing || s.now - started > 10 * electionMs) return true;
+              if (m.type !== 'vote' || !m.transfer || m.from !== target) return false;
+              for (const other of everyone) if (other !== leader) s.net.cutOneWay(other, leader);
+              partitions++;
+              log(`${s.now.toFixed(1)}ms cut everything into ${leader} (its transferee is campaigning)`);
+              return true;
+            });
+          }
         }
+      } else if (roll < 14) {
+        // A paused process: the leader more often than not, for up to five election timeouts.
+        const leader = s.leader();
+        const alive = everyone.filter((id) => s.alive(id));
+        const victim = leader !== null && rng.nextInt(5) < 3 ? leader : alive[rng.nextInt(alive.length)];
+        if (victim !== undefined) {
+          const ms = 1 + rng.nextInt(5 * electionMs);
+          const suspend = rng.nextInt(2) === 0;
+          log(`${s.now.toFixed(1)}ms ${suspend ? 'suspend' : 'pause'} ${victim} for ${ms} ms`);
+          s.pause(victim, ms, suspend);
+          // Sometimes its network degrades meanwhile, early on (before the others elect a new
+          // leader): what is sent to it from then on is lost.
+          if (rng.nextInt(2) === 0) {
+            s.at(rng.nextInt(Math.min(ms, electionMs)), () => {
+              if (healing) return;
+              for (const other of everyone) if (other !== victim) s.net.cutOneWay(other, victim);
+              partitions++;
+              log(`${s.now.toFixed(1)}ms cut everything into ${victim} (while it is stopped)`);
+            });
+          }
+        }
+      } else {
+        const victim = everyone[rng.nextInt(everyone.length)]!;
+        const ms = 1 + rng.nextInt(Math.floor(1.5 * electionMs));
+        s.net.slow(victim, ms);
+        log(`${s.now.toFixed(1)}ms slow ${victim} (up to +${ms} ms)`);
       }
-      s.at(30 + rng.nextInt(300), nemesis);
+      s.at(calm ? 150 + rng.nextInt(750) : 30 + rng.nextInt(300), nemesis);
     };
-    const workload = simOptions.kv === true
-      ? new KvWorkload(s, { seed, clients: 4, keys: 3, readModes: ['readindex', 'lease', 'follower'] })
+    workload = simOptions.kv === true
+      ? new KvWorkload(s, {
+        // Load from light (quiet moments, in which a late transfer can still win) to heavy.
+        seed, clients: 2 + rng.nextInt(7), keys: 1 + rng.nextInt(3), readModes: ['readindex', 'lease', 'follower'], pipeline: 1 + rng.nextInt(3),
+        thinkMsMax: [5, 20, 50][rng.nextInt(3)]!,
+        // Impatient clients move to a new leader sooner; patient ones stay with the old one longer.
+        attemptTimeoutMs: 30 + rng.nextInt(270),
+      })
       : null;
     workload?.start();
     const client = (): void => {
@@ -156,17 +252,17 @@ export function runChaos(seed: number, options: ChaosOptions = {}): ChaosResult 
     };
     s.at(100 + rng.nextInt(200), nemesis);
     s.at(1, client);
-    while (s.steps < stepsTarget && s.stepOnce()) { /* run */ }
+    while (s.now < durationMs && s.steps < stepsMax && await s.stepOnce()) { /* run */ }
     healing = true;
     workload?.stop();
     s.net.heal();
     s.net.options = reliableNetwork;
     for (const id of everyone) s.restart(id);
     log(`${s.now.toFixed(1)}ms heal all, restart all`);
-    const settled = s.runUntil(() => s.leader() !== null, 20_000);
+    const settled = await s.runUntil(() => s.leader() !== null, 20_000);
     let final: { index: number; key: string } | null = null;
     let proposedAt = 0;
-    const committed = settled && s.runUntil(() => {
+    const committed = settled && await s.runUntil(() => {
       // A proposal to a leader that is then deposed may be dropped: propose again after a while.
       if (final === null || (s.now - proposedAt > 2000 && !s.isCommitted(final.index, final.key))) {
         final = s.propose('final');
@@ -201,12 +297,14 @@ export function runChaos(seed: number, options: ChaosOptions = {}): ChaosResult 
   }
   let leaderChanges = 0;
   let reorderAccepted = 0;
+  let leaseForfeitedTerms = 0;
   const parallel: ParallelStats = emptyParallelStats();
   if (sim !== null) {
     for (const n of sim.nodes.values()) {
       const st = n.node?.status();
       if (st === undefined) continue;
       leaderChanges += st.stats.leaderChanges;
+      leaseForfeitedTerms += st.stats.leaseForfeitedTerms;
       reorderAccepted += st.stats.reorder.accepted;
       addParallelStats(parallel, st.stats.parallel);
     }
@@ -214,6 +312,8 @@ export function runChaos(seed: number, options: ChaosOptions = {}): ChaosResult 
   return {
     seed, ok: error === null, error, steps: sim?.steps ?? 0, virtualMs: sim?.now ?? 0,
     committed: sim?.checker.maxCommitted ?? 0, crashes, partitions, leaderChanges, reorderAccepted, parallel, kvOps,
+    pauses: sim?.pauses ?? 0, transfers, leaseReads: workload?.stats.leaseReads ?? 0, readIndexReads: workload?.stats.readIndexReads ?? 0,
+    leaseForfeitedTerms, outcomeUnknown: workload?.stats.outcomeUnknown ?? 0, expired: workload?.stats.expired ?? 0,
     profile: name, replay: `npm run sim -- --seed ${seed}${mode === 'parallel' ? ' --mode parallel' : ''}`,
   };
 }

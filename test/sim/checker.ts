@@ -23,6 +23,12 @@ export function entryKey(e: Entry): string {
 
 interface Recorded {
   readonly term: number;
+  /**
+   * The lowest term of a node that reported it committed: at least the term it was committed in
+   * (a report can come late, from a node that moved on). Leader Completeness speaks of entries
+   * committed in earlier terms than the leader's.
+   */
+  commitTerm?: number;
   readonly key: string;
   /** Parallel mode: the key of the command alone (what a proposal's key names). */
   readonly payloadKey?: string;
@@ -75,24 +81,29 @@ export class Checker {
     }
   }
 
-  /** `node` considers `e` committed. */
-  commit(node: string, e: Entry): void {
+  /** `node`, at term `nodeTerm`, considers `e` committed. */
+  commit(node: string, e: Entry, nodeTerm = Infinity): void {
     this.checks++;
     const rec = this.committed[e.index];
     const key = entryKey(e);
     if (rec === undefined) {
       this.committed[e.index] = this.#byContent && e.type === 'normal'
-        ? { term: e.term, key, payloadKey: entryKey({ ...e, data: decodeParallelData(e).payload }), by: node }
-        : { term: e.term, key, by: node };
+        ? { term: e.term, commitTerm: nodeTerm, key, payloadKey: entryKey({ ...e, data: decodeParallelData(e).payload }), by: node }
+        : { term: e.term, commitTerm: nodeTerm, key, by: node };
       if (e.index > this.maxCommitted) this.maxCommitted = e.index;
       return;
     }
+    if (nodeTerm < (rec.commitTerm ?? Infinity)) rec.commitTerm = nodeTerm;
     if ((!this.#byContent && rec.term !== e.term) || rec.key !== key) {
       this.fail(`State Machine Safety: ${node} committed ${key} (term ${e.term}) at ${e.index}, but ${rec.key} (term ${rec.term}) was committed there`);
     }
   }
 
-  apply(node: string, e: Entry): void {
+  /**
+   * `node` applies `e`. In parallel mode the driver hands the state machine the command alone
+   * (`payloadOnly`): it is compared with the committed entry's command.
+   */
+  apply(node: string, e: Entry, payloadOnly = false): void {
     this.checks++;
     const key = entryKey(e);
     const rec = this.#applied[e.index];
@@ -101,9 +112,20 @@ export class Checker {
       this.fail(`State Machine Safety: ${node} applied ${key} at ${e.index}, another node applied ${rec.key}`);
     }
     const c = this.committed[e.index];
-    if (c !== undefined && (c.key !== key || (!this.#byContent && c.term !== e.term))) {
-      this.fail(`State Machine Safety: ${node} applied ${key} at ${e.index} but ${c.key} was committed there`);
+    const committedKey = payloadOnly ? c?.payloadKey ?? c?.key : c?.key;
+    if (c !== undefined && (committedKey !== key || (!this.#byContent && c.term !== e.term))) {
+      this.fail(`State Machine Safety: ${node} applied ${key} at ${e.index} but ${committedKey} was committed there`);
     }
+  }
+
+  /** Where each client request (client/seq) executed: everywhere at one index, or it ran twice. */
+  readonly #executed = new Map<string, number>();
+
+  executed(node: string, client: number, seq: number, index: number): void {
+    const id = `${client}/${seq}`;
+    const before = this.#executed.get(id);
+    if (before === undefined) this.#executed.set(id, index);
+    else if (before !== index) this.fail(`exactly-once: ${node} executed request ${seq} of client ${client} at ${index}, and it executed at ${before} before`);
   }
 
   /**
@@ -113,7 +135,9 @@ export class Checker {
   leaderComplete(id: string, term: number, snapIndex: number, termAt: (i: number) => number, entryAt?: (i: number) => Entry | undefined): void {
     for (let i = snapIndex + 1; i <= this.maxCommitted; i++) {
       const rec = this.committed[i];
-      if (rec === undefined) continue;
+      // Entries committed in this term or a later one (this leader's first Ready can be seen
+      // late: it was stopped) are not its to hold.
+      if (rec === undefined || (rec.commitTerm ?? 0) >= term) continue;
       if (this.#byContent && entryAt !== undefined) {
         const e = entryAt(i);
         const key = e === undefined ? 'nothing' : entryKey(e);

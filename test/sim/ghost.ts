@@ -29,12 +29,12 @@ function must(ok: boolean, what: string): void {
   if (!ok) throw new GhostSetupError(`scenario setup failed: ${what}`);
 }
 
-export function ghostScenario(seed = 5): GhostResult {
+export async function ghostScenario(seed = 5): Promise<GhostResult> {
   const sim = new Sim({ seed, voters: 5, kv: true, mode: 'parallel', snapshotEvery: 0, raft: { lookBehindEntries: 2 } });
-  must(sim.runUntil(() => sim.leader() !== null, 5000), 'a first leader');
+  must(await sim.runUntil(() => sim.leader() !== null, 5000), 'a first leader');
   const A = sim.leader()!;
   const base = put(sim, A, 'base', '0');
-  must(sim.runUntil(() => sim.converged() && sim.checker.maxCommitted >= base, 5000), 'baseline converged');
+  must(await sim.runUntil(() => sim.converged() && sim.checker.maxCommitted >= base, 5000), 'baseline converged');
   const others = sim.conf.voters.filter((id) => id !== A);
   const F = others[0]!;
   const rest = others.slice(1);
@@ -43,38 +43,38 @@ export function ghostScenario(seed = 5): GhostResult {
   sim.dropIf = (m) => m.type === 'app' && m.from === A && m.to !== F && m.entries.some((e) => e.index >= firstLost);
   for (let i = 0; i < 4; i++) put(sim, A, `h${i}`, 'lost');
   const gAt = put(sim, A, 'x', 'g');
-  must(sim.runUntil(() => (sim.status(F)?.lastIndex ?? 0) >= gAt, 1000), 'F holds g');
+  must(await sim.runUntil(() => (sim.status(F)?.lastIndex ?? 0) >= gAt, 1000), 'F holds g');
   sim.crash(A);
   sim.dropIf = null;
   // 2. B leads without F; z is lost, w commits out of order and applies before z's hole.
   sim.net.partition([[F], rest]);
-  must(sim.runUntil(() => { const l = sim.leader(); return l !== null && rest.includes(l); }, 10_000), 'B elected');
+  must(await sim.runUntil(() => { const l = sim.leader(); return l !== null && rest.includes(l); }, 10_000), 'B elected');
   const B = sim.leader()!;
-  must(sim.runUntil(() => { const st = sim.status(B)!; return st.commit === st.lastIndex; }, 5000), 'B committed its barrier');
+  must(await sim.runUntil(() => { const st = sim.status(B)!; return st.commit === st.lastIndex; }, 5000), 'B committed its barrier');
   // B fills the log up to just before g's index with entries everyone gets.
   while (sim.status(B)!.lastIndex + 1 < gAt) put(sim, B, 'pad', String(sim.status(B)!.lastIndex));
-  must(sim.runUntil(() => { const st = sim.status(B)!; return st.commit === st.lastIndex; }, 5000), 'B committed the padding');
+  must(await sim.runUntil(() => { const st = sim.status(B)!; return st.commit === st.lastIndex; }, 5000), 'B committed the padding');
   const zAt = put(sim, B, 'y', 'z');
   must(zAt === gAt, `z at g's index (z ${zAt}, g ${gAt})`);
   sim.dropIf = (m) => m.type === 'app' && m.from === B && m.entries.some((e) => e.index === zAt);
-  sim.runFor(2);
+  await sim.runFor(2);
   const wAt = put(sim, B, 'x', 'w');
   const followers = rest.filter((id) => id !== B);
-  must(sim.runUntil(() => followers.every((id) => sim.status(id)!.appliedAbove.includes(wAt)), 2000),
+  must(await sim.runUntil(() => followers.every((id) => sim.status(id)!.appliedAbove.includes(wAt)), 2000),
     'w applied out of order on B\'s followers');
   sim.crash(B);
   sim.dropIf = null;
   // 3. F and B's followers elect a leader, which merges with F's g in view.
   sim.net.heal();
-  must(sim.runUntil(() => { const l = sim.leader(); return l !== null && l !== A && l !== B; }, 10_000), 'third leader elected');
+  must(await sim.runUntil(() => { const l = sim.leader(); return l !== null && l !== A && l !== B; }, 10_000), 'third leader elected');
   const C = sim.leader()!;
-  must(sim.runUntil(() => sim.status(C)!.commit >= wAt, 5000), 'merged range committed');
+  must(await sim.runUntil(() => sim.status(C)!.commit >= wAt, 5000), 'merged range committed');
   const e = sim.raft(C).entryAt(gAt);
   const atGhostIndex = e === undefined ? 'compacted' : e.type === 'noop' ? 'noop' : 'entry';
   sim.restart(A);
   sim.restart(B);
   put(sim, C, 'after', '1');
-  const converged = sim.runUntil(() => sim.converged(), 10_000);
+  const converged = await sim.runUntil(() => sim.converged(), 10_000);
   const x = sim.ids.map((id) => String(sim.kvOf(id)?.get('x')));
   return { atGhostIndex, x, converged };
 }

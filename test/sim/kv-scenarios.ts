@@ -16,23 +16,24 @@ export interface ScenarioRun {
  * read from it in `mode` while writers move on to the new leader. Linearizable reads must see
  * every write that completed before they started.
  */
-export function oldLeaderReads(seed: number, mode: 'lease' | 'readindex', clockFactor: number): ScenarioRun {
+export async function oldLeaderReads(seed: number, mode: 'lease' | 'readindex', clockFactor: number): Promise<ScenarioRun> {
   const sim = new Sim({ seed, voters: 3, kv: true });
-  if (!sim.runUntil(() => sim.leader() !== null, 5000)) return { ok: true, ops: 0, report: 'no leader' };
+  if (!await sim.runUntil(() => sim.leader() !== null, 5000)) return { ok: true, ops: 0, report: 'no leader' };
   const old = sim.leader()!;
-  sim.nodes.get(old)!.tickMs = 10 * clockFactor;
+  // Its clock now runs `clockFactor` times slow: its ticks and its lease measure stretch alike.
+  sim.nodes.get(old)!.clock.setRate(1 / clockFactor);
   // Short attempt deadlines move writers to the new leader quickly, while readers stay on the old.
   const w = new KvWorkload(sim, {
     seed, clients: 8, keys: 1, readModes: [mode], writeRatio: 0.5, thinkMsMax: 1, attemptTimeoutMs: 30,
     ...(mode === 'lease' ? { leaseTarget: () => old } : { readTarget: () => old }),
   });
   w.start();
-  sim.runFor(300);
+  await sim.runFor(300);
   sim.net.isolate(old, sim.ids);
-  sim.runFor(1000);
+  await sim.runFor(1000);
   w.stop();
   sim.net.heal();
-  sim.runFor(100);
+  await sim.runFor(100);
   const history = w.result();
   const r = checkHistory(history, { timeoutMs: 20_000 });
   return { ok: r.ok, ops: history.filter((h) => h.outcome === 'ok').length, report: r.ok ? '' : formatResult(r) };

@@ -1,14 +1,18 @@
-// Simulated key-value clients on top of the simulator: each client runs one operation at a time
-// (put, cas, delete, or a get in one of the read modes), writes carry a client session so that
-// retries after a timeout apply exactly once, and every operation lands in a history for the
-// linearizability checker, with unknown outcomes marked as such.
+// Simulated key-value clients on top of the simulator. Each client holds a session and keeps up to
+// `pipeline` operations in flight (put, cas, delete, or a get in one of the read modes); every
+// request crosses the simulated network to a node's RaftDriver, as a peer's client service would
+// hand it over, and every answer crosses back. Writes carry (session, seq, firstUnacked) so that
+// retries apply exactly once; the rules for what an answer proves are the SDK's (src/client/kv.ts):
+// an expired session proves nothing was applied only if no earlier attempt is in doubt. Every
+// operation lands in a history for the linearizability checker, unknown outcomes marked as such.
 
+import { RaftError } from '../../src/core/errors.ts';
 import { encodeCommand, type KvCommand } from '../../src/core/kv/command.ts';
 import type { KvResult } from '../../src/core/kv/machine.ts';
 import { SeededPrng } from '../../src/core/prng.ts';
-import type { Entry, ReadState } from '../../src/core/types.ts';
+import type { Entry } from '../../src/core/types.ts';
 import type { HistoryOp } from '../lincheck/history.ts';
-import type { Sim } from './sim.ts';
+import type { Settled, Sim } from './sim.ts';
 
 export type SimReadMode = 'readindex' | 'lease' | 'follower' | 'stale';
 
@@ -25,6 +29,8 @@ export interface WorkloadOptions {
   readonly attemptsMax?: number;
   /** Pause between a client's operations, uniform in [0, thinkMsMax]. */
   readonly thinkMsMax?: number;
+  /** Operations each client keeps in flight at once (writes share its session). */
+  readonly pipeline?: number;
   /** Stale reads go to this node when set (the scenario that shows the checker catching them). */
   readonly staleTarget?: () => string | null;
   /** Lease reads go to this node when set (the clock-drift scenario). */
@@ -33,23 +39,49 @@ export interface WorkloadOptions {
   readonly readTarget?: () => string | null;
 }
 
-interface WriteAttempt {
-  readonly op: MutableOp;
-  readonly term: number;
-  readonly timer: () => void;
+type MutableOp = { -readonly [K in keyof HistoryOp]: HistoryOp[K] };
+
+interface Client {
+  readonly id: number;
+  /**
+   * How it finds the leader. 'sticky': it stays with the member it last saw lead for as long as
+   * that member says it leads, whatever times out (an SDK pinned to one peer, a tab). 'fresh':
+   * it looks the leader up for every attempt (one that was just redirected by a follower).
+   * 'cached': it stays until an attempt times out or fails.
+   */
+  readonly finds: 'sticky' | 'fresh' | 'cached';
+  session: number | null;
+  registering: boolean;
+  nextSeq: number;
+  /** Sequence numbers in flight; the lowest is firstUnacked. */
+  readonly outstanding: Set<number>;
+  /** Slots waiting for a session. */
+  waiting: Array<() => void>;
 }
 
-type MutableOp = { -readonly [K in keyof HistoryOp]: HistoryOp[K] };
+/** What the workload saw, beyond the history. */
+export interface WorkloadStats {
+  leaseReads: number;
+  readIndexReads: number;
+  followerReads: number;
+  /** Writes whose outcome stayed unknown. */
+  unknownWrites: number;
+  /** Writes answered ERR_OUTCOME_UNKNOWN by the state machine (an evicted answer). */
+  outcomeUnknown: number;
+  /** Writes refused because their session expired. */
+  expired: number;
+}
+
+type Opts = Required<Omit<WorkloadOptions, 'staleTarget' | 'leaseTarget' | 'readTarget'>> &
+  Pick<WorkloadOptions, 'staleTarget' | 'leaseTarget' | 'readTarget'>;
 
 export class KvWorkload {
   readonly history: MutableOp[] = [];
+  readonly stats: WorkloadStats = { leaseReads: 0, readIndexReads: 0, followerReads: 0, unknownWrites: 0, outcomeUnknown: 0, expired: 0 };
   readonly #sim: Sim;
-  readonly #o: Required<Omit<WorkloadOptions, 'staleTarget' | 'leaseTarget' | 'readTarget'>> & Pick<WorkloadOptions, 'staleTarget' | 'leaseTarget' | 'readTarget'>;
+  readonly #o: Opts;
   readonly #rng: SeededPrng;
-  readonly #writes = new Map<string, WriteAttempt>();
-  readonly #reads = new Map<string, { op: MutableOp; node: string; cancel: () => void; timedOut: () => boolean }>();
-  readonly #waiting = new Map<string, Array<{ index: number; key: string; done: () => void }>>();
-  readonly #sessions = new Map<number, number>();
+  readonly #clients: Client[] = [];
   /**
    * The member each client believes leads, kept until it stops claiming so or an attempt times
    * out, as a real client would: a client cut off with an old leader keeps talking to it.
@@ -57,7 +89,6 @@ export class KvWorkload {
   readonly #leaderOf = new Map<number, string>();
   #running = false;
   #nextId = 1;
-  #nextCtx = 1;
   /** Commands committed more than once (retries that both landed): exactly-once must hide them. */
   duplicatesCommitted = 0;
   /** (client, seq) -> the log indexes it was committed at. */
@@ -65,17 +96,19 @@ export class KvWorkload {
 
   constructor(sim: Sim, o: WorkloadOptions) {
     this.#sim = sim;
-    this.#o = { writeRatio: 0.5, attemptTimeoutMs: 300, attemptsMax: 4, thinkMsMax: 5, ...o };
+    this.#o = { writeRatio: 0.5, attemptTimeoutMs: 300, attemptsMax: 4, thinkMsMax: 5, pipeline: 1, ...o };
     this.#rng = new SeededPrng(o.seed ^ 0x6b5f);
-    sim.hooks.applied = (node, e, r) => this.#onApplied(node, e, r);
-    sim.hooks.readState = (node, rs) => this.#onReadState(node, rs);
-    sim.hooks.readDropped = (node, ctx) => this.#onReadDropped(node, ctx);
-    sim.hooks.advanced = (node) => this.#release(node);
+    sim.hooks.applied = (_node, e, r) => { if (r !== null && r.op !== 'register' && e.type === 'normal') this.#countDuplicate(e); };
   }
 
   start(): void {
     this.#running = true;
-    for (let c = 0; c < this.#o.clients; c++) this.#sim.at(this.#rng.nextInt(20), () => this.#register(c, 0));
+    for (let c = 0; c < this.#o.clients; c++) {
+      const finds = (['sticky', 'fresh', 'cached'] as const)[this.#rng.nextInt(3)]!;
+      const client: Client = { id: c, finds, session: null, registering: false, nextSeq: 1, outstanding: new Set(), waiting: [] };
+      this.#clients.push(client);
+      for (let slot = 0; slot < this.#o.pipeline; slot++) this.#sim.at(this.#rng.nextInt(20), () => this.#op(client, slot));
+    }
   }
 
   /** Stops issuing operations; those in flight still finish or time out. */
@@ -83,50 +116,78 @@ export class KvWorkload {
     this.#running = false;
   }
 
-  get pending(): number {
-    return this.history.filter((h) => h.returnMs === null && h.outcome === 'ok').length;
+  #op(c: Client, slot: number): void {
+    if (!this.#running) return;
+    if (this.#rng.nextFloat() < this.#o.writeRatio) this.#write(c, slot);
+    else this.#read(c, slot);
+  }
+
+  #next(c: Client, slot: number): void {
+    if (!this.#running) return;
+    this.#sim.at(this.#rng.nextInt(this.#o.thinkMsMax + 1), () => this.#op(c, slot));
   }
 
   // ---- sessions -----------------------------------------------------------------------------
 
-  #register(c: number, tries: number): void {
-    if (!this.#running) return;
-    const leader = this.#sim.leader();
-    const r = leader === null ? null : this.#sim.proposeBytes(leader, encodeCommand({ timeMs: this.#sim.now, session: null, cmd: { op: 'register' } }));
-    if (r === null) {
-      this.#sim.at(20, () => this.#register(c, tries + 1));
+  /** Runs `then` once the client has a session (registering one if needed). */
+  #withSession(c: Client, then: () => void): void {
+    if (c.session !== null) {
+      then();
       return;
     }
-    const key = `${leader}/${r.index}`;
-    const op: MutableOp = { id: -1, client: c, op: 'put', key: '', callMs: this.#sim.now, returnMs: null, outcome: 'unknown' };
-    const cancel = this.#timeout(() => {
-      this.#writes.delete(key);
-      this.#register(c, tries + 1);
-    });
-    this.#writes.set(key, { op, term: r.term, timer: cancel });
-    (op as { session?: number }).session = -1; // marks a registration
-    (op as { client: number }).client = c;
+    c.waiting.push(then);
+    if (!c.registering) this.#register(c);
   }
 
-  #next(c: number): void {
-    if (!this.#running) return;
-    this.#sim.at(this.#rng.nextInt(this.#o.thinkMsMax + 1), () => (this.#rng.nextFloat() < this.#o.writeRatio ? this.#write(c) : this.#read(c)));
+  #register(c: Client): void {
+    if (!this.#running) {
+      c.waiting = [];
+      return;
+    }
+    c.registering = true;
+    const leader = this.#leaderFor(c);
+    if (leader === null) {
+      this.#sim.at(20, () => this.#register(c));
+      return;
+    }
+    const data = encodeCommand({ timeMs: this.#sim.now, session: null, cmd: { op: 'register' } });
+    let done = false;
+    const cancel = this.#timeout(() => {
+      done = true;
+      this.#forget(c);
+      this.#register(c);
+    });
+    this.#sim.request(leader, (n) => n.driver!.propose(data), (r) => {
+      if (done) return;
+      done = true;
+      cancel();
+      if (!r.ok || r.value.result?.op !== 'register') {
+        this.#forget(c);
+        this.#sim.at(5, () => this.#register(c));
+        return;
+      }
+      c.session = r.value.result.client;
+      c.nextSeq = 1;
+      c.registering = false;
+      const waiting = c.waiting;
+      c.waiting = [];
+      for (const w of waiting) w();
+    });
   }
 
   // ---- writes -------------------------------------------------------------------------------
 
-  #write(c: number): void {
-    if (!this.#running) return;
+  #write(c: Client, slot: number): void {
     const key = `k${this.#rng.nextInt(this.#o.keys)}`;
     const roll = this.#rng.nextInt(10);
-    const value = `c${c}-${this.#nextId}`;
+    const value = `c${c.id}-${this.#nextId}`;
     let cmd: KvCommand;
-    const op: MutableOp = { id: this.#nextId++, client: c, op: 'put', key, callMs: this.#sim.now, returnMs: null, outcome: 'unknown' };
+    const op: MutableOp = { id: this.#nextId++, client: `${c.id}.${slot}`, op: 'put', key, callMs: this.#sim.now, returnMs: null, outcome: 'unknown' };
     if (roll < 5) {
       cmd = { op: 'put', key, value };
       op.value = value;
     } else if (roll < 8) {
-      // cas from what this node last saw, or from absent: some swap, some do not.
+      // cas from what some node last saw, or from absent: some swap, some do not.
       const seen = this.#sim.kvOf(this.#sim.ids[this.#rng.nextInt(this.#sim.ids.length)]!)?.get(key);
       const expected = typeof seen === 'string' ? seen : null;
       cmd = { op: 'cas', key, expected, value };
@@ -138,74 +199,90 @@ export class KvWorkload {
       op.op = 'delete';
     }
     this.history.push(op);
-    const seq = op.id;
-    const session = this.#sessions.get(c)!;
-    this.#attempt(c, op, encodeCommand({ timeMs: this.#sim.now, session: { client: session, seq, firstUnacked: seq }, cmd }), 1);
-  }
-
-  #leaderFor(c: number): string | null {
-    const cached = this.#leaderOf.get(c);
-    if (cached !== undefined && this.#sim.alive(cached) && this.#sim.status(cached)?.role === 'leader') return cached;
-    const l = this.#sim.leader();
-    if (l === null) this.#leaderOf.delete(c);
-    else this.#leaderOf.set(c, l);
-    return l;
-  }
-
-  #attempt(c: number, op: MutableOp, data: Uint8Array, n: number): void {
-    const leader = this.#leaderFor(c);
-    const r = leader === null ? null : this.#sim.proposeBytes(leader, data);
-    const retry = () => {
-      this.#leaderOf.delete(c);
-      if (n < this.#o.attemptsMax) this.#attempt(c, op, data, n + 1);
-      else this.#next(c); // outcome stays unknown
-    };
-    if (r === null) {
-      this.#sim.at(this.#o.attemptTimeoutMs, retry);
-      return;
-    }
-    const key = `${leader}/${r.index}`;
-    const cancel = this.#timeout(() => {
-      this.#writes.delete(key);
-      retry();
+    this.#withSession(c, () => {
+      const session = c.session!;
+      const seq = c.nextSeq++;
+      c.outstanding.add(seq);
+      let firstUnacked = seq;
+      for (const s of c.outstanding) if (s < firstUnacked) firstUnacked = s;
+      const data = encodeCommand({ timeMs: this.#sim.now, session: { client: session, seq, firstUnacked }, cmd });
+      const end = (): void => {
+        c.outstanding.delete(seq);
+        if (op.outcome === 'unknown') this.stats.unknownWrites++;
+        this.#next(c, slot);
+      };
+      this.#attempt(c, op, data, 1, { uncertain: false }, session, end);
     });
-    this.#writes.set(key, { op, term: r.term, timer: cancel });
-    (op as { retry?: () => void }).retry = retry;
   }
 
-  #onApplied(node: string, e: Entry, result: KvResult | null): void {
-    if (result !== null && result.op !== 'register' && e.type === 'normal') this.#countDuplicate(e);
-    const key = `${node}/${e.index}`;
-    const w = this.#writes.get(key);
-    if (w === undefined) return;
-    this.#writes.delete(key);
-    w.timer();
-    const op = w.op;
-    const c = op.client as number;
-    if ((op as { session?: number }).session === -1) {
-      if (e.term === w.term && result?.op === 'register') {
-        this.#sessions.set(c, result.client);
-        this.#next(c);
-      } else {
-        this.#register(c, 1);
+  /**
+   * One attempt of a write. `trace.uncertain` becomes true once an attempt went out whose fate is
+   * unknown (no answer in time, or an answer that does not prove it was not applied).
+   */
+  #attempt(c: Client, op: MutableOp, data: Uint8Array, n: number, trace: { uncertain: boolean }, session: number, end: () => void): void {
+    const again = (uncertain: boolean): void => {
+      if (uncertain) trace.uncertain = true;
+      this.#forget(c);
+      if (n < this.#o.attemptsMax && this.#running) this.#sim.at(uncertain ? 0 : 5, () => this.#attempt(c, op, data, n + 1, trace, session, end));
+      else end(); // outcome stays unknown (or, with nothing in doubt, it was never applied)
+    };
+    const leader = this.#leaderFor(c);
+    if (leader === null) {
+      this.#sim.at(this.#o.attemptTimeoutMs, () => again(false));
+      return;
+    }
+    let settled = false;
+    const cancel = this.#timeout(() => {
+      settled = true;
+      again(true);
+    });
+    this.#sim.request(leader, (node) => node.driver!.propose(data), (r: Settled<{ index: number; result: KvResult | null }>) => {
+      if (settled) return;
+      settled = true;
+      cancel();
+      if (!r.ok) {
+        // The driver refused before proposing (ERR_NOT_LEADER) or gave up on the entry.
+        again(r.error.code !== 'ERR_NOT_LEADER');
+        return;
       }
-      return;
-    }
-    if (e.term !== w.term || result === null) {
-      // Another entry took that index: this attempt is lost; try again (same sequence number).
-      (op as { retry?: () => void }).retry?.();
-      return;
-    }
-    op.returnMs = this.#sim.now;
+      const result = r.value.result;
+      if (result === null) {
+        again(true);
+        return;
+      }
+      this.#answered(c, op, result, trace, session);
+      end();
+    });
+  }
+
+  #answered(c: Client, op: MutableOp, result: KvResult, trace: { uncertain: boolean }, session: number): void {
     switch (result.op) {
-      case 'put': case 'delete': op.outcome = 'ok'; break;
-      case 'cas': op.outcome = 'ok'; op.result = result.swapped; break;
-      // An expired session applied nothing; a stale duplicate may have applied earlier: unknown.
-      default:
-        if (result.op === 'error' && result.code === 'ERR_SESSION_EXPIRED') op.outcome = 'fail';
-        else op.returnMs = null;
+      case 'put': case 'delete':
+        op.outcome = 'ok';
+        op.returnMs = this.#sim.now;
+        return;
+      case 'cas':
+        op.outcome = 'ok';
+        op.result = result.swapped;
+        op.returnMs = this.#sim.now;
+        return;
+      case 'register':
+        return;
+      case 'error':
+        if (result.code === 'ERR_SESSION_EXPIRED') {
+          this.stats.expired++;
+          if (c.session === session) c.session = null;
+          // Nothing was applied now; an earlier attempt that went unanswered may have been.
+          if (!trace.uncertain) {
+            op.outcome = 'fail';
+            op.returnMs = this.#sim.now;
+          }
+          return;
+        }
+        if (result.code === 'ERR_OUTCOME_UNKNOWN') this.stats.outcomeUnknown++;
+        // ERR_OUTCOME_UNKNOWN, ERR_SESSION_STALE: it may have applied once; the outcome stays unknown.
+        return;
     }
-    this.#next(c);
   }
 
   #countDuplicate(e: Entry): void {
@@ -221,13 +298,27 @@ export class KvWorkload {
     }
   }
 
+  #leaderFor(c: Client): string | null {
+    if (c.finds === 'fresh') return this.#sim.leader();
+    const cached = this.#leaderOf.get(c.id);
+    if (cached !== undefined && this.#sim.role(cached) === 'leader') return cached;
+    const l = this.#sim.leader();
+    if (l === null) this.#leaderOf.delete(c.id);
+    else this.#leaderOf.set(c.id, l);
+    return l;
+  }
+
+  /** An attempt timed out or failed: a 'cached' client looks for the leader again. */
+  #forget(c: Client): void {
+    if (c.finds === 'cached') this.#leaderOf.delete(c.id);
+  }
+
   // ---- reads --------------------------------------------------------------------------------
 
-  #read(c: number): void {
-    if (!this.#running) return;
+  #read(c: Client, slot: number): void {
     const mode = this.#o.readModes[this.#rng.nextInt(this.#o.readModes.length)]!;
     const key = `k${this.#rng.nextInt(this.#o.keys)}`;
-    const op: MutableOp = { id: this.#nextId++, client: c, op: 'get', key, callMs: this.#sim.now, returnMs: null, outcome: 'unknown' };
+    const op: MutableOp = { id: this.#nextId++, client: `${c.id}.${slot}`, op: 'get', key, callMs: this.#sim.now, returnMs: null, outcome: 'unknown' };
     this.history.push(op);
     const live = this.#sim.ids.filter((id) => this.#sim.alive(id));
     let node: string | null;
@@ -244,89 +335,43 @@ export class KvWorkload {
     if (node === null || !this.#sim.alive(node)) {
       op.outcome = 'fail';
       op.returnMs = this.#sim.now;
-      this.#next(c);
+      this.#next(c, slot);
       return;
     }
-    if (mode === 'stale') {
-      const v = this.#sim.kvOf(node)!.get(key);
-      op.result = typeof v === 'string' ? v : null;
-      op.outcome = 'ok';
-      op.returnMs = this.#sim.now;
-      this.#next(c);
-      return;
-    }
-    const ctx = this.#nextCtx++;
-    if (!this.#sim.requestRead(node, ctx, mode !== 'readindex')) {
-      op.outcome = 'fail';
-      op.returnMs = this.#sim.now;
-      this.#next(c);
-      return;
-    }
-    const rk = `${node}/${ctx}`;
-    let expired = false;
+    let settled = false;
     const cancel = this.#timeout(() => {
       // Outcome unknown (dropped by the checker); the client moves on and ignores a late answer.
-      expired = true;
-      this.#reads.delete(rk);
-      this.#leaderOf.delete(c);
-      this.#next(c);
+      settled = true;
+      this.#forget(c);
+      this.#next(c, slot);
     });
-    this.#reads.set(rk, { op, node, cancel, timedOut: () => expired });
-  }
-
-  #onReadState(node: string, rs: ReadState): void {
-    const rk = `${node}/${rs.context}`;
-    const r = this.#reads.get(rk);
-    if (r === undefined) return;
-    this.#reads.delete(rk);
-    const finish = () => {
-      if (r.timedOut()) return;
-      r.cancel();
-      const v = this.#sim.kvOf(node)?.get(r.op.key);
-      if (process.env.SIM_READS !== undefined) {
-        const st = this.#sim.status(node);
-        console.error(`${this.#sim.now.toFixed(1)} read #${r.op.id} ${r.op.key} at ${node} (${st?.role} t${st?.term}) index ${rs.index} path ${rs.path} applied ${st?.applied} commit ${st?.commit} above ${JSON.stringify(st?.appliedAbove)} -> ${String(v)}`);
+    const parallel = this.#sim.opts.mode === 'parallel';
+    this.#sim.request(node, (n): Promise<{ value: unknown; path: string }> => {
+      if (mode === 'stale') return Promise.resolve({ value: n.machine!.kv!.get(key), path: 'stale' });
+      // As the peer's client service: the leader paths are refused by a follower.
+      if ((mode === 'lease' || mode === 'readindex') && n.driver!.role !== 'leader') {
+        throw new RaftError('ERR_NOT_LEADER', `${n.id} is not the leader`, n.driver!.leader);
       }
-      r.op.result = typeof v === 'string' ? v : null;
-      r.op.outcome = 'ok';
-      r.op.returnMs = this.#sim.now;
-      this.#next(r.op.client as number);
-    };
-    // Serve only once the node has applied the read index (no wait-free shortcut); in parallel
-    // mode, once every committed entry up to it that writes the key is applied (per-key).
-    if (this.#readable(node, r.op.key, rs.index)) finish();
-    else {
-      const list = this.#waiting.get(node) ?? [];
-      list.push({ index: rs.index, key: r.op.key, done: finish });
-      this.#waiting.set(node, list);
-    }
-  }
-
-  #readable(node: string, key: string, index: number): boolean {
-    if (this.#sim.opts.mode === 'parallel') return this.#sim.alive(node) && this.#sim.raft(node).keyReadable(key, index);
-    return (this.#sim.kvOf(node)?.appliedIndex ?? 0) >= index;
-  }
-
-  #release(node: string): void {
-    const list = this.#waiting.get(node);
-    if (list === undefined) return;
-    const still = list.filter((w) => {
-      if (!this.#readable(node, w.key, w.index)) return true;
-      w.done();
-      return false;
+      const at = n.driver!.read({ allowLease: mode !== 'readindex', ...(parallel ? { key } : {}) });
+      // Read when the driver says the index is applied (a snapshot restore may have replaced the machine).
+      return at.then((r) => ({ value: n.machine!.kv!.get(key), path: r.path }));
+    }, (r) => {
+      if (settled) return;
+      settled = true;
+      cancel();
+      op.returnMs = this.#sim.now;
+      if (!r.ok) {
+        op.outcome = 'fail';
+        this.#forget(c);
+      } else {
+        op.outcome = 'ok';
+        op.result = typeof r.value.value === 'string' ? r.value.value : null;
+        if (r.value.path === 'lease') this.stats.leaseReads++;
+        else if (r.value.path === 'readIndex') this.stats.readIndexReads++;
+        else if (r.value.path === 'follower') this.stats.followerReads++;
+      }
+      this.#next(c, slot);
     });
-    this.#waiting.set(node, still);
-  }
-
-  #onReadDropped(node: string, ctx: number | string): void {
-    const rk = `${node}/${ctx}`;
-    const r = this.#reads.get(rk);
-    if (r === undefined) return;
-    this.#reads.delete(rk);
-    r.cancel();
-    r.op.outcome = 'fail';
-    r.op.returnMs = this.#sim.now;
-    this.#next(r.op.client as number);
   }
 
   /** A one-shot timer on the virtual clock; returns its cancel function. */
@@ -336,11 +381,8 @@ export class KvWorkload {
     return () => { live = false; };
   }
 
-  /** The history as the checker wants it (internal markers dropped, registrations excluded). */
+  /** The history as the checker wants it. */
   result(): HistoryOp[] {
-    return this.history.filter((h) => h.id > 0).map((h) => {
-      const { retry: _r, session: _s, ...rest } = h as MutableOp & { retry?: unknown; session?: unknown };
-      return rest;
-    });
+    return this.history.map((h) => ({ ...h }));
   }
 }

@@ -22,25 +22,25 @@ interface Run {
   readonly sim: Sim;
 }
 
-function finish(sim: Sim, w: KvWorkload, settleMs = 2000): Run {
+async function finish(sim: Sim, w: KvWorkload, settleMs = 2000): Promise<Run> {
   w.stop();
   sim.net.heal();
   sim.net.options = reliableNetwork;
-  sim.runFor(settleMs);
+  await sim.runFor(settleMs);
   const history = w.result();
   const r = checkHistory(history, { timeoutMs: 20_000 });
   return { ok: r.ok, ops: history.filter((h) => h.outcome === 'ok').length, report: r.ok ? '' : formatResult(r), duplicates: w.duplicatesCommitted, sim };
 }
 
 /** A seeded run with a nemesis: crashes, partitions, leader isolation, bounded drift. */
-function chaosRun(seed: number, modes: readonly SimReadMode[]): Run {
+async function chaosRun(seed: number, modes: readonly SimReadMode[]): Promise<Run> {
   const rng = new SeededPrng(seed ^ 0x2545f491);
   const voters = rng.nextInt(3) === 0 ? 5 : 3;
   const sim = new Sim({
     seed, voters, kv: true, clockDrift: 0.04, snapshotEvery: rng.nextInt(2) === 0 ? 0 : 30,
     network: rng.nextInt(2) === 0 ? unreliableNetwork : { ...reliableNetwork, reorderRate: 0.2, reorderDelayMaxMs: 5 },
   });
-  elect(sim, 10_000);
+  await elect(sim, 10_000);
   const w = new KvWorkload(sim, { seed, clients: 5, keys: 3, readModes: modes });
   w.start();
   const everyone = sim.ids;
@@ -63,18 +63,18 @@ function chaosRun(seed: number, modes: readonly SimReadMode[]): Run {
     sim.at(100 + rng.nextInt(300), nemesis);
   };
   sim.at(200, nemesis);
-  sim.runFor(3000);
+  await sim.runFor(3000);
   for (const id of everyone) sim.restart(id);
-  return finish(sim, w);
+  return await finish(sim, w);
 }
 
 const seeds = Number(process.env.KV_SEEDS ?? 60);
 
-t(`${seeds} seeded runs with every read mode, partitions, crashes and drift are linearizable`, () => {
+t(`${seeds} seeded runs with every read mode, partitions, crashes and drift are linearizable`, async () => {
   let ops = 0;
   let dups = 0;
   for (let seed = 1; seed <= seeds; seed++) {
-    const r = chaosRun(seed, ['readindex', 'lease', 'follower']);
+    const r = await chaosRun(seed, ['readindex', 'lease', 'follower']);
     ops += r.ops;
     dups += r.duplicates;
     assert.ok(r.ok, `seed ${seed} is not linearizable (replay: KV_SEEDS=${seed} and look at seed ${seed}):\n${r.report}`);
@@ -83,50 +83,50 @@ t(`${seeds} seeded runs with every read mode, partitions, crashes and drift are 
   assert.ok(ops > seeds * 50, `enough operations completed (${ops})`);
 });
 
-t('exactly-once: writes retried across timeouts and leader changes apply once', () => {
+t('exactly-once: writes retried across timeouts and leader changes apply once', async () => {
   const sim = new Sim({ seed: 77, voters: 3, kv: true, network: { ...unreliableNetwork, dropRate: 0.05, duplicateRate: 0.1 } });
-  elect(sim, 10_000);
+  await elect(sim, 10_000);
   // A short attempt deadline makes clients retry writes that are merely slow.
   const w = new KvWorkload(sim, { seed: 77, clients: 6, keys: 2, readModes: ['readindex'], writeRatio: 0.8, attemptTimeoutMs: 25, attemptsMax: 8 });
   w.start();
   for (let i = 0; i < 6; i++) {
-    sim.runFor(400);
+    await sim.runFor(400);
     const l = sim.leader();
     if (l !== null) { sim.crash(l); sim.at(150, () => sim.restart(l)); }
   }
-  const r = finish(sim, w);
+  const r = await finish(sim, w);
   assert.ok(r.duplicates > 0, 'retries did commit the same request twice');
   assert.ok(r.ok, `a retried cas or put applied twice:\n${r.report}`);
   console.log(`    exactly-once: ${r.duplicates} duplicate commits, ${r.ops} operations, history linearizable`);
 });
 
-t('the checker has teeth: stale reads from a cut-off old leader are rejected', () => {
+t('the checker has teeth: stale reads from a cut-off old leader are rejected', async () => {
   const sim = new Sim({ seed: 5, voters: 3, kv: true });
-  const old = elect(sim);
+  const old = await elect(sim);
   const w = new KvWorkload(sim, { seed: 5, clients: 4, keys: 1, readModes: ['stale'], writeRatio: 0.5, staleTarget: () => old });
   w.start();
-  sim.runFor(300);
+  await sim.runFor(300);
   sim.net.isolate(old, sim.ids);
-  sim.runFor(1500);
-  const r = finish(sim, w, 100);
+  await sim.runFor(1500);
+  const r = await finish(sim, w, 100);
   assert.not.ok(r.ok, 'stale reads at a partitioned old leader must be caught');
   assert.match(r.report, /k0/);
 });
 
-t('lease reads: safe with drift inside the margin, caught as unsafe beyond it', () => {
+t('lease reads: safe with drift inside the margin, caught as unsafe beyond it', async () => {
   let caught = 0;
   for (let seed = 1; seed <= 20; seed++) {
-    const within = oldLeaderReads(seed, 'lease', 1.05);
+    const within = await oldLeaderReads(seed, 'lease', 1.05);
     assert.ok(within.ok, `seed ${seed}: lease reads with 5% drift (margin 10%) must be linearizable:\n${within.report}`);
-    if (!oldLeaderReads(seed, 'lease', 3).ok) caught++;
+    if (!(await oldLeaderReads(seed, 'lease', 3)).ok) caught++;
   }
   console.log(`    lease beyond the drift margin (3x slow clock): ${caught} of 20 runs produced a history the checker rejects`);
   assert.ok(caught >= 6, 'a lease outliving its real-time bound serves stale reads, and the checker sees it');
 });
 
-t('ReadIndex reads from a cut-off leader stay linearizable (it cannot confirm leadership)', () => {
+t('ReadIndex reads from a cut-off leader stay linearizable (it cannot confirm leadership)', async () => {
   for (let seed = 1; seed <= 10; seed++) {
-    const r = oldLeaderReads(seed, 'readindex', 1);
+    const r = await oldLeaderReads(seed, 'readindex', 1);
     assert.ok(r.ok, `seed ${seed}:\n${r.report}`);
   }
 });

@@ -1,6 +1,7 @@
 // Mutation checks for the simulator itself: copy the core and the simulator to a temporary
-// directory, break one safety rule in the copy, and run chaos seeds against it until the
-// checker reports a violation. Production code carries no fault flags; the breakage lives here.
+// directory, break one safety rule in the copy (one or more edits), and run chaos seeds against it
+// until the checker reports a violation. Production code carries no fault flags; the breakage
+// lives here.
 
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,142 +9,186 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ChaosResult } from './chaos.ts';
 
-export interface Mutant {
-  readonly name: string;
+export interface Edit {
   readonly file: string;
   readonly from: string;
   readonly to: string;
+}
+
+export interface Mutant {
+  readonly name: string;
+  readonly edits: readonly Edit[];
   /** Which mode's protocol the mutant breaks (default raft). */
   readonly mode?: 'raft' | 'parallel';
+  /**
+   * Hunt with the chaos run alone (no scripted scenario first): the issue that added the mutant
+   * asked for the chaos mix itself to find it. Scripted scenarios are still tried afterwards.
+   */
+  readonly chaosOnly?: boolean;
 }
+
+const one = (file: string, from: string, to: string): readonly Edit[] => [{ file, from, to }];
 
 export const mutants: readonly Mutant[] = [
   {
     name: 'commit an older term\'s entry by counting replicas (Figure 8)',
-    file: 'src/core/replication.ts',
-    from: '  if (r.log.term(idx) !== r.term) return false;\n',
-    to: '',
+    edits: one('src/core/replication.ts', '  if (r.log.term(idx) !== r.term) return false;\n', ''),
   },
   {
     name: 'grant two votes in one term',
-    file: 'src/core/raft.ts',
-    from: 'const canVote = this.vote === m.from ||',
-    to: 'const canVote = true ||',
+    edits: one('src/core/raft.ts', 'const canVote = this.vote === m.from ||', 'const canVote = true ||'),
   },
   {
     name: 'grant votes to candidates with stale logs',
-    file: 'src/core/raft.ts',
-    from: 'if (canVote && this.log.isUpToDate(m.lastIndex, m.lastTerm) && mergeData !== null) {',
-    to: 'if (canVote && mergeData !== null) {',
+    edits: one('src/core/raft.ts', 'if (canVote && this.log.isUpToDate(m.lastIndex, m.lastTerm) && mergeData !== null) {', 'if (canVote && mergeData !== null) {'),
   },
   {
     name: 'acknowledge appends before they are durable',
-    file: 'src/core/node.ts',
-    from: 'else if (isResponse(m) || termVoteDirty) after.push(m);',
-    to: 'else if (termVoteDirty && !isResponse(m)) after.push(m);',
+    edits: one('src/core/node.ts', 'else if (isResponse(m) || termVoteDirty) after.push(m);', 'else if (termVoteDirty && !isResponse(m)) after.push(m);'),
   },
   {
     name: 'accept an append without checking the previous entry (no Log Matching check)',
-    file: 'src/core/replication.ts',
-    from: '  if (log.matchTerm(prevIndex, prevTerm)) {\n    const lastNew',
-    to: '  if (prevIndex <= log.lastIndex()) {\n    const lastNew',
+    edits: one('src/core/replication.ts', '  if (log.matchTerm(prevIndex, prevTerm)) {\n    const lastNew', '  if (prevIndex <= log.lastIndex()) {\n    const lastNew'),
   },
   {
     name: 'answer ReadIndex reads without confirming leadership with a quorum',
-    file: 'src/core/reads.ts',
-    from: '  r.readOnly.enqueue({ context, from });',
-    to: "  answer(r, context, from, r.log.committed, 'readIndex');",
+    edits: one('src/core/reads.ts', '  r.readOnly.enqueue({ context, from });', "  answer(r, context, from, r.log.committed, 'readIndex');"),
   },
   {
     name: 'ignore the clock-drift margin and the tick of uncertainty in the lease',
-    file: 'src/core/reads.ts',
-    from: '  return Math.min(withMargin, r.cfg.electionTicks - 1) - 1;',
-    to: '  return r.cfg.electionTicks * 3;',
+    edits: one('src/core/reads.ts', '  return (cfg.electionTicks - 1) * cfg.tickMs * (1 - cfg.leaseDriftPercent / 100);', '  return cfg.electionTicks * 3 * cfg.tickMs;'),
+  },
+  {
+    // Bug 1 of issue 13: the lease was off only while a transfer was in progress.
+    name: 'serve lease reads again once an abandoned transfer\'s timeoutNow has left (transfer votes bypass the lease)',
+    chaosOnly: true,
+    edits: one('src/core/reads.ts', '  if (r.transferee !== null || r.leaseForfeited) return false;', '  if (r.transferee !== null) return false;'),
+  },
+  {
+    // Bug 2 of issue 13: the lease measured in ticks (which the runtime skips over a stall),
+    // dropped on a stall and revived by acknowledgements of a round sent before it.
+    name: 'measure the lease in ticks, dropped on a stall and revived by acknowledgements of a round sent before it',
+    chaosOnly: true,
+    edits: [
+      { file: 'src/core/reads.ts', from: '  return r.readOnly.startRound(readIndexNow(r), r.cfg.clock === null ? null : instant(r.cfg.clock));', to: '  return r.readOnly.startRound(readIndexNow(r), { mono: r.tickCount, wall: r.tickCount });' },
+      {
+        file: 'src/core/reads.ts', from: '  return base !== null && elapsedMs(r.cfg.clock, base) < leaseMs(r.cfg);',
+        to: '  return base !== null && r.tickCount < base.mono + Math.min(Math.floor((r.cfg.electionTicks * (100 - r.cfg.leaseDriftPercent)) / 100), r.cfg.electionTicks - 1) - 1;',
+      },
+      { file: 'src/core/read-only.ts', from: '  get leaseBase(): Instant | null {', to: '  dropLease(): void { this.#leaseBase = null; }\n\n  get leaseBase(): Instant | null {' },
+      { file: 'src/core/node.ts', from: '  reportUnreachable(to: NodeId): void {', to: '  dropLease(): void { this.#r.readOnly.dropLease(); }\n\n  reportUnreachable(to: NodeId): void {' },
+      { file: 'src/core/driver.ts', from: '    if (due.stalledMs > 0) this.#opts.onStall?.(due.stalledMs);', to: '    if (due.stalledMs > 0) { this.#opts.onStall?.(due.stalledMs); this.node.dropLease(); }' },
+    ],
+  },
+  {
+    name: 'measure the lease on the monotonic clock alone (a suspended machine keeps its lease)',
+    chaosOnly: true,
+    edits: one('src/core/clock.ts', '  return Math.max(clock.monoMs() - since.mono, clock.wallMs() - since.wall);', '  return clock.monoMs() - since.mono;'),
+  },
+  {
+    // Bug 3 of issue 13: a retry of a request whose answer was evicted ran again.
+    name: 'run a retried request again when its cached answer was evicted (no outcome-unknown answer)',
+    chaosOnly: true,
+    edits: one('src/core/kv/machine.ts', '    if (s.seq <= session.evictedMax) {', '    if (false as boolean) {'),
   },
   {
     name: 'rank Merge claims by entry term alone, ignoring look-behinds (the ghost entry of Gu et al.)',
     mode: 'parallel',
-    file: 'src/core/parallel/merge.ts',
-    from: '      if (b !== undefined && b.originTerm > 0) consider({ authority: h.originTerm, id: entryId(b.kind, b.originTerm) });',
-    to: '      void b;',
+    edits: one('src/core/parallel/merge.ts', '      if (b !== undefined && b.originTerm > 0) consider({ authority: h.originTerm, id: entryId(b.kind, b.originTerm) });', '      void b;'),
   },
   {
     name: 'merge only its own log, not what the voters sent with their votes',
     mode: 'parallel',
-    file: 'src/core/parallel/merge.ts',
-    from: '  for (const reply of r.par.mergeReplies.values()) sources.push(sourceOf(reply));',
-    to: '',
+    edits: one('src/core/parallel/merge.ts', '  for (const reply of r.par.mergeReplies.values()) sources.push(sourceOf(reply));', ''),
   },
   {
     name: 'apply committed entries out of order without checking the look-behind for conflicts',
     mode: 'parallel',
-    file: 'src/core/parallel/apply.ts',
-    from: '        if (!done(k) && keysConflict(mine, keysBehind(r, e, k))) {',
-    to: '        if (false as boolean) {',
+    edits: one('src/core/parallel/apply.ts', '        if (!done(k) && keysConflict(mine, keysBehind(r, e, k))) {', '        if (false as boolean) {'),
   },
 ];
 
-/** Builds the mutated copy and returns a chaos runner that uses it. */
-export async function loadMutant(m: Mutant): Promise<{
-  run: (seed: number) => ChaosResult;
-  ghost: (seed: number) => string | null;
-  figure8: (seed: number) => string | null;
-  reads: (seed: number) => string | null;
-  script: () => string | null;
+export interface MutantRunner {
+  run: (seed: number) => Promise<ChaosResult>;
+  ghost: (seed: number) => Promise<string | null>;
+  figure8: (seed: number) => Promise<string | null>;
+  reads: (seed: number) => Promise<string | null>;
+  leases: (seed: number) => Promise<string | null>;
+  script: () => Promise<string | null>;
   dispose: () => void;
-}> {
+}
+
+/** Builds the mutated copy and returns runners that use it. */
+export async function loadMutant(m: Mutant): Promise<MutantRunner> {
   const root = resolve('.');
   const dir = mkdtempSync(join(tmpdir(), 'edgeraft-mutant-'));
   cpSync(join(root, 'src/core'), join(dir, 'src/core'), { recursive: true });
   cpSync(join(root, 'test/sim'), join(dir, 'test/sim'), { recursive: true });
   cpSync(join(root, 'test/lincheck'), join(dir, 'test/lincheck'), { recursive: true });
   writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n');
-  const path = join(dir, m.file);
-  const text = readFileSync(path, 'utf8');
-  if (!text.includes(m.from)) {
-    rmSync(dir, { recursive: true, force: true });
-    throw new Error(`mutant '${m.name}' no longer applies: ${m.file} does not contain ${JSON.stringify(m.from)}`);
+  for (const e of m.edits) {
+    const path = join(dir, e.file);
+    const text = readFileSync(path, 'utf8');
+    if (!text.includes(e.from)) {
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`mutant '${m.name}' no longer applies: ${e.file} does not contain ${JSON.stringify(e.from)}`);
+    }
+    writeFileSync(path, text.replace(e.from, e.to));
   }
-  writeFileSync(path, text.replace(m.from, m.to));
-  const chaos = (await import(pathToFileURL(join(dir, 'test/sim/chaos.ts')).href)) as typeof import('./chaos.ts');
-  const f8 = (await import(pathToFileURL(join(dir, 'test/sim/figure8.ts')).href)) as typeof import('./figure8.ts');
-  const kv = (await import(pathToFileURL(join(dir, 'test/sim/kv-scenarios.ts')).href)) as typeof import('./kv-scenarios.ts');
-  const ghost = (await import(pathToFileURL(join(dir, 'test/sim/ghost.ts')).href)) as typeof import('./ghost.ts');
+  const load = async <T>(file: string): Promise<T> => (await import(pathToFileURL(join(dir, 'test/sim', file)).href)) as T;
+  const chaos = await load<typeof import('./chaos.ts')>('chaos.ts');
+  const f8 = await load<typeof import('./figure8.ts')>('figure8.ts');
+  const kv = await load<typeof import('./kv-scenarios.ts')>('kv-scenarios.ts');
+  const ghost = await load<typeof import('./ghost.ts')>('ghost.ts');
+  const lease = await load<typeof import('./lease-scenarios.ts')>('lease-scenarios.ts');
+  const describe = (err: unknown) => `${(err as Error).name}: ${(err as Error).message}`;
   return {
     run: (seed) => chaos.runChaos(seed, { mode: m.mode ?? 'raft' }),
-    ghost: (seed) => {
+    ghost: async (seed) => {
       try {
-        const r = ghost.ghostScenario(seed);
+        const r = await ghost.ghostScenario(seed);
         if (!r.converged) return 'no convergence after the ghost scenario';
         if (new Set(r.x).size !== 1) return `replicas disagree on x: ${r.x.join(', ')}`;
         return r.atGhostIndex === 'noop' ? null : `the Merge stage put ${r.atGhostIndex} at the ghost's index`;
       } catch (err) {
         if (err instanceof ghost.GhostSetupError) return null;
-        return `${(err as Error).name}: ${(err as Error).message}`;
+        return describe(err);
       }
     },
-    figure8: (seed) => {
+    figure8: async (seed) => {
       try {
-        const r = f8.figure8(seed, 200);
+        const r = await f8.figure8(seed, 200);
         return r.converged ? null : `no convergence after ${r.crashes} leader crashes`;
       } catch (err) {
-        return `${(err as Error).name}: ${(err as Error).message}`;
+        return describe(err);
       }
     },
-    reads: (seed) => {
+    reads: async (seed) => {
       for (const mode of ['readindex', 'lease'] as const) {
-        const r = kv.oldLeaderReads(seed, mode, 1);
+        const r = await kv.oldLeaderReads(seed, mode, 1);
         if (!r.ok) return `${mode} reads from a cut-off leader are not linearizable:\n${r.report.slice(0, 400)}`;
       }
       return null;
     },
-    script: () => {
+    leases: async (seed) => {
+      for (const [name, scenario] of Object.entries(lease.leaseScenarios)) {
+        try {
+          const r = await scenario(seed);
+          if (r.stale.length > 0) return `${name}: the old leader answered ${JSON.stringify(r.stale[0])} after ${r.newLeader} committed ${r.writeIndex}`;
+        } catch (err) {
+          if (err instanceof lease.ScenarioSetupError) continue;
+          return describe(err);
+        }
+      }
+      return null;
+    },
+    script: async () => {
       try {
-        const r = f8.figure8Script();
+        const r = await f8.figure8Script();
         return r.committed ? `the old-term entry at ${r.oldEntry.index} was committed and then overwritten` : null;
       } catch (err) {
         if (err instanceof f8.ScriptError) return null;
-        return `${(err as Error).name}: ${(err as Error).message}`;
+        return describe(err);
       }
     },
     dispose: () => rmSync(dir, { recursive: true, force: true }),
@@ -157,39 +202,57 @@ export interface Catch {
 }
 
 /**
- * Runs the scripted Figure 8, then chaos seeds from 1 until the mutant is caught or `seedsMax`
- * pass; every tenth seed also runs the randomized Figure 8 scenario. Returns the first catch.
+ * Hunts the mutant: the scripted scenarios first (unless chaosOnly), then chaos seeds from 1 until
+ * it is caught or `seedsMax` pass; every tenth seed also runs the randomized Figure 8 scenario.
+ * Returns the first catch.
  */
 export async function hunt(m: Mutant, seedsMax: number): Promise<Catch | null> {
-  const { run, ghost, figure8, reads, script, dispose } = await loadMutant(m);
+  const r = await loadMutant(m);
   try {
     if (m.mode === 'parallel') {
       for (let seed = 1; seed <= 10; seed++) {
-        const g = ghost(seed);
+        const g = await r.ghost(seed);
         if (g !== null) return { how: 'scripted ghost entry', seed, error: g };
       }
       for (let seed = 1; seed <= seedsMax; seed++) {
-        const r = run(seed);
-        if (!r.ok) return { how: 'chaos in parallel mode', seed, error: r.error ?? '' };
+        const c = await r.run(seed);
+        if (!c.ok) return { how: 'chaos in parallel mode', seed, error: c.error ?? '' };
       }
       return null;
     }
-    const scripted = script();
-    if (scripted !== null) return { how: 'scripted figure 8', seed: 8, error: scripted };
+    if (m.chaosOnly !== true) {
+      const scripted = await r.script();
+      if (scripted !== null) return { how: 'scripted figure 8', seed: 8, error: scripted };
+    }
     for (let seed = 1; seed <= seedsMax; seed++) {
-      const r = run(seed);
-      if (!r.ok) return { how: 'chaos', seed, error: r.error ?? '' };
+      const c = await r.run(seed);
+      if (!c.ok) return { how: 'chaos', seed, error: c.error ?? '' };
+      if (m.chaosOnly === true) continue;
       if (seed % 10 === 1) {
-        const f = figure8(seed);
+        const f = await r.figure8(seed);
         if (f !== null) return { how: 'figure 8', seed, error: f };
       }
       if (seed <= 10) {
-        const r = reads(seed);
-        if (r !== null) return { how: 'reads from a cut-off leader', seed, error: r };
+        const reads = await r.reads(seed);
+        if (reads !== null) return { how: 'reads from a cut-off leader', seed, error: reads };
       }
     }
     return null;
   } finally {
-    dispose();
+    r.dispose();
+  }
+}
+
+/** Whether the scripted lease schedules (A, B, stall) catch the mutant on seeds 1..`seeds`. */
+export async function huntLeaseScenarios(m: Mutant, seeds: number): Promise<Catch | null> {
+  const r = await loadMutant(m);
+  try {
+    for (let seed = 1; seed <= seeds; seed++) {
+      const found = await r.leases(seed);
+      if (found !== null) return { how: 'scripted lease schedule', seed, error: found };
+    }
+    return null;
+  } finally {
+    r.dispose();
   }
 }

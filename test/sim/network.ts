@@ -1,6 +1,9 @@
 // The simulated network: seeded delay, drop, duplication and long reorders, plus partitions of
-// any subset and one-way (asymmetric) cuts. It only decides fates; the simulator delivers.
+// any subset, one-way (asymmetric) cuts, senders that are slow for a while, and the messages of a
+// leadership transfer (timeoutNow and the votes it sets off) delayed or lost on their own. It
+// only decides fates; the simulator delivers.
 
+import type { Message } from '../../src/core/message.ts';
 import type { SeededPrng } from '../../src/core/prng.ts';
 
 export interface NetworkOptions {
@@ -12,6 +15,20 @@ export interface NetworkOptions {
   /** Chance that a message is held back by an extra delay, overtaking later messages. */
   reorderRate: number;
   reorderDelayMaxMs: number;
+  /**
+   * A leadership transfer's own messages: the timeoutNow, and the votes carrying the transfer
+   * flag. Each is lost with dropRate, or held back by [delayMinMs, delayMaxMs) with delayRate (so a
+   * transfer can finish long after its leader gave up on it).
+   */
+  timeoutNow?: MessageFaults;
+  transferVote?: MessageFaults;
+}
+
+export interface MessageFaults {
+  readonly dropRate: number;
+  readonly delayRate: number;
+  readonly delayMinMs: number;
+  readonly delayMaxMs: number;
 }
 
 export const reliableNetwork: NetworkOptions = {
@@ -27,6 +44,8 @@ export class Network {
   readonly #rng: SeededPrng;
   /** Directed links that are cut, as "from>to". */
   readonly #cut = new Set<string>();
+  /** Senders whose every message takes up to this much longer, for now. */
+  readonly #slow = new Map<string, number>();
   sent = 0;
   dropped = 0;
   duplicated = 0;
@@ -38,7 +57,7 @@ export class Network {
   }
 
   /** Delivery delays for one message: [] when it is lost, two when it is duplicated. */
-  fate(from: string, to: string): number[] {
+  fate(from: string, to: string, m?: Message): number[] {
     this.sent++;
     if (this.#cut.has(`${from}>${to}`)) {
       this.dropped++;
@@ -49,12 +68,32 @@ export class Network {
       this.dropped++;
       return [];
     }
-    const out = [this.#delay()];
+    let extra = this.#slow.has(from) ? this.#rng.nextFloat() * this.#slow.get(from)! : 0;
+    const t = m === undefined ? undefined : m.type === 'timeoutNow' ? o.timeoutNow : m.type === 'vote' && m.transfer ? o.transferVote : undefined;
+    if (t !== undefined) {
+      if (this.#rng.nextFloat() < t.dropRate) {
+        this.dropped++;
+        return [];
+      }
+      if (this.#rng.nextFloat() < t.delayRate) {
+        this.transfersDelayed++;
+        extra += t.delayMinMs + this.#rng.nextFloat() * (t.delayMaxMs - t.delayMinMs);
+      }
+    }
+    const out = [this.#delay() + extra];
     if (o.duplicateRate > 0 && this.#rng.nextFloat() < o.duplicateRate) {
       this.duplicated++;
-      out.push(this.#delay());
+      out.push(this.#delay() + extra);
     }
     return out;
+  }
+
+  transfersDelayed = 0;
+
+  /** Everything `id` sends takes up to `extraMs` longer, until heal() (or slow(id, 0)). */
+  slow(id: string, extraMs: number): void {
+    if (extraMs <= 0) this.#slow.delete(id);
+    else this.#slow.set(id, extraMs);
   }
 
   #delay(): number {
@@ -94,7 +133,9 @@ export class Network {
     for (const other of all) if (other !== id) this.cut(id, other);
   }
 
+  /** Restores every cut link and every slow sender. */
   heal(): void {
     this.#cut.clear();
+    this.#slow.clear();
   }
 }

@@ -11,12 +11,12 @@ const t = suite('parallel');
 const seeds = Number(process.env.SIM_SEEDS ?? 500);
 const from = Number(process.env.SIM_FROM ?? 1);
 
-t('a ghost entry left on a minority does not come back under an entry applied out of order', () => {
+t('a ghost entry left on a minority does not come back under an entry applied out of order', async () => {
   let runs = 0;
   for (let seed = 1; seed <= 20 && runs < 3; seed++) {
     let r;
     try {
-      r = ghostScenario(seed);
+      r = await ghostScenario(seed);
     } catch (err) {
       // Some seeds elect leaders in an order the script cannot use: try the next one.
       if (err instanceof GhostSetupError) continue;
@@ -31,13 +31,13 @@ t('a ghost entry left on a minority does not come back under an entry applied ou
   assert.ok(runs >= 3, `the scenario could be set up on only ${runs} seeds`);
 });
 
-t(`${seeds} seeded chaos runs in parallel mode keep every safety property and converge`, () => {
+t(`${seeds} seeded chaos runs in parallel mode keep every safety property and converge`, async () => {
   const failures: string[] = [];
   const stats = emptyParallelStats();
   let committed = 0;
   let kvOps = 0;
   for (let seed = from; seed < from + seeds; seed++) {
-    const r = runChaos(seed, { mode: 'parallel' });
+    const r = await runChaos(seed, { mode: 'parallel' });
     committed += r.committed;
     kvOps += r.kvOps;
     addParallelStats(stats, r.parallel);

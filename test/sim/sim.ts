@@ -1,18 +1,31 @@
 // A deterministic discrete-event simulator of a Raft cluster on a virtual clock, driven by one
-// seed: nodes run the real core (RaftNode) over a faulty network and a simulated disk whose
-// unsynced writes are lost or torn on crash. The checker runs on every Ready.
+// seed. Each node runs what a peer runs: the real RaftNode driven by the real RaftDriver (group
+// commit, lazily written hard state, background snapshots, per-key read waiters, read timeouts,
+// and the time policy that skips stalls), over a simulated disk whose unsynced writes are lost or
+// torn on crash, with its own drifting clock, and woken by a timer as a runtime wakes it. Nodes can
+// be paused (SIGSTOP, a long GC: messages wait in their socket buffers) or suspended (a VM: the
+// monotonic clock stops too). The checker runs on every Ready and every apply.
+//
+// The driver is asynchronous, so after every event the simulator lets the microtasks it caused run
+// to the end (one macrotask turn) before the next event: virtual time stands still meanwhile, and
+// the order of everything is still fixed by the seed.
 
-import { entryPayload, RaftNode, type Ready } from '../../src/core/node.ts';
+import { RaftDriver } from '../../src/core/driver.ts';
+import { RaftError } from '../../src/core/errors.ts';
 import type { RaftOptions } from '../../src/core/config.ts';
+import type { KvMachineOptions, KvResult } from '../../src/core/kv/machine.ts';
 import type { Message } from '../../src/core/message.ts';
+import type { RaftNode, Ready } from '../../src/core/node.ts';
 import { SeededPrng } from '../../src/core/prng.ts';
-import type { LoadedState } from '../../src/core/storage.ts';
-import type { ConfState, Entry, HardState, Snapshot } from '../../src/core/types.ts';
+import type { ConfState, Entry } from '../../src/core/types.ts';
 import { encodeCommand, kvKeysOf } from '../../src/core/kv/command.ts';
-import { KvMachine, type KvResult } from '../../src/core/kv/machine.ts';
-import type { ReadState } from '../../src/core/types.ts';
+import type { KvMachine } from '../../src/core/kv/machine.ts';
 import { Checker, entryKey } from './checker.ts';
+import { CheckedNode } from './checked-node.ts';
 import { Network, reliableNetwork, type NetworkOptions } from './network.ts';
+import { SimClock } from './sim-clock.ts';
+import { hashString, SimMachine, type MachineState } from './sim-machine.ts';
+import { emptyDurable, SimStore, type Durable } from './sim-store.ts';
 
 export interface SimOptions {
   seed: number;
@@ -33,6 +46,8 @@ export interface SimOptions {
   snapshotRetain?: number;
   /** Apply entries to a key-value state machine too (proposals must then be KV commands). */
   kv?: boolean;
+  /** Limits of the key-value machine (small ones make session expiry and eviction happen). */
+  kvMachine?: KvMachineOptions;
   /** Observers o1..oN: learners outside the configuration that every new leader registers. */
   observers?: number;
   /**
@@ -42,24 +57,12 @@ export interface SimOptions {
   observersAt?: 'leader' | 'followers';
   /** Consensus mode of every node; parallel runs ParallelRaft (out-of-order ack/commit/apply). */
   mode?: 'raft' | 'parallel';
-  raft?: Partial<Omit<RaftOptions, 'id' | 'prng'>>;
-}
-
-interface Durable {
-  hardState: HardState;
-  snapshot: Snapshot | null;
-  entries: Entry[];
-}
-
-interface StateMachine {
-  applied: number;
-  hash: number;
+  raft?: Partial<Omit<RaftOptions, 'id' | 'prng' | 'clock' | 'tickMs'>>;
 }
 
 type Event =
   | { kind: 'deliver'; msg: Message; epoch: number }
-  | { kind: 'tick'; node: string; epoch: number }
-  | { kind: 'persisted'; node: string; epoch: number; ready: Ready }
+  | { kind: 'wake'; node: string; epoch: number }
   | { kind: 'call'; fn: () => void };
 
 interface Queued {
@@ -68,44 +71,58 @@ interface Queued {
   ev: Event;
 }
 
+/** The settled outcome of a client request, as its answer reaches the client. */
+export type Settled<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: Error & { code?: string } };
+
 export class SimNode {
   readonly id: string;
+  readonly clock: SimClock;
   epoch = 0;
-  node: RaftNode | null = null;
-  durable: Durable = { hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [] };
-  outstanding: Ready | null = null;
-  sm: StateMachine = { applied: 0, hash: 0 };
-  /** Parallel mode: indexes applied above sm.applied (out of order). */
-  appliedAbove = new Set<number>();
-  /** The key-value state machine, when the simulation runs one. */
-  kv: KvMachine | null = null;
-  lastSnapshotAt = 0;
-  commitSeen = 0;
-  wasLeader = false;
-  lastSoft = '';
-  tickMs: number;
   crashes = 0;
+  /** The disk: it outlives every process that runs on it. */
+  readonly durable: Durable = emptyDurable();
+  store: SimStore | null = null;
+  node: CheckedNode | null = null;
+  driver: RaftDriver<KvResult | null> | null = null;
+  machine: SimMachine | null = null;
+  /** Virtual time a pause ends, or null while running. */
+  pausedUntil: number | null = null;
+  /** What arrived while paused (messages, requests, disk completions), in arrival order. */
+  inbox: Array<() => void> = [];
+  /** A wake-up fell in a pause: the timer fires once on resume. */
+  wakeMissed = false;
+  /** For SIM_ROLES. */
+  lastRole = '';
+  lastTerm = 0;
 
-  constructor(id: string, tickMs: number) {
+  constructor(id: string, clock: SimClock) {
     this.id = id;
-    this.tickMs = tickMs;
+    this.clock = clock;
   }
 
   get alive(): boolean {
-    return this.node !== null;
+    return this.driver !== null;
+  }
+
+  get paused(): boolean {
+    return this.pausedUntil !== null;
   }
 }
 
 // Debugging aids (no effect unless set): SIM_TRACE=<node> prints every message to or from it
-// (after SIM_TRACE_FROM virtual ms); SIM_WATCH=<index> prints every write and commit of that index.
+// (after SIM_TRACE_FROM virtual ms); SIM_WATCH=<index> prints every write and commit of that index;
+// SIM_ROLES=1 prints every change of role and term.
 const TRACE = process.env.SIM_TRACE;
+const ROLES = process.env.SIM_ROLES !== undefined;
 const TRACE_FROM = Number(process.env.SIM_TRACE_FROM ?? 0);
 const WATCH = Number(process.env.SIM_WATCH ?? 0);
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+
+/** Lets every microtask the last event caused run to the end (one macrotask turn). */
+const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export class Sim {
-  readonly opts: Required<Omit<SimOptions, 'raft'>> & { raft: SimOptions['raft'] };
+  readonly opts: Required<Omit<SimOptions, 'raft' | 'kvMachine'>> & { raft: SimOptions['raft']; kvMachine: KvMachineOptions };
   readonly rng: SeededPrng;
   readonly net: Network;
   readonly checker: Checker;
@@ -117,16 +134,22 @@ export class Sim {
   steps = 0;
   readonly msgCount = new Map<string, number>();
   entriesDelivered = 0;
+  pauses = 0;
   /** A scenario's own message filter: matching messages are lost on delivery. */
   dropIf: ((m: Message) => boolean) | null = null;
+  /** A scenario's own delays: extra virtual ms for a message as it is sent (null: none). */
+  delayIf: ((m: Message) => number | null) | null = null;
   #heap: Queued[] = [];
   #seq = 0;
+  /** The first error that stopped a node's driver. */
+  #fatal: Error | null = null;
   #proposalSeq = 0;
 
   constructor(options: SimOptions) {
     this.opts = {
       learners: 0, tickMs: 10, network: reliableNetwork, fsyncMinMs: 0.1, fsyncMaxMs: 1, clockDrift: 0,
-      tornWrites: true, snapshotEvery: 0, snapshotRetain: 5, kv: false, observers: 0, observersAt: 'leader', mode: 'raft', ...options, raft: options.raft,
+      tornWrites: true, snapshotEvery: 0, snapshotRetain: 5, kv: false, observers: 0, observersAt: 'leader', mode: 'raft',
+      ...options, raft: options.raft, kvMachine: options.kvMachine ?? {},
     };
     this.checker = new Checker(this.opts.mode);
     this.rng = new SeededPrng(options.seed);
@@ -137,8 +160,8 @@ export class Sim {
     this.ids = [...voters, ...learners, ...this.observerIds];
     this.conf = { voters, learners };
     for (const id of this.ids) {
-      const drift = 1 + (this.rng.nextFloat() * 2 - 1) * this.opts.clockDrift;
-      const n = new SimNode(id, this.opts.tickMs * drift);
+      const rate = 1 + (this.rng.nextFloat() * 2 - 1) * this.opts.clockDrift;
+      const n = new SimNode(id, new SimClock(() => this.now, rate, 1_700_000_000_000 + this.rng.nextInt(1_000_000)));
       this.nodes.set(id, n);
       this.#start(n);
     }
@@ -182,8 +205,8 @@ export class Sim {
     return top;
   }
 
-  /** Runs one event. Returns false when nothing is scheduled. */
-  stepOnce(): boolean {
+  /** Runs one event and what it set off. Returns false when nothing is scheduled. */
+  async stepOnce(): Promise<boolean> {
     const q = this.#pop();
     if (q === undefined) return false;
     this.now = q.at;
@@ -191,60 +214,36 @@ export class Sim {
     const ev = q.ev;
     switch (ev.kind) {
       case 'deliver': this.#deliver(ev.msg, ev.epoch); break;
-      case 'tick': this.#tick(ev.node, ev.epoch); break;
-      case 'persisted': this.#persisted(ev.node, ev.epoch, ev.ready); break;
+      case 'wake': this.#wake(ev.node, ev.epoch); break;
       case 'call': ev.fn(); break;
     }
+    await settle();
+    if (this.#fatal !== null) throw this.#fatal;
     return true;
   }
 
-  runFor(ms: number): void {
+  async runFor(ms: number): Promise<void> {
     const end = this.now + ms;
-    while (this.#heap.length > 0 && this.#heap[0]!.at <= end) this.stepOnce();
+    while (this.#heap.length > 0 && this.#heap[0]!.at <= end) await this.stepOnce();
     this.now = end;
   }
 
   /** Runs until `done()` holds (checked after each event) or `maxMs` pass; returns whether it held. */
-  runUntil(done: () => boolean, maxMs: number): boolean {
+  async runUntil(done: () => boolean, maxMs: number): Promise<boolean> {
     const end = this.now + maxMs;
     if (done()) return true;
     while (this.#heap.length > 0 && this.#heap[0]!.at <= end) {
-      this.stepOnce();
+      await this.stepOnce();
       if (done()) return true;
     }
     this.now = end;
     return false;
   }
 
-  /** Observers for workloads layered on the simulator (KV clients). */
+  /** Observers for workloads layered on the simulator. */
   readonly hooks: {
     applied?: (node: string, e: Entry, result: KvResult | null) => void;
-    readState?: (node: string, rs: ReadState) => void;
-    readDropped?: (node: string, ctx: number | string) => void;
-    advanced?: (node: string) => void;
   } = {};
-
-  #snapshotData(n: SimNode): Uint8Array {
-    const head = encoder.encode(JSON.stringify(n.sm));
-    const kv = n.kv?.snapshot() ?? new Uint8Array(0);
-    const out = new Uint8Array(4 + head.length + kv.length);
-    new DataView(out.buffer).setUint32(0, head.length);
-    out.set(head, 4);
-    out.set(kv, 4 + head.length);
-    return out;
-  }
-
-  #restoreMachines(n: SimNode, data: Uint8Array | null): void {
-    n.kv = this.opts.kv ? new KvMachine({ outOfOrder: this.opts.mode === 'parallel' }) : null;
-    n.appliedAbove = new Set();
-    if (data === null) {
-      n.sm = { applied: 0, hash: 0 };
-      return;
-    }
-    const len = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0);
-    n.sm = JSON.parse(decoder.decode(data.subarray(4, 4 + len))) as StateMachine;
-    if (n.kv !== null) n.kv.restore(data.subarray(4 + len));
-  }
 
   at(delayMs: number, fn: () => void): void {
     this.#push(this.now + delayMs, { kind: 'call', fn });
@@ -254,46 +253,91 @@ export class Sim {
 
   #options(n: SimNode): RaftOptions {
     const prng = new SeededPrng((this.opts.seed * 31 + hashString(n.id) + n.crashes * 7919) >>> 0);
-    if (this.opts.mode === 'parallel') {
-      return { ...this.opts.raft, id: n.id, prng, mode: 'parallel', keysOf: this.opts.kv ? kvKeysOf : null };
-    }
-    return { ...this.opts.raft, id: n.id, prng };
+    const base = { ...this.opts.raft, id: n.id, prng, clock: n.clock, tickMs: this.opts.tickMs };
+    if (this.opts.mode === 'parallel') return { ...base, mode: 'parallel', keysOf: this.opts.kv ? kvKeysOf : null };
+    return base;
   }
 
+  /** Starts (or restarts) the process on node `n`: load the disk, build the node and its driver. */
   #start(n: SimNode): void {
-    const restore: LoadedState = {
-      hardState: n.durable.hardState,
-      snapshot: n.durable.snapshot,
-      entries: [...n.durable.entries],
-    };
-    n.node = new RaftNode({ options: this.#options(n), bootstrap: this.conf, restore });
+    const epoch = n.epoch;
+    const store = new SimStore(n.durable, {
+      now: () => this.now,
+      after: (ms, fn) => this.at(ms, () => { if (n.epoch === epoch) fn(); }),
+      deliver: (fn) => this.#arrive(n, epoch, fn),
+      syncDelayMs: () => this.opts.fsyncMinMs + this.rng.nextFloat() * (this.opts.fsyncMaxMs - this.opts.fsyncMinMs),
+    });
+    const d = n.durable;
+    const restore = { hardState: d.hardState, snapshot: d.snapshot, entries: [...d.entries] };
+    const node = new CheckedNode({ options: this.#options(n), bootstrap: this.conf, restore }, {
+      id: n.id, checker: this.checker, mode: this.opts.mode,
+      taken: (_node, rd, becameLeader) => this.#taken(n, rd, becameLeader),
+    });
     if (this.opts.observersAt === 'followers') {
       // Each observer stays connected to one voter, whatever its role (a relay while it follows).
       const k = this.conf.voters.indexOf(n.id);
-      this.observerIds.forEach((o, j) => { if (k !== -1 && j % this.conf.voters.length === k) n.node!.addObserver(o); });
+      this.observerIds.forEach((o, j) => { if (k !== -1 && j % this.conf.voters.length === k) node.addObserver(o); });
     }
-    n.outstanding = null;
-    this.#restoreMachines(n, n.durable.snapshot?.data ?? null);
-    n.lastSnapshotAt = n.sm.applied;
-    n.commitSeen = n.durable.snapshot?.meta.index ?? 0;
-    n.wasLeader = false;
-    n.lastSoft = 'follower/null';
-    this.#push(this.now + n.tickMs * (0.5 + this.rng.nextFloat() * 0.5), { kind: 'tick', node: n.id, epoch: n.epoch });
-    this.#process(n);
+    const machine = new SimMachine({
+      id: n.id, parallel: this.opts.mode === 'parallel', checker: this.checker, kv: this.opts.kv ? this.opts.kvMachine : null,
+      onApply: (e, result) => this.hooks.applied?.(n.id, e, result),
+    });
+    if (d.snapshot !== null) machine.restore(d.snapshot.data);
+    n.store = store;
+    n.node = node;
+    n.machine = machine;
+    n.pausedUntil = null;
+    n.inbox = [];
+    n.wakeMissed = false;
+    n.driver = new RaftDriver<KvResult | null>({
+      node, store, machine, clock: n.clock,
+      send: (msgs) => this.#send(msgs),
+      snapshotEntries: this.opts.snapshotEvery,
+      snapshotRetainEntries: this.opts.snapshotRetain,
+      onReady: () => {
+        const coreApplied = node.appliedIndex;
+        if (coreApplied !== machine.sm.applied) this.checker.fail(`${n.id}: the core says applied ${coreApplied}, the state machine is at ${machine.sm.applied}`);
+      },
+      // A violation found inside the driver's loop (a check in ready(), an apply) stops it: the
+      // simulator raises it after the event (stepOnce), as if it had been thrown there.
+      onFatal: (err) => { this.#fatal ??= err; },
+    });
+    // The runtime's timer: first wake-up somewhere within a tick of the start.
+    this.#push(this.now + n.clock.virtualFor(this.opts.tickMs) * (0.5 + this.rng.nextFloat() * 0.5), { kind: 'wake', node: n.id, epoch });
+  }
+
+  #taken(n: SimNode, rd: Ready, becameLeader: boolean): void {
+    if (ROLES && (rd.hardState !== null || rd.softState.role !== n.lastRole)) {
+      // (Tracing only: status() is costly.)
+      const st = n.node!.status();
+      if (rd.softState.role !== n.lastRole || rd.hardState?.term !== n.lastTerm) {
+        console.error(`${this.now.toFixed(1)} ${n.id} ${rd.softState.role} term ${st.term} (leader ${rd.softState.leader}, lease ${st.leaseValid}, commit ${st.commit})`);
+      }
+      n.lastRole = rd.softState.role;
+      n.lastTerm = st.term;
+    }
+    // Like a runtime, a new leader registers the observers connected to it.
+    if (becameLeader && this.opts.observersAt === 'leader') for (const o of this.observerIds) n.node!.addObserver(o);
+    if (WATCH > 0) {
+      const node = n.node!;
+      for (const e of [...rd.entries, ...rd.fills]) {
+        if (e.index === WATCH) console.error(`${this.now.toFixed(1)} ${n.id} (${rd.softState.role} t${node.status().term}) writes ${e.index}/${e.term} ${e.term === 0 ? 'hole' : entryKey(e).slice(-6)} ${rd.fills.includes(e) ? 'fill' : 'entry'}`);
+      }
+    }
   }
 
   crash(id: string): void {
     const n = this.#node(id);
     if (!n.alive) return;
-    if (n.outstanding !== null && this.opts.tornWrites && this.rng.nextFloat() < 0.5) {
-      // A torn write: a prefix of the in-flight entries reached the disk, the rest did not.
-      const entries = n.outstanding.entries;
-      if (n.outstanding.snapshot === null && entries.length > 0) {
-        this.#writeEntries(n.durable, entries.slice(0, this.rng.nextInt(entries.length)));
-      }
-    }
+    // A torn write: a prefix of the in-flight entries reached the disk, the rest did not.
+    const tear = this.opts.tornWrites && this.rng.nextFloat() < 0.5 ? (k: number) => this.rng.nextInt(k) : null;
+    n.store!.crash(tear);
     n.node = null;
-    n.outstanding = null;
+    n.driver = null;
+    n.machine = null;
+    n.store = null;
+    n.pausedUntil = null;
+    n.inbox = [];
     n.epoch++;
     n.crashes++;
     this.checkDurableQuorum();
@@ -305,191 +349,113 @@ export class Sim {
     this.#start(n);
   }
 
+  /**
+   * Freezes node `id` for `ms` (SIGSTOP, a long GC pause, CPU starvation): what reaches it waits
+   * in its socket buffers; on resume its timer and the waiting input run in the order a runtime
+   * would see them. With `suspend` the machine itself was suspended: its monotonic clock did not
+   * count the time, its wall clock did.
+   */
+  pause(id: string, ms: number, suspend = false): void {
+    const n = this.#node(id);
+    if (!n.alive || n.paused) return;
+    const epoch = n.epoch;
+    n.pausedUntil = this.now + ms;
+    this.pauses++;
+    this.at(ms, () => {
+      if (n.epoch !== epoch || !n.alive) return;
+      n.pausedUntil = null;
+      if (suspend) n.clock.suspended(ms);
+      const waiting = n.inbox;
+      n.inbox = [];
+      // The timer first, or the socket data first: either may come first after a stop.
+      const timerFirst = this.rng.nextInt(2) === 0;
+      if (timerFirst) this.#wakeNow(n);
+      for (const fn of waiting) this.at(0, () => { if (n.epoch === epoch && n.alive) fn(); });
+      if (!timerFirst) this.at(0, () => { if (n.epoch === epoch && n.alive) this.#wakeNow(n); });
+    });
+  }
+
   #node(id: string): SimNode {
     const n = this.nodes.get(id);
     if (n === undefined) throw new Error(`no node ${id}`);
     return n;
   }
 
-  #tick(id: string, epoch: number): void {
+  /** Input for node `n` of life `epoch`: handled now, queued while it is paused, lost if it died. */
+  #arrive(n: SimNode, epoch: number, fn: () => void): void {
+    if (n.epoch !== epoch || !n.alive) return;
+    if (n.paused) n.inbox.push(fn);
+    else fn();
+  }
+
+  #wake(id: string, epoch: number): void {
     const n = this.#node(id);
-    if (n.epoch !== epoch || n.node === null) return;
-    n.node.tick();
-    this.#push(this.now + n.tickMs, { kind: 'tick', node: id, epoch });
-    this.#process(n);
+    if (n.epoch !== epoch || !n.alive) return;
+    if (n.paused) {
+      n.wakeMissed = true;
+      return;
+    }
+    this.#wakeNow(n);
+  }
+
+  /** The runtime's timer fired: the driver catches up on its ticks; the timer is armed again. */
+  #wakeNow(n: SimNode): void {
+    n.wakeMissed = false;
+    n.driver!.catchUp();
+    // Timers fire a little late, never early.
+    const next = n.clock.virtualFor(this.opts.tickMs) * (1 + this.rng.nextFloat() * 0.1);
+    this.#push(this.now + next, { kind: 'wake', node: n.id, epoch: n.epoch });
   }
 
   #deliver(m: Message, epoch: number): void {
     const n = this.nodes.get(m.to);
-    if (n === undefined || n.node === null || n.epoch !== epoch) return;
+    if (n === undefined || n.epoch !== epoch || !n.alive) return;
     // A link cut while the message was in flight loses it too.
     if (!this.net.connected(m.from, m.to)) return;
     if (this.dropIf !== null && this.dropIf(m)) return;
+    this.#arrive(n, epoch, () => this.#stepInto(n, m));
+  }
+
+  #stepInto(n: SimNode, m: Message): void {
     this.msgCount.set(m.type, (this.msgCount.get(m.type) ?? 0) + 1);
     if (TRACE !== undefined && (m.to === TRACE || m.from === TRACE) && this.now > TRACE_FROM) {
       const { entries, ...rest } = m as Message & { entries?: readonly Entry[] };
       console.error(`${this.now.toFixed(1)} ${JSON.stringify({ ...rest, entries: entries?.map((e) => `${e.index}/${e.term}`) })}`);
     }
     if (m.type === 'app') this.entriesDelivered += m.entries.length;
-    n.node.step(m);
-    this.#process(n);
+    n.driver!.step(m);
   }
+
+  /**
+   * Calls `watch` with every message sent and the virtual times it will arrive at (none: lost)
+   * until it returns true. A nemesis uses it to time a fault against a message in flight.
+   */
+  watchSends(watch: (m: Message, arrivals: readonly number[]) => boolean): void {
+    this.#watchers.push(watch);
+  }
+
+  #watchers: Array<(m: Message, arrivals: readonly number[]) => boolean> = [];
 
   #send(msgs: readonly Message[]): void {
     for (const m of msgs) {
       const target = this.nodes.get(m.to);
       if (target === undefined) continue;
-      const fates = this.net.fate(m.from, m.to);
-      for (const d of fates) {
-        this.#push(this.now + d, { kind: 'deliver', msg: m, epoch: target.epoch });
+      const extra = this.delayIf?.(m) ?? 0;
+      const fates = this.net.fate(m.from, m.to, m);
+      for (const d of fates) this.#push(this.now + d + extra, { kind: 'deliver', msg: m, epoch: target.epoch });
+      if (this.#watchers.length > 0) {
+        const arrivals = fates.map((d) => this.now + d + extra);
+        this.#watchers = this.#watchers.filter((w) => !w(m, arrivals));
       }
       if (m.type === 'snap') {
         // Like a real transport's snapshot stream, report the outcome to the sender.
         const sender = this.#node(m.from);
         const epoch = sender.epoch;
-        const delay = fates.length > 0 ? fates[0]! : 50;
+        const delay = fates.length > 0 ? fates[0]! + extra : 50;
         this.at(delay, () => {
-          if (sender.epoch === epoch) this.poke(m.from, (node) => node.reportSnapshot(m.to, fates.length > 0));
+          if (sender.epoch === epoch) this.#arrive(sender, epoch, () => sender.driver!.poke((node) => node.reportSnapshot(m.to, fates.length > 0)));
         });
       }
-    }
-  }
-
-  /** Takes a Ready if one is due and starts its write. */
-  #process(n: SimNode): void {
-    const node = n.node;
-    if (node === null || n.outstanding !== null || !node.hasReady()) return;
-    const rd = node.ready();
-    const soft = `${rd.softState.role}/${rd.softState.leader}`;
-    if (isEmpty(rd) && soft === n.lastSoft) this.checker.fail(`${n.id}: hasReady() was true but the Ready is empty (a busy loop)`);
-    n.lastSoft = soft;
-    n.outstanding = rd;
-    if (WATCH > 0) {
-      for (const e of [...rd.entries, ...rd.fills]) {
-        if (e.index === WATCH) console.error(`${this.now.toFixed(1)} ${n.id} (${rd.softState.role} t${node.status().term}) writes ${e.index}/${e.term} ${e.term === 0 ? 'hole' : entryKey(e).slice(-6)} ${rd.fills.includes(e) ? 'fill' : 'entry'}`);
-      }
-      const st = node.status();
-      if (st.commit >= WATCH && n.commitSeen < WATCH) console.error(`${this.now.toFixed(1)} ${n.id} commits through ${st.commit}: ${entryKey(node.entryAt(WATCH) ?? { term: 0, index: 0, type: 'noop', data: new Uint8Array() }).slice(-6)}`);
-      if (st.committedAbove.includes(WATCH)) console.error(`${this.now.toFixed(1)} ${n.id} commits ${WATCH} out of order: ${entryKey(node.entryAt(WATCH)!).slice(-6)}`);
-    }
-    this.#checkReady(n, node, rd);
-    this.#send(rd.messages);
-    const o = this.opts;
-    const delay = rd.mustSync ? o.fsyncMinMs + this.rng.nextFloat() * (o.fsyncMaxMs - o.fsyncMinMs) : 0;
-    this.#push(this.now + delay, { kind: 'persisted', node: n.id, epoch: n.epoch, ready: rd });
-  }
-
-  #persisted(id: string, epoch: number, rd: Ready): void {
-    const n = this.#node(id);
-    if (n.epoch !== epoch || n.node === null) return;
-    const d = n.durable;
-    if (rd.snapshot !== null) {
-      // As a store does, the snapshot replaces the whole log; in parallel mode the core writes the
-      // entries it keeps after it again, in the same Ready.
-      d.snapshot = rd.snapshot;
-      d.entries = [];
-    }
-    this.#writeEntries(d, rd.entries);
-    this.#writeFills(d, rd.fills);
-    if (rd.hardState !== null) d.hardState = rd.hardState;
-    this.#send(rd.messagesAfterPersist);
-    if (rd.snapshot !== null) this.#restoreMachines(n, rd.snapshot.data);
-    const parallel = this.opts.mode === 'parallel';
-    for (const e of rd.committedEntries) {
-      this.checker.apply(n.id, e);
-      if (parallel) {
-        if (e.index <= n.sm.applied || n.appliedAbove.has(e.index)) this.checker.fail(`${n.id} applied ${e.index} twice`);
-        n.appliedAbove.add(e.index);
-        let applied = n.sm.applied;
-        while (n.appliedAbove.delete(applied + 1)) applied++;
-        // Order-independent: entries that touch different keys apply in any order.
-        n.sm = { applied, hash: (n.sm.hash + hashString(entryKey(e))) >>> 0 };
-      } else {
-        if (e.index !== n.sm.applied + 1) this.checker.fail(`${n.id} applied ${e.index} after ${n.sm.applied}`);
-        n.sm = { applied: e.index, hash: mix(n.sm.hash, entryKey(e)) };
-      }
-      const result = n.kv?.apply(parallel ? { ...e, data: entryPayload(e, 'parallel') } : e) ?? null;
-      this.hooks.applied?.(n.id, e, result);
-    }
-    for (const rs of rd.readStates) this.hooks.readState?.(n.id, rs);
-    for (const ctx of rd.droppedReads) this.hooks.readDropped?.(n.id, ctx);
-    n.outstanding = null;
-    n.node.advance(rd);
-    if (rd.committedEntries.length > 0 || rd.snapshot !== null) this.hooks.advanced?.(n.id);
-    if (rd.snapshot !== null) n.appliedAbove = new Set();
-    const coreApplied = n.node.status().applied;
-    if (coreApplied !== n.sm.applied) this.checker.fail(`${n.id}: the core says applied ${coreApplied}, the state machine is at ${n.sm.applied}`);
-    this.#maybeSnapshot(n, n.node);
-    this.#process(n);
-  }
-
-  #writeEntries(d: Durable, entries: readonly Entry[]): void {
-    if (entries.length === 0) return;
-    const first = entries[0]!.index;
-    const base = d.snapshot?.meta.index ?? 0;
-    const keep = first - base - 1;
-    if (keep < 0) throw new Error(`write at ${first} below snapshot ${base}`);
-    if (keep > d.entries.length) throw new Error(`write at ${first} leaves a gap after ${base + d.entries.length}`);
-    d.entries.length = keep;
-    for (const e of entries) d.entries.push(e);
-  }
-
-  /** Parallel mode: entries written in place over holes or stale entries. */
-  #writeFills(d: Durable, fills: readonly Entry[]): void {
-    const base = d.snapshot?.meta.index ?? 0;
-    for (const e of fills) {
-      const k = e.index - base - 1;
-      if (k < 0) continue;
-      if (k >= d.entries.length) throw new Error(`fill at ${e.index} beyond the durable log (last ${base + d.entries.length})`);
-      d.entries[k] = e;
-    }
-  }
-
-  #maybeSnapshot(n: SimNode, node: RaftNode): void {
-    const every = this.opts.snapshotEvery;
-    if (every <= 0 || n.sm.applied - n.lastSnapshotAt < every) return;
-    // Parallel mode: only at a point where nothing above the watermark is applied.
-    if (n.appliedAbove.size > 0) return;
-    const snap = node.compact(this.#snapshotData(n), this.opts.snapshotRetain);
-    n.lastSnapshotAt = n.sm.applied;
-    // saveSnapshot: durable at once; entries it covers are dropped from the durable log.
-    const d = n.durable;
-    const base = d.snapshot?.meta.index ?? 0;
-    d.entries = d.entries.slice(Math.max(0, snap.meta.index - base));
-    d.snapshot = snap;
-  }
-
-  #checkReady(n: SimNode, node: RaftNode, rd: Ready): void {
-    const c = this.checker;
-    const st = node.status();
-    if (rd.softState.role === 'leader') {
-      c.leader(n.id, st.term);
-      if (!n.wasLeader) {
-        c.leaderComplete(n.id, st.term, st.firstIndex - 1, (i) => node.termAt(i), (i) => node.entryAt(i));
-        // Like a runtime, a new leader registers the observers connected to it.
-        if (this.opts.observersAt === 'leader') for (const o of this.observerIds) node.addObserver(o);
-      }
-    }
-    n.wasLeader = rd.softState.role === 'leader';
-    // Log Matching is Raft's; parallel mode replaces it by origin identity (checked on commit).
-    if (this.opts.mode === 'raft') {
-      let prevTerm = -1;
-      for (const e of rd.entries) {
-        const pt = prevTerm !== -1 ? prevTerm : node.termAt(e.index - 1);
-        c.logEntry(n.id, e, pt);
-        prevTerm = e.term;
-      }
-    }
-    if (st.commit > n.commitSeen) {
-      for (let i = Math.max(n.commitSeen + 1, st.firstIndex); i <= st.commit; i++) {
-        const e = node.entryAt(i);
-        if (e !== undefined) c.commit(n.id, e);
-      }
-      n.commitSeen = st.commit;
-    }
-    for (const i of st.committedAbove) {
-      const e = node.entryAt(i);
-      if (e !== undefined) c.commit(n.id, e);
     }
   }
 
@@ -517,16 +483,41 @@ export class Sim {
 
   // ---- clients and observation -------------------------------------------------------------
 
-  /** The live leader with the highest term, if any. */
+  /**
+   * A client's request to node `id`: it crosses the network, waits in the node's socket buffer
+   * while the node is paused, runs `fn` there, and its answer crosses back to `answer`. A node
+   * that dies first never answers (the client's own timeout decides).
+   */
+  request<T>(id: string, fn: (n: SimNode) => Promise<T>, answer: (r: Settled<T>) => void): void {
+    const n = this.#node(id);
+    const epoch = n.epoch;
+    const back = (r: Settled<T>) => this.at(this.#clientDelay(), () => answer(r));
+    this.at(this.#clientDelay(), () => this.#arrive(n, epoch, () => {
+      let p: Promise<T>;
+      try {
+        p = fn(n);
+      } catch (err) {
+        back({ ok: false, error: err as Error });
+        return;
+      }
+      p.then((value) => back({ ok: true, value }), (error: Error) => back({ ok: false, error }));
+    }));
+  }
+
+  #clientDelay(): number {
+    return 0.1 + this.rng.nextFloat() * 0.9;
+  }
+
+  /** The live leader with the highest term, if any (a paused one still believes it leads). */
   leader(): string | null {
     let best: string | null = null;
     let bestTerm = -1;
     for (const n of this.nodes.values()) {
-      if (n.node === null) continue;
-      const st = n.node.status();
-      if (st.role === 'leader' && st.term > bestTerm) {
+      const node = n.node;
+      if (node === null) continue;
+      if (node.role === 'leader' && node.term > bestTerm) {
         best = n.id;
-        bestTerm = st.term;
+        bestTerm = node.term;
       }
     }
     return best;
@@ -540,56 +531,47 @@ export class Sim {
   }
 
   proposeAt(id: string, label = 'p'): { index: number; key: string } | null {
-    const n = this.#node(id);
-    if (n.node === null) return null;
     const text = `${label}${this.#proposalSeq++}`;
     // With a KV state machine every entry must be a command: propose a put of a private key.
     const data = this.opts.kv
       ? encodeCommand({ timeMs: this.now, session: null, cmd: { op: 'put', key: `\u0001sim/${text}`, value: text } })
       : encoder.encode(text);
-    try {
-      const r = n.node.propose(data);
-      this.#process(n);
-      let key = 'd:';
-      for (const b of data) key += String.fromCharCode(b);
-      return { index: r.firstIndex, key };
-    } catch {
-      return null;
-    }
+    const r = this.proposeBytes(id, data);
+    if (r === null) return null;
+    let key = 'd:';
+    for (const b of data) key += String.fromCharCode(b);
+    return { index: r.index, key };
   }
 
-  /** Proposes raw bytes at node `id`; returns where the entry went, or null if refused. */
+  /**
+   * Proposes raw bytes at node `id` straight into its core (through the driver's loop, not its
+   * proposal batching); returns where the entry went, or null if refused or the node is paused.
+   */
   proposeBytes(id: string, data: Uint8Array): { index: number; term: number } | null {
     const n = this.#node(id);
-    if (n.node === null) return null;
+    if (n.driver === null || n.paused) return null;
+    let out: { index: number; term: number } | null = null;
     try {
-      const r = n.node.propose(data);
-      this.#process(n);
-      return { index: r.firstIndex, term: r.term };
+      n.driver.poke((node) => {
+        const r = node.propose(data);
+        out = { index: r.firstIndex, term: r.term };
+      });
     } catch {
       return null;
     }
-  }
-
-  /** Asks node `id` for a read index; false when it refused at once (no leader known). */
-  requestRead(id: string, context: number, allowLease: boolean): boolean {
-    const n = this.#node(id);
-    if (n.node === null) return false;
-    try {
-      n.node.readIndex(context, { allowLease });
-    } catch {
-      return false;
-    }
-    this.#process(n);
-    return true;
+    return out;
   }
 
   kvOf(id: string): KvMachine | null {
-    return this.#node(id).kv;
+    return this.#node(id).machine?.kv ?? null;
   }
 
   alive(id: string): boolean {
     return this.#node(id).alive;
+  }
+
+  paused(id: string): boolean {
+    return this.#node(id).paused;
   }
 
   status(id: string): ReturnType<RaftNode['status']> | null {
@@ -602,12 +584,35 @@ export class Sim {
     return node;
   }
 
-  /** Lets the test poke a node directly (campaign, transfer...) and then run its Ready. */
+  driver(id: string): RaftDriver<KvResult | null> {
+    const d = this.#node(id).driver;
+    if (d === null) throw new Error(`${id} is down`);
+    return d;
+  }
+
+  /** Role of node `id` now (null when it is down); cheaper than status(). */
+  role(id: string): string | null {
+    return this.#node(id).node?.role ?? null;
+  }
+
+  /**
+   * Lets the test poke a node directly (campaign, transfer...) and then run its Ready. A paused
+   * node gets it on resume, when a refusal (RaftError) can no longer reach the caller: dropped.
+   */
   poke(id: string, fn: (node: RaftNode) => void): void {
     const n = this.#node(id);
-    if (n.node === null) return;
-    fn(n.node);
-    this.#process(n);
+    if (n.driver === null) return;
+    if (!n.paused) {
+      n.driver.poke(fn);
+      return;
+    }
+    n.inbox.push(() => {
+      try {
+        n.driver!.poke(fn);
+      } catch (err) {
+        if (!(err instanceof RaftError)) throw err;
+      }
+    });
   }
 
   /** Whether the entry proposed with `key` is committed (in the checker's record) at `index`. */
@@ -622,13 +627,14 @@ export class Sim {
     let hash: number | null = null;
     let kv: string | null = null;
     for (const n of this.nodes.values()) {
-      if (n.node === null) return false;
-      if (n.sm.applied !== target) return false;
-      if (hash === null) hash = n.sm.hash;
-      else if (n.sm.hash !== hash) return false;
+      const m = n.machine;
+      if (m === null || n.paused) return false;
+      if (m.sm.applied !== target) return false;
+      if (hash === null) hash = m.sm.hash;
+      else if (m.sm.hash !== hash) return false;
       // Parallel mode's hash ignores apply order, so compare the key-value states themselves.
-      if (n.kv !== null && this.opts.mode === 'parallel') {
-        const state = JSON.stringify(n.kv.scan());
+      if (m.kv !== null && this.opts.mode === 'parallel') {
+        const state = JSON.stringify(m.kv.scan());
         if (kv === null) kv = state;
         else if (state !== kv) this.checker.fail(`State Machine Safety: ${n.id} applied every entry through ${target} but its key-value state differs: ${diffStates(kv, state)}`);
       }
@@ -636,8 +642,8 @@ export class Sim {
     return true;
   }
 
-  stateMachine(id: string): StateMachine {
-    return this.#node(id).sm;
+  stateMachine(id: string): MachineState {
+    return this.#node(id).machine?.sm ?? { applied: 0, hash: 0 };
   }
 
   countMessages(): number {
@@ -655,22 +661,8 @@ function diffStates(a: string, b: string): string {
   return 'sessions differ';
 }
 
-function isEmpty(rd: Ready): boolean {
-  return rd.hardState === null && rd.snapshot === null && rd.entries.length === 0 && rd.messages.length === 0 &&
-    rd.messagesAfterPersist.length === 0 && rd.committedEntries.length === 0 && rd.readStates.length === 0 &&
-    rd.droppedReads.length === 0;
-}
-
 function before(a: Queued, b: Queued): boolean {
   return a.at < b.at || (a.at === b.at && a.seq < b.seq);
 }
 
-function mix(hash: number, key: string): number {
-  let h = hash ^ 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 16777619);
-  return h >>> 0;
-}
-
-export function hashString(s: string): number {
-  return mix(0, s);
-}
+export { hashString };

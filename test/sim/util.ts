@@ -7,18 +7,18 @@ export interface Proposal {
   readonly key: string;
 }
 
-export function elect(sim: Sim, maxMs = 5000): string {
-  assert.ok(sim.runUntil(() => sim.leader() !== null, maxMs), `no leader within ${maxMs} ms (seed ${sim.opts.seed})`);
+export async function elect(sim: Sim, maxMs = 5000): Promise<string> {
+  assert.ok(await sim.runUntil(() => sim.leader() !== null, maxMs), `no leader within ${maxMs} ms (seed ${sim.opts.seed})`);
   return sim.leader()!;
 }
 
 /** Proposes `count` entries through the current leader, retrying while there is none. */
-export function proposeMany(sim: Sim, count: number, label = 'p'): Proposal[] {
+export async function proposeMany(sim: Sim, count: number, label = 'p'): Promise<Proposal[]> {
   const out: Proposal[] = [];
   while (out.length < count) {
     const p = sim.propose(label);
     if (p === null) {
-      sim.runFor(10);
+      await sim.runFor(10);
       continue;
     }
     out.push(p);
@@ -31,12 +31,12 @@ export function allCommitted(sim: Sim, props: readonly Proposal[]): boolean {
 }
 
 /** Proposes one entry and waits until it commits (re-proposing if a leader change drops it). */
-export function commitOne(sim: Sim, maxMs = 5000, label = 'c'): Proposal {
+export async function commitOne(sim: Sim, maxMs = 5000, label = 'c'): Promise<Proposal> {
   const end = sim.now + maxMs;
   while (sim.now < end) {
     const p = sim.propose(label);
-    if (p !== null && sim.runUntil(() => sim.isCommitted(p.index, p.key), 1000)) return p;
-    if (p === null) sim.runFor(20);
+    if (p !== null && await sim.runUntil(() => sim.isCommitted(p.index, p.key), 1000)) return p;
+    if (p === null) await sim.runFor(20);
   }
   assert.unreachable(`nothing committed within ${maxMs} ms (seed ${sim.opts.seed})`);
   throw new Error('unreachable');

@@ -141,6 +141,28 @@ test('a peer of another cluster, or an insecure peer against a secure one, is re
   assert.not.ok(a.mesh.isConnected('b') || a.mesh.isConnected('c'));
 });
 
+test('peers whose lease timing settings differ are refused at the handshake, by both sides, naming both settings', async () => {
+  const timing = { tickMs: 50, electionTicks: 10, heartbeatTicks: 1, leaseDriftPercent: 10, checkQuorum: true };
+  const slow = { initialMs: 5000, maxMs: 5000 };
+  const a = await node('a', { timing });
+  const b = await node('b', { timing: { ...timing, tickMs: 20 }, peers: { a: a.url }, backoff: slow });
+  // The dialer sees the acceptor's settings in its hello and refuses first.
+  const dialerSide = await waitFor(b.mesh, 'auth:failed');
+  assert.is(dialerSide.code, 'ERR_TIMING_MISMATCH');
+  assert.match(dialerSide.message, /peer a runs with tick 50 ms, election 10 ticks.*this member with tick 20 ms.*same --tick-ms/);
+  assert.not.ok(a.mesh.isConnected('b'));
+  // An acceptor checks the dialer's settings too (an older or misconfigured dialer that does not check).
+  const c = await node('c', { timing: { ...timing, checkQuorum: false } });
+  const d = await node('d', { timing: null, peers: { c: c.url }, backoff: slow });
+  const acceptorSide = await waitFor(c.mesh, 'auth:failed');
+  assert.is(acceptorSide.code, 'ERR_TIMING_MISMATCH');
+  assert.match(acceptorSide.message, /peer d did not announce its timing settings/);
+  await until(() => d.logs.some((l) => l.includes('4001 unauthorized')), 'the dialer was refused');
+  // Equal settings connect.
+  const e2 = await node('e', { timing, peers: { a: a.url }, backoff: slow });
+  await until(() => a.mesh.isConnected('e') && e2.mesh.isConnected('a'), 'equal settings connect');
+});
+
 test('a token may not take the id of a configured peer', async () => {
   const token = await mintToken(secret, claims({ sub: 'a', role: 'client' }));
   // v knows a peer 'a' (unreachable here); a client token claiming 'a' must not stand in for it.

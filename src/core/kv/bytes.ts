@@ -87,6 +87,11 @@ export class ByteReader {
     }
   }
 
+  /** Bytes read so far. */
+  get offset(): number {
+    return this.#pos;
+  }
+
   get done(): boolean {
     return this.#pos === this.#buf.length;
   }

@@ -12,7 +12,16 @@ export type KvResult =
   | { readonly op: 'delete'; readonly index: Index; readonly existed: boolean }
   | { readonly op: 'cas'; readonly index: Index; readonly swapped: boolean }
   | { readonly op: 'register'; readonly index: Index; readonly client: number }
-  | { readonly op: 'error'; readonly index: Index; readonly code: 'ERR_SESSION_EXPIRED' | 'ERR_SESSION_STALE'; readonly message: string };
+  | { readonly op: 'error'; readonly index: Index; readonly code: KvErrorCode; readonly message: string };
+
+/**
+ * ERR_SESSION_EXPIRED: the session is gone, nothing of this request was applied now (whether an
+ * earlier attempt was is for the client to know). ERR_SESSION_STALE: the client acknowledged this
+ * sequence number's answer already. ERR_OUTCOME_UNKNOWN: the answer was evicted from the session's
+ * cache (more than sessionResultsMax answers were outstanding), so the request may have applied
+ * once; it is not run again.
+ */
+export type KvErrorCode = 'ERR_SESSION_EXPIRED' | 'ERR_SESSION_STALE' | 'ERR_OUTCOME_UNKNOWN';
 
 export interface KvMachineOptions {
   /** A session not used for this long, in log time, expires. */
@@ -45,9 +54,15 @@ interface Session {
   /** Results of applied requests the client has not acknowledged yet, by sequence number. */
   readonly results: Map<number, KvResult>;
   firstUnacked: number;
+  /**
+   * The highest sequence number whose result was evicted from `results` (0: none). A request at or
+   * below it that is not cached may have applied already: it is answered ERR_OUTCOME_UNKNOWN.
+   */
+  evictedMax: number;
 }
 
-const SNAPSHOT_FORMAT = 1;
+/** Format 2 adds each session's evictedMax; format 1 snapshots load with none evicted. */
+const SNAPSHOT_FORMAT = 2;
 
 export class KvMachine {
   readonly sessionTtlMs: number;
@@ -140,13 +155,28 @@ export class KvMachine {
     if (s.seq < session.firstUnacked) {
       return { op: 'error', index, code: 'ERR_SESSION_STALE', message: `request ${s.seq} of client ${s.client} was already answered` };
     }
+    if (s.seq <= session.evictedMax) {
+      return {
+        op: 'error', index, code: 'ERR_OUTCOME_UNKNOWN',
+        message: `request ${s.seq} of client ${s.client} may have applied already: its answer was evicted (more than sessionResultsMax=${this.sessionResultsMax} outstanding)`,
+      };
+    }
     const result = this.#execute(env, index);
     session.results.set(s.seq, result);
-    if (session.results.size > this.sessionResultsMax) {
-      const oldest = session.results.keys().next().value;
-      if (oldest !== undefined) session.results.delete(oldest);
-    }
+    if (session.results.size > this.sessionResultsMax) this.#evictLowest(session);
     return result;
+  }
+
+  /**
+   * Forgets the result of the lowest sequence number: the request the client has waited on
+   * longest. Lowest, not first inserted: out of order (ParallelRaft) they differ.
+   */
+  #evictLowest(session: Session): void {
+    let lowest = Infinity;
+    for (const seq of session.results.keys()) if (seq < lowest) lowest = seq;
+    assert(Number.isFinite(lowest), 'evicting from an empty result cache');
+    session.results.delete(lowest);
+    if (lowest > session.evictedMax) session.evictedMax = lowest;
   }
 
   #execute(env: CommandEnvelope, index: Index): KvResult {
@@ -185,7 +215,7 @@ export class KvMachine {
       if (lru === undefined) break;
       this.#sessions.delete(lru);
     }
-    this.#sessions.set(index, { lastTimeMs: this.logTimeMs, results: new Map(), firstUnacked: 0 });
+    this.#sessions.set(index, { lastTimeMs: this.logTimeMs, results: new Map(), firstUnacked: 0, evictedMax: 0 });
     return { op: 'register', index, client: index };
   }
 
@@ -258,7 +288,7 @@ export class KvMachine {
     }
     w.varint(this.#sessions.size);
     for (const [id, s] of this.#sessions) {
-      w.num(id).num(s.lastTimeMs).num(s.firstUnacked).varint(s.results.size);
+      w.num(id).num(s.lastTimeMs).num(s.firstUnacked).num(s.evictedMax).varint(s.results.size);
       for (const [seq, r] of s.results) w.num(seq).str(JSON.stringify(r));
     }
     return w.finish();
@@ -268,7 +298,7 @@ export class KvMachine {
   restore(bytes: Uint8Array): void {
     const r = new ByteReader(bytes, 'kv snapshot');
     const format = r.u8();
-    if (format !== SNAPSHOT_FORMAT) throw new RangeError(`kv snapshot: unknown format ${format}`);
+    if (format !== SNAPSHOT_FORMAT && format !== 1) throw new RangeError(`kv snapshot: unknown format ${format} (this version reads 1 and ${SNAPSHOT_FORMAT})`);
     this.appliedIndex = r.num();
     this.#appliedAbove.clear();
     this.logTimeMs = r.num();
@@ -283,7 +313,9 @@ export class KvMachine {
     const sessions = r.varint();
     for (let i = 0; i < sessions; i++) {
       const id = r.num();
-      const s: Session = { lastTimeMs: r.num(), firstUnacked: r.num(), results: new Map() };
+      const lastTimeMs = r.num();
+      const firstUnacked = r.num();
+      const s: Session = { lastTimeMs, firstUnacked, evictedMax: format === 1 ? 0 : r.num(), results: new Map() };
       const results = r.varint();
       for (let j = 0; j < results; j++) s.results.set(r.num(), JSON.parse(r.str()) as KvResult);
       this.#sessions.set(id, s);
