@@ -167,6 +167,12 @@ export class ClientService {
     return this.#propose(cmd, session).then(writeReply);
   }
 
+  /**
+   * Proposes a client's command once. A peer never proposes a client's request again on its own
+   * (not after a leader change, not after ERR_PROPOSAL_DROPPED): only the client resends, so every
+   * application of a request went through an attempt the client made. The SDK's exactly-once
+   * rule for an expired session relies on it (src/client/kv.ts, #write).
+   */
   #propose(cmd: KvCommand, session: SessionRef | null): Promise<KvResult> {
     this.#requireLeader();
     return this.#peer.driver.propose(encodeCommand({ timeMs: Date.now(), session, cmd })).then(({ result }) => {
