@@ -224,11 +224,22 @@ export class RaftLog {
 
   markApplied(i: Index): void {
     if (i <= this.applied) return;
+    // A received snapshot not yet restored replaces the state machine: nothing above it counts
+    // as applied before that (node.ts advance()).
+    assert(this.applied >= this.snapIndex || i <= this.snapIndex, () => `entry ${i} marked applied while the snapshot at ${this.snapIndex} awaits restore (applied ${this.applied})`);
     if (i !== this.applied + 1) {
       this.appliedAbove.add(i);
       return;
     }
     this.applied = i;
+    while (this.appliedAbove.delete(this.applied + 1)) this.applied++;
+  }
+
+  /** The state machine was restored to `index` (a snapshot): the watermark moves there at least. */
+  appliedTo(index: Index): void {
+    if (index <= this.applied) return;
+    this.applied = index;
+    for (const i of this.appliedAbove) if (i <= index) this.appliedAbove.delete(i);
     while (this.appliedAbove.delete(this.applied + 1)) this.applied++;
   }
 

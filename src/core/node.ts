@@ -408,7 +408,7 @@ export class RaftNode {
       // The runtime restored its state machine from this snapshot. A newer snapshot may have
       // replaced the log since ready(); then only the applied index moves, and the newer one
       // follows in the next Ready.
-      log.applied = Math.max(log.applied, idx);
+      log.appliedTo(idx);
       if (log.snapIndex === idx) log.stableIndex = Math.max(log.stableIndex, idx);
     }
     if (rd.entries.length > 0) log.stableIndex = Math.max(log.stableIndex, log.inProgressTo);
@@ -418,8 +418,14 @@ export class RaftNode {
     const n = rd.committedEntries.length;
     if (n > 0) {
       for (const e of rd.committedEntries) if (e.type === 'config' && e.conf !== undefined) this.#applyConf(e.conf);
-      if (r.parallel) for (const e of rd.committedEntries) log.markApplied(e.index);
-      else log.applied = Math.max(log.applied, rd.committedEntries[n - 1]!.index);
+      if (r.parallel) {
+        // A snapshot received while this Ready was carried out replaces the state machine in the
+        // next Ready: what this one applied above it is wiped then, and must apply again after.
+        const restoring = log.applied < log.snapIndex;
+        for (const e of rd.committedEntries) if (!restoring || e.index <= log.snapIndex) log.markApplied(e.index);
+      } else {
+        log.applied = Math.max(log.applied, rd.committedEntries[n - 1]!.index);
+      }
     }
     if (r.role === 'leader') {
       const self = r.progress.get(r.id);

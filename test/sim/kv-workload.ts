@@ -31,6 +31,11 @@ export interface WorkloadOptions {
   readonly thinkMsMax?: number;
   /** Operations each client keeps in flight at once (writes share its session). */
   readonly pipeline?: number;
+  /**
+   * The key set is replaced by a fresh one this often (0: never). It bounds how many operations,
+   * and open unknown writes, the checker has to order on one key.
+   */
+  readonly keyEpochMs?: number;
   /** Stale reads go to this node when set (the scenario that shows the checker catching them). */
   readonly staleTarget?: () => string | null;
   /** Lease reads go to this node when set (the clock-drift scenario). */
@@ -96,7 +101,7 @@ export class KvWorkload {
 
   constructor(sim: Sim, o: WorkloadOptions) {
     this.#sim = sim;
-    this.#o = { writeRatio: 0.5, attemptTimeoutMs: 300, attemptsMax: 4, thinkMsMax: 5, pipeline: 1, ...o };
+    this.#o = { writeRatio: 0.5, attemptTimeoutMs: 300, attemptsMax: 4, thinkMsMax: 5, pipeline: 1, keyEpochMs: 0, ...o };
     this.#rng = new SeededPrng(o.seed ^ 0x6b5f);
     sim.hooks.applied = (_node, e, r) => { if (r !== null && r.op !== 'register' && e.type === 'normal') this.#countDuplicate(e); };
   }
@@ -177,8 +182,14 @@ export class KvWorkload {
 
   // ---- writes -------------------------------------------------------------------------------
 
+  /** A key of the current epoch. */
+  #key(): string {
+    const k = `k${this.#rng.nextInt(this.#o.keys)}`;
+    return this.#o.keyEpochMs > 0 ? `${k}@${Math.floor(this.#sim.now / this.#o.keyEpochMs)}` : k;
+  }
+
   #write(c: Client, slot: number): void {
-    const key = `k${this.#rng.nextInt(this.#o.keys)}`;
+    const key = this.#key();
     const roll = this.#rng.nextInt(10);
     const value = `c${c.id}-${this.#nextId}`;
     let cmd: KvCommand;
@@ -317,7 +328,7 @@ export class KvWorkload {
 
   #read(c: Client, slot: number): void {
     const mode = this.#o.readModes[this.#rng.nextInt(this.#o.readModes.length)]!;
-    const key = `k${this.#rng.nextInt(this.#o.keys)}`;
+    const key = this.#key();
     const op: MutableOp = { id: this.#nextId++, client: `${c.id}.${slot}`, op: 'get', key, callMs: this.#sim.now, returnMs: null, outcome: 'unknown' };
     this.history.push(op);
     const live = this.#sim.ids.filter((id) => this.#sim.alive(id));
