@@ -53,6 +53,46 @@ test('src/core touches no clock, randomness, timers or I/O globals', () => {
   }
 });
 
+function importsOf(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  return [...text.matchAll(/(?:import|export)[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)]
+    .map((m) => m[1] ?? m[2] ?? '')
+    .filter((spec) => spec.startsWith('.'))
+    .map((spec) => resolve(dirname(file), spec));
+}
+
+// Each replication mode lives in its own folder and is named in one place only (modes.ts): the
+// shared protocol, the driver, the stores, the machine, the transport and the runtimes reach a
+// mode through the ReplicationMode and LogRules interfaces.
+const modeDirs = [resolve('src/core/parallel'), resolve('src/core/raft-mode')];
+const modesFile = resolve('src/core/modes.ts');
+
+test('only modes.ts names a replication mode\'s folder', () => {
+  const files = ['src/core', 'src/transport', 'src/runtime-node', 'src/runtime-browser', 'src/client'].flatMap((d) => sources(resolve(d)));
+  assert.ok(files.length > 20, `expected sources, found ${files.length}`);
+  for (const file of files) {
+    if (file === modesFile) continue;
+    const home = modeDirs.find((d) => file.startsWith(d + '/'));
+    for (const target of importsOf(file)) {
+      const dir = modeDirs.find((d) => target.startsWith(d + '/'));
+      if (dir === undefined || dir === home) continue;
+      // A mode may use the shared protocol, never the other mode.
+      assert.unreachable(`${file} imports ${target}: only src/core/modes.ts may name a mode's folder`);
+    }
+  }
+});
+
+test('no mode branch outside the modes: nothing compares a mode by name', () => {
+  const allowed = new Set([modesFile, resolve('src/core/config.ts')]);
+  const files = ['src/core', 'src/transport'].flatMap((d) => sources(resolve(d)))
+    .filter((f) => !allowed.has(f) && !modeDirs.some((d) => f.startsWith(d + '/')));
+  for (const file of files) {
+    const body = code(readFileSync(file, 'utf8')).replace(/'(?:\\.|[^'\\])*'/g, (lit) => (lit === "'parallel'" || lit === "'raft'" ? lit : "''"));
+    const hit = /(?:===|!==)\s*'(?:parallel|raft)'|'(?:parallel|raft)'\s*(?:===|!==)|\.parallel\b/.exec(body);
+    assert.not.ok(hit, `${file} branches on the replication mode: '${hit?.[0]}'`);
+  }
+});
+
 test('the checker itself catches a forbidden use', () => {
   const body = code('const t = Date.now(); // fine in a comment: Math.random');
   assert.ok(forbidden[0]![0].test(body));

@@ -7,6 +7,9 @@ import type { Clock } from './clock.ts';
 import type { Prng } from './prng.ts';
 import type { NodeId } from './types.ts';
 
+/** The replication protocols a node can run (modes.ts builds each). */
+export type ReplicationModeName = 'raft' | 'parallel';
+
 export interface RaftOptions {
   /** This member's id. */
   readonly id: NodeId;
@@ -69,7 +72,7 @@ export interface RaftOptions {
    * 'raft' (default) or 'parallel': ParallelRaft's out-of-order acknowledge, commit and apply
    * (docs/parallel-raft.md). Every member of a cluster must run the same mode.
    */
-  readonly mode?: 'raft' | 'parallel';
+  readonly mode?: ReplicationModeName;
   /** Parallel mode: entries each entry describes behind it, and the longest hole a follower bridges. */
   readonly lookBehindEntries?: number;
   /** Parallel mode: bytes of entries a voter sends a candidate for its Merge stage (more: no vote); well under a frame. */
@@ -79,6 +82,11 @@ export interface RaftOptions {
    * means "conflicts with everything" and is what a missing keysOf means for every entry.
    */
   readonly keysOf?: KeysOf | null;
+  /**
+   * Full invariant checks after every Ready and advance (each O(log in memory)): for tests and the
+   * simulator. The always-on assertions stay O(1).
+   */
+  readonly debugChecks?: boolean;
 }
 
 /** The keys a command writes, or null when it may touch anything (it then applies in log order). */
@@ -111,6 +119,7 @@ export const defaults = {
   lookBehindEntries: 2,
   mergeBytesMax: 16 * 1024 * 1024,
   keysOf: null,
+  debugChecks: false,
 } as const;
 
 /** The look-behind window is carried in every entry: keep it small. */
@@ -177,7 +186,7 @@ export function validate(options: RaftOptions): RaftConfig {
     throw invalid('reorderTimeoutTicks', `less than electionTicks (${c.electionTicks})`, c.reorderTimeoutTicks);
   }
   intAtLeast('pendingReadsMax', c.pendingReadsMax, 1);
-  for (const flag of ['preVote', 'checkQuorum', 'leaseReads', 'relayObservers'] as const) {
+  for (const flag of ['preVote', 'checkQuorum', 'leaseReads', 'relayObservers', 'debugChecks'] as const) {
     if (typeof c[flag] !== 'boolean') throw invalid(flag, 'a boolean', c[flag]);
   }
   if (!Number.isFinite(c.leaseDriftPercent) || c.leaseDriftPercent < 0 || c.leaseDriftPercent >= 100) {

@@ -10,7 +10,6 @@ import type { Clock } from './clock.ts';
 import { RaftError } from './errors.ts';
 import type { Message } from './message.ts';
 import type { RaftNode, Ready } from './node.ts';
-import { decodeParallelData } from './parallel/header.ts';
 import type { LogStore } from './storage.ts';
 import { TickSource } from './tick-source.ts';
 import type { ConfChange, Entry, HardState, Index, ReadContext, Role, Snapshot, Term } from './types.ts';
@@ -368,15 +367,13 @@ export class RaftDriver<R> {
   }
 
   #apply(e: Entry): void {
-    const parallel = this.node.cfg.mode === 'parallel';
-    const decoded = parallel ? decodeParallelData(e) : null;
-    const result = this.#machine.apply(decoded === null ? e : { ...e, data: decoded.payload });
+    const payload = this.node.payloadOf(e);
+    const result = this.#machine.apply(payload === e.data ? e : { ...e, data: payload });
     const p = this.#proposals.get(e.index);
     if (p !== undefined) {
       this.#proposals.delete(e.index);
-      // Parallel mode: a later leader may have re-stamped the proposal's entry; its origin says.
-      const term = decoded === null ? e.term : decoded.header.originTerm;
-      if (p.term === term) p.resolve({ index: e.index, result });
+      // A later leader may have re-stamped the proposal's entry (ParallelRaft): its origin says.
+      if (p.term === this.node.originTermOf(e)) p.resolve({ index: e.index, result });
       else p.reject(new RaftError('ERR_PROPOSAL_DROPPED', `entry ${e.index} of term ${p.term} was overwritten by a new leader`, this.leader));
     }
     this.#opts.onApply?.(e, result);
@@ -388,7 +385,7 @@ export class RaftDriver<R> {
     this.#reads.delete(ctx);
     // Even a leader waits for its own apply to reach the read index (no "wait-free" shortcut:
     // follower reads may have seen later state).
-    if (read.key !== undefined && this.node.cfg.mode === 'parallel') {
+    if (read.key !== undefined && this.node.perKeyReads) {
       if (this.node.keyReadable(read.key, index)) read.resolve({ index, path });
       else this.#keyWaiters.push({ index, key: read.key, resolve: () => read.resolve({ index, path }), reject: read.reject });
       return;

@@ -1,6 +1,7 @@
-// The in-memory Raft log: entries after the latest snapshot, the commit index, and how far the
-// runtime has made the log durable. The core keeps the uncompacted log in memory (compaction by
-// snapshots bounds it); stores only make it durable and give it back on start.
+// The in-memory Raft log: entries after the latest snapshot, the commit and apply cursors, and how
+// far the runtime has made the log durable. The core keeps the uncompacted log in memory
+// (compaction by snapshots bounds it); stores only make it durable and give it back on start.
+// Every cursor is private: the log keeps its own invariants, whoever asks it to move.
 
 import { assert } from './assert.ts';
 import type { Entry, Index, SnapshotMeta, Term } from './types.ts';
@@ -8,57 +9,78 @@ import { entryBytes } from './types.ts';
 
 export class RaftLog {
   /** Index and term of the last entry covered by the snapshot (0, 0 with none). */
-  snapIndex: Index = 0;
-  snapTerm: Term = 0;
-  /** entries[k].index === snapIndex + 1 + k. */
-  entries: Entry[] = [];
-  // Invariant: applied <= committed, and applied <= stableIndex (only durable entries are applied).
-  committed: Index = 0;
-  applied: Index = 0;
+  #snapIndex: Index = 0;
+  #snapTerm: Term = 0;
+  /** Invariant: #entries[k].index === #snapIndex + 1 + k. */
+  #entries: Entry[] = [];
+  // Invariant: applied <= committed (contiguously), and only durable entries are applied.
+  #committed: Index = 0;
+  #applied: Index = 0;
   /** Entries up to here are durable in the runtime's store and match this log. */
-  stableIndex: Index = 0;
+  #stableIndex: Index = 0;
   /** First index not yet handed to the runtime in a Ready. Invariant: stableIndex < unstableFrom. */
-  unstableFrom: Index = 1;
+  #unstableFrom: Index = 1;
   /**
    * Last index of the Ready currently being persisted (0 when none). A truncation below it while
-   * the write is in flight clamps it, so advance() never marks an overwritten entry stable.
+   * the write is in flight clamps it, so persisted() never marks an overwritten entry stable.
    */
-  inProgressTo: Index = 0;
+  #inProgressTo: Index = 0;
 
-  // ---- parallel mode only (docs/parallel-raft.md) --------------------------------------------
-  // A follower's log may have holes (placeholders of term 0) and is overwritten in place, never
-  // truncated; commits and applies may run ahead of the contiguous `committed`/`applied`.
-  /** Slots rewritten in place (holes filled, stale entries replaced) since the last Ready. */
-  readonly unstableFills = new Map<Index, Entry>();
-  /** Indexes of the fills in the Ready being persisted. */
-  fillsInProgress = new Set<Index>();
-  /** Committed indexes above `committed`. */
-  readonly committedAbove = new Set<Index>();
-  /** Applied indexes above `applied`. */
-  readonly appliedAbove = new Set<Index>();
+  get snapIndex(): Index {
+    return this.#snapIndex;
+  }
+
+  get snapTerm(): Term {
+    return this.#snapTerm;
+  }
+
+  /** The entries after the snapshot, oldest first (read only: the log changes them). */
+  get entries(): readonly Entry[] {
+    return this.#entries;
+  }
+
+  get committed(): Index {
+    return this.#committed;
+  }
+
+  get applied(): Index {
+    return this.#applied;
+  }
+
+  get stableIndex(): Index {
+    return this.#stableIndex;
+  }
+
+  get unstableFrom(): Index {
+    return this.#unstableFrom;
+  }
+
+  get inProgressTo(): Index {
+    return this.#inProgressTo;
+  }
 
   firstIndex(): Index {
-    return this.snapIndex + 1;
+    return this.#snapIndex + 1;
   }
 
   lastIndex(): Index {
-    return this.snapIndex + this.entries.length;
+    return this.#snapIndex + this.#entries.length;
   }
 
   lastTerm(): Term {
-    const n = this.entries.length;
-    return n === 0 ? this.snapTerm : this.entries[n - 1]!.term;
+    const n = this.#entries.length;
+    return n === 0 ? this.#snapTerm : this.#entries[n - 1]!.term;
   }
 
   /** The term at `i`, or -1 when it is compacted away or beyond the last index. */
   term(i: Index): Term {
-    if (i === this.snapIndex) return this.snapTerm;
-    if (i < this.snapIndex || i > this.lastIndex()) return -1;
-    return this.entries[i - this.snapIndex - 1]!.term;
+    if (i === this.#snapIndex) return this.#snapTerm;
+    if (i < this.#snapIndex || i > this.lastIndex()) return -1;
+    return this.#entries[i - this.#snapIndex - 1]!.term;
   }
 
   entry(i: Index): Entry {
-    const e = this.entries[i - this.snapIndex - 1];
+    const e = this.#entries[i - this.#snapIndex - 1];
     assert(e !== undefined && e.index === i, () => `log has no entry ${i} (first ${this.firstIndex()}, last ${this.lastIndex()})`);
     return e;
   }
@@ -74,11 +96,80 @@ export class RaftLog {
     return lastTerm > myTerm || (lastTerm === myTerm && lastIndex >= this.lastIndex());
   }
 
+  // ---- loading and the Ready cycle -------------------------------------------------------------
+
+  /**
+   * What a store loaded on start: its snapshot (or none), the entries after it and its commit
+   * index. All of it is durable already.
+   */
+  load(snapshot: SnapshotMeta | null, entries: readonly Entry[], commit: Index): void {
+    assert(this.lastIndex() === 0 && this.#snapIndex === 0, 'load() into a log that is not empty');
+    if (snapshot !== null) {
+      this.#snapIndex = snapshot.index;
+      this.#snapTerm = snapshot.term;
+      this.#committed = snapshot.index;
+      this.#applied = snapshot.index;
+    }
+    for (let i = 0; i < entries.length; i++) {
+      assert(entries[i]!.index === this.#snapIndex + 1 + i, () => `loaded entry ${i} has index ${entries[i]!.index}, expected ${this.#snapIndex + 1 + i}`);
+    }
+    this.#entries = [...entries];
+    this.#stableIndex = this.lastIndex();
+    this.#unstableFrom = this.lastIndex() + 1;
+    assert(commit <= this.lastIndex(), () => `loaded commit ${commit} beyond the last entry ${this.lastIndex()}`);
+    this.#committed = Math.max(this.#committed, commit);
+  }
+
+  /** Whether entries wait to be handed to the runtime for persisting. */
+  hasUnstable(): boolean {
+    return this.#unstableFrom <= this.lastIndex();
+  }
+
+  /** Hands the entries not yet given to the runtime out for persisting (one Ready's worth). */
+  takeUnstable(): Entry[] {
+    const last = this.lastIndex();
+    if (this.#unstableFrom > last) return [];
+    const out = this.#entries.slice(this.#unstableFrom - this.#snapIndex - 1);
+    this.#inProgressTo = last;
+    this.#unstableFrom = last + 1;
+    return out;
+  }
+
+  /** The entries last taken by takeUnstable() are durable (those not overwritten meanwhile). */
+  persisted(): void {
+    this.#stableIndex = Math.max(this.#stableIndex, this.#inProgressTo);
+    this.#inProgressTo = 0;
+  }
+
+  /** A snapshot at `index` the runtime received is durable: if it is still ours, so is its index. */
+  snapshotPersisted(index: Index): void {
+    if (this.#snapIndex === index) this.#stableIndex = Math.max(this.#stableIndex, index);
+  }
+
+  /** Committed, durable entries not yet handed out for applying (raft mode: in order). */
+  applicableTo(): Index {
+    return Math.min(this.#committed, this.#stableIndex);
+  }
+
+  /** The entries (applied, applicableTo()], in order. */
+  applicableEntries(): Entry[] {
+    const to = this.applicableTo();
+    if (to <= this.#applied) return [];
+    return this.#entries.slice(this.#applied - this.#snapIndex, to - this.#snapIndex);
+  }
+
+  /** The state machine has applied through `index` (or was restored to it): the cursor only grows. */
+  appliedTo(index: Index): void {
+    if (index > this.#applied) this.#applied = index;
+  }
+
+  // ---- changing the log -------------------------------------------------------------------------
+
   /** Appends entries that directly follow the last index (the leader's own proposals). */
   append(entries: readonly Entry[]): void {
     if (entries.length === 0) return;
     assert(entries[0]!.index === this.lastIndex() + 1, () => `append at ${entries[0]!.index} after last ${this.lastIndex()}`);
-    for (const e of entries) this.entries.push(e);
+    for (const e of entries) this.#entries.push(e);
   }
 
   /**
@@ -93,8 +184,8 @@ export class RaftLog {
       while (k < entries.length) {
         const e = entries[k]!;
         if (e.index > this.lastIndex()) break;
-        if (e.index > this.snapIndex && this.term(e.index) !== e.term) {
-          assert(e.index > this.committed, () => `conflict at ${e.index} would overwrite committed ${this.committed}`);
+        if (e.index > this.#snapIndex && this.term(e.index) !== e.term) {
+          assert(e.index > this.#committed, () => `conflict at ${e.index} would overwrite committed ${this.#committed}`);
           this.truncateFrom(e.index);
           break;
         }
@@ -104,19 +195,19 @@ export class RaftLog {
     for (; k < entries.length; k++) {
       const e = entries[k]!;
       if (e.index <= this.lastIndex()) continue;
-      this.entries.push(e);
+      this.#entries.push(e);
     }
     return lastNew;
   }
 
   /** Drops entries from index `i` on (a conflicting, never committed suffix). */
   truncateFrom(i: Index): void {
-    assert(i > this.committed, () => `truncate at ${i} below commit ${this.committed}`);
-    assert(i > this.snapIndex, () => `truncate at ${i} inside snapshot ${this.snapIndex}`);
-    this.entries.length = i - this.snapIndex - 1;
-    if (this.stableIndex >= i) this.stableIndex = i - 1;
-    if (this.inProgressTo >= i) this.inProgressTo = i - 1;
-    if (this.unstableFrom > i) this.unstableFrom = i;
+    assert(i > this.#committed, () => `truncate at ${i} below commit ${this.#committed}`);
+    assert(i > this.#snapIndex, () => `truncate at ${i} inside snapshot ${this.#snapIndex}`);
+    this.#entries.length = i - this.#snapIndex - 1;
+    if (this.#stableIndex >= i) this.#stableIndex = i - 1;
+    if (this.#inProgressTo >= i) this.#inProgressTo = i - 1;
+    if (this.#unstableFrom > i) this.#unstableFrom = i;
   }
 
   /**
@@ -125,176 +216,104 @@ export class RaftLog {
    */
   findConflictByTerm(index: Index, term: Term): Index {
     let i = Math.min(index, this.lastIndex());
-    while (i > this.snapIndex && this.term(i) > term) i--;
+    while (i > this.#snapIndex && this.term(i) > term) i--;
     return i;
   }
 
   /** Entries in [lo, hi) that fit in `bytesMax` (always at least one). */
   slice(lo: Index, hi: Index, bytesMax: number): Entry[] {
-    assert(lo > this.snapIndex, () => `slice from ${lo} is compacted (snapshot ${this.snapIndex})`);
+    assert(lo > this.#snapIndex, () => `slice from ${lo} is compacted (snapshot ${this.#snapIndex})`);
     assert(hi <= this.lastIndex() + 1, () => `slice to ${hi} past last ${this.lastIndex()}`);
-    const start = lo - this.snapIndex - 1;
+    const start = lo - this.#snapIndex - 1;
     let end = start;
     let bytes = 0;
-    const stop = hi - this.snapIndex - 1;
+    const stop = hi - this.#snapIndex - 1;
     while (end < stop) {
-      bytes += entryBytes(this.entries[end]!);
+      bytes += entryBytes(this.#entries[end]!);
       if (bytes > bytesMax && end > start) break;
       end++;
     }
-    return this.entries.slice(start, end);
+    return this.#entries.slice(start, end);
   }
 
   commitTo(i: Index): void {
-    if (i <= this.committed) return;
+    if (i <= this.#committed) return;
     assert(i <= this.lastIndex(), () => `commit ${i} beyond last index ${this.lastIndex()}`);
-    this.committed = i;
-    if (this.committedAbove.size > 0) this.#absorbCommitted();
-  }
-
-  /** Committed, durable entries not yet handed out for applying. */
-  applicableTo(): Index {
-    return Math.min(this.committed, this.stableIndex);
-  }
-
-  // ---- parallel mode -------------------------------------------------------------------------
-
-  isHole(i: Index): boolean {
-    return i > this.snapIndex && i <= this.lastIndex() && this.entries[i - this.snapIndex - 1]!.term === 0;
-  }
-
-  /**
-   * Puts `e` at its index: appended (after holes, if it lies beyond the end) or written over the
-   * hole or stale entry there, in place — the suffix stays, since it may hold acknowledged entries.
-   */
-  placeAt(e: Entry): void {
-    assert(e.term > 0, () => `placing a hole at ${e.index}`);
-    assert(e.index > this.committed && e.index > this.snapIndex,
-      () => `overwrite at ${e.index} at or below commit ${this.committed} / snapshot ${this.snapIndex}`);
-    const last = this.lastIndex();
-    if (e.index > last) {
-      for (let i = last + 1; i < e.index; i++) this.entries.push(holeAt(i));
-      this.entries.push(e);
-      return;
-    }
-    this.entries[e.index - this.snapIndex - 1] = e;
-    if (e.index < this.unstableFrom) this.unstableFills.set(e.index, e);
-  }
-
-  /** Entry `i` is in the store as it is here (neither a pending nor an in-flight rewrite). */
-  durable(i: Index): boolean {
-    return i <= this.stableIndex && !this.unstableFills.has(i) && !this.fillsInProgress.has(i);
-  }
-
-  /** The last index up to which everything here is durable as it is. */
-  durablePrefix(): Index {
-    let p = this.stableIndex;
-    for (const i of this.unstableFills.keys()) if (i <= p) p = i - 1;
-    for (const i of this.fillsInProgress) if (i <= p) p = i - 1;
-    return p;
-  }
-
-  isCommitted(i: Index): boolean {
-    return i <= this.committed || this.committedAbove.has(i);
-  }
-
-  /** The highest committed index (a read index must cover out-of-order commits too). */
-  maxCommitted(): Index {
-    let m = this.committed;
-    for (const i of this.committedAbove) if (i > m) m = i;
-    return m;
-  }
-
-  /** Out-of-order commit of `i`; the contiguous watermark follows when the gap closes. */
-  commitOne(i: Index): void {
-    if (i <= this.committed) return;
-    this.committedAbove.add(i);
-    this.#absorbCommitted();
-  }
-
-  /** Raises the watermark through out-of-order commits that became contiguous. */
-  #absorbCommitted(): void {
-    while (this.committedAbove.delete(this.committed + 1)) this.committed++;
-    if (this.committedAbove.size > 0) for (const i of this.committedAbove) if (i <= this.committed) this.committedAbove.delete(i);
-  }
-
-  isApplied(i: Index): boolean {
-    return i <= this.applied || this.appliedAbove.has(i);
-  }
-
-  markApplied(i: Index): void {
-    if (i <= this.applied) return;
-    // A received snapshot not yet restored replaces the state machine: nothing above it counts
-    // as applied before that (node.ts advance()).
-    assert(this.applied >= this.snapIndex || i <= this.snapIndex, () => `entry ${i} marked applied while the snapshot at ${this.snapIndex} awaits restore (applied ${this.applied})`);
-    if (i !== this.applied + 1) {
-      this.appliedAbove.add(i);
-      return;
-    }
-    this.applied = i;
-    while (this.appliedAbove.delete(this.applied + 1)) this.applied++;
-  }
-
-  /** The state machine was restored to `index` (a snapshot): the watermark moves there at least. */
-  appliedTo(index: Index): void {
-    if (index <= this.applied) return;
-    this.applied = index;
-    for (const i of this.appliedAbove) if (i <= index) this.appliedAbove.delete(i);
-    while (this.appliedAbove.delete(this.applied + 1)) this.applied++;
+    this.#committed = i;
+    this.onCommitted();
   }
 
   /** Replaces the whole log with a snapshot received from the leader. */
   restore(meta: SnapshotMeta): void {
-    this.unstableFills.clear();
-    this.fillsInProgress.clear();
-    this.committedAbove.clear();
-    this.appliedAbove.clear();
-    this.snapIndex = meta.index;
-    this.snapTerm = meta.term;
-    this.entries = [];
-    this.committed = meta.index;
-    // Entries between applied and the snapshot are gone: nothing below the snapshot is applied
-    // from the log any more, the state machine is replaced once the snapshot is durable.
-    this.stableIndex = Math.min(this.stableIndex, this.applied);
-    this.inProgressTo = Math.min(this.inProgressTo, meta.index);
-    this.unstableFrom = meta.index + 1;
-  }
-
-  /**
-   * Parallel mode: installs a leader's snapshot but keeps the entries after it. They may be
-   * acknowledged entries that count toward a commit (Raft's Log Matching, which makes dropping
-   * them safe there, does not hold across re-stamps); stale ones get overwritten in place.
-   */
-  restoreKeepingSuffix(meta: SnapshotMeta): void {
-    const kept = this.entries.filter((e) => e.index > meta.index);
-    for (const i of [...this.unstableFills.keys()]) if (i <= meta.index) this.unstableFills.delete(i);
-    for (const i of [...this.committedAbove]) if (i <= meta.index) this.committedAbove.delete(i);
-    // The state machine is replaced by the snapshot: entries after it apply again.
-    this.appliedAbove.clear();
-    this.snapIndex = meta.index;
-    this.snapTerm = meta.term;
-    this.entries = kept[0]?.index === meta.index + 1 ? kept : [];
-    this.committed = meta.index;
-    while (this.committedAbove.delete(this.committed + 1)) this.committed++;
-    this.stableIndex = Math.min(this.stableIndex, this.applied);
-    this.inProgressTo = Math.min(this.inProgressTo, meta.index);
-    // Stores replace their whole log with a snapshot, so the kept entries are written again after
-    // it, in the same Ready (see docs/parallel-raft.md on the torn-write window this leaves).
-    this.unstableFrom = meta.index + 1;
+    this.replaceWithSnapshot(meta, []);
   }
 
   /** Drops entries covered by a local snapshot at `index` (which must be applied). */
   compact(index: Index, term: Term): void {
-    assert(index <= this.applied, () => `compact to ${index} beyond applied ${this.applied}`);
-    if (index <= this.snapIndex) return;
+    assert(index <= this.#applied, () => `compact to ${index} beyond applied ${this.#applied}`);
+    if (index <= this.#snapIndex) return;
     assert(this.term(index) === term, () => `compact at ${index}: term ${term} but log has ${this.term(index)}`);
-    this.entries = this.entries.slice(index - this.snapIndex);
-    this.snapIndex = index;
-    this.snapTerm = term;
+    this.#entries = this.#entries.slice(index - this.#snapIndex);
+    this.#snapIndex = index;
+    this.#snapTerm = term;
   }
-}
 
-/** A placeholder for an entry not received yet (parallel mode); term 0 never names a real entry. */
-export function holeAt(index: Index): Entry {
-  return { term: 0, index, type: 'noop', data: new Uint8Array(0) };
+  // ---- for logs with more rules (ParallelRaft's, src/core/parallel/log.ts) ----------------------
+
+  /** The commit cursor moved (a subclass may absorb commits it holds above it). */
+  protected onCommitted(): void {}
+
+  /** Writes `e` at its index, over what is there, keeping the rest of the log. */
+  /**
+   * Every invariant of the log, checked in full. O(entries in memory): it runs only under the
+   * debugChecks option (tests and the simulator), after every Ready and advance.
+   */
+  checkInvariants(): void {
+    const last = this.lastIndex();
+    assert(this.#snapIndex <= this.#committed && this.#committed <= last,
+      () => `log cursors out of order: snapshot ${this.#snapIndex}, commit ${this.#committed}, last ${last}`);
+    assert(this.#applied <= this.#committed, () => `applied ${this.#applied} beyond commit ${this.#committed}`);
+    assert(this.#stableIndex <= last && this.#inProgressTo <= last && this.#unstableFrom <= last + 1,
+      () => `persistence cursors past the log's end ${last}: stable ${this.#stableIndex}, in progress ${this.#inProgressTo}, unstable from ${this.#unstableFrom}`);
+    this.#entries.forEach((e, k) => {
+      assert(e.index === this.#snapIndex + 1 + k, () => `log entry ${k} has index ${e.index}, expected ${this.#snapIndex + 1 + k}`);
+    });
+    this.checkTerms();
+  }
+
+  /** Terms never fall along a Raft log (ParallelLog allows stale entries and holes). */
+  protected checkTerms(): void {
+    let prev = this.#snapTerm;
+    for (const e of this.#entries) {
+      assert(e.term >= prev, () => `entry ${e.index} has term ${e.term} below the term ${prev} before it`);
+      prev = e.term;
+    }
+  }
+
+  protected overwrite(e: Entry): void {
+    assert(e.index > this.#snapIndex && e.index <= this.lastIndex(), () => `overwrite at ${e.index} outside (${this.#snapIndex}, ${this.lastIndex()}]`);
+    this.#entries[e.index - this.#snapIndex - 1] = e;
+  }
+
+  /**
+   * Installs a snapshot and keeps `kept` after it (entries that follow it without a gap, or none):
+   * the commit cursor moves to the snapshot; what was durable stays so only up to what was
+   * applied, since entries between applied and the snapshot are gone from the log.
+   */
+  protected replaceWithSnapshot(meta: SnapshotMeta, kept: readonly Entry[]): void {
+    assert(kept.length === 0 || kept[0]!.index === meta.index + 1, 'kept entries must follow the snapshot');
+    this.#snapIndex = meta.index;
+    this.#snapTerm = meta.term;
+    this.#entries = [...kept];
+    this.#committed = meta.index;
+    this.#stableIndex = Math.min(this.#stableIndex, this.#applied);
+    this.#inProgressTo = Math.min(this.#inProgressTo, meta.index);
+    this.#unstableFrom = meta.index + 1;
+  }
+
+  /** Sets the apply cursor exactly (a subclass tracking applies above it keeps it contiguous). */
+  protected setApplied(index: Index): void {
+    assert(index >= this.#applied, () => `applied cursor moved back from ${this.#applied} to ${index}`);
+    this.#applied = index;
+  }
 }

@@ -1,13 +1,15 @@
 // RaftNode: the public face of the core. Runtimes feed it ticks, messages and proposals, take a
-// Ready of effects, carry them out, and call advance(). It is synchronous and does no I/O.
+// Ready of effects, carry them out, and call advance(). It is synchronous and does no I/O; the
+// protocol lives in Raft (raft.ts) and its collaborators, the replication mode is chosen once
+// (modes.ts), and this file only assembles Readies and takes them back.
 //
 // The durability contract (read this before writing a runtime):
 //  1. Take `const rd = node.ready()` when `node.hasReady()`. At most one Ready is outstanding.
 //  2. Send `rd.messages` at once: they promise nothing that is not already durable.
 //  3. Persist `rd.snapshot`, then `rd.entries` (replacing any stored suffix from the first
-//     entry's index), then `rd.hardState`, as one batch (LogStore.save). When `rd.mustSync` is
-//     true this write must be durable (fdatasync) before step 4; a Ready with mustSync false
-//     carries at most a new commit index, which may be written lazily.
+//     entry's index), then `rd.fills`, then `rd.hardState`, as one batch (LogStore.save). When
+//     `rd.mustSync` is true this write must be durable (fdatasync) before step 4; a Ready with
+//     mustSync false carries at most a new commit index, which may be written lazily.
 //  4. Only then send `rd.messagesAfterPersist`: votes and acknowledgements that promise that state.
 //  5. Apply `rd.snapshot` (if any) and then `rd.committedEntries` to the state machine, in order.
 //  6. Call `node.advance(rd)`. Until then step(), tick(), propose() and readIndex() may go on:
@@ -19,16 +21,11 @@ import { validate, type RaftConfig, type RaftOptions } from './config.ts';
 import { applyConfChange, confChangeProblem } from './confchange.ts';
 import { RaftError } from './errors.ts';
 import { isResponse, type Message } from './message.ts';
-import { Progress, type ProgressState } from './progress.ts';
+import type { ModeStats, ReplicationMode } from './mode.ts';
+import { createMode } from './modes.ts';
+import type { ProgressState } from './progress.ts';
 import { Raft, type RaftStats } from './raft.ts';
-import * as reads from './reads.ts';
-import * as relay from './relay.ts';
-import { applicable, keyReadable } from './parallel/apply.ts';
-import { onSelfDurable } from './parallel/leader.ts';
-import { wrap } from './parallel/merge.ts';
-import type { ParallelStats } from './parallel/state.ts';
-import { decodeParallelData } from './parallel/header.ts';
-import * as repl from './replication.ts';
+import { assertContext } from './relay.ts';
 import type { ReorderStats } from './reorder-buffer.ts';
 import type { LoadedState } from './storage.ts';
 import type {
@@ -44,8 +41,8 @@ export interface Ready {
   /** Entries to persist; they overwrite any stored entries from entries[0].index on. */
   readonly entries: readonly Entry[];
   /**
-   * Parallel mode: entries written over a stored hole or stale entry, each at its own index,
-   * leaving every other stored entry as it is (StoreBatch.fills). Always empty in raft mode.
+   * Entries written over the stored entry at their own index, leaving every other stored entry as
+   * it is (StoreBatch.fills). Only a mode with in-place writes (ParallelRaft) produces them.
    */
   readonly fills: readonly Entry[];
   /** The write must be durable (synced) before messagesAfterPersist leave. */
@@ -55,8 +52,8 @@ export interface Ready {
   /** Send only once this Ready's writes are durable. */
   readonly messagesAfterPersist: readonly Message[];
   /**
-   * Committed, durable entries to apply, in this order. Raft mode: log order. Parallel mode: out
-   * of order where keys allow; the data carries a header (entryPayload() gives the command).
+   * Committed, durable entries to apply, in this order (log order, or out of order where the mode
+   * allows; payloadOf() gives each one's command).
    */
   readonly committedEntries: readonly Entry[];
   /** Reads now safe to serve once the state machine has applied their index. */
@@ -98,8 +95,8 @@ export interface Status {
   readonly uncommittedBytes: number;
   readonly pendingReads: number;
   readonly progress: Readonly<Record<NodeId, FollowerStatus>>;
-  readonly stats: RaftStats & { readonly reorder: ReorderStats; readonly parallel: ParallelStats };
-  /** Parallel mode: committed indexes above `commit`, and applied ones above `applied`. */
+  readonly stats: RaftStats & { readonly reorder: ReorderStats; readonly parallel: ModeStats };
+  /** ParallelRaft: committed indexes above `commit`, and applied ones above `applied`. */
   readonly committedAbove: readonly Index[];
   readonly appliedAbove: readonly Index[];
 }
@@ -114,70 +111,69 @@ export interface RaftNodeInit {
 
 export class RaftNode {
   readonly #r: Raft;
+  readonly #mode: ReplicationMode;
   readonly cfg: RaftConfig;
   #prevHardState: HardState;
   /** Term and vote known durable: messages of a newer term or vote wait for persistence. */
   #durableHardState: HardState;
   #prevSoft: SoftState;
   #outstanding: Ready | null = null;
+  /**
+   * hasReady() collected and no input came since: ready() must not collect again, or a Ready
+   * would hold a second round of messages (a commit notice right behind the append that carried
+   * the same commit) that one collection per Ready never sends.
+   */
+  #collected = false;
 
   constructor(init: RaftNodeInit) {
     this.cfg = validate(init.options);
+    this.#mode = createMode(this.cfg);
     const snap = init.restore?.snapshot ?? null;
-    this.#r = new Raft(this.cfg, snap !== null ? snap.meta.conf : init.bootstrap);
-    if (init.restore !== undefined) this.#restore(init.restore);
-    const r = this.#r;
-    this.#prevHardState = { term: r.term, vote: r.vote, commit: r.log.committed };
+    this.#r = new Raft(this.cfg, snap !== null ? snap.meta.conf : init.bootstrap, this.#mode);
+    if (init.restore !== undefined) this.#load(init.restore);
+    this.#prevHardState = this.#r.hardState();
     this.#durableHardState = this.#prevHardState;
     this.#prevSoft = { leader: null, role: 'follower' };
   }
 
-  #restore(state: LoadedState): void {
+  /** What the store loaded: refused with ERR_CONFIG_INVALID when it cannot be a Raft log. */
+  #load(state: LoadedState): void {
     const r = this.#r;
-    const log = r.log;
-    if (state.snapshot !== null) {
-      const meta = state.snapshot.meta;
-      log.snapIndex = meta.index;
-      log.snapTerm = meta.term;
-      log.committed = meta.index;
-      log.applied = meta.index;
-      r.snapshot = state.snapshot;
-    }
-    const entries = state.entries;
-    for (let i = 0; i < entries.length; i++) {
-      const want = log.snapIndex + 1 + i;
-      if (entries[i]!.index !== want) {
-        throw new RaftError('ERR_CONFIG_INVALID', `restored log is not contiguous: entry ${i} has index ${entries[i]!.index}, expected ${want}`);
+    const snapIndex = state.snapshot?.meta.index ?? 0;
+    state.entries.forEach((e, i) => {
+      if (e.index !== snapIndex + 1 + i) {
+        throw new RaftError('ERR_CONFIG_INVALID', `restored log is not contiguous: entry ${i} has index ${e.index}, expected ${snapIndex + 1 + i}`);
       }
-    }
-    log.entries = [...entries];
-    log.stableIndex = log.lastIndex();
-    log.unstableFrom = log.lastIndex() + 1;
+    });
+    const last = snapIndex + state.entries.length;
     const hs = state.hardState;
-    if (hs.commit > log.lastIndex()) {
+    if (hs.commit > last) {
       throw new RaftError('ERR_CONFIG_INVALID',
-        `restored hard state commits index ${hs.commit} but the log ends at ${log.lastIndex()}: committed entries are missing from the store`);
+        `restored hard state commits index ${hs.commit} but the log ends at ${last}: committed entries are missing from the store`);
     }
-    r.term = hs.term;
-    r.vote = hs.vote;
-    log.committed = Math.max(log.committed, hs.commit);
+    r.log.load(state.snapshot?.meta ?? null, state.entries, hs.commit);
+    if (state.snapshot !== null) r.loadSnapshot(state.snapshot);
+    r.loadHardState(hs.term, hs.vote);
     // Only the committed prefix is known to match whoever leads next.
-    r.par.verified = log.committed;
+    this.#mode.onNewTerm();
   }
 
   // ---- inputs ------------------------------------------------------------------------------
 
   tick(): void {
+    this.#collected = false;
     this.#r.tick();
   }
 
   /** Feeds a message from a peer. Messages for another member are ignored. */
   step(m: Message): void {
+    this.#collected = false;
     this.#r.step(m);
   }
 
   /** Starts an election now (tests and operator tools); a learner ignores it. */
   campaign(): void {
+    this.#collected = false;
     const r = this.#r;
     if (r.role === 'leader') return;
     r.campaign(r.cfg.preVote ? 'preElection' : 'election');
@@ -185,64 +181,17 @@ export class RaftNode {
 
   /** Proposes entries (a batch shares one message per follower). Leader only. */
   propose(data: Uint8Array | readonly Uint8Array[]): ProposeResult {
-    const r = this.#r;
-    this.#assertCanPropose();
+    this.#collected = false;
     const batch: readonly Uint8Array[] = data instanceof Uint8Array ? [data] : data;
-    assert(batch.length > 0, 'propose needs at least one entry');
-    let bytes = 0;
-    for (const d of batch) {
-      if (d.byteLength > r.cfg.proposalBytesMax) {
-        throw new RaftError('ERR_PROPOSAL_TOO_LARGE', `proposal of ${d.byteLength} bytes exceeds proposalBytesMax (${r.cfg.proposalBytesMax})`, r.id);
-      }
-      bytes += d.byteLength + 24;
-    }
-    if (r.uncommittedBytes > 0 && r.uncommittedBytes + bytes > r.cfg.uncommittedBytesMax) {
-      throw new RaftError('ERR_UNCOMMITTED_LIMIT',
-        `${r.uncommittedBytes} bytes proposed are not committed yet (uncommittedBytesMax ${r.cfg.uncommittedBytesMax}): is a quorum reachable?`, r.id);
-    }
-    const first = r.log.lastIndex() + 1;
-    const entries: Entry[] = new Array<Entry>(batch.length);
-    if (r.parallel) {
-      // One at a time: each entry's look-behind describes the ones appended just before it.
-      for (let i = 0; i < batch.length; i++) {
-        const d = batch[i]!;
-        const e: Entry = { term: r.term, index: first + i, type: 'normal', data: wrap(r, first + i, 'normal', r.cfg.keysOf?.(d) ?? null, d) };
-        r.log.append([e]);
-        entries[i] = e;
-      }
-    } else {
-      for (let i = 0; i < batch.length; i++) entries[i] = { term: r.term, index: first + i, type: 'normal', data: batch[i]! };
-      r.log.append(entries);
-    }
-    r.uncommittedBytes += bytes;
-    return { firstIndex: first, lastIndex: first + batch.length - 1, term: r.term };
+    const first = this.#r.propose(batch);
+    return { firstIndex: first, lastIndex: first + batch.length - 1, term: this.#r.term };
   }
 
   /** Proposes one membership change. Leader only; one at a time. */
   proposeConfChange(cc: ConfChange): ProposeResult {
-    const r = this.#r;
-    this.#assertCanPropose();
-    if (r.pendingConfIndex > r.log.applied) {
-      throw new RaftError('ERR_CONF_CHANGE_PENDING', `a membership change at index ${r.pendingConfIndex} is not applied yet`, r.id);
-    }
-    if (r.log.term(r.log.committed) !== r.term || (r.parallel && r.log.committed < r.par.barrier)) {
-      throw new RaftError('ERR_CONF_CHANGE_PENDING', 'the leader has not committed an entry of its term yet; retry shortly', r.id);
-    }
-    const problem = confChangeProblem(r.conf(), cc);
-    if (problem !== null) throw new RaftError('ERR_CONF_CHANGE_INVALID', `${cc.type} ${cc.node}: ${problem}`, r.id);
-    const index = r.log.lastIndex() + 1;
-    const data = r.parallel ? wrap(r, index, 'config', null, new Uint8Array(0)) : new Uint8Array(0);
-    r.log.append([{ term: r.term, index, type: 'config', data, conf: cc }]);
-    r.pendingConfIndex = index;
-    return { firstIndex: index, lastIndex: index, term: r.term };
-  }
-
-  #assertCanPropose(): void {
-    const r = this.#r;
-    if (r.role !== 'leader') throw new RaftError('ERR_NOT_LEADER', `${r.id} is not the leader`, r.leader);
-    if (r.transferee !== null) {
-      throw new RaftError('ERR_TRANSFER_IN_PROGRESS', `leadership is being transferred to ${r.transferee}`, r.transferee);
-    }
+    this.#collected = false;
+    const index = this.#r.proposeConfChange(cc, confChangeProblem);
+    return { firstIndex: index, lastIndex: index, term: this.#r.term };
   }
 
   /**
@@ -251,19 +200,14 @@ export class RaftNode {
    * With allowLease false the leader confirms with a heartbeat round even when its lease holds.
    */
   readIndex(context: ReadContext, options: { readonly allowLease?: boolean } = {}): void {
-    relay.assertContext(context);
-    reads.requestRead(this.#r, context, null, options.allowLease ?? true);
+    this.#collected = false;
+    assertContext(context);
+    this.#r.reads.request(context, null, options.allowLease ?? true);
   }
 
   transferLeadership(to: NodeId): void {
-    const r = this.#r;
-    if (r.role !== 'leader') throw new RaftError('ERR_NOT_LEADER', `${r.id} is not the leader`, r.leader);
-    if (to === r.id) return;
-    if (!r.isVoter(to)) throw new RaftError('ERR_CONF_CHANGE_INVALID', `${to} is not a voter and cannot lead`, r.id);
-    r.transferee = to;
-    r.electionElapsed = 0;
-    const pr = r.progress.get(to);
-    if (pr !== undefined) pr.timeoutNowSent = false;
+    this.#collected = false;
+    this.#r.transferLeadership(to);
   }
 
   /**
@@ -272,32 +216,25 @@ export class RaftNode {
    * toward a quorum. Throws when observersMax are registered or `id` is a member.
    */
   addObserver(id: NodeId): void {
-    const r = this.#r;
-    if (r.observers.has(id)) return;
-    if (r.voters.includes(id) || r.learners.includes(id)) {
-      throw new RaftError('ERR_CONF_CHANGE_INVALID', `${id} is a member, not an observer`, r.leader);
-    }
-    if (r.observers.size >= r.cfg.observersMax) {
-      throw new RaftError('ERR_UNAVAILABLE', `${r.observers.size} observers already follow this node (observersMax=${r.cfg.observersMax})`, r.leader);
-    }
-    r.observers.add(id);
-    if (r.role === 'leader') {
-      r.progress.set(id, new Progress(r.log.lastIndex() + 1, true, r.cfg.learnerInflightMsgsMax, r.cfg.inflightBytesMax));
-    }
+    this.#collected = false;
+    this.#r.addObserver(id);
   }
 
   removeObserver(id: NodeId): void {
-    const r = this.#r;
-    if (!r.observers.delete(id)) return;
-    if (r.role === 'leader') r.progress.delete(id);
+    this.#collected = false;
+    this.#r.removeObserver(id);
   }
 
   reportUnreachable(to: NodeId): void {
-    repl.reportUnreachable(this.#r, to);
+    this.#collected = false;
+    const r = this.#r;
+    r.replication.reportUnreachable(r.tracker.get(to) ?? r.relay.progress(to));
   }
 
   reportSnapshot(to: NodeId, ok: boolean): void {
-    repl.reportSnapshot(this.#r, to, ok);
+    this.#collected = false;
+    const r = this.#r;
+    r.replication.reportSnapshot(r.tracker.get(to) ?? r.relay.progress(to), ok);
   }
 
   /**
@@ -305,76 +242,62 @@ export class RaftNode {
    * lagging followers and drops log entries up to `index - retainEntries`.
    */
   compact(data: Uint8Array, retainEntries = 0): Snapshot {
-    const r = this.#r;
-    const index = r.log.applied;
-    assert(index > 0, 'nothing applied yet: no snapshot to take');
-    const snap: Snapshot = { meta: { index, term: r.log.term(index), conf: r.conf() }, data };
-    r.snapshot = snap;
-    const to = Math.max(r.log.snapIndex, index - retainEntries);
-    if (to > r.log.snapIndex) r.log.compact(to, r.log.term(to));
-    return snap;
+    this.#collected = false;
+    return this.#r.takeSnapshot(data, retainEntries);
   }
 
   // ---- outputs -----------------------------------------------------------------------------
 
-  hasReady(): boolean {
-    if (this.#outstanding !== null) return false;
+  /** Moves the work a leader (or relaying follower) owes into the outbox: appends, read rounds. */
+  #collect(): void {
+    if (this.#collected) return;
+    this.#collected = true;
     const r = this.#r;
-    if (r.outbox.length > 0 || r.readStates.length > 0 || r.droppedReads.length > 0) return true;
-    if (r.pendingSnapshot !== null || r.log.unstableFrom <= r.log.lastIndex()) return true;
-    if (r.parallel) {
-      if (r.log.unstableFills.size > 0) return true;
-      if (r.log.maxCommitted() > r.log.applied && applicable(r).length > 0) return true;
-    } else if (r.log.applicableTo() > r.log.applied) {
-      return true;
+    if (r.role === 'leader') {
+      r.replication.flush();
+      r.reads.flush();
+    } else {
+      r.relay.flush();
     }
-    if (r.role === 'leader' && r.readOnly.hasQueued()) return true;
-    if (r.role === 'leader' && repl.owes(r)) return true;
-    if (relay.owes(r)) return true;
+  }
+
+  /** The one decision whether a Ready has anything in it (after #collect()). */
+  #pending(): boolean {
+    const r = this.#r;
+    if (r.hasMessages() || r.reads.hasOutcomes() || r.hasPendingSnapshot() || r.log.hasUnstable()) return true;
+    if (this.#mode.hasFills() || this.#mode.hasApplicable()) return true;
     const hs = this.#prevHardState;
     if (hs.term !== r.term || hs.vote !== r.vote || hs.commit !== r.log.committed) return true;
     return r.role !== this.#prevSoft.role || r.leader !== this.#prevSoft.leader;
   }
 
+  hasReady(): boolean {
+    if (this.#outstanding !== null) return false;
+    this.#collect();
+    return this.#pending();
+  }
+
   ready(): Ready {
     assert(this.#outstanding === null, 'ready() called again before advance() of the previous Ready');
     const r = this.#r;
-    if (r.role === 'leader') {
-      repl.flush(r);
-      reads.flushReads(r);
-    } else {
-      relay.flush(r);
-    }
-    const log = r.log;
-    const hs: HardState = { term: r.term, vote: r.vote, commit: log.committed };
+    this.#collect();
+    const hs = r.hardState();
     const prev = this.#prevHardState;
     const hsChanged = hs.term !== prev.term || hs.vote !== prev.vote || hs.commit !== prev.commit;
     const termVoteDirty = hs.term !== this.#durableHardState.term || hs.vote !== this.#durableHardState.vote;
-    const snapshot = r.pendingSnapshot;
-    const last = log.lastIndex();
-    const entries = log.unstableFrom <= last ? log.entries.slice(log.unstableFrom - log.snapIndex - 1) : [];
-    if (entries.length > 0) log.inProgressTo = last;
-    log.unstableFrom = last + 1;
-    let fills: Entry[] = [];
-    if (log.unstableFills.size > 0) {
-      fills = [...log.unstableFills.values()].sort((a, b) => a.index - b.index);
-      log.fillsInProgress = new Set(log.unstableFills.keys());
-      log.unstableFills.clear();
-    }
+    const snapshot = r.takePendingSnapshot();
+    const entries = r.log.takeUnstable();
+    const fills = this.#mode.takeFills();
     const mustSync = entries.length > 0 || fills.length > 0 || snapshot !== null || termVoteDirty;
     const messages: Message[] = [];
     const after: Message[] = [];
-    for (const m of r.outbox) {
+    for (const m of r.takeMessages()) {
       if (!mustSync || m.type === 'preVote' || m.type === 'preVoteResp') messages.push(m);
       else if (isResponse(m) || termVoteDirty) after.push(m);
       else messages.push(m);
     }
-    r.outbox = [];
-    const committedEntries = snapshot !== null ? []
-      : r.parallel ? applicable(r, true)
-        : log.applicableTo() > log.applied
-          ? log.entries.slice(log.applied - log.snapIndex, log.applicableTo() - log.snapIndex)
-          : [];
+    const committedEntries = snapshot !== null ? [] : this.#mode.takeApplicable();
+    const reads = r.reads.takeOutcomes();
     const rd: Ready = {
       softState: { leader: r.leader, role: r.role },
       hardState: hsChanged ? hs : null,
@@ -385,15 +308,13 @@ export class RaftNode {
       messages,
       messagesAfterPersist: after,
       committedEntries,
-      readStates: r.readStates,
-      droppedReads: r.droppedReads,
+      readStates: reads.states,
+      droppedReads: reads.dropped,
     };
-    r.readStates = [];
-    r.droppedReads = [];
-    r.pendingSnapshot = null;
     this.#prevHardState = hs;
     this.#prevSoft = rd.softState;
     this.#outstanding = rd;
+    if (this.cfg.debugChecks) this.#r.log.checkInvariants();
     return rd;
   }
 
@@ -401,69 +322,35 @@ export class RaftNode {
   advance(rd: Ready): void {
     assert(this.#outstanding === rd, 'advance() of a Ready that is not the outstanding one');
     this.#outstanding = null;
+    this.#collected = false;
     const r = this.#r;
     const log = r.log;
     if (rd.snapshot !== null) {
-      const idx = rd.snapshot.meta.index;
       // The runtime restored its state machine from this snapshot. A newer snapshot may have
       // replaced the log since ready(); then only the applied index moves, and the newer one
       // follows in the next Ready.
+      const idx = rd.snapshot.meta.index;
       log.appliedTo(idx);
-      if (log.snapIndex === idx) log.stableIndex = Math.max(log.stableIndex, idx);
+      log.snapshotPersisted(idx);
     }
-    if (rd.entries.length > 0) log.stableIndex = Math.max(log.stableIndex, log.inProgressTo);
-    log.inProgressTo = 0;
-    if (rd.fills.length > 0) log.fillsInProgress = new Set();
+    log.persisted();
+    if (rd.fills.length > 0) this.#mode.fillsPersisted();
     if (rd.hardState !== null) this.#durableHardState = rd.hardState;
-    const n = rd.committedEntries.length;
-    if (n > 0) {
-      for (const e of rd.committedEntries) if (e.type === 'config' && e.conf !== undefined) this.#applyConf(e.conf);
-      if (r.parallel) {
-        // A snapshot received while this Ready was carried out replaces the state machine in the
-        // next Ready: what this one applied above it is wiped then, and must apply again after.
-        const restoring = log.applied < log.snapIndex;
-        for (const e of rd.committedEntries) if (!restoring || e.index <= log.snapIndex) log.markApplied(e.index);
-      } else {
-        log.applied = Math.max(log.applied, rd.committedEntries[n - 1]!.index);
+    if (rd.committedEntries.length > 0) {
+      for (const e of rd.committedEntries) {
+        if (e.type === 'config' && e.conf !== undefined) r.applyConf(applyConfChange(r.tracker.conf(), e.conf), e.conf);
       }
+      this.#mode.applied(rd.committedEntries);
     }
     if (r.role === 'leader') {
-      const self = r.progress.get(r.id);
+      const self = r.tracker.get(r.id);
       const before = self?.match ?? 0;
-      if (self !== undefined && self.maybeUpdate(r.parallel ? log.durablePrefix() : log.stableIndex)) {
-        repl.maybeCommit(r);
-        if (r.parallel) onSelfDurable(r, before, self.match);
+      if (self !== undefined && self.maybeUpdate(this.#mode.durableIndex())) {
+        r.replication.maybeCommit();
+        this.#mode.onSelfDurable(before, self.match);
       }
     }
-  }
-
-  #applyConf(cc: ConfChange): void {
-    const r = this.#r;
-    const next = applyConfChange(r.conf(), cc);
-    r.setConf(next);
-    if (r.role !== 'leader') return;
-    for (const id of r.members()) {
-      if (r.progress.has(id) && (cc.node !== id || cc.type !== 'promoteLearner')) continue;
-      const learner = r.learners.includes(id);
-      const old = r.progress.get(id);
-      const pr = new Progress(r.log.lastIndex() + 1, learner,
-        learner ? r.cfg.learnerInflightMsgsMax : r.cfg.inflightMsgsMax, r.cfg.inflightBytesMax);
-      if (old !== undefined) {
-        // A promoted learner keeps what it has; it restarts in probe state with voter limits.
-        pr.match = old.match;
-        pr.next = old.match + 1;
-      }
-      pr.recentActive = true;
-      r.progress.set(id, pr);
-    }
-    for (const id of [...r.progress.keys()]) if (!r.members().includes(id) && !r.observers.has(id)) r.progress.delete(id);
-    if (r.transferee !== null && !r.isVoter(r.transferee)) r.transferee = null;
-    if (!r.isVoter(r.id)) {
-      // A leader that removed itself steps down once the change is applied.
-      r.becomeFollower(r.term, null);
-      return;
-    }
-    repl.maybeCommit(r);
+    if (this.cfg.debugChecks) r.log.checkInvariants();
   }
 
   // ---- introspection -----------------------------------------------------------------------
@@ -494,40 +381,50 @@ export class RaftNode {
     return this.#r.log.firstIndex();
   }
 
-  /** Parallel mode: whether entries above the commit index are committed (committedAbove is non-empty). */
-  get committedAboveCount(): number {
-    return this.#r.log.committedAbove.size;
+  /** Whether reads may complete per key, before the whole log up to their index is applied. */
+  get perKeyReads(): boolean {
+    return this.#mode.perKeyReads;
   }
 
   status(): Status {
     const r = this.#r;
     const progress: Record<NodeId, FollowerStatus> = {};
-    for (const [id, pr] of r.progress) {
+    for (const [id, pr] of r.tracker.entries()) {
       progress[id] = {
         match: pr.match, next: pr.next, state: pr.state, inflightMsgs: pr.inflights.count,
         inflightBytes: pr.inflights.bytes, recentActive: pr.recentActive, learner: pr.isLearner,
       };
     }
+    const above = this.#mode.above();
     return {
       id: r.id, role: r.role, leader: r.leader, term: r.term, vote: r.vote,
       commit: r.log.committed, applied: r.log.applied, firstIndex: r.log.firstIndex(),
-      lastIndex: r.log.lastIndex(), stableIndex: r.log.stableIndex, conf: r.conf(), removed: r.removed,
-      leaseValid: reads.leaseValid(r), uncommittedBytes: r.uncommittedBytes,
-      pendingReads: r.readOnly.pending + r.readsAwaitingCommit.length, progress,
-      stats: { ...r.stats, reorder: { ...r.reorder.stats }, parallel: { ...r.par.stats } },
-      committedAbove: [...r.log.committedAbove].sort((a, b) => a - b),
-      appliedAbove: [...r.log.appliedAbove].sort((a, b) => a - b),
+      lastIndex: r.log.lastIndex(), stableIndex: r.log.stableIndex, conf: r.tracker.conf(), removed: r.removed,
+      leaseValid: r.reads.leaseValid(), uncommittedBytes: r.uncommittedBytes,
+      pendingReads: r.reads.pending, progress,
+      stats: { ...r.stats, reorder: { ...r.reorder.stats }, parallel: { ...this.#mode.stats } },
+      committedAbove: above.committed,
+      appliedAbove: above.applied,
     };
   }
 
   /**
    * Whether a linearizable read of `key` with read index `index` may be answered from the local
-   * state machine now. Raft mode: once `index` is applied. Parallel mode: once every committed
-   * entry up to `index` that may write `key` is applied (a per-key watermark).
+   * state machine now: once `index` is applied, or (ParallelRaft) once every committed entry up
+   * to `index` that may write `key` is applied (a per-key watermark).
    */
   keyReadable(key: string, index: Index): boolean {
-    const r = this.#r;
-    return r.parallel ? keyReadable(r, key, index) : r.log.applied >= index;
+    return this.#mode.keyReadable(key, index);
+  }
+
+  /** The command an entry carries (its data, without a mode's header): what runtimes apply. */
+  payloadOf(e: Entry): Uint8Array {
+    return this.#mode.payloadOf(e);
+  }
+
+  /** The term of the leader that created `e` (a later leader may have re-stamped it). */
+  originTermOf(e: Entry): Term {
+    return this.#mode.originTermOf(e);
   }
 
   /** Term of entry `i`, or -1 when it is not in the in-memory log (for tests and checkers). */
@@ -537,20 +434,10 @@ export class RaftNode {
 
   /** The in-memory log entry at `i` (for checkers), or undefined. */
   entryAt(i: Index): Entry | undefined {
-    const log = this.#r.log;
-    if (i <= log.snapIndex || i > log.lastIndex()) return undefined;
-    return log.entry(i);
+    return this.#r.entryAt(i);
   }
 
   get snapshotMeta(): Snapshot['meta'] | null {
     return this.#r.snapshot?.meta ?? null;
   }
-}
-
-/**
- * The command an entry carries: its data in raft mode; in parallel mode the payload behind the
- * entry's header (keys and look-behind). Runtimes apply this.
- */
-export function entryPayload(e: Entry, mode: 'raft' | 'parallel'): Uint8Array {
-  return mode === 'parallel' ? decodeParallelData(e).payload : e.data;
 }

@@ -6,7 +6,7 @@ import { getMany, promisifyRequest } from 'idb-keyval';
 import type { UseStore } from 'idb-keyval';
 import { StoreError, assert, emptyHardState } from '../core/index.ts';
 import type { HardState, LoadedState, Snapshot } from '../core/index.ts';
-import { LogState } from '../core/memory-store.ts';
+import { LogState } from '../core/store/log-state.ts';
 import {
   checkHardState, checkMeta, checkSnapshotMeta, corruptRecord, decodeEntry, formatName, formatVersion,
   keyHardState, keyMeta, keySnapshotData, keySnapshotMeta,

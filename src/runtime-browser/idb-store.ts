@@ -16,7 +16,7 @@ import { StoreError, assert, entryBytes } from '../core/index.ts';
 import type { Entry, Index, LoadedState, LogStore, Snapshot, StoreBatch } from '../core/index.ts';
 // LogState is the log model every store validates through, so all stores refuse the same batches.
 // TODO(lead): re-export it from src/core/index.ts; imports across folders should go through it.
-import type { LogState } from '../core/memory-store.ts';
+import type { LogState } from '../core/store/log-state.ts';
 import { copyEntry, copySnapshot, formatName, formatVersion, invalidInput, keyHardState, keySnapshotData, keySnapshotMeta } from './idb-codec.ts';
 import type { Fail } from './idb-codec.ts';
 import { checkMetaRecord, describe, logStateFrom, openDatabase, readAll, storeOf, transactionDone, writeError } from './idb-database.ts';

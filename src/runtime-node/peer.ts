@@ -13,6 +13,7 @@ import type { KvResult } from '../core/kv/machine.ts';
 import { KvMachine } from '../core/kv/machine.ts';
 import { bootstrapState } from '../core/confchange.ts';
 import { RaftNode, type Ready } from '../core/node.ts';
+import { logRulesFor } from '../core/modes.ts';
 import { SeededPrng } from '../core/prng.ts';
 import type { Message, SnapshotMsg } from '../core/message.ts';
 import type { ConfState, Entry } from '../core/types.ts';
@@ -171,9 +172,12 @@ export class Peer {
     const log = jsonLogger({ peer: opts.id }, opts.logLevel);
     await mkdir(opts.dataDir, { recursive: true });
     const meta = await Peer.#meta(opts, log);
+    // The mode is chosen here, once: the store's and the transport's log rules, the machine's
+    // apply order and the core's replication mode all follow from it.
     const parallel = opts.mode === 'parallel';
+    const logRules = logRulesFor(opts.mode);
     const wal = await FileWal.open(join(opts.dataDir, 'wal'), {
-      syncMode: opts.sync, logger: { warn: (m) => log('warn', m) }, parallel,
+      syncMode: opts.sync, logger: { warn: (m) => log('warn', m) }, logRules,
     });
     try {
       let loaded = await wal.load();
@@ -206,7 +210,7 @@ export class Peer {
       for (const [id, url] of Object.entries(meta.peers)) if (id !== opts.id) peers[id] = url;
       const mesh = await Mesh.start({
         id: opts.id, cluster: opts.cluster, ...(opts.secret !== null ? { secret: opts.secret } : {}),
-        insecure: opts.insecure, peers, listener, dial: dialWs, connectionsPerPeer: opts.connectionsPerPeer, parallel,
+        insecure: opts.insecure, peers, listener, dial: dialWs, connectionsPerPeer: opts.connectionsPerPeer, logRules,
         timing: {
           tickMs: node.cfg.tickMs, electionTicks: node.cfg.electionTicks, heartbeatTicks: node.cfg.heartbeatTicks,
           leaseDriftPercent: node.cfg.leaseDriftPercent, checkQuorum: node.cfg.checkQuorum,

@@ -1,7 +1,7 @@
 // Where each entry of the log lives on disk (segment, offset, record size) and its term, in
 // number columns rather than one object per entry. Replay builds it; the WAL keeps it current as
 // it encodes, and reads entries back from the segments through it.
-import { NumberLog } from '../core/memory-store.ts';
+import { NumberLog } from '../core/store/number-log.ts';
 import type { Index, Term } from '../core/types.ts';
 
 const u32Limit = 4294967296;

@@ -1,6 +1,7 @@
 // FileWal's options: what each means, its default and its bounds. Validation names the option,
 // the rule and the value, so a typo or a unit mistake fails at open rather than under load.
 import { StoreError } from '../core/storage.ts';
+import { raftLogRules, type LogRules } from '../core/store/log-rules.ts';
 
 export interface WalLogger {
   warn(message: string): void;
@@ -20,11 +21,11 @@ export interface FileWalOptions {
   /** Receives recovery warnings (torn tail truncated, stale lock taken over). Default: console.warn. */
   readonly logger?: WalLogger;
   /**
-   * ParallelRaft: the log may hold holes and stale entries (terms need not grow along it), and
-   * saves may carry in-place fills (written as fill records). A store must always be opened in
-   * the mode it was written in.
+   * The rules the log keeps (core modes.ts logRulesFor(mode); plain Raft's by default). Under
+   * ParallelRaft's the log may hold holes and stale entries and saves may carry in-place fills
+   * (written as fill records). A store must always be opened with the rules it was written under.
    */
-  readonly parallel?: boolean;
+  readonly logRules?: LogRules;
 }
 
 export interface WalConfig {
@@ -32,7 +33,7 @@ export interface WalConfig {
   readonly sync: boolean;
   readonly pendingBytesMax: number;
   readonly warn: (message: string) => void;
-  readonly parallel: boolean;
+  readonly logRules: LogRules;
 }
 
 const segmentBytesMin = 4096;
@@ -46,7 +47,7 @@ function invalidOption(message: string): StoreError {
 }
 
 export function validateOptions(options: FileWalOptions): WalConfig {
-  const known = new Set(['segmentBytes', 'syncMode', 'pendingBytesMax', 'logger', 'parallel']);
+  const known = new Set(['segmentBytes', 'syncMode', 'pendingBytesMax', 'logger', 'logRules']);
   for (const key of Object.keys(options)) {
     if (!known.has(key)) throw invalidOption(`unknown FileWal option '${key}' (known: ${[...known].join(', ')})`);
   }
@@ -65,11 +66,16 @@ export function validateOptions(options: FileWalOptions): WalConfig {
   if (logger !== undefined && (typeof logger !== 'object' || logger === null || typeof logger.warn !== 'function')) {
     throw invalidOption('FileWal option logger must be an object with a warn(message) method');
   }
+  const rules = options.logRules;
+  if (rules !== undefined && (typeof rules !== 'object' || rules === null || typeof rules.name !== 'string'
+    || typeof rules.termsMayFall !== 'boolean' || typeof rules.fillsAllowed !== 'boolean')) {
+    throw invalidOption('FileWal option logRules must be a LogRules object (from logRulesFor(mode))');
+  }
   return {
     segmentBytes: bytes('segmentBytes', 64 * 1024 * 1024, segmentBytesMin),
     sync: syncMode === 'fdatasync',
     pendingBytesMax: bytes('pendingBytesMax', 16 * 1024 * 1024, 1024),
     warn: logger === undefined ? (m) => console.warn(`edgeraft wal: ${m}`) : (m) => logger.warn(m),
-    parallel: options.parallel === true,
+    logRules: options.logRules ?? raftLogRules,
   };
 }

@@ -3,7 +3,8 @@
 // tail (truncated with a warning: it was never acknowledged) and what is corruption (refused).
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { LogMeta } from '../core/memory-store.ts';
+import { LogMeta } from '../core/store/log-meta.ts';
+import { raftLogRules, type LogRules } from '../core/store/log-rules.ts';
 import { StoreError } from '../core/storage.ts';
 import { emptyHardState } from '../core/types.ts';
 import type { HardState, Snapshot } from '../core/types.ts';
@@ -249,7 +250,7 @@ async function loadSnapshot(dir: string, ref: SnapshotRef): Promise<Snapshot> {
 }
 
 /** Replays `dir` (which must exist and be locked by the caller). */
-export async function recoverDir(dir: string, warn: (message: string) => void, parallel = false): Promise<Recovered> {
+export async function recoverDir(dir: string, warn: (message: string) => void, rules: LogRules = raftLogRules): Promise<Recovered> {
   const names = await fsp.readdir(dir);
   const seqs = names.map(parseSegmentName).filter((s): s is number => s !== null).sort((a, b) => a - b);
   const snapIndexes = names.map(parseSnapshotName).filter((s): s is number => s !== null);
@@ -278,7 +279,7 @@ export async function recoverDir(dir: string, warn: (message: string) => void, p
   const snapshot = replay.ref === null ? null : await loadSnapshot(dir, replay.ref);
   let state: LogMeta;
   try {
-    state = LogMeta.restore(replay.hardState, snapshot, replay.index.terms, parallel);
+    state = LogMeta.restore(replay.hardState, snapshot, replay.index.terms, rules);
   } catch (err) {
     throw corrupt(dir, null, `replayed log is inconsistent: ${(err as Error).message}`);
   }

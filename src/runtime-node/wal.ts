@@ -21,7 +21,7 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { Buffer } from 'node:buffer';
-import type { LogMeta } from '../core/memory-store.ts';
+import type { LogMeta } from '../core/store/log-meta.ts';
 import { StoreError } from '../core/storage.ts';
 import type { LoadedState, LogStore, StoreBatch } from '../core/storage.ts';
 import type { Entry, HardState, Index, Snapshot } from '../core/types.ts';
@@ -125,7 +125,7 @@ export class FileWal implements LogStore {
     }
     const lock = await DirLock.acquire(dir, cfg.warn);
     try {
-      const rec = await recoverDir(dir, cfg.warn, cfg.parallel);
+      const rec = await recoverDir(dir, cfg.warn, cfg.logRules);
       if (rec.fresh) await writeFileAtomic(dir, versionFileName, [Buffer.from(versionText)]);
       await removeLeftovers(dir, rec, cfg.warn);
       const wal = new FileWal(dir, cfg, lock, rec);

@@ -7,6 +7,7 @@
 import { Decoder, Encoder } from 'cbor-x';
 import { assert, assertNever } from '../core/assert.ts';
 import type { Message } from '../core/message.ts';
+import type { LogRules } from '../core/store/log-rules.ts';
 import type { NodeId } from '../core/types.ts';
 import { SlabAllocator } from './cbor-writer.ts';
 import { encodeDataFrame, encodeRpcFrame, messageBytes } from './frame-writer.ts';
@@ -30,14 +31,15 @@ export interface CodecOptions {
   readonly cluster: string;
   readonly limits?: Partial<FrameLimits>;
   /**
-   * A ParallelRaft cluster: an append may carry falling terms (a leader's committed prefix can
-   * hold re-stamped and stale copies side by side; docs/parallel-raft.md).
+   * The cluster's log rules (core modes.ts logRulesFor()): under ParallelRaft's an append may carry
+   * falling terms (re-stamped and stale copies side by side; docs/parallel-raft.md). Plain Raft's
+   * when omitted.
    */
-  readonly parallel?: boolean;
+  readonly logRules?: LogRules;
 }
 
-/** What validation needs beyond the limits. */
-export type ValidationContext = FrameLimits & { readonly fallingTerms?: boolean };
+/** What validation needs beyond the limits: the rules appended entries must keep. */
+export type ValidationContext = FrameLimits & { readonly logRules?: LogRules };
 
 export class FrameCodec {
   readonly cluster: string;
@@ -52,7 +54,7 @@ export class FrameCodec {
 
   constructor(options: CodecOptions) {
     this.limits = resolveFrameLimits(options.limits);
-    this.#validation = options.parallel === true ? { ...this.limits, fallingTerms: true } : this.limits;
+    this.#validation = options.logRules === undefined ? this.limits : { ...this.limits, logRules: options.logRules };
     assert(typeof options.cluster === 'string' && options.cluster.length > 0, 'cluster must be a non-empty string');
     assert(options.cluster.length <= this.limits.clusterLengthMax, () => `cluster id longer than clusterLengthMax: ${options.cluster.length}`);
     this.cluster = options.cluster;

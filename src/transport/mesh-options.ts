@@ -2,6 +2,7 @@
 // the error with the rule it broke and the value it got).
 
 import type { Prng } from '../core/prng.ts';
+import type { LogRules } from '../core/store/log-rules.ts';
 import { SeededPrng } from '../core/prng.ts';
 import type { NodeId } from '../core/types.ts';
 import { secretBytes } from './auth.ts';
@@ -42,8 +43,8 @@ export interface MeshOptions {
   /** Token roles let in by this node's listener. */
   readonly acceptRoles?: readonly TokenRole[];
   readonly limits?: Partial<FrameLimits>;
-  /** A ParallelRaft cluster (see CodecOptions.parallel). */
-  readonly parallel?: boolean;
+  /** The cluster's log rules, which appended entries must keep (see CodecOptions.logRules). */
+  readonly logRules?: LogRules;
   /**
    * The timing settings a leader lease depends on (envelope.ts PeerTiming): announced in the
    * handshake, and a peer whose settings differ is refused. Null skips the check (tests of the
@@ -94,7 +95,7 @@ export interface ResolvedMeshOptions {
   readonly connectionsPerPeer: number;
   readonly acceptRoles: ReadonlySet<TokenRole>;
   readonly limits: FrameLimits;
-  readonly parallel: boolean;
+  readonly logRules: LogRules | undefined;
   readonly timing: PeerTiming | null;
   readonly tokenFrameBytesMax: number;
   readonly highWaterBytes: number;
@@ -177,7 +178,7 @@ export function resolveMeshOptions(options: MeshOptions): ResolvedMeshOptions {
     tokenSecret: options.tokenSecret ?? options.secret ?? null,
     token: options.token ?? null,
     peers, listener: options.listener ?? null, dial: options.dial ?? null,
-    connectionsPerPeer: o.connectionsPerPeer, acceptRoles, limits, parallel: options.parallel === true, timing: options.timing ?? null, tokenFrameBytesMax,
+    connectionsPerPeer: o.connectionsPerPeer, acceptRoles, limits, logRules: options.logRules, timing: options.timing ?? null, tokenFrameBytesMax,
     highWaterBytes: o.highWaterBytes, hardCapBytes: o.hardCapBytes, frameTargetBytes,
     handshakeTimeoutMs: o.handshakeTimeoutMs, dialTimeoutMs: o.dialTimeoutMs,
     handshakesMax: o.handshakesMax, linksMax: o.linksMax,

@@ -65,7 +65,7 @@ export class Mesh implements Transport {
   private constructor(o: ResolvedMeshOptions, peerKey: CryptoKey | null, tokenKey: CryptoKey | null) {
     this.id = o.id;
     this.#o = o;
-    this.codec = new FrameCodec({ cluster: o.cluster, limits: o.limits, parallel: o.parallel });
+    this.codec = new FrameCodec({ cluster: o.cluster, limits: o.limits, ...(o.logRules !== undefined ? { logRules: o.logRules } : {}) });
     this.#hs = {
       id: o.id, cluster: o.cluster, codec: this.codec, peerKey, tokenKey, token: o.token,
       acceptRoles: o.acceptRoles, slotsMax: o.connectionsPerPeer, now: o.now, timing: o.timing,

@@ -117,7 +117,7 @@ function checkCluster(x: unknown, limits: FrameLimits, cluster: string): string 
 }
 
 /** Validates any frame; `cluster` is the one this endpoint belongs to. */
-export function validateFrame(raw: unknown, limits: FrameLimits, cluster: string): Frame {
+export function validateFrame(raw: unknown, limits: ValidationContext, cluster: string): Frame {
   if (!Array.isArray(raw) || raw.length < 2) {
     throw new TransportError('ERR_FRAME_MALFORMED', `frame must be an array [version, kind, ...], got ${describeValue(raw)}`);
   }
@@ -149,7 +149,7 @@ function sessionEnvelope(raw: readonly unknown[], limits: FrameLimits, cluster: 
   return { from, to, wire };
 }
 
-function dataFrame(raw: readonly unknown[], v: number, limits: FrameLimits, cluster: string): DataFrame {
+function dataFrame(raw: readonly unknown[], v: number, limits: ValidationContext, cluster: string): DataFrame {
   const { from, to, wire } = sessionEnvelope(raw, limits, cluster, 'msgs');
   const msgs = new Array<Message>(wire.length);
   for (let i = 0; i < wire.length; i++) msgs[i] = message(wire[i], from, to, limits, i);
@@ -222,7 +222,7 @@ function welcomeFrame(raw: readonly unknown[], v: number): WelcomeFrame {
   return { kind: 'welcome', v, proof: fixedBytes(raw[2], [0, proofBytes], 'proof') };
 }
 
-function message(x: unknown, from: NodeId, to: NodeId, limits: FrameLimits, i: number): Message {
+function message(x: unknown, from: NodeId, to: NodeId, limits: ValidationContext, i: number): Message {
   if (!Array.isArray(x) || x.length < 2) throw fieldError(`msgs[${i}]`, 'an array [type, term, ...]', x);
   const type = lookup(x[0], messageTypesByCode, `msgs[${i}].type`, 'message type');
   const term = uint(x[1], `msgs[${i}].term`);
@@ -350,7 +350,7 @@ function readContext(x: unknown, limits: FrameLimits, path: string): ReadContext
   throw fieldError(path, `a finite number or a string of at most ${limits.contextLengthMax} chars`, x);
 }
 
-function appMsg(x: readonly unknown[], from: NodeId, to: NodeId, term: number, limits: FrameLimits, p: string): Message {
+function appMsg(x: readonly unknown[], from: NodeId, to: NodeId, term: number, limits: ValidationContext, p: string): Message {
   tupleOr(x, 10, 1, p);
   const prevIndex = uint(x[2], `${p}.prevIndex`);
   const prevTerm = uint(x[3], `${p}.prevTerm`);
@@ -376,7 +376,7 @@ function appMsg(x: readonly unknown[], from: NodeId, to: NodeId, term: number, l
   let confAt = 0;
   for (let i = 0; i < n; i++) {
     const t = terms[i];
-    const floor = (limits as ValidationContext).fallingTerms === true ? 1 : lastTerm;
+    const floor = limits.logRules?.termsMayFall === true ? 1 : lastTerm;
     if (!isUint(t) || t < floor || t > term || t === 0) {
       throw fieldError(`${p}.entries[${i}].term`, floor === 1 ? `an integer in [1, ${term}]` : `an integer in [max(1, ${lastTerm}), ${term}] (terms never decrease)`, t);
     }

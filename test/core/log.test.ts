@@ -20,6 +20,12 @@ function logOf(terms: readonly number[]): RaftLog {
   return log;
 }
 
+/** The runtime made every entry handed out so far durable (takeUnstable, then persisted). */
+function persistAll(log: RaftLog): void {
+  log.takeUnstable();
+  log.persisted();
+}
+
 function terms(log: RaftLog): number[] {
   return log.entries.map((e) => e.term);
 }
@@ -111,10 +117,11 @@ test('appendFollowing ignores entries already covered by the snapshot', () => {
 });
 
 test('truncateFrom clamps stableIndex, inProgressTo and unstableFrom to the new end', () => {
-  const log = logOf([1, 1, 1, 1, 1]);
-  log.stableIndex = 4;
-  log.inProgressTo = 5;
-  log.unstableFrom = 6;
+  const log = logOf([1, 1, 1, 1]);
+  persistAll(log);
+  log.append([ent(5, 1)]);
+  log.takeUnstable();
+  assert.equal([log.stableIndex, log.inProgressTo, log.unstableFrom], [4, 5, 6]);
   log.truncateFrom(3);
   assert.is(log.lastIndex(), 2);
   assert.is(log.stableIndex, 2);
@@ -123,10 +130,10 @@ test('truncateFrom clamps stableIndex, inProgressTo and unstableFrom to the new 
 });
 
 test('truncateFrom leaves cursors that are already below the cut alone', () => {
-  const log = logOf([1, 1, 1, 1, 1]);
-  log.stableIndex = 1;
-  log.inProgressTo = 0;
-  log.unstableFrom = 2;
+  const log = logOf([1]);
+  persistAll(log);
+  log.append([ent(2, 1), ent(3, 1), ent(4, 1), ent(5, 1)]);
+  assert.equal([log.stableIndex, log.inProgressTo, log.unstableFrom], [1, 0, 2]);
   log.truncateFrom(4);
   assert.is(log.lastIndex(), 3);
   assert.is(log.stableIndex, 1);
@@ -138,10 +145,11 @@ test('truncateFrom refuses to cut at or below the commit index or inside the sna
   const log = logOf([1, 1, 1]);
   log.commitTo(2);
   assert.throws(() => log.truncateFrom(2), isAssertion);
+  // Inside the snapshot is at or below the commit index too (restore commits the snapshot).
   const snap = new RaftLog();
   snap.restore({ index: 4, term: 1, conf });
-  snap.committed = 0;
   assert.throws(() => snap.truncateFrom(4), isAssertion);
+  assert.throws(() => snap.truncateFrom(3), isAssertion);
 });
 
 test('findConflictByTerm returns the largest index at or below the hint whose term fits', () => {
@@ -204,13 +212,16 @@ test('commitTo only moves forward and never past the last index', () => {
 });
 
 test('applicableTo is bounded by both commit and durability', () => {
-  const log = logOf([1, 1, 1, 1]);
+  const log = logOf([1, 1]);
+  persistAll(log);
+  log.append([ent(3, 1), ent(4, 1)]);
   log.commitTo(4);
-  log.stableIndex = 2;
   assert.is(log.applicableTo(), 2);
-  log.stableIndex = 4;
-  log.committed = 3;
-  assert.is(log.applicableTo(), 3);
+  assert.equal(log.applicableEntries().map((e) => e.index), [1, 2]);
+  const other = logOf([1, 1, 1, 1]);
+  persistAll(other);
+  other.commitTo(3);
+  assert.is(other.applicableTo(), 3);
 });
 
 test('isUpToDate compares last terms first, then lengths (section 5.4.1)', () => {
@@ -232,12 +243,13 @@ test('isUpToDate uses the snapshot term when the log after it is empty', () => {
 });
 
 test('restore replaces the log with the snapshot and resets the cursors', () => {
-  const log = logOf([1, 1, 1, 1, 1, 1]);
+  const log = logOf([1, 1, 1, 1, 1]);
+  persistAll(log);
   log.commitTo(4);
-  log.applied = 3;
-  log.stableIndex = 5;
-  log.inProgressTo = 6;
-  log.unstableFrom = 7;
+  log.appliedTo(3);
+  log.append([ent(6, 1)]);
+  log.takeUnstable();
+  assert.equal([log.applied, log.stableIndex, log.inProgressTo, log.unstableFrom], [3, 5, 6, 7]);
   log.restore({ index: 20, term: 5, conf });
   assert.is(log.snapIndex, 20);
   assert.is(log.snapTerm, 5);
@@ -255,7 +267,8 @@ test('restore replaces the log with the snapshot and resets the cursors', () => 
 
 test('restore below an in-flight write clamps inProgressTo to the snapshot', () => {
   const log = logOf([1, 1, 1, 1, 1, 1, 1, 1]);
-  log.inProgressTo = 8;
+  log.takeUnstable();
+  assert.is(log.inProgressTo, 8);
   log.restore({ index: 5, term: 2, conf });
   assert.is(log.inProgressTo, 5);
   assert.is(log.lastIndex(), 5);
@@ -264,7 +277,7 @@ test('restore below an in-flight write clamps inProgressTo to the snapshot', () 
 test('compact drops entries up to the index and keeps the rest addressable', () => {
   const log = logOf([1, 1, 2, 2, 3]);
   log.commitTo(4);
-  log.applied = 4;
+  log.appliedTo(4);
   log.compact(3, 2);
   assert.is(log.snapIndex, 3);
   assert.is(log.snapTerm, 2);
@@ -280,7 +293,7 @@ test('compact drops entries up to the index and keeps the rest addressable', () 
 test('compact refuses an unapplied index and a wrong term, and ignores an older index', () => {
   const log = logOf([1, 1, 2, 2, 3]);
   log.commitTo(4);
-  log.applied = 4;
+  log.appliedTo(4);
   assert.throws(() => log.compact(5, 3), isAssertion);
   assert.throws(() => log.compact(3, 1), isAssertion);
   log.compact(3, 2);

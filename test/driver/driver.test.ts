@@ -7,7 +7,7 @@ import { RaftDriver } from '../../src/core/driver.ts';
 import { encodeCommand } from '../../src/core/kv/command.ts';
 import { KvMachine, type KvResult } from '../../src/core/kv/machine.ts';
 import { ManualClock } from '../../src/core/clock.ts';
-import { MemoryBacking, MemoryStore } from '../../src/core/memory-store.ts';
+import { MemoryBacking, MemoryStore } from '../../src/core/store/memory-store.ts';
 import type { Message } from '../../src/core/message.ts';
 import { RaftNode } from '../../src/core/node.ts';
 import { SeededPrng } from '../../src/core/prng.ts';

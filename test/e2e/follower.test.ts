@@ -4,7 +4,7 @@
 // events, cannot write with a learner token (a client-token replica can), and follows a new leader after the old one dies.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { MemoryStore } from '../../src/core/memory-store.ts';
+import { MemoryStore } from '../../src/core/store/memory-store.ts';
 import { joinAsFollower } from '../../src/runtime-browser/follower.ts';
 import { dialWs } from '../../src/runtime-node/ws-socket.ts';
 import { waitFor, withCluster } from './cluster.ts';

@@ -13,7 +13,7 @@ import { reliableNetwork, unreliableNetwork, type NetworkOptions } from './netwo
 import { checkHistory, formatResult } from '../lincheck/checker.ts';
 import { KvWorkload } from './kv-workload.ts';
 import { Sim, type SimOptions } from './sim.ts';
-import type { ParallelStats } from '../../src/core/parallel/state.ts';
+import type { ModeStats as ParallelStats } from '../../src/core/mode.ts';
 
 export function emptyParallelStats(): ParallelStats {
   return { outOfOrderAccepted: 0, outOfOrderCommitted: 0, outOfOrderApplied: 0, applyHeldByConflict: 0, merges: 0, mergeNoops: 0 };

@@ -62,7 +62,7 @@ export class CheckedNode extends RaftNode {
       }
       this.commitSeen = commit;
     }
-    if (this.committedAboveCount > 0) {
+    if (this.#h.mode === 'parallel') {
       for (const i of this.status().committedAbove) {
         const e = this.entryAt(i);
         if (e !== undefined) c.commit(this.#h.id, e, term);

@@ -32,15 +32,15 @@ const one = (file: string, from: string, to: string): readonly Edit[] => [{ file
 export const mutants: readonly Mutant[] = [
   {
     name: 'commit an older term\'s entry by counting replicas (Figure 8)',
-    edits: one('src/core/replication.ts', '  if (r.log.term(idx) !== r.term) return false;\n', ''),
+    edits: one('src/core/replication.ts', '    if (log.term(idx) !== r.term) return false;\n', ''),
   },
   {
     name: 'grant two votes in one term',
-    edits: one('src/core/raft.ts', 'const canVote = this.vote === m.from ||', 'const canVote = true ||'),
+    edits: one('src/core/raft.ts', 'const canVote = this.#vote === m.from ||', 'const canVote = true ||'),
   },
   {
     name: 'grant votes to candidates with stale logs',
-    edits: one('src/core/raft.ts', 'if (canVote && this.log.isUpToDate(m.lastIndex, m.lastTerm) && mergeData !== null) {', 'if (canVote && mergeData !== null) {'),
+    edits: one('src/core/raft.ts', 'if (canVote && this.log.isUpToDate(m.lastIndex, m.lastTerm) && extra !== null) {', 'if (canVote && extra !== null) {'),
   },
   {
     name: 'acknowledge appends before they are durable',
@@ -48,11 +48,11 @@ export const mutants: readonly Mutant[] = [
   },
   {
     name: 'accept an append without checking the previous entry (no Log Matching check)',
-    edits: one('src/core/replication.ts', '  if (log.matchTerm(prevIndex, prevTerm)) {\n    const lastNew', '  if (prevIndex <= log.lastIndex()) {\n    const lastNew'),
+    edits: one('src/core/raft-mode/raft-mode.ts', '    if (log.matchTerm(prevIndex, prevTerm)) {\n      const lastNew', '    if (prevIndex <= log.lastIndex()) {\n      const lastNew'),
   },
   {
     name: 'answer ReadIndex reads without confirming leadership with a quorum',
-    edits: one('src/core/reads.ts', '  r.readOnly.enqueue({ context, from });', "  answer(r, context, from, r.log.committed, 'readIndex');"),
+    edits: one('src/core/reads.ts', '    this.#readOnly.enqueue({ context, from });', "    this.#answer(context, from, r.log.committed, 'readIndex');"),
   },
   {
     name: 'ignore the clock-drift margin and the tick of uncertainty in the lease',
@@ -62,7 +62,7 @@ export const mutants: readonly Mutant[] = [
     // Bug 1 of issue 13: the lease was off only while a transfer was in progress.
     name: 'serve lease reads again once an abandoned transfer\'s timeoutNow has left (transfer votes bypass the lease)',
     chaosOnly: true,
-    edits: one('src/core/reads.ts', '  if (r.transferee !== null || r.leaseForfeited) return false;', '  if (r.transferee !== null) return false;'),
+    edits: one('src/core/reads.ts', '    if (r.transferee !== null || this.#leaseForfeited) return false;', '    if (r.transferee !== null) return false;'),
   },
   {
     // Bug 2 of issue 13: the lease measured in ticks (which the runtime skips over a stall),
@@ -70,13 +70,13 @@ export const mutants: readonly Mutant[] = [
     name: 'measure the lease in ticks, dropped on a stall and revived by acknowledgements of a round sent before it',
     chaosOnly: true,
     edits: [
-      { file: 'src/core/reads.ts', from: '  return r.readOnly.startRound(readIndexNow(r), r.cfg.clock === null ? null : instant(r.cfg.clock));', to: '  return r.readOnly.startRound(readIndexNow(r), { mono: r.tickCount, wall: r.tickCount });' },
+      { file: 'src/core/reads.ts', from: '    return this.#readOnly.startRound(r.mode.readIndex(), r.cfg.clock === null ? null : instant(r.cfg.clock));', to: '    return this.#readOnly.startRound(r.mode.readIndex(), { mono: r.tickCount, wall: r.tickCount });' },
       {
-        file: 'src/core/reads.ts', from: '  return base !== null && elapsedMs(r.cfg.clock, base) < leaseMs(r.cfg);',
-        to: '  return base !== null && r.tickCount < base.mono + Math.min(Math.floor((r.cfg.electionTicks * (100 - r.cfg.leaseDriftPercent)) / 100), r.cfg.electionTicks - 1) - 1;',
+        file: 'src/core/reads.ts', from: '    return base !== null && elapsedMs(r.cfg.clock, base) < leaseMs(r.cfg);',
+        to: '    return base !== null && r.tickCount < base.mono + Math.min(Math.floor((r.cfg.electionTicks * (100 - r.cfg.leaseDriftPercent)) / 100), r.cfg.electionTicks - 1) - 1;',
       },
       { file: 'src/core/read-only.ts', from: '  get leaseBase(): Instant | null {', to: '  dropLease(): void { this.#leaseBase = null; }\n\n  get leaseBase(): Instant | null {' },
-      { file: 'src/core/node.ts', from: '  reportUnreachable(to: NodeId): void {', to: '  dropLease(): void { this.#r.readOnly.dropLease(); }\n\n  reportUnreachable(to: NodeId): void {' },
+      { file: 'src/core/node.ts', from: '  reportUnreachable(to: NodeId): void {', to: '  dropLease(): void { this.#r.reads.readOnly.dropLease(); }\n\n  reportUnreachable(to: NodeId): void {' },
       { file: 'src/core/driver.ts', from: '    if (due.stalledMs > 0) this.#opts.onStall?.(due.stalledMs);', to: '    if (due.stalledMs > 0) { this.#opts.onStall?.(due.stalledMs); this.node.dropLease(); }' },
     ],
   },
@@ -99,12 +99,12 @@ export const mutants: readonly Mutant[] = [
   {
     name: 'merge only its own log, not what the voters sent with their votes',
     mode: 'parallel',
-    edits: one('src/core/parallel/merge.ts', '  for (const reply of r.par.mergeReplies.values()) sources.push(sourceOf(reply));', ''),
+    edits: one('src/core/parallel/merge.ts', '  for (const reply of state.mergeReplies()) sources.push(sourceOf(reply));', ''),
   },
   {
     name: 'apply committed entries out of order without checking the look-behind for conflicts',
     mode: 'parallel',
-    edits: one('src/core/parallel/apply.ts', '        if (!done(k) && keysConflict(mine, keysBehind(r, e, k))) {', '        if (false as boolean) {'),
+    edits: one('src/core/parallel/apply.ts', '        if (!done(k) && keysConflict(mine, keysBehind(c, e, k))) {', '        if (false as boolean) {'),
   },
 ];
 

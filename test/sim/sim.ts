@@ -253,7 +253,7 @@ export class Sim {
 
   #options(n: SimNode): RaftOptions {
     const prng = new SeededPrng((this.opts.seed * 31 + hashString(n.id) + n.crashes * 7919) >>> 0);
-    const base = { ...this.opts.raft, id: n.id, prng, clock: n.clock, tickMs: this.opts.tickMs };
+    const base = { ...this.opts.raft, id: n.id, prng, clock: n.clock, tickMs: this.opts.tickMs, debugChecks: true };
     if (this.opts.mode === 'parallel') return { ...base, mode: 'parallel', keysOf: this.opts.kv ? kvKeysOf : null };
     return base;
   }

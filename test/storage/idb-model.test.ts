@@ -7,7 +7,7 @@ import { IDBFactory } from 'fake-indexeddb';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { IdbStore } from '../../src/runtime-browser/idb-store.ts';
-import { MemoryStore } from '../../src/core/memory-store.ts';
+import { MemoryStore } from '../../src/core/store/memory-store.ts';
 import { SeededPrng, StoreError } from '../../src/core/index.ts';
 import type { Entry, LoadedState, LogStore, StoreBatch } from '../../src/core/index.ts';
 

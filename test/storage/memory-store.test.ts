@@ -2,7 +2,7 @@
 // backing is held by one store at a time, crash() frees it, and saved data is copied.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { MemoryBacking, MemoryStore } from '../../src/core/memory-store.ts';
+import { MemoryBacking, MemoryStore } from '../../src/core/store/memory-store.ts';
 import { batch, entry, rejects, storeConformance } from './conformance.ts';
 
 let backing = new MemoryBacking();

@@ -6,10 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { MemoryBacking, MemoryStore } from '../../src/core/memory-store.ts';
+import { MemoryBacking, MemoryStore } from '../../src/core/store/memory-store.ts';
 import type { LogStore } from '../../src/core/storage.ts';
 import type { Entry } from '../../src/core/types.ts';
 import { FileWal } from '../../src/runtime-node/wal.ts';
+import { logRulesFor } from '../../src/core/modes.ts';
 
 const t = suite('parallel stores');
 const root = mkdtempSync(join(tmpdir(), 'edgeraft-par-store-'));
@@ -29,13 +30,13 @@ interface Opened { store: LogStore; reopen: () => Promise<LogStore> }
 
 const kinds: Array<[string, (parallel: boolean) => Promise<Opened>]> = [
   ['memory', async (parallel) => {
-    const backing = new MemoryBacking({ parallel });
+    const backing = new MemoryBacking(parallel ? { rules: logRulesFor('parallel') } : {});
     let store: LogStore = new MemoryStore(backing);
     return { store, reopen: async () => { await store.close(); store = new MemoryStore(backing); return store; } };
   }],
   ['file wal', async (parallel) => {
     const dir = join(root, `w${n++}`);
-    const options = { segmentBytes: 4096, parallel, logger: { warn: () => undefined } };
+    const options = { segmentBytes: 4096, ...(parallel ? { logRules: logRulesFor('parallel') } : {}), logger: { warn: () => undefined } };
     let store: LogStore = await FileWal.open(dir, options);
     return { store, reopen: async () => { await store.close(); store = await FileWal.open(dir, options); return store; } };
   }],

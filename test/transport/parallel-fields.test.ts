@@ -13,6 +13,7 @@ import { protocolVersion } from '../../src/transport/envelope.ts';
 import { TransportError } from '../../src/transport/errors.ts';
 import { defaultFrameLimits, resolveFrameLimits } from '../../src/transport/limits.ts';
 import { bytesOf, everyMessage, normalEntries } from './fixtures.ts';
+import { logRulesFor } from '../../src/core/modes.ts';
 
 const codec = new FrameCodec({ cluster: 'c1' });
 const raw = new Encoder({ useRecords: false, tagUint8Array: false });
@@ -389,7 +390,7 @@ test('a parallel-mode codec accepts an append whose terms fall (re-stamped and s
     type: 'app', from: 'a', to: 'b', term: 4, prevIndex: 85, prevTerm: 3, commit: 90,
     entries: [{ term: 2, index: 86, type: 'normal', data: data('stale copy, committed') }, { term: 4, index: 87, type: 'normal', data: data('new') }],
   };
-  const parallel = new FrameCodec({ cluster: 'c', parallel: true });
+  const parallel = new FrameCodec({ cluster: 'c', logRules: logRulesFor('parallel') });
   assert.equal(parallel.decodeData(parallel.encodeData('a', 'b', [app])).msgs, [app]);
   const raft = new FrameCodec({ cluster: 'c' });
   let err: unknown = null;

@@ -4,6 +4,7 @@
 
 import { assert } from '../assert.ts';
 import type { Entry, Index } from '../types.ts';
+import { AnyOrder, LogOrder, type ApplyOrder } from './apply-order.ts';
 import { ByteReader, ByteWriter } from './bytes.ts';
 import { decodeCommand, valuesEqual, type CommandEnvelope, type Value } from './command.ts';
 
@@ -68,15 +69,12 @@ export class KvMachine {
   readonly sessionTtlMs: number;
   readonly sessionsMax: number;
   readonly sessionResultsMax: number;
-  /** Every entry up to here is applied (out of order: see #appliedAbove). */
-  appliedIndex: Index = 0;
-  readonly outOfOrder: boolean;
-  readonly #appliedAbove = new Set<Index>();
+  readonly #order: ApplyOrder;
   /** Log time: the largest leader timestamp applied so far. */
   logTimeMs = 0;
   readonly #data = new Map<string, Value>();
   #sorted: string[] | null = null;
-  /** Least recently used first (re-inserted on use), so expiry scans from the front. */
+  /** Client sessions; the apply order keeps their recency (apply-order.ts). */
   readonly #sessions = new Map<number, Session>();
   #listeners: ChangeListener[] = [];
 
@@ -84,8 +82,13 @@ export class KvMachine {
     this.sessionTtlMs = options.sessionTtlMs ?? 10 * 60 * 1000;
     this.sessionsMax = options.sessionsMax ?? 100_000;
     this.sessionResultsMax = options.sessionResultsMax ?? 4096;
-    this.outOfOrder = options.outOfOrder ?? false;
+    this.#order = options.outOfOrder === true ? new AnyOrder() : new LogOrder();
     assert(this.sessionTtlMs > 0 && this.sessionsMax > 0 && this.sessionResultsMax > 0, 'kv machine limits must be positive');
+  }
+
+  /** Every entry up to here is applied (out of order, some above it may be too: appliedAbove). */
+  get appliedIndex(): Index {
+    return this.#order.appliedIndex;
   }
 
   get size(): number {
@@ -103,33 +106,20 @@ export class KvMachine {
 
   /** Applies one committed entry; returns the command's result (null for no-op and config). */
   apply(e: Entry): KvResult | null {
-    if (this.outOfOrder) {
-      assert(e.index > this.appliedIndex && !this.#appliedAbove.has(e.index), () => `kv apply of ${e.index} twice (applied through ${this.appliedIndex})`);
-      if (e.index === this.appliedIndex + 1) {
-        this.appliedIndex = e.index;
-        while (this.#appliedAbove.delete(this.appliedIndex + 1)) this.appliedIndex++;
-      } else {
-        this.#appliedAbove.add(e.index);
-      }
-    } else {
-      assert(e.index === this.appliedIndex + 1, () => `kv apply of ${e.index} after ${this.appliedIndex}`);
-      this.appliedIndex = e.index;
-    }
+    this.#order.markApplied(e.index);
     if (e.type !== 'normal') return null;
     return this.applyCommand(decodeCommand(e.data), e.index);
   }
 
   /** Applied out of order above appliedIndex (snapshots are taken only when there are none). */
   get appliedAbove(): number {
-    return this.#appliedAbove.size;
+    return this.#order.appliedAbove;
   }
 
   applyCommand(env: CommandEnvelope, index: Index): KvResult {
-    // Out of order (ParallelRaft), only registrations — which conflict with every entry — move log
-    // time and sweep sessions; a session's own commands (in log order among themselves) decide its
-    // expiry from their own timestamps. Either way every replica reaches the same decisions.
-    const movesTime = !this.outOfOrder || env.cmd.op === 'register';
-    if (movesTime && env.timeMs > this.logTimeMs) {
+    // Whatever the order entries apply in, every replica reaches the same expiry decisions
+    // (apply-order.ts says how).
+    if (this.#order.movesTime(env.cmd.op) && env.timeMs > this.logTimeMs) {
       this.logTimeMs = env.timeMs;
       this.#expireSessions();
     }
@@ -138,14 +128,14 @@ export class KvMachine {
     const s = env.session;
     if (s === null) return this.#execute(env, index);
     let session = this.#sessions.get(s.client);
-    if (session !== undefined && this.outOfOrder && env.timeMs - session.lastTimeMs > this.sessionTtlMs) {
+    if (session !== undefined && this.#order.expiredBy(session, env.timeMs, this.sessionTtlMs)) {
       this.#sessions.delete(s.client);
       session = undefined;
     }
     if (session === undefined) {
       return { op: 'error', index, code: 'ERR_SESSION_EXPIRED', message: `client session ${s.client} expired or was never registered: register a new one` };
     }
-    this.#touch(s.client, session, env.timeMs);
+    this.#order.touch(this.#sessions, s.client, session, env.timeMs, this.logTimeMs);
     if (s.firstUnacked > session.firstUnacked) {
       session.firstUnacked = s.firstUnacked;
       for (const seq of session.results.keys()) if (seq < s.firstUnacked) session.results.delete(seq);
@@ -211,7 +201,7 @@ export class KvMachine {
 
   #register(index: Index): KvResult {
     while (this.#sessions.size >= this.sessionsMax) {
-      const lru = this.#leastRecent();
+      const lru = this.#order.leastRecent(this.#sessions);
       if (lru === undefined) break;
       this.#sessions.delete(lru);
     }
@@ -219,41 +209,8 @@ export class KvMachine {
     return { op: 'register', index, client: index };
   }
 
-  /** In log order the map is in recency order; out of order, recency is the sessions' own times. */
-  #leastRecent(): number | undefined {
-    if (!this.outOfOrder) return this.#sessions.keys().next().value;
-    let best: number | undefined;
-    let bestTime = Infinity;
-    for (const [id, s] of this.#sessions) {
-      if (s.lastTimeMs < bestTime || (s.lastTimeMs === bestTime && best !== undefined && id < best)) {
-        best = id;
-        bestTime = s.lastTimeMs;
-      }
-    }
-    return best;
-  }
-
-  #touch(client: number, s: Session, timeMs: number): void {
-    if (this.outOfOrder) {
-      // No reordering of the map: its order would depend on the order entries applied in.
-      s.lastTimeMs = Math.max(s.lastTimeMs, timeMs);
-      return;
-    }
-    s.lastTimeMs = this.logTimeMs;
-    this.#sessions.delete(client);
-    this.#sessions.set(client, s);
-  }
-
   #expireSessions(): void {
-    const cutoff = this.logTimeMs - this.sessionTtlMs;
-    for (const [id, s] of this.#sessions) {
-      if (this.outOfOrder) {
-        if (s.lastTimeMs < cutoff) this.#sessions.delete(id);
-        continue;
-      }
-      if (s.lastTimeMs >= cutoff) break;
-      this.#sessions.delete(id);
-    }
+    this.#order.expire(this.#sessions, this.logTimeMs - this.sessionTtlMs);
   }
 
   get(key: string): Value | undefined {
@@ -278,7 +235,7 @@ export class KvMachine {
 
   /** The whole state as bytes: data, sessions and log time. */
   snapshot(): Uint8Array {
-    assert(this.#appliedAbove.size === 0, () => `kv snapshot with ${this.#appliedAbove.size} entries applied out of order above ${this.appliedIndex}`);
+    assert(this.#order.appliedAbove === 0, () => `kv snapshot with ${this.#order.appliedAbove} entries applied out of order above ${this.appliedIndex}`);
     const w = new ByteWriter(1024);
     w.u8(SNAPSHOT_FORMAT).num(this.appliedIndex).num(this.logTimeMs).varint(this.#data.size);
     for (const [k, v] of this.#data) {
@@ -299,8 +256,7 @@ export class KvMachine {
     const r = new ByteReader(bytes, 'kv snapshot');
     const format = r.u8();
     if (format !== SNAPSHOT_FORMAT && format !== 1) throw new RangeError(`kv snapshot: unknown format ${format} (this version reads 1 and ${SNAPSHOT_FORMAT})`);
-    this.appliedIndex = r.num();
-    this.#appliedAbove.clear();
+    this.#order.reset(r.num());
     this.logTimeMs = r.num();
     this.#data.clear();
     this.#sorted = null;

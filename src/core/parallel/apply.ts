@@ -1,35 +1,35 @@
-// Parallel mode: which committed entries may apply now, out of order. Entry j applies when it is
+// ParallelRaft: which committed entries may apply now, out of order. Entry j applies when it is
 // committed and durable here, everything more than lookBehindEntries before it is applied, and no
 // unapplied entry in its window writes one of its keys (by what this log holds there and by what
 // j's creator knew). Re-stamped entries (merged by a later leader) apply in log order only: their
 // look-behind describes an older leader's log. Linearizable reads wait per key.
 
-import type { Raft } from '../raft.ts';
 import type { Entry, Index } from '../types.ts';
 import { keysConflict, type KeySet } from './header.ts';
+import type { ParallelContext } from './state.ts';
 
 /** Keys the entry at `k` may write, as far as `e` (at k + d) and this log know; null: anything. */
-function keysBehind(r: Raft, e: Entry, k: Index): KeySet {
-  const log = r.log;
-  const b = r.par.decoded(e).header.behind[e.index - k - 1];
+function keysBehind(c: ParallelContext, e: Entry, k: Index): KeySet {
+  const log = c.log;
+  const b = c.state.decoded(e).header.behind[e.index - k - 1];
   const told: KeySet = b === undefined || b.originTerm === 0 ? null : b.keys;
   if (told === null) return null;
   if (k <= log.snapIndex || log.isHole(k)) return told;
-  const held = r.par.decoded(log.entry(k)).header.keys;
+  const held = c.state.decoded(log.entry(k)).header.keys;
   if (held === null) return null;
   return held.length === 0 ? told : told.length === 0 ? held : [...told, ...held];
 }
 
-function isRestamped(r: Raft, e: Entry): boolean {
-  return r.par.decoded(e).header.originTerm !== e.term;
+function isRestamped(c: ParallelContext, e: Entry): boolean {
+  return c.state.decoded(e).header.originTerm !== e.term;
 }
 
 /**
- * Committed entries that may be handed to the state machine now, in index order. `count` (only
- * from ready(), not from hasReady()) updates the statistics.
+ * Committed entries that may be handed to the state machine now, in index order. `count` (when
+ * they are taken, not when the node only asks whether there are any) updates the statistics.
  */
-export function applicable(r: Raft, count = false): Entry[] {
-  const log = r.log;
+export function applicable(c: ParallelContext, count = false): Entry[] {
+  const { raft: r, log, state } = c;
   const n = r.cfg.lookBehindEntries;
   const hi = log.maxCommitted();
   const out: Entry[] = [];
@@ -43,22 +43,22 @@ export function applicable(r: Raft, count = false): Entry[] {
     if (done(i)) continue;
     if (!log.isCommitted(i) || log.isHole(i) || !log.durable(i)) continue;
     const e = log.entry(i);
-    const inOrderOnly = e.type === 'config' || isRestamped(r, e);
+    const inOrderOnly = e.type === 'config' || isRestamped(c, e);
     let blocked = inOrderOnly && watermark !== i - 1;
     if (!blocked) {
-      const mine = r.par.decoded(e).header.keys;
+      const mine = state.decoded(e).header.keys;
       for (let k = Math.max(i - n, log.applied + 1); k < i; k++) {
-        if (!done(k) && keysConflict(mine, keysBehind(r, e, k))) {
+        if (!done(k) && keysConflict(mine, keysBehind(c, e, k))) {
           blocked = true;
           break;
         }
       }
     }
     if (blocked) {
-      if (count) r.par.stats.applyHeldByConflict++;
+      if (count) state.stats.applyHeldByConflict++;
       continue;
     }
-    if (count && i !== watermark + 1) r.par.stats.outOfOrderApplied++;
+    if (count && i !== watermark + 1) state.stats.outOfOrderApplied++;
     out.push(e);
     taken.add(i);
     while (done(watermark + 1)) watermark++;
@@ -71,14 +71,14 @@ export function applicable(r: Raft, count = false): Entry[] {
  * state now: every committed entry up to `index` that may write `key` is applied. A follower
  * first needs the whole prefix committed here (its view of out-of-order commits may lag).
  */
-export function keyReadable(r: Raft, key: string, index: Index): boolean {
-  const log = r.log;
+export function keyReadable(c: ParallelContext, key: string, index: Index): boolean {
+  const { raft: r, log, state } = c;
   if (log.applied >= index) return true;
   if (log.applied < log.snapIndex) return false;
   if (r.role !== 'leader' && log.committed < index) return false;
   for (let i = log.applied + 1; i <= index; i++) {
     if (log.isApplied(i) || !log.isCommitted(i)) continue;
-    const keys = r.par.decoded(log.entry(i)).header.keys;
+    const keys = state.decoded(log.entry(i)).header.keys;
     if (keys === null || keys.includes(key)) return false;
   }
   return true;

@@ -1,21 +1,20 @@
-// Parallel mode, leader side: acknowledgements of entries held past a hole, and out-of-order
+// ParallelRaft, leader side: acknowledgements of entries held past a hole, and out-of-order
 // commit — an entry of this term is committed once a quorum holds it, without waiting for the
 // entries before it, but only after the Merge stage's range (up to the barrier) is committed.
 
-import { quorumSize } from '../quorum.ts';
 import type { AppendRespMsg } from '../message.ts';
 import type { Progress } from '../progress.ts';
-import type { Raft } from '../raft.ts';
-import * as reads from '../reads.ts';
-import * as repl from '../replication.ts';
+import { proposalBytes } from '../replication.ts';
 import type { Index } from '../types.ts';
+import type { ParallelContext } from './state.ts';
 
-export function handleAppendResponse(r: Raft, m: AppendRespMsg): void {
-  const pr = r.progress.get(m.from);
+export function onAppendResponse(c: ParallelContext, m: AppendRespMsg): void {
+  const { raft: r, log } = c;
+  const pr = r.tracker.get(m.from);
   if (pr === undefined) return;
   const before = pr.match;
   const wasProbe = pr.state === 'probe';
-  const advanced = repl.onAppendResponse(r, pr, m);
+  const advanced = r.replication.onAppendResponse(pr, m);
   if (m.reject) return;
   // A probe answered with a verified prefix short of it: the follower holds our entries only past
   // a hole, so resend from the end of its prefix (a Raft follower would have rejected instead).
@@ -25,7 +24,7 @@ export function handleAppendResponse(r: Raft, m: AppendRespMsg): void {
   }
   const fresh: Index[] = [];
   if (m.acks !== undefined) {
-    const last = r.log.lastIndex();
+    const last = log.lastIndex();
     for (const i of m.acks) {
       if (i > pr.match && i <= last && !pr.ooo.has(i)) {
         pr.ooo.add(i);
@@ -35,17 +34,17 @@ export function handleAppendResponse(r: Raft, m: AppendRespMsg): void {
   }
   if (pr.isLearner) return;
   if (advanced) {
-    repl.maybeCommit(r);
+    r.replication.maybeCommit();
     for (let i = before + 1; i <= pr.match; i++) fresh.push(i);
   }
-  commitOutOfOrder(r, fresh);
+  commitOutOfOrder(c, fresh);
 }
 
 /** The leader's own log became durable through `to` (from `from`): its vote may commit more. */
-export function onSelfDurable(r: Raft, from: Index, to: Index): void {
+export function onSelfDurable(c: ParallelContext, from: Index, to: Index): void {
   const fresh: Index[] = [];
   for (let i = from + 1; i <= to; i++) fresh.push(i);
-  commitOutOfOrder(r, fresh);
+  commitOutOfOrder(c, fresh);
 }
 
 function holds(pr: Progress, i: Index): boolean {
@@ -53,36 +52,36 @@ function holds(pr: Progress, i: Index): boolean {
 }
 
 /** Commits each candidate index of this term that a quorum of voters holds. */
-export function commitOutOfOrder(r: Raft, candidates: readonly Index[]): void {
-  const log = r.log;
-  if (candidates.length === 0 || log.committed < r.par.barrier) return;
-  const need = quorumSize(r.voters.length);
+function commitOutOfOrder(c: ParallelContext, candidates: readonly Index[]): void {
+  const { raft: r, log, state } = c;
+  if (candidates.length === 0 || log.committed < state.barrier) return;
+  const need = r.tracker.quorum();
   let any = false;
   for (const i of candidates) {
     if (log.isCommitted(i) || log.term(i) !== r.term) continue;
     let n = 0;
-    for (const id of r.voters) {
-      const pr = r.progress.get(id);
+    for (const id of r.tracker.voters) {
+      const pr = r.tracker.get(id);
       if (pr !== undefined && holds(pr, i)) n++;
     }
     if (n < need) continue;
-    r.uncommittedBytes = Math.max(0, r.uncommittedBytes - repl.proposalBytes(log.entry(i)));
+    r.releaseUncommitted(proposalBytes(log.entry(i)));
     const wasAhead = i > log.committed + 1;
     log.commitOne(i);
-    if (wasAhead) r.par.stats.outOfOrderCommitted++;
+    if (wasAhead) state.stats.outOfOrderCommitted++;
     any = true;
   }
   if (!any) return;
-  for (const [id, pr] of r.progress) if (id !== r.id) pr.commitSetDirty = true;
-  reads.onCommit(r);
+  for (const [id, pr] of r.tracker.entries()) if (id !== r.id) pr.commitSetDirty = true;
+  r.reads.onCommit();
 }
 
 /**
  * The out-of-order commits a follower should hear about: those it holds (or is being sent, up to
  * `upTo`). Undefined when there are none, so raft-shaped messages stay small.
  */
-export function commitSetFor(r: Raft, pr: Progress, upTo: Index): Index[] | undefined {
-  const above = r.log.committedAbove;
+export function commitSetFor(c: ParallelContext, pr: Progress, upTo: Index): Index[] | undefined {
+  const above = c.log.committedAbove;
   if (above.size === 0) return undefined;
   const out: Index[] = [];
   for (const i of above) if (i <= upTo || holds(pr, i)) out.push(i);

@@ -1,39 +1,63 @@
-// Parallel mode's per-node state beside the Raft state: how far this follower's log is known to
+// ParallelRaft's own state beside the shared Raft state: how far this follower's log is known to
 // match the leader's, the leader's barrier (the no-op that ends its Merge stage), the Merge
-// replies a candidate collects with its votes, and decoded entry headers.
+// replies a candidate collects with its votes, and decoded entry headers. The mode's files see
+// one ParallelContext: the node, its log with holes, and this state.
 
+import { assert } from '../assert.ts';
 import type { MergeReply } from '../message.ts';
+import { emptyModeStats, type ModeStats } from '../mode.ts';
+import type { Raft } from '../raft.ts';
 import type { Entry, Index, NodeId } from '../types.ts';
 import { decodeParallelData, type DecodedData } from './header.ts';
-
-export interface ParallelStats {
-  /** Entries a follower accepted ahead of a hole (the look-behind window at work). */
-  outOfOrderAccepted: number;
-  /** Entries the leader committed before an earlier one. */
-  outOfOrderCommitted: number;
-  /** Entries applied before an earlier one. */
-  outOfOrderApplied: number;
-  /** Times a committed, durable entry waited for an earlier conflicting one. */
-  applyHeldByConflict: number;
-  /** Merge stages run, and entries they filled with a no-op. */
-  merges: number;
-  mergeNoops: number;
-}
+import type { ParallelLog } from './log.ts';
 
 export class ParallelState {
   /**
    * Follower: its log matches the current leader's through this index (a prev-checked append, or
-   * entries of the leader's term that close a hole). Reset to the commit watermark on a new term.
+   * entries of the leader's term that close a hole). Reset to the commit cursor on a new term.
    */
-  verified: Index = 0;
+  #verified: Index = 0;
   /** Leader: the index of the no-op that closed its Merge stage; no out-of-order commit below it. */
-  barrier: Index = 0;
+  #barrier: Index = 0;
   /** Candidate: Merge replies that came with granted votes. */
-  readonly mergeReplies = new Map<NodeId, MergeReply>();
-  readonly stats: ParallelStats = {
-    outOfOrderAccepted: 0, outOfOrderCommitted: 0, outOfOrderApplied: 0, applyHeldByConflict: 0, merges: 0, mergeNoops: 0,
-  };
+  readonly #mergeReplies = new Map<NodeId, MergeReply>();
+  readonly stats: ModeStats = emptyModeStats();
   readonly #decoded = new WeakMap<Entry, DecodedData>();
+
+  get verified(): Index {
+    return this.#verified;
+  }
+
+  /** The verified prefix grows to `i` (never shrinks this way). */
+  raiseVerified(i: Index): void {
+    if (i > this.#verified) this.#verified = i;
+  }
+
+  /** A new term, a restart or an installed snapshot: only what is known to match stays verified. */
+  resetVerified(i: Index): void {
+    this.#verified = i;
+  }
+
+  get barrier(): Index {
+    return this.#barrier;
+  }
+
+  setBarrier(i: Index): void {
+    assert(i > 0, 'the barrier is an entry');
+    this.#barrier = i;
+  }
+
+  keepMergeReply(from: NodeId, reply: MergeReply): void {
+    this.#mergeReplies.set(from, reply);
+  }
+
+  mergeReplies(): IterableIterator<MergeReply> {
+    return this.#mergeReplies.values();
+  }
+
+  clearMergeReplies(): void {
+    this.#mergeReplies.clear();
+  }
 
   /** The entry's header and payload (decoded once per entry object). */
   decoded(e: Entry): DecodedData {
@@ -44,4 +68,11 @@ export class ParallelState {
     }
     return d;
   }
+}
+
+/** What the ParallelRaft files work on. */
+export interface ParallelContext {
+  readonly raft: Raft;
+  readonly log: ParallelLog;
+  readonly state: ParallelState;
 }
