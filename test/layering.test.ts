@@ -5,6 +5,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
+import * as fullModes from '../src/core/modes.ts';
+import * as raftOnlyModes from '../src/core/modes-raft-only.ts';
 
 const coreDir = resolve('src/core');
 
@@ -65,13 +67,13 @@ function importsOf(file: string): string[] {
 // shared protocol, the driver, the stores, the machine, the transport and the runtimes reach a
 // mode through the ReplicationMode and LogRules interfaces.
 const modeDirs = [resolve('src/core/parallel'), resolve('src/core/raft-mode')];
-const modesFile = resolve('src/core/modes.ts');
+const modesFiles = new Set([resolve('src/core/modes.ts'), resolve('src/core/modes-raft-only.ts')]);
 
 test('only modes.ts names a replication mode\'s folder', () => {
   const files = ['src/core', 'src/transport', 'src/runtime-node', 'src/runtime-browser', 'src/client'].flatMap((d) => sources(resolve(d)));
   assert.ok(files.length > 20, `expected sources, found ${files.length}`);
   for (const file of files) {
-    if (file === modesFile) continue;
+    if (modesFiles.has(file)) continue;
     const home = modeDirs.find((d) => file.startsWith(d + '/'));
     for (const target of importsOf(file)) {
       const dir = modeDirs.find((d) => target.startsWith(d + '/'));
@@ -83,7 +85,7 @@ test('only modes.ts names a replication mode\'s folder', () => {
 });
 
 test('no mode branch outside the modes: nothing compares a mode by name', () => {
-  const allowed = new Set([modesFile, resolve('src/core/config.ts')]);
+  const allowed = new Set([...modesFiles, resolve('src/core/config.ts')]);
   const files = ['src/core', 'src/transport'].flatMap((d) => sources(resolve(d)))
     .filter((f) => !allowed.has(f) && !modeDirs.some((d) => f.startsWith(d + '/')));
   for (const file of files) {
@@ -91,6 +93,13 @@ test('no mode branch outside the modes: nothing compares a mode by name', () => 
     const hit = /(?:===|!==)\s*'(?:parallel|raft)'|'(?:parallel|raft)'\s*(?:===|!==)|\.parallel\b/.exec(body);
     assert.not.ok(hit, `${file} branches on the replication mode: '${hit?.[0]}'`);
   }
+});
+
+test('the browser builds\' raft-only modes.ts has modes.ts\'s exports and refuses another mode by name', () => {
+  const same: typeof fullModes = raftOnlyModes; // the type check is the point; keys below guard re-exports
+  assert.equal(Object.keys(same).sort(), Object.keys(fullModes).sort());
+  assert.equal(raftOnlyModes.logRulesFor('raft'), fullModes.logRulesFor('raft'));
+  assert.throws(() => raftOnlyModes.logRulesFor('parallel'), /mode 'parallel' is not in this build/);
 });
 
 test('the checker itself catches a forbidden use', () => {
