@@ -1,6 +1,8 @@
 // Errors the client SDK throws: a stable code, a message that says what happened and what to do,
 // and (for timeouts) the last error seen on the way.
 
+import { CodedError } from '../core/coded-error.ts';
+
 export type ClientErrorCode =
   | 'ERR_TIMEOUT' | 'ERR_FORBIDDEN' | 'ERR_BAD_REQUEST' | 'ERR_TOO_LARGE' | 'ERR_CLOSED' | 'ERR_NO_PEERS'
   | 'ERR_CONF_CHANGE' | 'ERR_SESSION_EXPIRED' | 'ERR_SESSION_STALE' | 'ERR_INTERNAL' | 'ERR_UNAVAILABLE' | 'ERR_NOT_LEADER'
@@ -11,11 +13,6 @@ export type ClientErrorCode =
    */
   | 'ERR_OUTCOME_UNKNOWN';
 
-export class ClientError extends Error {
+export class ClientError extends CodedError<ClientErrorCode> {
   override readonly name = 'ClientError';
-  readonly code: ClientErrorCode;
-  constructor(code: ClientErrorCode, message: string) {
-    super(message);
-    this.code = code;
-  }
 }

@@ -3,6 +3,7 @@
 // decoded request is validated here before a member acts on it; what a role may ask is here too.
 
 import { Decoder, Encoder } from 'cbor-x';
+import { CodedError } from '../core/coded-error.ts';
 import type { SessionRef, Value } from '../core/kv/command.ts';
 import type { MessageType } from '../core/message.ts';
 import type { TokenRole } from '../transport/token.ts';
@@ -90,13 +91,18 @@ export const protocolDefaults: ProtocolLimits = {
   scanLimitMax: 10_000,
 };
 
-export class ProtocolError extends Error {
+/** A request (or an answer) that does not decode or validate: answered as ERR_BAD_REQUEST. */
+export class ProtocolError extends CodedError<'ERR_BAD_REQUEST'> {
   override readonly name = 'ProtocolError';
   /** The request id when it could be read (so the error can be answered), else -1. */
   readonly id: number;
-  constructor(id: number, message: string) {
-    super(message);
+  constructor(id: number, message: string, options?: { cause?: unknown }) {
+    super('ERR_BAD_REQUEST', message, options);
     this.id = id;
+  }
+
+  override toJSON(): { name: string; code: 'ERR_BAD_REQUEST'; message: string; id: number } {
+    return { ...super.toJSON(), id: this.id };
   }
 }
 

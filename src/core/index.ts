@@ -1,5 +1,6 @@
 // The public surface of the consensus core: pure, synchronous, no I/O. Re-exports only.
 export * from './assert.ts';
+export * from './coded-error.ts';
 export * from './errors.ts';
 export * from './prng.ts';
 export * from './types.ts';

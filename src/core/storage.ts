@@ -2,6 +2,7 @@
 // memory in tests) and that the core's Ready/advance cycle drives. Every write resolves only
 // once it is durable: that is the point at which the core may send what depends on it.
 
+import { CodedError } from './coded-error.ts';
 import type { Entry, HardState, Index, Snapshot } from './types.ts';
 
 /** Everything a store holds, as loaded on start. */
@@ -59,12 +60,6 @@ export type StoreErrorCode =
   | 'ERR_STORE_INVALID'
   | 'ERR_STORE_IO';
 
-export class StoreError extends Error {
+export class StoreError extends CodedError<StoreErrorCode> {
   override readonly name = 'StoreError';
-  readonly code: StoreErrorCode;
-
-  constructor(code: StoreErrorCode, message: string) {
-    super(message);
-    this.code = code;
-  }
 }

@@ -6,23 +6,27 @@
 
 import { KvClient } from '../client/kv.ts';
 import type { Clock } from '../core/clock.ts';
-import { RaftDriver } from '../core/driver.ts';
-import type { ReadResult } from '../core/driver.ts';
+import type { RaftDriver, ReadResult } from '../core/driver.ts';
 import type { Value } from '../core/kv/command.ts';
 import { KvMachine, type KvResult } from '../core/kv/machine.ts';
 import type { Message, SnapshotMsg } from '../core/message.ts';
-import { RaftNode } from '../core/node.ts';
 import { SeededPrng } from '../core/prng.ts';
+import { createReplica } from '../core/replica.ts';
 import type { LogStore } from '../core/storage.ts';
 // The snapshot stream is runtime-neutral code (cbor-x and timers) that lives with the Node peer.
 import { isStreamPayload, SnapshotStreams } from '../transport/snapshot-stream.ts';
 import { Backoff, defaultBackoff } from '../transport/backoff.ts';
 import { Mesh } from '../transport/mesh.ts';
 import type { Dialer } from '../transport/socket.ts';
-import { readClaims, type TokenClaims } from '../transport/token.ts';
+import type { TokenClaims } from '../transport/token.ts';
 import type { Logger } from '../transport/transport.ts';
+import { checkToken, findLeader, memberStatus } from './cluster-view.ts';
 import { dialDom } from './dom-socket.ts';
+import { FollowerError } from './follower-error.ts';
 import { IdbStore, type IdbDurability } from './idb-store.ts';
+import { SourcePolicy, type ClusterView, type Target } from './source-policy.ts';
+
+export { FollowerError, type FollowerErrorCode } from './follower-error.ts';
 
 /** The page's clocks: ticks (reorder buffer, read expiry) come from the monotonic one. */
 const browserClock: Clock = { monoMs: () => performance.now(), wallMs: () => Date.now() };
@@ -71,18 +75,6 @@ export interface JoinOptions {
 
 export type ReplicaState = 'connecting' | 'following' | 'paused' | 'closed';
 
-export type FollowerErrorCode = 'ERR_TOKEN_EXPIRED' | 'ERR_WRONG_CLUSTER' | 'ERR_FORBIDDEN' | 'ERR_NOT_FOLLOWED' | 'ERR_NO_LEADER' | 'ERR_PAUSED' | 'ERR_CLOSED';
-
-/** Operating errors of a follower-reader: a stable code and a message naming the problem. */
-export class FollowerError extends Error {
-  override readonly name = 'FollowerError';
-  readonly code: FollowerErrorCode;
-  constructor(code: FollowerErrorCode, message: string) {
-    super(message);
-    this.code = code;
-  }
-}
-
 export interface ReplicaStatus {
   readonly id: string;
   readonly state: ReplicaState;
@@ -106,18 +98,7 @@ export interface ReplicaStatus {
 
 export type ReplicaConsistency = 'linearizable' | 'stale';
 
-interface Target {
-  readonly id: string;
-  readonly url: string;
-}
-
 type Timing = Required<Pick<JoinOptions, 'tickMs' | 'leaderCheckMs' | 'readTimeoutMs' | 'notFollowedMs' | 'serveFrom'>>;
-
-/** Who leads and which voters could relay, as one member sees it. */
-interface ClusterView {
-  readonly leader: Target;
-  readonly followers: readonly Target[];
-}
 
 const defaults = { tickMs: 100, leaderCheckMs: 1000, readTimeoutMs: 10_000, notFollowedMs: 3000, serveFrom: 'leader' } as const;
 
@@ -134,18 +115,11 @@ export class FollowerReplica {
   readonly #resumedFrom: number;
   /** The leader, as last named by a member. */
   #leader: Target;
-  /** The member the mesh dials (leader or relay), null while none serves us and we wait to retry. */
-  #linked: string | null = null;
-  /** Members that accepted our link but sent nothing, and until when we leave them alone. */
-  readonly #avoid = new Map<string, number>();
+  /** Whom to replicate from; the mesh dials policy.linked (null while none serves us). */
+  readonly #policy: SourcePolicy;
   /** The last member linked: where a paused replica reconnects on resume. */
   #source: Target | null = null;
-  /** When #linked was chosen, when its link last came up, when it last sent us something. */
-  #linkedAtMs = 0;
-  #linkUpAtMs: number | null = null;
-  #heardAtMs: number | null = null;
   readonly #checkBackoff: Backoff;
-  readonly #followBackoff: Backoff;
   #leaderCommit = 0;
   #fetchedEntries = 0;
   #fetchedSnapshots = 0;
@@ -173,7 +147,9 @@ export class FollowerReplica {
     this.#resumedFrom = init.resumedFrom;
     this.#o = init.o;
     this.#checkBackoff = new Backoff(defaultBackoff, init.prng);
-    this.#followBackoff = new Backoff({ ...defaultBackoff, initialMs: 1000, maxMs: 10_000 }, init.prng);
+    this.#policy = new SourcePolicy({
+      self: this.id, serveFrom: init.o.serveFrom, notFollowedMs: init.o.notFollowedMs, now: browserClock.monoMs, prng: init.prng,
+    });
     this.#streams = new SnapshotStreams({
       id: this.id, log: consoleWarnings(this.id), send: (to, payload) => this.#mesh.sendRpc(to, payload),
       deliver: (m) => this.#onSnapshot(m), report: () => {},
@@ -182,12 +158,8 @@ export class FollowerReplica {
     this.#mesh.on('rpc', (e) => {
       for (const p of e.payloads) if (e.role === 'peer' && isStreamPayload(p)) this.#streams.onPayload(e.from, p);
     });
-    this.#mesh.on('peer:up', (e) => {
-      if (e.peer === this.#linked) this.#linkUpAtMs = Date.now();
-    });
-    this.#mesh.on('peer:down', (e) => {
-      if (e.peer === this.#linked) this.#linkUpAtMs = null;
-    });
+    this.#mesh.on('peer:up', (e) => this.#policy.linkUp(e.peer));
+    this.#mesh.on('peer:down', (e) => this.#policy.linkDown(e.peer));
     this.#mesh.on('auth:failed', (e) => {
       this.#problem = { code: 'ERR_FORBIDDEN', message: `${e.remote} refused the token of ${this.id} (${e.message}): check the token, its cluster and its expiry` };
     });
@@ -196,7 +168,7 @@ export class FollowerReplica {
   static async join(o: JoinOptions): Promise<FollowerReplica> {
     // Any token may replicate (reading the log is reading every key); its role decides what the
     // replica's writes may do: 'client' and 'admin' write, 'reader' and 'learner' only read.
-    const claims = checkToken(o.token, o.cluster);
+    const claims = checkToken(o.token, o.cluster, Date.now());
     const opts = {
       tickMs: o.tickMs ?? defaults.tickMs, leaderCheckMs: o.leaderCheckMs ?? defaults.leaderCheckMs,
       readTimeoutMs: o.readTimeoutMs ?? defaults.readTimeoutMs, notFollowedMs: o.notFollowedMs ?? defaults.notFollowedMs,
@@ -206,26 +178,19 @@ export class FollowerReplica {
     const kv = new KvClient({ peers: o.peers, token: o.token, dial });
     let store: LogStore | null = null;
     try {
-      const view = await findLeader(kv, o.peers, claims, opts.readTimeoutMs);
+      const { view } = await findLeader(kv, o.peers, claims, opts.readTimeoutMs);
       store = o.store ?? await IdbStore.open({ cluster: claims.cluster, member: claims.sub, durability: o.durability ?? 'relaxed' });
-      const loaded = await store.load();
       const machine = new KvMachine();
-      if (loaded.snapshot !== null) machine.restore(loaded.snapshot.data);
       const seed = new Uint32Array(1);
       crypto.getRandomValues(seed);
       const prng = new SeededPrng(seed[0]!);
-      // Not in the configuration: it never campaigns, and leases are never served from a tab.
-      const node = new RaftNode({
-        options: { id: claims.sub, prng, leaseReads: false, clock: browserClock, tickMs: opts.tickMs }, bootstrap: { voters: [], learners: [] }, restore: loaded,
-      });
       let mesh: Mesh | null = null;
-      const driver = new RaftDriver<KvResult>({
-        node, store, machine, send: (msgs) => mesh?.send(msgs), snapshotEntries: 10_000,
-        readTimeoutTicks: Math.max(5, Math.ceil(1000 / opts.tickMs)),
+      const { driver, resumedFrom } = createReplica<KvResult>({
+        store, machine, loaded: await store.load(),
+        // Not in the configuration: it never campaigns, and leases are never served from a tab.
+        node: { options: { id: claims.sub, prng, leaseReads: false, clock: browserClock, tickMs: opts.tickMs }, bootstrap: { voters: [], learners: [] } },
+        driver: { send: (msgs) => mesh?.send(msgs), snapshotEntries: 10_000, readTimeoutTicks: Math.max(5, Math.ceil(1000 / opts.tickMs)) },
       });
-      // Entries the store holds as committed apply without a fetch: that is where a reload resumes.
-      const last = loaded.entries.at(-1)?.index ?? loaded.snapshot?.meta.index ?? 0;
-      const resumedFrom = Math.max(loaded.snapshot?.meta.index ?? 0, Math.min(loaded.hardState.commit, last));
       mesh = await Mesh.start({ id: claims.sub, cluster: claims.cluster, token: o.token, dial, logger: consoleWarnings(claims.sub) });
       const replica = new FollowerReplica({ claims, kv, machine, driver, store, mesh, view, resumedFrom, o: opts, prng });
       replica.#start(view, o.pauseWhenHidden ?? true);
@@ -240,7 +205,7 @@ export class FollowerReplica {
   // ---- following ----------------------------------------------------------------------------
 
   #start(view: ClusterView, pauseWhenHidden: boolean): void {
-    const first = this.#choose(view, Date.now());
+    const first = this.#policy.choose(view);
     if (first !== null) this.#link(first);
     this.#tickTimer = setInterval(() => this.#driver.catchUp(), this.#o.tickMs);
     this.#scheduleCheck(this.#o.leaderCheckMs);
@@ -258,31 +223,22 @@ export class FollowerReplica {
   }
 
   #link(to: Target): void {
-    if (this.#linked !== null && this.#linked !== to.id) this.#unlink();
-    if (this.#linked !== to.id) {
-      this.#linkedAtMs = Date.now();
-      this.#linkUpAtMs = null;
-      this.#heardAtMs = null;
-    }
-    this.#linked = to.id;
+    const linked = this.#policy.linked;
+    if (linked !== null && linked !== to.id) this.#unlink();
+    this.#policy.linkedTo(to.id);
     this.#source = to;
     this.#mesh.addPeer(to.id, to.url);
   }
 
   #unlink(): void {
-    if (this.#linked === null) return;
-    this.#mesh.removePeer(this.#linked);
-    this.#linked = null;
-    this.#linkUpAtMs = null;
-    this.#heardAtMs = null;
+    const linked = this.#policy.linked;
+    if (linked === null) return;
+    this.#mesh.removePeer(linked);
+    this.#policy.unlinked();
   }
 
   #onMessages(from: string, msgs: readonly Message[]): void {
-    if (from === this.#linked) {
-      this.#heardAtMs = Date.now();
-      if (this.#problem?.code === 'ERR_NOT_FOLLOWED' || this.#problem?.code === 'ERR_FORBIDDEN') this.#problem = null;
-      this.#followBackoff.reset();
-    }
+    if (this.#policy.heard(from) && (this.#problem?.code === 'ERR_NOT_FOLLOWED' || this.#problem?.code === 'ERR_FORBIDDEN')) this.#problem = null;
     for (const m of msgs) {
       if (m.type === 'app') this.#fetchedEntries += m.entries.length;
       else if (m.type === 'hb') this.#leaderCommit = Math.max(this.#leaderCommit, m.commit);
@@ -323,44 +279,26 @@ export class FollowerReplica {
       return false;
     }
     if (this.#closed || this.#pausedBy !== null) return true;
-    if (typeof st.commit === 'number') this.#leaderCommit = Math.max(this.#leaderCommit, st.commit);
-    const view = clusterView(st);
+    const { commit, view } = memberStatus(st);
+    if (commit !== null) this.#leaderCommit = Math.max(this.#leaderCommit, commit);
     if (view === null) return false;
     this.#leader = view.leader;
-    const now = Date.now();
     // A source that sent nothing for notFollowedMs does not serve us: it is down, or it accepted
-    // the link but follows too many tabs already. Leave it alone for a while, try another.
-    const silentSinceMs = Math.max(this.#heardAtMs ?? 0, this.#linkUpAtMs ?? 0, this.#linkedAtMs);
-    if (this.#linked !== null && now - silentSinceMs >= this.#o.notFollowedMs) {
-      const waitMs = this.#followBackoff.next();
-      const why = this.#mesh.isConnected(this.#linked)
+    // the link but follows too many tabs already. The policy leaves it alone for a while.
+    const silence = this.#policy.checkSilence();
+    if (silence !== null) {
+      const why = this.#mesh.isConnected(silence.source)
         ? 'it accepted the link but sent no log (it may serve --learners-max follower-readers already)'
         : 'it is unreachable';
       this.#problem = {
         code: 'ERR_NOT_FOLLOWED',
-        message: `${this.#linked} did not serve ${this.id} for ${now - silentSinceMs} ms: ${why}; leaving it alone for ${waitMs} ms`,
+        message: `${silence.source} did not serve ${this.id} for ${Math.round(silence.silentMs)} ms: ${why}; leaving it alone for ${silence.waitMs} ms`,
       };
-      this.#avoid.set(this.#linked, now + waitMs);
       this.#unlink();
     }
-    const want = this.#choose(view, now);
-    if (want !== null && (want.id !== this.#linked || this.#mesh.connectionCount(want.id) === 0)) this.#link(want);
+    const want = this.#policy.choose(view);
+    if (want !== null && (want.id !== this.#policy.linked || this.#mesh.connectionCount(want.id) === 0)) this.#link(want);
     return true;
-  }
-
-  /**
-   * The member to replicate from: the leader, or (serveFrom 'follower') a follower picked by this
-   * replica's subject so tabs spread out, then the leader. Skips members that did not serve us.
-   */
-  #choose(view: ClusterView, now: number): Target | null {
-    for (const [id, until] of this.#avoid) if (until <= now) this.#avoid.delete(id);
-    const followers = [...view.followers].sort((a, b) => (a.id < b.id ? -1 : 1));
-    const turn = followers.length === 0 ? 0 : hashOf(this.id) % followers.length;
-    const ranked = this.#o.serveFrom === 'follower' ? [...followers.slice(turn), ...followers.slice(0, turn), view.leader] : [view.leader];
-    // Keep the current source while it is a candidate and serves us: a relink costs a re-probe.
-    const current = ranked.find((t) => t.id === this.#linked);
-    if (current !== undefined && this.#heardAtMs !== null) return current;
-    return ranked.find((t) => !this.#avoid.has(t.id)) ?? null;
   }
 
   // ---- pause and resume ---------------------------------------------------------------------
@@ -389,7 +327,7 @@ export class FollowerReplica {
   resume(): void {
     if (this.#closed || this.#pausedBy === null) return;
     this.#pausedBy = null;
-    this.#avoid.clear();
+    this.#policy.forgive();
     this.#link(this.#source ?? this.#leader);
     this.#tickTimer = setInterval(() => this.#driver.catchUp(), this.#o.tickMs);
     // Ask at once: leadership may have moved while we were away.
@@ -416,14 +354,14 @@ export class FollowerReplica {
     this.resume();
     // Right after a (re)join the replica may not have heard from the leader yet, and a leader
     // change drops reads in flight: ask again until the deadline.
-    const deadline = Date.now() + this.#o.readTimeoutMs;
+    const deadline = browserClock.monoMs() + this.#o.readTimeoutMs;
     for (;;) {
       try {
         const r = await this.#readIndex();
         return { value: this.#machine.get(key), index: r.index, path: 'follower' };
       } catch (err) {
         const code = (err as { code?: string }).code;
-        if ((code !== 'ERR_NOT_LEADER' && code !== 'ERR_UNAVAILABLE') || Date.now() > deadline || this.#closed) throw err;
+        if ((code !== 'ERR_NOT_LEADER' && code !== 'ERR_UNAVAILABLE') || browserClock.monoMs() > deadline || this.#closed) throw err;
         await new Promise((r) => setTimeout(r, 25));
       }
     }
@@ -451,13 +389,12 @@ export class FollowerReplica {
   }
 
   status(): ReplicaStatus {
-    const now = Date.now();
-    const connected = this.#linked !== null && this.#mesh.isConnected(this.#linked);
-    const heard = this.#heardAtMs !== null && now - this.#heardAtMs < this.#o.notFollowedMs;
-    const state: ReplicaState = this.#closed ? 'closed' : this.#pausedBy !== null ? 'paused' : connected && heard ? 'following' : 'connecting';
+    const linked = this.#policy.linked;
+    const connected = linked !== null && this.#mesh.isConnected(linked);
+    const state: ReplicaState = this.#closed ? 'closed' : this.#pausedBy !== null ? 'paused' : connected && this.#policy.following() ? 'following' : 'connecting';
     const applied = this.#machine.appliedIndex;
     return {
-      id: this.id, state, paused: this.#pausedBy !== null, applied, leader: this.#leader.id, source: this.#linked,
+      id: this.id, state, paused: this.#pausedBy !== null, applied, leader: this.#leader.id, source: linked,
       lag: Math.max(0, this.#leaderCommit - applied), connected, resumedFrom: this.#resumedFrom,
       fetchedEntries: this.#fetchedEntries, fetchedSnapshots: this.#fetchedSnapshots, problem: this.#problem,
     };
@@ -484,72 +421,6 @@ function consoleWarnings(id: string): Logger {
   return (level, message, fields) => {
     if (level === 'warn' || level === 'error') console.warn(`[edgeraft follower ${id}] ${message}`, fields ?? '');
   };
-}
-
-/** The token's claims, refused early when they cannot work: expired, or for another cluster. */
-function checkToken(token: string, cluster: string | undefined): TokenClaims {
-  let claims: TokenClaims;
-  try {
-    claims = readClaims(token);
-  } catch (err) {
-    throw new FollowerError('ERR_FORBIDDEN', `the token is malformed: ${(err as Error).message}`);
-  }
-  if (cluster !== undefined && claims.cluster !== cluster) {
-    throw new FollowerError('ERR_WRONG_CLUSTER', `the token of ${claims.sub} is for cluster '${claims.cluster}', not '${cluster}'`);
-  }
-  if (claims.expMs <= Date.now()) {
-    throw new FollowerError('ERR_TOKEN_EXPIRED', `the token of ${claims.sub} expired at ${new Date(claims.expMs).toISOString()} (now ${new Date().toISOString()}): get a new token`);
-  }
-  return claims;
-}
-
-/**
- * Asks each member in turn who leads, until one names a leader (an election may be running).
- * Credentials a member refuses fail at once: retrying elsewhere would not change the answer.
- */
-async function findLeader(kv: KvClient, peers: readonly string[], claims: TokenClaims, timeoutMs: number): Promise<ClusterView> {
-  const deadline = Date.now() + timeoutMs;
-  let last = 'no member answered';
-  for (let round = 0; ; round++) {
-    for (const url of peers) {
-      try {
-        const view = clusterView(await kv.status(url));
-        if (view !== null) return view;
-        last = `${url} knows no leader yet`;
-      } catch (err) {
-        const e = err as { code?: string; message?: string };
-        const other = /for cluster "([^"]*)", this is "([^"]*)"/.exec(e.message ?? '');
-        if (other !== null) {
-          throw new FollowerError('ERR_WRONG_CLUSTER', `the token of ${claims.sub} is for cluster '${claims.cluster}', but ${url} serves cluster '${other[1]}'`);
-        }
-        if (e.code === 'ERR_FORBIDDEN') throw new FollowerError('ERR_FORBIDDEN', e.message ?? `${url} refused the token of ${claims.sub}`);
-        last = e.message ?? String(err);
-      }
-    }
-    if (Date.now() > deadline) throw new FollowerError('ERR_NO_LEADER', `no member named a leader within ${timeoutMs} ms (last: ${last})`);
-    await new Promise((r) => setTimeout(r, Math.min(1000, 100 * 2 ** round)));
-  }
-}
-
-/** The leader and the other voters with their addresses, from a member's status reply; null without a leader. */
-function clusterView(st: Record<string, unknown>): ClusterView | null {
-  if (typeof st.leader !== 'string' || typeof st.leaderUrl !== 'string') return null;
-  const leader = { id: st.leader, url: st.leaderUrl };
-  const members = (st.members as { members?: unknown } | undefined)?.members;
-  const followers: Target[] = [];
-  if (Array.isArray(members)) {
-    for (const m of members as Array<Record<string, unknown>>) {
-      if (m.role === 'voter' && typeof m.id === 'string' && typeof m.url === 'string' && m.id !== leader.id) followers.push({ id: m.id, url: m.url });
-    }
-  }
-  return { leader, followers };
-}
-
-/** A small stable hash (FNV-1a) of a subject, to spread tabs over the followers. */
-function hashOf(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
-  return h;
 }
 
 /** Joins a cluster as a follower-reader (see FollowerReplica). */

@@ -4,4 +4,5 @@ export * from '../core/index.ts';
 export { IdbStore } from './idb-store.ts';
 export type { IdbStoreOptions } from './idb-store.ts';
 export { FollowerReplica, joinAsFollower } from './follower.ts';
+export { FollowerError, type FollowerErrorCode } from './follower-error.ts';
 export type { JoinOptions, ReplicaConsistency, ReplicaStatus } from './follower.ts';

@@ -2,9 +2,14 @@
 // error that names it), durations like 30s/15m/1h/7d, and peer lists in both spellings.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { CodedError } from '../core/coded-error.ts';
 
-export class UsageError extends Error {
+/** A command line that cannot be run as given: the CLI prints it with a --help hint and exits 2. */
+export class UsageError extends CodedError<'ERR_USAGE'> {
   override readonly name = 'UsageError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_USAGE', message, options);
+  }
 }
 
 export type Flags = NonNullable<ParseArgsConfig['options']>;

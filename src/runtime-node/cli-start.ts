@@ -2,16 +2,13 @@
 // logging to its own file, plus the demo page and a few process-control endpoints on one small
 // HTTP server. Everything lives under --dir, so running it again resumes from disk.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createTcpServer } from 'node:net';
 import { join, relative, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { mintToken } from '../transport/token.ts';
 import { integer, opt, parse, UsageError } from './cli-args.ts';
+import { ensureSecretFile, LocalCluster, portFree, type ExitInfo, type LineSource } from './local-cluster.ts';
 import { serveStatic } from './static.ts';
 
 const cluster = 'edgeraft';
@@ -47,20 +44,6 @@ interface Layout {
   readonly peers: number;
 }
 
-interface Member {
-  readonly id: string;
-  readonly url: string;
-  readonly args: readonly string[];
-  readonly logPath: string;
-  child: ChildProcess | null;
-  /** Resolves when the current child has exited and its pipes are drained. */
-  closed: Promise<void>;
-  /** Why we signalled the child; null while an exit would be a surprise. */
-  expectExit: string | null;
-  /** Control requests for this member, one at a time. */
-  queue: Promise<unknown>;
-}
-
 export async function runStart(argv: readonly string[]): Promise<number> {
   const { values } = parse(argv, {
     dir: { type: 'string' }, port: { type: 'string' }, peers: { type: 'string' }, help: { type: 'boolean', short: 'h' },
@@ -74,7 +57,9 @@ export async function runStart(argv: readonly string[]): Promise<number> {
   const webRoot = findWebRoot();
   if (webRoot === null) throw new Error('the demo page is not built (no dist/demo/index.html): run `node build.mjs` first (npm start does)');
   const secret = ensureSecret(dir);
-  const supervisor = new Supervisor(dir, layout, secret, webRoot, fresh);
+  const cli = process.argv[1];
+  if (cli === undefined) throw new Error('cannot tell which edgeraft CLI file is running (process.argv[1] is empty)');
+  const supervisor = new Supervisor(dir, layout, secret, webRoot, fresh, cli);
   await supervisor.listen();
   try {
     for (let i = 1; i <= layout.peers; i++) {
@@ -85,13 +70,14 @@ export async function runStart(argv: readonly string[]): Promise<number> {
     throw err;
   }
   if (fresh) writeFileSync(join(dir, 'layout.json'), `${JSON.stringify(layout)}\n`);
-  // A crash of this process must not leave members running: they would hold the ports and data.
-  process.once('exit', () => supervisor.killAll());
+  // A crash of this process must not leave members running (they would hold the ports and data):
+  // the harness SIGKILLs them when this process exits, and so does a second Ctrl-C.
   const signalled = untilSignal(() => supervisor.killAll());
   supervisor.startAll();
   process.stdout.write(`edgeraft start: ${layout.peers} members, ${fresh ? 'a new cluster' : 'resuming from disk'} in ${shown(dir)}\n`);
-  for (const m of supervisor.members) {
-    process.stdout.write(`  ${m.id}  ${m.url}  pid ${m.child?.pid ?? '-'}  log ${shown(m.logPath)}\n`);
+  for (const id of supervisor.ids) {
+    const c = supervisor.cluster;
+    process.stdout.write(`  ${id}  ${c.url(id)}  pid ${c.pid(id) ?? '-'}  log ${shown(c.logPath(id))}\n`);
   }
   process.stdout.write(`web page: http://127.0.0.1:${layout.port}/   (Ctrl-C stops everything)\n`);
   await signalled;
@@ -134,20 +120,9 @@ function findWebRoot(): string | null {
 /** Reads DIR/secret, or writes a new random one (mode 0600) on the first run. */
 function ensureSecret(dir: string): string {
   mkdirSync(dir, { recursive: true });
-  const path = join(dir, 'secret');
-  if (!existsSync(path)) writeFileSync(path, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
-  if ((statSync(path).mode & 0o077) !== 0) process.stderr.write(`edgeraft start: warning: ${path} is readable by group or others (chmod 600 it)\n`);
-  const secret = readFileSync(path, 'utf8').trim();
-  if (secret.length < 16) throw new Error(`${path} holds ${secret.length} characters; a secret needs at least 16 (remove it to get a new one)`);
+  const { secret, warning } = ensureSecretFile(join(dir, 'secret'));
+  if (warning !== null) process.stderr.write(`edgeraft start: warning: ${warning}\n`);
   return secret;
-}
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolvePort) => {
-    const s = createTcpServer();
-    s.once('error', () => resolvePort(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolvePort(true)));
-  });
 }
 
 /** Resolves on the first SIGINT, SIGTERM or SIGHUP; a second one calls `again` (kill everything now). */
@@ -179,30 +154,38 @@ function clock(): string {
 }
 
 class Supervisor {
-  readonly members: readonly Member[];
+  readonly ids: readonly string[];
+  readonly cluster: LocalCluster;
   readonly #layout: Layout;
   readonly #secret: string;
   readonly #webRoot: string;
   readonly #server: Server;
   readonly #warned = new Map<string, number>();
+  /** Why we signalled a member; absent while its exit would be a surprise. */
+  readonly #expectExit = new Map<string, string>();
+  /** The last warning or error of each member's current run, to say why it died. */
+  readonly #lastProblem = new Map<string, string>();
+  /** Control requests per member, one at a time. */
+  readonly #queues = new Map<string, Promise<unknown>>();
   /** What to do about a port in use. */
   readonly portHint: string;
   #shuttingDown = false;
 
-  constructor(dir: string, layout: Layout, secret: string, webRoot: string, fresh: boolean) {
+  constructor(dir: string, layout: Layout, secret: string, webRoot: string, fresh: boolean, cli: string) {
     this.#layout = layout;
     this.portHint = fresh ? 'pick another --port'
       : `stop what uses it (the cluster in ${shown(dir)} was created with --port ${layout.port}, so it needs ports ${layout.port}..${layout.port + layout.peers})`;
     this.#secret = secret;
     this.#webRoot = webRoot;
-    const ids = Array.from({ length: layout.peers }, (_, i) => `n${i + 1}`);
-    const peers = ids.map((id, i) => `${id}=127.0.0.1:${layout.port + i + 1}`).join(',');
-    this.members = ids.map((id, i) => ({
-      id, url: `ws://127.0.0.1:${layout.port + i + 1}`, logPath: join(dir, `${id}.log`),
-      args: ['peer', '--id', id, '--listen', `127.0.0.1:${layout.port + i + 1}`, '--peers', peers, '--data', join(dir, id),
-        '--secret-file', join(dir, 'secret'), '--faults'],
-      child: null, closed: Promise.resolve(), expectExit: null, queue: Promise.resolve(),
-    }));
+    // Members run detached (their own process group: Ctrl-C in a terminal reaches only this
+    // supervisor, which then stops each member exactly once, as a peer takes a second signal as
+    // "exit now") with --exit-with-parent (their stdin closes if this process dies, even by SIGKILL).
+    this.cluster = new LocalCluster({
+      size: layout.peers, dir, ports: Array.from({ length: layout.peers }, (_, i) => layout.port + i + 1), cli, nodeArgs: nodeFlags(),
+      args: ['--faults'], limits: { stopGraceMs },
+      onLine: (id, line, source) => this.#onLine(id, line, source), onExit: (id, exit) => this.#exited(id, exit),
+    });
+    this.ids = this.cluster.ids;
     this.#server = createServer((req, res) => void this.#onHttp(req, res).catch((err: Error) => {
       if (!res.headersSent) json(res, 500, { error: err.message });
     }));
@@ -222,51 +205,42 @@ class Supervisor {
   }
 
   startAll(): void {
-    for (const m of this.members) this.#spawn(m);
+    for (const id of this.ids) this.#launch(id);
   }
 
   /** SIGTERM to every member, SIGKILL to those still up after stopGraceMs, then close the page. */
   async shutdown(): Promise<void> {
     this.#shuttingDown = true;
-    await Promise.all(this.members.map((m) => this.#stop(m, 'SIGTERM', 'shutdown')));
+    for (const id of this.ids) this.#expectExit.set(id, 'shutdown');
+    await this.cluster.close();
     await this.closeServer();
   }
 
   killAll(): void {
-    for (const m of this.members) m.child?.kill('SIGKILL');
+    this.cluster.killAll();
   }
 
   #say(id: string, text: string): void {
     process.stdout.write(`${clock()} [${id}] ${text}\n`);
   }
 
-  #spawn(m: Member): void {
-    const cli = process.argv[1];
-    if (cli === undefined) throw new Error('cannot tell which edgeraft CLI file is running (process.argv[1] is empty)');
-    // Its own process group: Ctrl-C in a terminal reaches only this supervisor, which then stops
-    // each member exactly once (a peer takes a second signal as "exit now").
-    // stdin is a pipe the member watches (--exit-with-parent): if this supervisor dies even by SIGKILL, it closes.
-    const child = spawn(process.execPath, [...nodeFlags(), cli, ...m.args, '--exit-with-parent'], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
-    const log = createWriteStream(m.logPath, { flags: 'a' });
-    let lastProblem = '';
-    m.child = child;
-    m.expectExit = null;
-    for (const stream of [child.stdout, child.stderr]) {
-      createInterface({ input: stream }).on('line', (line) => {
-        log.write(`${line}\n`);
-        const note = this.#notable(m.id, line);
-        if (note === null) return;
-        if (note.problem) lastProblem = note.text;
-        if (note.show) this.#say(m.id, note.text);
-      });
-    }
-    child.once('error', (err) => this.#say(m.id, `could not start: ${err.message}`));
-    m.closed = new Promise((resolveClosed) => child.once('close', (code, signal) => {
-      log.end();
-      if (m.child === child) m.child = null;
-      this.#exited(m, code, signal, lastProblem);
-      resolveClosed();
-    }));
+  /**
+   * Spawns the member without waiting for it: one that fails to start is reported by #exited and
+   * shows as down on the page. Crashed members stay down until restarted from the page, so a
+   * member that dies at once cannot spin.
+   */
+  #launch(id: string): void {
+    this.#expectExit.delete(id);
+    this.#lastProblem.set(id, '');
+    this.cluster.launch(id);
+  }
+
+  #onLine(id: string, line: string, source: LineSource): void {
+    if (source === 'harness') return;
+    const note = this.#notable(id, line);
+    if (note === null) return;
+    if (note.problem) this.#lastProblem.set(id, note.text);
+    if (note.show) this.#say(id, note.text);
   }
 
   /** What of a member's log line the console shows: leader changes, warnings (rate-limited), errors. */
@@ -293,41 +267,41 @@ class Supervisor {
     return { text: `warning: ${msg}`, show: fresh, problem: true };
   }
 
-  #exited(m: Member, code: number | null, signal: NodeJS.Signals | null, lastProblem: string): void {
-    const how = signal !== null ? signal : `exit code ${code ?? '?'}`;
+  #exited(id: string, exit: ExitInfo): void {
+    if (exit.error !== undefined) this.#say(id, `could not start: ${exit.error}`);
+    const how = exit.signal !== null ? exit.signal : `exit code ${exit.code ?? '?'}`;
+    const expected = this.#expectExit.get(id);
+    const lastProblem = this.#lastProblem.get(id) ?? '';
     if (this.#shuttingDown) {
-      this.#say(m.id, `stopped (${how})`);
-    } else if (m.expectExit !== null) {
-      this.#say(m.id, `${m.expectExit} (${how})`);
+      this.#say(id, `stopped (${how})`);
+    } else if (expected !== undefined) {
+      this.#say(id, `${expected} (${how})`);
     } else {
-      this.#say(m.id, `exited unexpectedly (${how})${lastProblem !== '' ? `: ${lastProblem}` : ''}; it shows as down on the page (restart it there); log: ${shown(m.logPath)}`);
+      this.#say(id, `exited unexpectedly (${how})${lastProblem !== '' ? `: ${lastProblem}` : ''}; it shows as down on the page (restart it there); log: ${shown(this.cluster.logPath(id))}`);
     }
   }
 
-  /** Signals the member's process and waits for it to exit (SIGKILL after stopGraceMs). */
-  async #stop(m: Member, signal: 'SIGTERM' | 'SIGKILL', why: string): Promise<void> {
-    const child = m.child;
-    if (child === null) return;
-    m.expectExit = why;
-    child.kill(signal);
-    const timer = setTimeout(() => child.kill('SIGKILL'), stopGraceMs);
-    await m.closed;
-    clearTimeout(timer);
+  /** Signals the member's process and waits for it to exit (SIGTERM: SIGKILL after stopGraceMs). */
+  async #stop(id: string, signal: 'SIGTERM' | 'SIGKILL', why: string): Promise<void> {
+    if (!this.cluster.isRunning(id)) return;
+    this.#expectExit.set(id, why);
+    if (signal === 'SIGKILL') await this.cluster.kill(id);
+    else await this.cluster.stop(id);
   }
 
-  async #control(m: Member, action: string): Promise<{ status: number; body: Record<string, unknown> }> {
-    const state = () => ({ peer: m.id, action, pid: m.child?.pid ?? null, running: m.child !== null });
+  async #control(id: string, action: string): Promise<{ status: number; body: Record<string, unknown> }> {
+    const state = () => ({ peer: id, action, pid: this.cluster.pid(id), running: this.cluster.isRunning(id) });
     if (action === 'restart') {
-      await this.#stop(m, 'SIGTERM', 'stopped for a restart');
+      await this.#stop(id, 'SIGTERM', 'stopped for a restart');
       // Ctrl-C while it stopped: starting it now would outlive the supervisor.
       if (this.#shuttingDown) return { status: 503, body: { ...state(), error: 'the cluster is shutting down' } };
-      this.#spawn(m);
-      this.#say(m.id, `restarted (pid ${m.child?.pid ?? '-'})`);
+      this.#launch(id);
+      this.#say(id, `restarted (pid ${this.cluster.pid(id) ?? '-'})`);
       return { status: 200, body: state() };
     }
-    if (m.child === null) return { status: 409, body: { ...state(), error: `${m.id} is not running` } };
-    if (action === 'kill') await this.#stop(m, 'SIGKILL', 'killed from the page');
-    else await this.#stop(m, 'SIGTERM', 'stopped from the page');
+    if (!this.cluster.isRunning(id)) return { status: 409, body: { ...state(), error: `${id} is not running` } };
+    if (action === 'kill') await this.#stop(id, 'SIGKILL', 'killed from the page');
+    else await this.#stop(id, 'SIGTERM', 'stopped from the page');
     return { status: 200, body: state() };
   }
 
@@ -369,17 +343,16 @@ class Supervisor {
       return;
     }
     const id = url.searchParams.get('peer') ?? '';
-    const m = this.members.find((x) => x.id === id);
-    if (m === undefined) {
-      json(res, 400, { error: `unknown peer '${id}' (one of ${this.members.map((x) => x.id).join(', ')})` });
+    if (!this.ids.includes(id)) {
+      json(res, 400, { error: `unknown peer '${id}' (one of ${this.ids.join(', ')})` });
       return;
     }
     if (this.#shuttingDown) {
       json(res, 503, { error: 'the cluster is shutting down' });
       return;
     }
-    const done = m.queue.then(() => this.#control(m, action));
-    m.queue = done.catch(() => {});
+    const done = (this.#queues.get(id) ?? Promise.resolve()).then(() => this.#control(id, action));
+    this.#queues.set(id, done.catch(() => {}));
     const r = await done;
     json(res, r.status, r.body);
   }
@@ -389,7 +362,7 @@ class Supervisor {
     return {
       cluster, tokenExpMs: expMs,
       token: await mintToken(this.#secret, { role: 'admin', sub: 'demo-page', cluster, expMs }),
-      members: this.members.map((m) => ({ id: m.id, url: m.url, pid: m.child?.pid ?? null, running: m.child !== null })),
+      members: this.ids.map((id) => ({ id, url: this.cluster.url(id), pid: this.cluster.pid(id), running: this.cluster.isRunning(id) })),
     };
   }
 

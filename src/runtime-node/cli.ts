@@ -12,6 +12,7 @@ import { mintToken, tokenRoles, type TokenRole } from '../transport/token.ts';
 import { duration, hostPort, integer, onOff, opt, parse, peerMap, peerUrls, required, UsageError } from './cli-args.ts';
 import { logLevels } from './logger.ts';
 import { Peer } from './peer.ts';
+import { PeerOptionError } from './peer-options.ts';
 import { runStart } from './cli-start.ts';
 import type { LogLevel } from '../transport/transport.ts';
 
@@ -156,7 +157,7 @@ async function peerCommand(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof UsageError) throw err;
     process.stderr.write(`edgeraft peer: ${(err as Error).message}\n`);
-    return (err as Error).name === 'PeerOptionError' ? 2 : 1;
+    return err instanceof PeerOptionError ? 2 : 1;
   }
   let signals = 0;
   const onSignal = (sig: string) => {

@@ -3,6 +3,7 @@
 // for, and admin requests change membership or move leadership. Every answer goes back to the
 // connection it came from; nothing a client sends is trusted before decodeRequest() passes it.
 
+import { CodedError } from '../core/coded-error.ts';
 import { RaftError } from '../core/errors.ts';
 import { encodeCommand, type KvCommand, type SessionRef } from '../core/kv/command.ts';
 import type { KvResult } from '../core/kv/machine.ts';
@@ -11,19 +12,18 @@ import {
   allowed, decodeRequest, encodeResponse, ProtocolError, type Consistency, type ErrorCode, type ErrorReply, type MembersAction, type ReadPath,
   type Reply, type Request,
 } from '../client/protocol.ts';
-import type { PeerRole } from '../transport/transport.ts';
-import type { Peer } from './peer.ts';
-import { memberKeyPrefix } from './peer.ts';
+import type { RaftDriver } from '../core/driver.ts';
+import type { KvMachine } from '../core/kv/machine.ts';
+import type { Logger, PeerRole } from '../transport/transport.ts';
+import { memberKeyPrefix } from './member-keys.ts';
+import type { PeerMetrics } from './peer-metrics.ts';
 
 /** A learner this many entries behind the leader's commit index may not be promoted yet. */
 export const promoteLagMax = 1000;
 
-class ServiceError extends Error {
-  readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string) {
-    super(message);
-    this.code = code;
-  }
+/** A refusal with the client protocol's code, answered as it is. */
+class ServiceError extends CodedError<ErrorCode> {
+  override readonly name = 'ServiceError';
 }
 
 function writeReply(r: KvResult): Reply {
@@ -36,11 +36,37 @@ function writeReply(r: KvResult): Reply {
   }
 }
 
-export class ClientService {
-  readonly #peer: Peer;
+/**
+ * What the client service may use of its peer, and nothing more: the driver's client-facing
+ * calls, the machine's reads, the metrics it counts, the reply channel, and the peer's fault
+ * switches (honoured only with --faults).
+ */
+export interface ServiceHost {
+  readonly id: string;
+  readonly url: string;
+  readonly mode: string;
+  readonly startedAt: number;
+  readonly log: Logger;
+  readonly driver: Pick<RaftDriver<KvResult>, 'leader' | 'role' | 'node' | 'poke' | 'propose' | 'proposeConfChange' | 'read' | 'catchUp'>;
+  readonly machine: Pick<KvMachine, 'get' | 'scan' | 'appliedIndex' | 'size' | 'sessions'>;
+  readonly metrics: Pick<PeerMetrics, 'clientErrors' | 'clientRequests'>;
+  /** A member's address, if known. */
+  urlOf(id: string | null): string | null;
+  /** Sends an answer on the rpc channel; false when it was dropped (gone, or over its queue limit). */
+  reply(to: string, payload: Uint8Array): boolean;
+  readonly faults: {
+    readonly enabled: boolean;
+    readonly blocked: readonly string[];
+    block(ids: readonly string[]): void;
+    delay(delays: ReadonlyArray<{ readonly type: string; readonly ms: number }>): void;
+  };
+}
 
-  constructor(peer: Peer) {
-    this.#peer = peer;
+export class ClientService {
+  readonly #peer: ServiceHost;
+
+  constructor(host: ServiceHost) {
+    this.#peer = host;
   }
 
   readonly #requestCounters = new Map<string, (by?: number) => void>();
@@ -55,7 +81,7 @@ export class ClientService {
   }
 
   handle(from: string, role: PeerRole, payloads: readonly Uint8Array[]): void {
-    this.#peer.catchUpTime();
+    this.#peer.driver.catchUp();
     for (const p of payloads) void this.#one(from, role, p);
   }
 
@@ -65,8 +91,8 @@ export class ClientService {
       req = decodeRequest(payload);
     } catch (err) {
       const e = err as ProtocolError;
-      this.#peer.metrics.clientErrors.inc(1, { code: 'ERR_BAD_REQUEST' });
-      this.#send(from, { id: Math.max(e.id, 0), ok: false, error: { code: 'ERR_BAD_REQUEST', message: e.message, leader: null } });
+      this.#peer.metrics.clientErrors.inc(1, { code: e.code });
+      this.#send(from, { id: Math.max(e.id, 0), ok: false, error: { code: e.code, message: e.message, leader: null } });
       return;
     }
     this.#countRequest(req.op);
@@ -87,7 +113,7 @@ export class ClientService {
   }
 
   #send(to: string, r: Parameters<typeof encodeResponse>[0]): void {
-    if (!this.#peer.mesh.sendRpc(to, encodeResponse(r))) {
+    if (!this.#peer.reply(to, encodeResponse(r))) {
       this.#peer.log('debug', `answer to ${to} dropped: not connected or over its queue limit`);
     }
   }
@@ -100,10 +126,10 @@ export class ClientService {
 
   #errorReply(err: unknown): ErrorReply {
     const leaderId = this.#peer.driver.leader;
-    const leader = leaderId !== null && leaderId !== this.#peer.opts.id ? { id: leaderId, url: this.#peer.urlOf(leaderId) } : null;
+    const leader = leaderId !== null && leaderId !== this.#peer.id ? { id: leaderId, url: this.#peer.urlOf(leaderId) } : null;
     if (err instanceof ServiceError) return { code: err.code, message: err.message, leader };
     if (err instanceof RaftError) {
-      const hint = err.leaderHint !== null && err.leaderHint !== this.#peer.opts.id ? { id: err.leaderHint, url: this.#peer.urlOf(err.leaderHint) } : leader;
+      const hint = err.leaderHint !== null && err.leaderHint !== this.#peer.id ? { id: err.leaderHint, url: this.#peer.urlOf(err.leaderHint) } : leader;
       switch (err.code) {
         case 'ERR_NOT_LEADER': return { code: 'ERR_NOT_LEADER', message: err.message, leader: hint };
         case 'ERR_PROPOSAL_DROPPED': return { code: 'ERR_PROPOSAL_DROPPED', message: err.message, leader: hint };
@@ -143,9 +169,9 @@ export class ClientService {
       case 'status': return Promise.resolve({ kind: 'info', info: this.status() });
       case 'members': return this.#members(req.action, req.node, req.url).then((info) => ({ kind: 'info', info }));
       case 'fault': {
-        if (!this.#peer.opts.faults) throw new ServiceError('ERR_FORBIDDEN', 'fault injection is off: start the peer with --faults to allow it');
-        this.#peer.blockPeers(req.block);
-        this.#peer.delayMessages(req.delays);
+        if (!this.#peer.faults.enabled) throw new ServiceError('ERR_FORBIDDEN', 'fault injection is off: start the peer with --faults to allow it');
+        this.#peer.faults.block(req.block);
+        this.#peer.faults.delay(req.delays);
         return Promise.resolve({ kind: 'info', info: { blocked: [...req.block], delays: req.delays.map((d) => ({ ...d })) } });
       }
       case 'transfer': {
@@ -158,7 +184,7 @@ export class ClientService {
 
   #requireLeader(): void {
     if (this.#peer.driver.role !== 'leader') {
-      throw new RaftError('ERR_NOT_LEADER', `${this.#peer.opts.id} is not the leader`, this.#peer.driver.leader);
+      throw new RaftError('ERR_NOT_LEADER', `${this.#peer.id} is not the leader`, this.#peer.driver.leader);
     }
   }
 
@@ -254,9 +280,9 @@ export class ClientService {
       id: st.id, url: peer.url, role: st.role, term: st.term, leader: st.leader, leaderUrl: peer.urlOf(st.leader),
       commit: st.commit, applied: peer.machine.appliedIndex, firstIndex: st.firstIndex, lastIndex: st.lastIndex,
       logEntries: st.lastIndex - st.firstIndex + 1, keys: peer.machine.size, sessions: peer.machine.sessions,
-      conf: st.conf, lease: st.leaseValid, mode: peer.opts.mode, uptimeS: Math.round((Date.now() - peer.startedAt) / 1000),
+      conf: st.conf, lease: st.leaseValid, mode: peer.mode, uptimeS: Math.round((Date.now() - peer.startedAt) / 1000),
       members: this.#memberList(), elections: st.stats.elections, leaderChanges: st.stats.leaderChanges,
-      reorder: st.stats.reorder, blocked: peer.blocked, faults: peer.opts.faults,
+      reorder: st.stats.reorder, blocked: peer.faults.blocked, faults: peer.faults.enabled,
     };
   }
 }

@@ -4,6 +4,7 @@
 
 import { mkdir, readFile, rename, writeFile, open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CodedError } from '../core/coded-error.ts';
 import type { ConfState } from '../core/types.ts';
 
 export interface ClusterMeta {
@@ -17,8 +18,15 @@ export interface ClusterMeta {
   readonly mode: 'raft' | 'parallel';
 }
 
-export class MetaError extends Error {
+/**
+ * cluster.json is damaged, foreign, or names another member, cluster or mode: the same refusal as
+ * IdbStore's for a database that is not this member's, hence the same code.
+ */
+export class MetaError extends CodedError<'ERR_STORE_CORRUPT'> {
   override readonly name = 'MetaError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_STORE_CORRUPT', message, options);
+  }
 }
 
 export async function readMeta(dir: string): Promise<ClusterMeta | null> {

@@ -1,6 +1,7 @@
 // Everything a peer can be told, with defaults and validation that names the option, the rule
 // and the value. The CLI maps its flags onto these; tests build them directly.
 
+import { CodedError } from '../core/coded-error.ts';
 import type { RaftOptions } from '../core/config.ts';
 import type { LogLevel } from '../transport/transport.ts';
 
@@ -55,8 +56,12 @@ export const peerDefaults = {
   faults: false,
 } as const;
 
-export class PeerOptionError extends Error {
+/** An option that breaks its rule; the CLI exits 2 for it, as for a usage error. */
+export class PeerOptionError extends CodedError<'ERR_CONFIG_INVALID'> {
   override readonly name = 'PeerOptionError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_CONFIG_INVALID', message, options);
+  }
 }
 
 function bad(option: string, rule: string, value: unknown): PeerOptionError {

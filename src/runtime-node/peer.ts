@@ -6,13 +6,15 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { RaftDriver } from '../core/driver.ts';
+import type { DriverOptions, RaftDriver } from '../core/driver.ts';
+import { createReplica } from '../core/replica.ts';
+import { validate } from '../core/config.ts';
 import { RaftError } from '../core/errors.ts';
 import { kvKeysOf } from '../core/kv/command.ts';
 import type { KvResult } from '../core/kv/machine.ts';
 import { KvMachine } from '../core/kv/machine.ts';
 import { bootstrapState } from '../core/confchange.ts';
-import { RaftNode, type Ready } from '../core/node.ts';
+import type { Ready } from '../core/node.ts';
 import { logRulesFor } from '../core/modes.ts';
 import { SeededPrng } from '../core/prng.ts';
 import type { Message, SnapshotMsg } from '../core/message.ts';
@@ -21,11 +23,12 @@ import { isReplicationLink } from '../transport/handshake.ts';
 import { Mesh } from '../transport/mesh.ts';
 import type { Logger } from '../transport/transport.ts';
 import { readMeta, writeMeta, MetaError, type ClusterMeta } from './cluster-meta.ts';
-import { ClientService } from './client-service.ts';
+import { ClientService, type ServiceHost } from './client-service.ts';
 import { jsonLogger } from './logger.ts';
 import { PeerMetrics } from './peer-metrics.ts';
 import { resolvePeerOptions, type PeerOptions } from './peer-options.ts';
-import { isRemovalNotice, isStreamAck, isStreamPayload, removalNotice, SnapshotStreams } from '../transport/snapshot-stream.ts';
+import { removalNotice, SnapshotStreams } from '../transport/snapshot-stream.ts';
+import { routeRpc } from './rpc-routes.ts';
 import { serveStatic } from './static.ts';
 import { systemClock, Ticker } from './ticker.ts';
 import { FileWal } from './wal.ts';
@@ -35,8 +38,9 @@ import { dialWs } from './ws-socket.ts';
 /** Messages fault injection holds back at once at most (more are dropped). */
 const heldMessagesMax = 1024;
 
-/** Reserved keys (not writable by clients) under which member addresses are replicated. */
-export const memberKeyPrefix = '\u0000member/';
+import { memberKeyPrefix } from './member-keys.ts';
+
+export { memberKeyPrefix };
 
 export class Peer {
   readonly opts: PeerOptions;
@@ -66,7 +70,10 @@ export class Peer {
   readonly stopped: Promise<string>;
   #resolveStopped!: (why: string) => void;
 
-  private constructor(opts: PeerOptions, log: Logger, wal: FileWal, machine: KvMachine, node: RaftNode, http: Server, mesh: Mesh, meta: ClusterMeta) {
+  /** The role of the last Ready carried out (for the log line when it changes). */
+  #lastRole = 'follower';
+
+  private constructor(opts: PeerOptions, log: Logger, wal: FileWal, machine: KvMachine, driver: RaftDriver<KvResult>, http: Server, mesh: Mesh, meta: ClusterMeta) {
     this.opts = opts;
     this.log = log;
     this.#wal = wal;
@@ -80,30 +87,7 @@ export class Peer {
     }
     this.metrics = new PeerMetrics(this);
     machine.onChange((key, value) => this.#onKeyChange(key, value));
-    let lastRole = 'follower';
-    this.driver = new RaftDriver<KvResult>({
-      node, store: wal, machine,
-      send: (msgs) => this.#send(msgs),
-      snapshotEntries: opts.snapshotEntries,
-      snapshotRetainEntries: opts.snapshotRetainEntries,
-      clock: systemClock,
-      onStall: (stalledMs) => {
-        log('warn', `the event loop stalled for ~${stalledMs} ms: Raft time skipped ahead (elections and CheckQuorum run late; the lease, measured on the clock, ran out meanwhile)`);
-      },
-      onFatal: (err) => {
-        log('error', `fatal error, stopping: ${err.message}`, { error: err.name });
-        void this.stop().then(() => this.#resolveStopped(`fatal error: ${err.message}`));
-      },
-      onReady: (rd: Ready, persistMs: number) => {
-        this.metrics.observeReady(rd, persistMs);
-        if (rd.softState.role !== lastRole) {
-          log('info', `now ${rd.softState.role}`, { term: node.status().term, leader: rd.softState.leader });
-          if (lastRole === 'leader') this.snapshots.cancelAll();
-          lastRole = rd.softState.role;
-        }
-      },
-      onApply: (e: Entry) => this.#onApply(e),
-    });
+    this.driver = driver;
     this.snapshots = new SnapshotStreams({
       id: opts.id, log,
       send: (to, payload) => !this.#blocked.has(to) && mesh.sendRpc(to, payload),
@@ -111,7 +95,7 @@ export class Peer {
       report: (to, ok) => this.driver.poke((n) => n.reportSnapshot(to, ok)),
     });
     this.#ticker = new Ticker(opts.tickMs, () => this.driver.catchUp());
-    this.#service = new ClientService(this);
+    this.#service = new ClientService(this.#serviceHost());
     mesh.on('messages', (e) => {
       if (this.#blocked.has(e.from)) return;
       // (The driver runs due ticks before it steps each message.)
@@ -143,27 +127,17 @@ export class Peer {
       if (e.role !== 'peer' && isReplicationLink(e.peer)) this.driver.poke((n) => n.removeObserver(e.peer));
     });
     mesh.on('rpc', (e) => {
-      if (e.role === 'peer' && e.payloads.some(isStreamPayload)) {
-        if (this.#blocked.has(e.from)) return;
-        for (const p of e.payloads) {
-          if (isRemovalNotice(p)) this.#removedSelf(`${e.from} says this member was removed from the cluster`);
-          else if (isStreamPayload(p)) this.snapshots.onPayload(e.from, p);
-          else this.#service.handle(e.from, e.role, [p]);
+      const from = { role: e.role, replicationLink: isReplicationLink(e.from), blocked: this.#blocked.has(e.from) };
+      let requests: Uint8Array[] | null = null;
+      for (const p of e.payloads) {
+        switch (routeRpc(p, from)) {
+          case 'client': (requests ??= []).push(p); break;
+          case 'stream': this.snapshots.onPayload(e.from, p); break;
+          case 'removal': this.#removedSelf(`${e.from} says this member was removed from the cluster`); break;
+          case 'drop': break;
         }
-        return;
       }
-      // A follower-reader (browser tab) acknowledges the snapshot chunks it is sent; nothing else
-      // it sends is a stream payload we act on.
-      if (e.role !== 'peer' && isReplicationLink(e.from) && e.payloads.some(isStreamAck)) {
-        const rest: Uint8Array[] = [];
-        for (const p of e.payloads) {
-          if (isStreamAck(p)) this.snapshots.onPayload(e.from, p);
-          else rest.push(p);
-        }
-        if (rest.length > 0) this.#service.handle(e.from, e.role, rest);
-        return;
-      }
-      this.#service.handle(e.from, e.role, e.payloads);
+      if (requests !== null) this.#service.handle(e.from, e.role, requests);
     });
   }
 
@@ -179,6 +153,7 @@ export class Peer {
     const wal = await FileWal.open(join(opts.dataDir, 'wal'), {
       syncMode: opts.sync, logger: { warn: (m) => log('warn', m) }, logRules,
     });
+    const closeOnFailure: Array<() => Promise<void>> = [];
     try {
       let loaded = await wal.load();
       if (loaded.hardState.term === 0 && loaded.entries.length === 0 && loaded.snapshot === null && meta.bootstrap.voters.length > 0) {
@@ -187,18 +162,16 @@ export class Peer {
         await wal.save({ snapshot: null, entries: boot.entries, hardState: boot.hardState });
         loaded = await wal.load();
       }
-      const machine = new KvMachine({ outOfOrder: parallel });
-      if (loaded.snapshot !== null) machine.restore(loaded.snapshot.data);
       const seed = new Uint32Array(1);
       crypto.getRandomValues(seed);
-      const node = new RaftNode({
-        options: {
-          ...opts.raft, id: opts.id, prng: new SeededPrng(seed[0]!), clock: systemClock, tickMs: opts.tickMs,
-          ...(parallel ? { mode: 'parallel' as const, keysOf: kvKeysOf } : {}),
-        },
-        bootstrap: meta.bootstrap, restore: loaded,
-      });
+      const raftOptions = {
+        ...opts.raft, id: opts.id, prng: new SeededPrng(seed[0]!), clock: systemClock, tickMs: opts.tickMs,
+        ...(parallel ? { mode: 'parallel' as const, keysOf: kvKeysOf } : {}),
+      };
+      // Refused here, before any port is bound; the mesh announces these timing settings.
+      const cfg = validate(raftOptions);
       const http = createServer();
+      closeOnFailure.push(() => new Promise<void>((resolve) => http.close(() => resolve())));
       await new Promise<void>((resolve, reject) => {
         http.once('error', reject);
         http.listen(opts.port, opts.host, () => resolve());
@@ -212,21 +185,36 @@ export class Peer {
         id: opts.id, cluster: opts.cluster, ...(opts.secret !== null ? { secret: opts.secret } : {}),
         insecure: opts.insecure, peers, listener, dial: dialWs, connectionsPerPeer: opts.connectionsPerPeer, logRules,
         timing: {
-          tickMs: node.cfg.tickMs, electionTicks: node.cfg.electionTicks, heartbeatTicks: node.cfg.heartbeatTicks,
-          leaseDriftPercent: node.cfg.leaseDriftPercent, checkQuorum: node.cfg.checkQuorum,
+          tickMs: cfg.tickMs, electionTicks: cfg.electionTicks, heartbeatTicks: cfg.heartbeatTicks,
+          leaseDriftPercent: cfg.leaseDriftPercent, checkQuorum: cfg.checkQuorum,
         },
         scheduleFlush: (f) => setImmediate(f), logger: log,
       });
-      const peer = new Peer({ ...opts, port }, log, wal, machine, node, http, mesh, meta);
-      http.on('request', (req, res) => peer.#onHttp(req, res));
-      for (const [id, url] of peer.#urls) if (id !== opts.id && !(id in peers)) mesh.addPeer(id, url);
-      peer.#ticker.start();
+      closeOnFailure.push(() => mesh.close());
+      // From here to the peer's construction nothing awaits: the driver's first Ready (a
+      // microtask) finds the peer its hooks call.
+      let peer: Peer | null = null;
+      const machine = new KvMachine({ outOfOrder: parallel });
+      const { driver } = createReplica<KvResult>({
+        store: wal, machine, loaded,
+        node: { options: raftOptions, bootstrap: meta.bootstrap },
+        driver: Peer.#driverHooks(opts, log, () => {
+          if (peer === null) throw new Error('the driver called back before the peer was built');
+          return peer;
+        }),
+      });
+      const started = new Peer({ ...opts, port }, log, wal, machine, driver, http, mesh, meta);
+      peer = started;
+      http.on('request', (req, res) => started.#onHttp(req, res));
+      for (const [id, url] of started.#urls) if (id !== opts.id && !(id in peers)) mesh.addPeer(id, url);
+      started.#ticker.start();
       log('info', 'started', {
         listen: `${opts.host}:${port}`, cluster: opts.cluster, applied: machine.appliedIndex,
         entries: loaded.entries.length, snapshot: loaded.snapshot?.meta.index ?? 0, term: loaded.hardState.term,
       });
-      return peer;
+      return started;
     } catch (err) {
+      for (const close of closeOnFailure.reverse()) await close().catch(() => {});
       await wal.close().catch(() => {});
       throw err;
     }
@@ -303,6 +291,51 @@ export class Peer {
       out = out.filter((m) => m.type !== 'snap');
     }
     if (out.length > 0) this.mesh.send(out);
+  }
+
+  /** The driver's hooks: the peer exists by the time any of them runs (start() wires them first). */
+  static #driverHooks(opts: PeerOptions, log: Logger, self: () => Peer): Omit<DriverOptions<KvResult>, 'node' | 'store' | 'machine'> {
+    return {
+      send: (msgs) => self().#send(msgs),
+      snapshotEntries: opts.snapshotEntries,
+      snapshotRetainEntries: opts.snapshotRetainEntries,
+      clock: systemClock,
+      onStall: (stalledMs) => {
+        log('warn', `the event loop stalled for ~${stalledMs} ms: Raft time skipped ahead (elections and CheckQuorum run late; the lease, measured on the clock, ran out meanwhile)`);
+      },
+      onFatal: (err) => {
+        log('error', `fatal error, stopping: ${err.message}`, { error: err.name });
+        const peer = self();
+        void peer.stop().then(() => peer.#resolveStopped(`fatal error: ${err.message}`));
+      },
+      onReady: (rd: Ready, persistMs: number) => self().#onReady(rd, persistMs),
+      onApply: (e: Entry) => self().#onApply(e),
+    };
+  }
+
+  #onReady(rd: Ready, persistMs: number): void {
+    this.metrics.observeReady(rd, persistMs);
+    if (rd.softState.role === this.#lastRole) return;
+    this.log('info', `now ${rd.softState.role}`, { term: this.driver.node.term, leader: rd.softState.leader });
+    if (this.#lastRole === 'leader') this.snapshots.cancelAll();
+    this.#lastRole = rd.softState.role;
+  }
+
+  /** The part of this peer the client service sees (client-service.ts ServiceHost). */
+  #serviceHost(): ServiceHost {
+    const peer = this;
+    return {
+      id: this.opts.id, url: this.url, mode: this.opts.mode, startedAt: this.startedAt, log: this.log,
+      driver: this.driver, machine: this.machine, metrics: this.metrics,
+      urlOf: (id) => this.urlOf(id),
+      reply: (to, payload) => this.mesh.sendRpc(to, payload),
+      faults: {
+        enabled: this.opts.faults,
+        get blocked() { return peer.blocked; },
+        block: (ids) => this.blockPeers(ids),
+        delay: (delays) => this.delayMessages(delays),
+      },
+    };
   }
 
   /** Fault injection: drop all Raft traffic with `ids` (an empty list heals). Needs --faults. */

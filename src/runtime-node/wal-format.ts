@@ -2,6 +2,7 @@
 // hard state and snapshot references, and the snapshot file format. Encoding writes straight into
 // one growable buffer per group commit, so appending an entry allocates nothing but a CRC view.
 import { Buffer } from 'node:buffer';
+import { CodedError } from '../core/coded-error.ts';
 import { crc32c } from './crc32c.ts';
 import type { ConfChange, Entry, EntryType, HardState, Snapshot } from '../core/types.ts';
 
@@ -40,8 +41,16 @@ const u32Limit = 4294967296;
 const entryTypesByCode: readonly (EntryType | undefined)[] = [undefined, 'normal', 'noop', 'config'];
 const confTypes: readonly ConfChange['type'][] = ['addVoter', 'addLearner', 'promoteLearner', 'removeNode'];
 
-/** A record that does not decode although its CRC matched: a format bug or a foreign file. */
-export class DecodeError extends Error {}
+/**
+ * A record that does not decode although its CRC matched: a format bug or a foreign file. Recovery
+ * reports it as a StoreError ERR_STORE_CORRUPT naming the file; the code is the same here.
+ */
+export class DecodeError extends CodedError<'ERR_STORE_CORRUPT'> {
+  override readonly name = 'DecodeError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_STORE_CORRUPT', message, options);
+  }
+}
 
 function putU32(b: Uint8Array, o: number, v: number): void {
   b[o] = v;

@@ -2,6 +2,8 @@
 // handshake and every bad option surfaces as a TransportError with a stable `code`, and each code
 // maps to the WebSocket close code the mesh uses when that error ends a connection.
 
+import { CodedError } from '../core/coded-error.ts';
+
 export type TransportErrorCode =
   | 'ERR_FRAME_TOO_LARGE'
   | 'ERR_FRAME_MALFORMED'
@@ -27,14 +29,8 @@ export const transportErrorCodes: readonly TransportErrorCode[] = [
   'ERR_HANDSHAKE_TIMEOUT', 'ERR_TIMING_MISMATCH', 'ERR_CONFIG_INVALID',
 ];
 
-export class TransportError extends Error {
+export class TransportError extends CodedError<TransportErrorCode> {
   override readonly name = 'TransportError';
-  readonly code: TransportErrorCode;
-
-  constructor(code: TransportErrorCode, message: string) {
-    super(message);
-    this.code = code;
-  }
 }
 
 /**

@@ -1,0 +1,83 @@
+// What a follower-reader learns before and while it follows: whether its token can work at all,
+// and who leads and which voters could relay, read from a member's status reply. The reply comes
+// from the network, so it is parsed field by field into a typed view, never trusted as it is.
+
+import type { KvClient } from '../client/kv.ts';
+import { readClaims, type TokenClaims } from '../transport/token.ts';
+import { FollowerError } from './follower-error.ts';
+import type { ClusterView, Target } from './source-policy.ts';
+
+/** A member's status, as far as a follower-reader needs it. */
+export interface MemberStatus {
+  /** The leader's commit index as this member knows it, if it says. */
+  readonly commit: number | null;
+  /** Null while the member knows no leader (or not its address). */
+  readonly view: ClusterView | null;
+}
+
+function isTarget(x: unknown): x is Record<string, unknown> & Target {
+  if (typeof x !== 'object' || x === null) return false;
+  const t = x as Record<string, unknown>;
+  return typeof t.id === 'string' && t.id.length > 0 && typeof t.url === 'string' && /^wss?:\/\//.test(t.url);
+}
+
+/** Reads a status reply (client protocol 'status'); anything malformed is ignored, never used. */
+export function memberStatus(st: Record<string, unknown>): MemberStatus {
+  const commit = typeof st.commit === 'number' && Number.isSafeInteger(st.commit) && st.commit >= 0 ? st.commit : null;
+  if (typeof st.leader !== 'string' || typeof st.leaderUrl !== 'string') return { commit, view: null };
+  const leader = { id: st.leader, url: st.leaderUrl };
+  if (!isTarget(leader)) return { commit, view: null };
+  const list = (st.members as { members?: unknown } | undefined)?.members;
+  const followers: Target[] = [];
+  if (Array.isArray(list)) {
+    for (const m of list as unknown[]) {
+      if (isTarget(m) && (m as Record<string, unknown>).role === 'voter' && m.id !== leader.id) followers.push({ id: m.id, url: m.url });
+    }
+  }
+  return { commit, view: { leader, followers } };
+}
+
+/** The token's claims, refused early when they cannot work: malformed, expired, or for another cluster. */
+export function checkToken(token: string, cluster: string | undefined, nowMs: number): TokenClaims {
+  let claims: TokenClaims;
+  try {
+    claims = readClaims(token);
+  } catch (err) {
+    throw new FollowerError('ERR_FORBIDDEN', `the token is malformed: ${(err as Error).message}`);
+  }
+  if (cluster !== undefined && claims.cluster !== cluster) {
+    throw new FollowerError('ERR_WRONG_CLUSTER', `the token of ${claims.sub} is for cluster '${claims.cluster}', not '${cluster}'`);
+  }
+  if (claims.expMs <= nowMs) {
+    throw new FollowerError('ERR_TOKEN_EXPIRED', `the token of ${claims.sub} expired at ${new Date(claims.expMs).toISOString()} (now ${new Date(nowMs).toISOString()}): get a new token`);
+  }
+  return claims;
+}
+
+/**
+ * Asks each member in turn who leads, until one names a leader (an election may be running).
+ * Credentials a member refuses fail at once: retrying elsewhere would not change the answer.
+ */
+export async function findLeader(kv: KvClient, peers: readonly string[], claims: TokenClaims, timeoutMs: number): Promise<{ view: ClusterView; commit: number | null }> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no member answered';
+  for (let round = 0; ; round++) {
+    for (const url of peers) {
+      try {
+        const st = memberStatus(await kv.status(url));
+        if (st.view !== null) return { view: st.view, commit: st.commit };
+        last = `${url} knows no leader yet`;
+      } catch (err) {
+        const e = err as { code?: string; message?: string };
+        const other = /for cluster "([^"]*)", this is "([^"]*)"/.exec(e.message ?? '');
+        if (other !== null) {
+          throw new FollowerError('ERR_WRONG_CLUSTER', `the token of ${claims.sub} is for cluster '${claims.cluster}', but ${url} serves cluster '${other[1]}'`);
+        }
+        if (e.code === 'ERR_FORBIDDEN') throw new FollowerError('ERR_FORBIDDEN', e.message ?? `${url} refused the token of ${claims.sub}`);
+        last = e.message ?? String(err);
+      }
+    }
+    if (Date.now() > deadline) throw new FollowerError('ERR_NO_LEADER', `no member named a leader within ${timeoutMs} ms (last: ${last})`);
+    await new Promise((r) => setTimeout(r, Math.min(1000, 100 * 2 ** round)));
+  }
+}
