@@ -1,10 +1,16 @@
 // The processes a benchmark starts, tracked by PID so that every one of them is stopped on the
 // way out (normal end, error or Ctrl-C), plus what the parent reads about them from outside:
-// CPU time and disk writes from /proc and a member's Prometheus metrics.
+// CPU time and disk writes from /proc and a member's Prometheus metrics. Free ports and /metrics
+// parsing are the local-cluster harness's (src/runtime-node/local-probe.ts), shared with the tests.
 
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { scrapeMetrics } from '../../src/runtime-node/local-probe.ts';
+
+export { freePorts } from '../../src/runtime-node/local-probe.ts';
+
+/** One GET /metrics of a member under load. */
+const scrapeTimeoutMs = 5000;
 
 export class ProcessGroup {
   readonly #procs = new Map<number, { readonly name: string; readonly child: ChildProcess }>();
@@ -50,9 +56,14 @@ export class ProcessGroup {
     this.#procs.clear();
   }
 
+  /** Stops watching some processes (their owner stops them, e.g. a LocalCluster): their exits are expected. */
+  forget(children: readonly ChildProcess[]): void {
+    for (const child of children) if (child.pid !== undefined) this.#procs.delete(child.pid);
+  }
+
   /** Stops some of the processes (one cluster of several) the same way; their exits are expected. */
   async stop(children: readonly ChildProcess[], graceMs = 5000): Promise<void> {
-    for (const child of children) if (child.pid !== undefined) this.#procs.delete(child.pid);
+    this.forget(children);
     for (const child of children) signal(child, 'SIGTERM');
     await Promise.all(children.map((child) => waitExit(child, graceMs)));
     for (const child of children) if (running(child)) signal(child, 'SIGKILL');
@@ -115,22 +126,6 @@ export async function settleDisk(children: readonly ChildProcess[], crashed: Pro
   }
 }
 
-/** Ports the kernel hands out right now (closed again before they are used: a small race). */
-export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(Array.from({ length: n }, () => new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => resolve(s));
-  })));
-  const ports = servers.map((s) => {
-    const a = s.address();
-    if (a === null || typeof a === 'string') throw new Error('no port');
-    return a.port;
-  });
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
-
 let clockTicksPerS: number | null = null;
 
 /** User plus system CPU time of a process so far, in ms; null once it is gone. */
@@ -153,16 +148,9 @@ export function cpuMs(pid: number): number | null {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicksPerS;
 }
 
-/** A peer's /metrics as name{labels} -> value. */
-export async function scrape(httpBase: string): Promise<Map<string, number>> {
-  const res = await fetch(`${httpBase}/metrics`, { signal: AbortSignal.timeout(5000) });
-  const out = new Map<string, number>();
-  for (const line of (await res.text()).split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const at = line.lastIndexOf(' ');
-    out.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return out;
+/** A member's /metrics (an edgeraft peer's or etcd's) as name{labels} -> value. */
+export function scrape(httpBase: string): Promise<Map<string, number>> {
+  return scrapeMetrics(httpBase, scrapeTimeoutMs);
 }
 
 /** Bytes a process has caused to be written to storage so far; null once it is gone. */

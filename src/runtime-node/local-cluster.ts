@@ -2,6 +2,7 @@
 // end-to-end tests and the benchmarks: its layout (ids, ports, data dirs, --peers, secret file),
 // each member's lifecycle (start, stop, kill, restart, pause) and the leader its members agree on.
 
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -319,7 +320,7 @@ export class LocalCluster {
   }
 
   /** `id`'s current process while it runs (to read its CPU time, say), else null. */
-  child(id: string): MemberRun['child'] | null {
+  child(id: string): ChildProcess | null {
     const run = this.#member(id).run;
     return run?.running === true ? run.child : null;
   }

@@ -1,25 +1,29 @@
 // A real edgeraft cluster for end-to-end tests: every peer is a child process started through the
 // `edgeraft peer` CLI exactly as a user would (under tsx, so no build is needed), with its own
-// port, data directory and captured JSON log. Fault suites build on it, so it only ever signals
-// the processes it spawned, by their ChildProcess handle, and keeps its temp dir on failure.
+// port, data directory and captured JSON log. Spawning, signals and exits are the local-cluster
+// harness's (src/runtime-node/local-cluster.ts, shared with `edgeraft start` and the benchmarks);
+// this file adds what tests need: logs in memory, SDK clients, rich status, tails on failure.
 
-import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KvClient } from '../../src/client/kv.ts';
 import { connect } from '../../src/client/node.ts';
+import { LocalCluster, type ExitInfo, type LineSource } from '../../src/runtime-node/local-cluster.ts';
 import { dialWs } from '../../src/runtime-node/ws-socket.ts';
 import { mintToken, type TokenRole } from '../../src/transport/token.ts';
 import { PeerLog, type LogRecord } from './peer-log.ts';
-import { freePort, freePorts, host, running, runCli, spawnCli, WaitAborted, waitFor, type CliResult } from './proc.ts';
+import { cliNodeArgs, cliPath, freePorts, hermeticEnv, repoRoot, runCli, WaitAborted, waitFor, type CliResult } from './proc.ts';
 
 export { freePort, runCli, sleep, WaitAborted, waitFor, type CliResult } from './proc.ts';
 export type { LogRecord } from './peer-log.ts';
+export type { ExitInfo } from '../../src/runtime-node/local-cluster.ts';
 
 /** Lines of each log printed when a test fails. */
 const tailLinesOnFailure = 40;
+/** One GET /metrics; generous, as a test may ask a member that is busy catching up. */
+const httpTimeoutMs = 5000;
 
 export interface ClusterOptions {
   /** Voters bootstrapped from --peers: n1..nN. */
@@ -43,11 +47,6 @@ export interface ClusterOptions {
   readonly hostOf?: (id: string) => string;
   /** A command member `id` runs under, which must exec it in place (e.g. `ip netns exec NS`). */
   readonly spawnPrefix?: (id: string) => readonly string[];
-}
-
-export interface ExitInfo {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
 }
 
 export interface MemberInfo {
@@ -78,18 +77,6 @@ export interface PeerStatus {
   readonly leaderChanges: number;
 }
 
-interface Member {
-  readonly id: string;
-  readonly port: number;
-  readonly dataDir: string;
-  /** Started with --join (added after bootstrap) rather than bootstrapping from --peers. */
-  readonly join: boolean;
-  readonly log: PeerLog;
-  child: ChildProcess | null;
-  exit: Promise<ExitInfo> | null;
-  paused: boolean;
-}
-
 export function isStatus(s: PeerStatus | Error | undefined): s is PeerStatus {
   return s !== undefined && !(s instanceof Error);
 }
@@ -99,10 +86,8 @@ export class Cluster {
   readonly secret: string;
   readonly secretFile: string;
   readonly options: Required<Omit<ClusterOptions, 'snapshotEntries' | 'name' | 'hostOf' | 'spawnPrefix'>> & { snapshotEntries: number | null };
-  readonly #hostOf: (id: string) => string;
-  readonly #spawnPrefix: (id: string) => readonly string[];
-  readonly #members = new Map<string, Member>();
-  readonly #bootstrap: string[];
+  readonly #local: LocalCluster;
+  readonly #logs = new Map<string, PeerLog>();
   readonly #clients = new Set<KvClient>();
   #probe: KvClient | null = null;
   #closed = false;
@@ -112,15 +97,25 @@ export class Cluster {
     this.secret = secret;
     this.secretFile = join(dir, 'secret');
     writeFileSync(this.secretFile, `${secret}\n`, { mode: 0o600 });
-    this.options = {
+    const o = {
       size: options.size ?? 3, tickMs: options.tickMs ?? 10, snapshotEntries: options.snapshotEntries ?? null,
       faults: options.faults ?? false, logLevel: options.logLevel ?? 'info', extraArgs: options.extraArgs ?? [],
       startTimeoutMs: options.startTimeoutMs ?? 20_000, clientTimeoutMs: options.clientTimeoutMs ?? 20_000,
-    };
-    this.#hostOf = options.hostOf ?? (() => host);
-    this.#spawnPrefix = options.spawnPrefix ?? (() => []);
-    this.#bootstrap = ports.map((_, i) => `n${i + 1}`);
-    ports.forEach((port, i) => this.#addMember(`n${i + 1}`, port, false));
+    } as const;
+    this.options = o;
+    this.#local = new LocalCluster({
+      size: ports.length, dir, ports, secretFile: this.secretFile, cli: cliPath, nodeArgs: cliNodeArgs, cwd: repoRoot, env: hermeticEnv(),
+      ...(options.hostOf !== undefined ? { host: options.hostOf } : {}),
+      ...(options.spawnPrefix !== undefined ? { spawnPrefix: options.spawnPrefix } : {}),
+      args: [
+        '--tick-ms', String(o.tickMs), '--log-level', o.logLevel, ...(o.snapshotEntries !== null ? ['--snapshot-entries', String(o.snapshotEntries)] : []),
+        ...(o.faults ? ['--faults'] : []), ...o.extraArgs,
+      ],
+      // PeerLog writes the file, with the harness's notes and stdout tagged.
+      logFiles: false,
+      onLine: (id, line, source) => this.#log(id).record(tagged(line, source)),
+      limits: { startTimeoutMs: o.startTimeoutMs, stopGraceMs: 10_000, httpTimeoutMs },
+    });
   }
 
   /** Allocates ports, a temp dir and a random secret; starts nothing (see startAll()). */
@@ -146,46 +141,42 @@ export class Cluster {
     return c;
   }
 
-  #addMember(id: string, port: number, joins: boolean): Member {
-    const m: Member = {
-      id, port, dataDir: join(this.dir, id), join: joins, log: new PeerLog(join(this.dir, `${id}.log`)), child: null, exit: null, paused: false,
-    };
-    this.#members.set(id, m);
-    return m;
-  }
-
-  #member(id: string): Member {
-    const m = this.#members.get(id);
-    if (m === undefined) throw new Error(`no member '${id}' in this cluster (members: ${[...this.#members.keys()].join(', ')})`);
-    return m;
+  /** Member `id`'s log (made on its first line, so members added later have one too). */
+  #log(id: string): PeerLog {
+    let log = this.#logs.get(id);
+    if (log === undefined) {
+      log = new PeerLog(this.#local.logPath(id));
+      this.#logs.set(id, log);
+    }
+    return log;
   }
 
   // ---- addresses ----------------------------------------------------------------------------
 
   /** Every member id this cluster knows (bootstrapped or added), started or not. */
   get ids(): string[] {
-    return [...this.#members.keys()];
+    return this.#local.ids;
   }
 
   addr(id: string): string {
-    return `${this.#hostOf(id)}:${this.#member(id).port}`;
+    return this.#local.addr(id);
   }
 
   url(id: string): string {
-    return `ws://${this.addr(id)}`;
+    return this.#local.url(id);
   }
 
   dataDir(id: string): string {
-    return this.#member(id).dataDir;
+    return this.#local.dataDir(id);
   }
 
   logPath(id: string): string {
-    return this.#member(id).log.path;
+    return this.#local.logPath(id);
   }
 
   /** `ID=HOST:PORT,...` for --peers of `edgeraft peer` (default: the bootstrap voters). */
-  peersFlag(ids: readonly string[] = this.#bootstrap): string {
-    return ids.map((id) => `${id}=${this.addr(id)}`).join(',');
+  peersFlag(ids: readonly string[] = this.#local.bootstrapIds): string {
+    return this.#local.peersFlag(ids);
   }
 
   /** `HOST:PORT,...` for --peers of the client commands (default: every member). */
@@ -198,29 +189,24 @@ export class Cluster {
    * returns its HOST:PORT, for `edgeraft members add ID HOST:PORT`.
    */
   async addMember(id: string): Promise<string> {
-    if (this.#members.has(id)) throw new Error(`member '${id}' exists already`);
-    this.#addMember(id, await freePort(), true);
+    await this.#local.addMember(id);
     return this.addr(id);
   }
 
   /** The argv (after `edgeraft`) that starts member `id`; `overrides` replace single flags. */
   peerArgs(id: string, overrides: { port?: number; peers?: string; extraArgs?: readonly string[] } = {}): string[] {
-    const m = this.#member(id);
-    const o = this.options;
-    const peers = overrides.peers ?? (m.join ? this.peersFlag([...this.#bootstrap, id]) : this.peersFlag());
-    return [
-      'peer', '--id', id, '--listen', `${this.#hostOf(id)}:${overrides.port ?? m.port}`, '--peers', peers, '--data', m.dataDir,
-      '--secret-file', this.secretFile, '--tick-ms', String(o.tickMs), '--log-level', o.logLevel,
-      ...(o.snapshotEntries !== null ? ['--snapshot-entries', String(o.snapshotEntries)] : []),
-      ...(m.join ? ['--join'] : []), ...(o.faults ? ['--faults'] : []), ...o.extraArgs, ...(overrides.extraArgs ?? []),
-    ];
+    return this.#local.args(id, {
+      ...(overrides.port !== undefined ? { port: overrides.port } : {}), ...(overrides.peers !== undefined ? { peers: overrides.peers } : {}),
+      ...(overrides.extraArgs !== undefined ? { args: overrides.extraArgs } : {}),
+    });
   }
 
   // ---- processes ----------------------------------------------------------------------------
 
   /** Starts every bootstrap member that is not running, in parallel. */
   async startAll(): Promise<void> {
-    await Promise.all(this.#bootstrap.filter((id) => !this.isRunning(id)).map((id) => this.start(id)));
+    if (this.#closed) throw new Error('the cluster was closed');
+    await this.#local.startAll();
   }
 
   /**
@@ -229,42 +215,18 @@ export class Cluster {
    */
   async start(id: string, overrides: { peers?: string; extraArgs?: readonly string[] } = {}): Promise<void> {
     if (this.#closed) throw new Error('the cluster was closed');
-    const m = this.#member(id);
-    if (running(m.child)) throw new Error(`${id} is running already (pid ${m.child.pid})`);
-    const mark = m.log.mark();
-    const args = this.peerArgs(id, overrides);
-    m.log.record(`--- harness: spawning ${id}: edgeraft ${args.join(' ')}`);
-    const child = spawnCli(args, {}, this.#spawnPrefix(id));
-    m.child = child;
-    m.paused = false;
-    m.log.attach(child);
-    m.exit = new Promise<ExitInfo>((res) => {
-      child.once('error', (err) => {
-        m.log.record(`--- harness: spawn error: ${err.message}`);
-        res({ code: null, signal: null });
-      });
-      child.once('exit', (code, signal) => {
-        m.log.record(`--- harness: ${id} (pid ${child.pid}) exited with code ${code} signal ${signal}`);
-        res({ code, signal });
-      });
+    await this.#local.start(id, {
+      ...(overrides.peers !== undefined ? { peers: overrides.peers } : {}), ...(overrides.extraArgs !== undefined ? { args: overrides.extraArgs } : {}),
     });
-    const exited = m.exit.then((e) => ({ exited: e }));
-    const started = m.log.waitFor((l) => l.msg === 'started', `${id} to log 'started'`, this.options.startTimeoutMs, mark)
-      .then(() => ({ exited: null }));
-    const r = await Promise.race([started, exited]);
-    started.catch(() => {});
-    if (r.exited !== null) {
-      throw new Error(`${id} exited (code ${r.exited.code}, signal ${r.exited.signal}) before it started:\n${this.tail(id, 15)}`);
-    }
   }
 
   /** Whether member `id` has a process that has not exited (it may be paused). */
   isRunning(id: string): boolean {
-    return running(this.#member(id).child);
+    return this.#local.isRunning(id);
   }
 
   isPaused(id: string): boolean {
-    return this.#member(id).paused;
+    return this.#local.isPaused(id);
   }
 
   /** Members whose process runs and is not paused. */
@@ -274,94 +236,63 @@ export class Cluster {
 
   /** Resolves when the current process of `id` exits (on its own or signalled). */
   exited(id: string): Promise<ExitInfo> {
-    const m = this.#member(id);
-    if (m.exit === null) throw new Error(`${id} was never started`);
-    return m.exit;
-  }
-
-  #signal(id: string, sig: NodeJS.Signals): Member {
-    const m = this.#member(id);
-    if (!running(m.child)) throw new Error(`${id} is not running: cannot send ${sig}`);
-    m.log.record(`--- harness: ${sig} to ${id} (pid ${m.child.pid})`);
-    m.child.kill(sig);
-    return m;
+    return this.#local.exited(id);
   }
 
   /** SIGKILL: a crash. Resolves once the process is gone. */
   async kill(id: string): Promise<ExitInfo> {
-    const m = this.#signal(id, 'SIGKILL');
-    m.paused = false;
-    return m.exit!;
+    return this.#local.kill(id);
   }
 
   /** SIGTERM: a graceful stop. Resolves with how it exited (SIGKILLed after `timeoutMs`). */
   async stop(id: string, timeoutMs = 10_000): Promise<ExitInfo> {
-    const m = this.#member(id);
-    if (m.paused) this.resume(id);
-    this.#signal(id, 'SIGTERM');
-    const child = m.child!;
-    const timer = setTimeout(() => {
-      if (running(child)) {
-        m.log.record(`--- harness: ${id} did not exit within ${timeoutMs} ms of SIGTERM: SIGKILL`);
-        child.kill('SIGKILL');
-      }
-    }, timeoutMs);
-    try {
-      return await m.exit!;
-    } finally {
-      clearTimeout(timer);
-    }
+    return this.#local.stop(id, timeoutMs);
   }
 
   /** Kills (SIGKILL, or SIGTERM when `graceful`) and starts `id` again on the same data dir. */
   async restart(id: string, graceful = false): Promise<void> {
-    if (this.isRunning(id)) {
-      if (graceful) await this.stop(id);
-      else await this.kill(id);
-    }
-    await this.start(id);
+    if (this.#closed) throw new Error('the cluster was closed');
+    await this.#local.restart(id, { graceful });
   }
 
   /** SIGSTOP: the process freezes (a long GC pause, a VM stall) with its sockets open. */
   pause(id: string): void {
-    this.#signal(id, 'SIGSTOP');
-    this.#member(id).paused = true;
+    this.#local.pause(id);
   }
 
   resume(id: string): void {
-    this.#signal(id, 'SIGCONT');
-    this.#member(id).paused = false;
+    this.#local.resume(id);
   }
 
   // ---- logs ---------------------------------------------------------------------------------
 
   /** Log lines of `id` over all its runs (the harness marks spawns, signals and exits with '--- harness:'). */
   logLines(id: string): string[] {
-    return this.#member(id).log.lines();
+    return this.#log(id).lines();
   }
 
   /** A mark in the log of `id`: logLinesSince(id, mark) returns only what came after it. */
   logMark(id: string): number {
-    return this.#member(id).log.mark();
+    return this.#log(id).mark();
   }
 
   logLinesSince(id: string, mark: number): string[] {
-    return this.#member(id).log.since(mark);
+    return this.#log(id).since(mark);
   }
 
   /** The JSON log records of `id`. */
   logs(id: string): LogRecord[] {
-    return this.#member(id).log.records();
+    return this.#log(id).records();
   }
 
   /** Waits for a JSON log record of `id` (after `mark`) that `pred` accepts. */
   waitForLog(id: string, pred: (rec: LogRecord) => boolean, what: string, timeoutMs = 10_000, mark = 0): Promise<LogRecord> {
-    return this.#member(id).log.waitFor(pred, what, timeoutMs, mark);
+    return this.#log(id).waitFor(pred, what, timeoutMs, mark);
   }
 
   /** The last `n` log lines of `id`, indented, for error messages. */
   tail(id: string, n = tailLinesOnFailure): string {
-    return this.#member(id).log.tail(n);
+    return this.#log(id).tail(n);
   }
 
   // ---- clients ------------------------------------------------------------------------------
@@ -458,16 +389,8 @@ export class Cluster {
   }
 
   /** Member `id`'s /metrics, parsed: `name{labels}` -> value. */
-  async metrics(id: string): Promise<Map<string, number>> {
-    const res = await fetch(`http://${this.addr(id)}/metrics`);
-    if (!res.ok) throw new Error(`GET /metrics of ${id}: HTTP ${res.status}`);
-    const out = new Map<string, number>();
-    for (const line of (await res.text()).split('\n')) {
-      if (line.startsWith('#') || line.trim() === '') continue;
-      const m = /^(\S+?(?:\{[^}]*\})?)\s+(\S+)$/.exec(line);
-      if (m !== null) out.set(m[1]!, Number(m[2]));
-    }
-    return out;
+  metrics(id: string): Promise<Map<string, number>> {
+    return this.#local.metrics(id);
   }
 
   // ---- the end ------------------------------------------------------------------------------
@@ -481,11 +404,11 @@ export class Cluster {
     this.#closed = true;
     const clients = [...this.#clients, ...(this.#probe !== null ? [this.#probe] : [])];
     await Promise.all(clients.map((c) => c.close().catch(() => {})));
-    await Promise.all(this.ids.filter((id) => this.isRunning(id)).map((id) => this.stop(id, o.graceMs ?? 3000).catch(() => {})));
-    await Promise.all([...this.#members.values()].map((m) => m.log.close()));
+    await this.#local.close(o.graceMs ?? 3000);
+    await Promise.all([...this.#logs.values()].map((log) => log.close()));
     if (o.failed === true) {
       for (const id of this.ids) {
-        if (this.#member(id).log.empty) continue;
+        if (this.#logs.get(id)?.empty !== false) continue;
         console.error(`\n--- last ${tailLinesOnFailure} log lines of ${id} (${this.logPath(id)}):\n${this.tail(id)}`);
       }
       console.error(`\n--- the cluster's temp dir is kept for inspection: ${this.dir}\n`);
@@ -493,6 +416,11 @@ export class Cluster {
       rmSync(this.dir, { recursive: true, force: true });
     }
   }
+}
+
+/** A harness line as the log shows it: the harness's notes and stdout tagged, stderr (JSON) as is. */
+function tagged(line: string, source: LineSource): string {
+  return source === 'harness' ? `--- harness: ${line}` : source === 'stdout' ? `stdout: ${line}` : line;
 }
 
 /**

@@ -1,15 +1,19 @@
 // Child processes for the end-to-end tests: the `edgeraft` CLI run under tsx (no build needed),
 // free loopback ports, and polling. Every child spawned here is tracked and SIGKILLed if the test
-// process exits first, so no peer outlives a run; nothing else is ever signalled.
+// process exits first; nothing else is ever signalled. Peers are spawned by the local-cluster
+// harness (src/runtime-node/local-cluster.ts, through cluster.ts), which does the same for them.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePorts } from '../../src/runtime-node/local-cluster.ts';
+
+export { freePorts } from '../../src/runtime-node/local-cluster.ts';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const cliPath = join(repoRoot, 'src/runtime-node/cli.ts');
-export const host = '127.0.0.1';
+/** Node flags that run cliPath from source. */
+export const cliNodeArgs: readonly string[] = ['--import', 'tsx'];
 
 export interface CliResult {
   readonly code: number | null;
@@ -21,15 +25,9 @@ export interface CliResult {
 const liveChildren = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
-/**
- * Spawns `node --import tsx src/runtime-node/cli.ts ...args` from the repo root, tracked. A
- * `prefix` runs it under another command that execs it in place (e.g. `ip netns exec NS`), so
- * the child's pid is still the peer's and signals reach it.
- */
-export function spawnCli(args: readonly string[], env: NodeJS.ProcessEnv = {}, prefix: readonly string[] = []): ChildProcess {
-  const argv = [process.execPath, '--import', 'tsx', cliPath, ...args];
-  const [cmd, ...rest] = prefix.length > 0 ? [...prefix, ...argv] : argv;
-  const child = spawn(cmd!, rest, {
+/** Spawns `node --import tsx src/runtime-node/cli.ts ...args` from the repo root, tracked. */
+export function spawnCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+  const child = spawn(process.execPath, [...cliNodeArgs, cliPath, ...args], {
     cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...hermeticEnv(), ...env },
   });
   liveChildren.add(child);
@@ -44,13 +42,8 @@ export function spawnCli(args: readonly string[], env: NodeJS.ProcessEnv = {}, p
   return child;
 }
 
-/** Whether `child` was spawned and has not exited (it may be stopped by SIGSTOP). */
-export function running(child: ChildProcess | null): child is ChildProcess {
-  return child !== null && child.pid !== undefined && child.exitCode === null && child.signalCode === null;
-}
-
 /** The test's environment minus EDGERAFT_* (the CLI reads peers, token and cluster from them). */
-function hermeticEnv(): NodeJS.ProcessEnv {
+export function hermeticEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { FORCE_COLOR: '0', NO_COLOR: '1' };
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('EDGERAFT_') && !(k in env)) env[k] = v;
   return env;
@@ -76,30 +69,7 @@ export function runCli(args: readonly string[], options: { timeoutMs?: number; e
   });
 }
 
-/** `n` distinct free TCP ports on 127.0.0.1: all bound to port 0 at once, then closed. */
-/**
- * `n` distinct ports that are free now, picked below the kernel's ephemeral range (32768+), so
- * that outgoing connections of other tests cannot take them before the peers bind them.
- */
-export async function freePorts(n: number): Promise<number[]> {
-  const out: number[] = [];
-  for (let attempt = 0; out.length < n && attempt < 1000; attempt++) {
-    const p = 20_000 + Math.floor(Math.random() * 12_000);
-    if (out.includes(p)) continue;
-    if (await isFree(p)) out.push(p);
-  }
-  if (out.length < n) throw new Error(`could not find ${n} free ports in 20000..31999`);
-  return out;
-}
-
-function isFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, host, () => srv.close(() => resolve(true)));
-  });
-}
-
+/** A port free now, below the kernel's ephemeral range (see freePorts in local-probe.ts). */
 export async function freePort(): Promise<number> {
   return (await freePorts(1))[0]!;
 }
