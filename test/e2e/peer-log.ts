@@ -2,7 +2,6 @@
 // harness's own '--- harness:' lines (spawns, signals, exits), kept in memory (bounded) for
 // assertions and appended to a file for a human reading a failed run.
 
-import type { ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 
 /** Lines kept in memory per member (the file has them all). */
@@ -26,24 +25,7 @@ export class PeerLog {
     this.path = path;
   }
 
-  /** Captures a child's stderr (as is) and stdout (tagged), line by line. */
-  attach(child: ChildProcess): void {
-    for (const [stream, tag] of [[child.stderr, ''], [child.stdout, 'stdout: ']] as const) {
-      if (stream === null) continue;
-      let partial = '';
-      stream.setEncoding('utf8');
-      stream.on('data', (d: string) => {
-        const parts = (partial + d).split('\n');
-        partial = parts.pop() ?? '';
-        for (const p of parts) this.record(tag + p);
-      });
-      stream.on('end', () => {
-        if (partial.length > 0) this.record(tag + partial);
-        partial = '';
-      });
-    }
-  }
-
+  /** One line of the member's output (the harness feeds them: local-member.ts). */
   record(text: string): void {
     const line = { seq: ++this.#seq, text };
     this.#lines.push(line);
