@@ -174,6 +174,9 @@ async function peerCommand(argv: string[]): Promise<number> {
     process.stdin.resume();
   }
   const why = await peer.stopped;
+  // Stopped on its own (removed, a fatal error): a supervisor's stdin pipe must not keep the
+  // process alive after the peer is gone.
+  if (values['exit-with-parent'] === true) process.stdin.destroy();
   process.stderr.write(`edgeraft peer: stopped: ${why}\n`);
   return why.startsWith('removed') ? 0 : 1;
 }
