@@ -109,6 +109,17 @@ export class Progress {
     return true;
   }
 
+  /**
+   * ParallelRaft: the follower says the prefix it can vouch for ends at `index`, below match.
+   * After a restart it knows only its committed prefix to match the leader (acknowledged entries
+   * above it may sit beside holes or stale copies), so the leader must resend from there. Believe
+   * it, as maybeDecrTo does; commits already made stand.
+   */
+  lowerMatchTo(index: Index): void {
+    assert(index >= 0 && index < this.match, () => `lowerMatchTo(${index}) with match ${this.match}`);
+    this.match = index;
+  }
+
   isPaused(): boolean {
     switch (this.state) {
       case 'probe': return this.probeSent;

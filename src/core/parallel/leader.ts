@@ -18,8 +18,12 @@ export function onAppendResponse(c: ParallelContext, m: AppendRespMsg): void {
   if (m.reject) return;
   // A probe answered with a verified prefix short of it: the follower holds our entries only past
   // a hole, so resend from the end of its prefix (a Raft follower would have rejected instead).
+  // After a restart that prefix may even lie below match (progress.ts lowerMatchTo). The probe is
+  // sent again only when it moved: an unchanged answer waits for the next heartbeat, never a
+  // zero-time loop of probes and answers (parallel seed 2829).
   if (wasProbe && pr.state === 'probe' && m.index + 1 < pr.next) {
-    pr.next = Math.max(pr.match + 1, m.index + 1);
+    if (m.index < pr.match) pr.lowerMatchTo(m.index);
+    pr.next = m.index + 1;
     pr.probeSent = false;
   }
   const fresh: Index[] = [];

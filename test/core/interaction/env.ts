@@ -118,6 +118,7 @@ export class InteractionEnv {
         return;
       }
       case 'transfer': this.#node(this.#arg(args, 0)).transferLeadership(this.#arg(args, 1)); return;
+      case 'restart': out.push(this.#restart(this.#arg(args, 0), args[1])); return;
       case 'add-observer': {
         const o = this.#arg(args, 1);
         if (!this.#peers.has(o)) this.#spawn(o);
@@ -173,6 +174,36 @@ export class InteractionEnv {
       bootstrap: { voters: this.#voters, learners: [] },
     });
     this.#peers.set(id, { node, store: new LogState(logRulesFor(this.#parallel ? 'parallel' : 'raft')), applied: [] });
+  }
+
+  /**
+   * `restart n1 [commit=N]`: the process dies and comes back from what its store holds. Messages
+   * on their way to it are lost; its state machine starts empty and applies the committed log
+   * again. `commit=N`: the store lost the commit index written after N (a runtime may write a
+   * Ready that only moves the commit without syncing it).
+   */
+  #restart(id: string, commitArg?: string): string {
+    const { store } = this.#peer(id);
+    const loaded = store.loaded();
+    let restore = loaded;
+    if (commitArg !== undefined) {
+      const [k, v = ''] = commitArg.split('=');
+      const commit = whole(v);
+      if (k !== 'commit' || commit > loaded.hardState.commit || commit < (loaded.snapshot?.meta.index ?? 0)) {
+        throw new Error(`restart: expected commit=N between the snapshot and the stored commit ${loaded.hardState.commit}, got ${commitArg}`);
+      }
+      restore = { ...loaded, hardState: { ...loaded.hardState, commit } };
+    }
+    const mode = this.#parallel ? { mode: 'parallel' as const, keysOf: textKeysOf } : {};
+    const node = new RaftNode({
+      options: { ...this.#options, ...mode, id, prng: new SeededPrng(seedOf(id) + 1), clock: this.clock, debugChecks: true },
+      bootstrap: { voters: this.#voters, learners: [] },
+      restore,
+    });
+    const lost = this.#queue.filter((m) => m.to === id).length;
+    this.#queue = this.#queue.filter((m) => m.to !== id);
+    this.#peers.set(id, { node, store, applied: [] });
+    return `${id} restarted from its store (${lost} messages to it lost)`;
   }
 
   #peer(id: string): Peer {
