@@ -96,6 +96,11 @@ export class Peer {
     });
     this.#ticker = new Ticker(opts.tickMs, () => this.driver.catchUp());
     this.#service = new ClientService(this.#serviceHost());
+    this.#listen(mesh, opts, log);
+  }
+
+  /** What the mesh delivers: Raft messages to the driver, follower-readers in and out, rpc payloads by route. */
+  #listen(mesh: Mesh, opts: PeerOptions, log: Logger): void {
     mesh.on('messages', (e) => {
       if (this.#blocked.has(e.from)) return;
       // (The driver runs due ticks before it steps each message.)
