@@ -4,9 +4,9 @@
 // counting through a suspend but may be stepped by NTP.
 
 export interface Clock {
-  /** Milliseconds on a monotonic clock (performance.now() in a runtime). */
+  /** Milliseconds on a monotonic clock (the runtime supplies it: systemClock, browserClock). */
   monoMs(): number;
-  /** Milliseconds on the wall clock (Date.now() in a runtime). */
+  /** Milliseconds on the wall clock, as the runtime supplies it. */
   wallMs(): number;
 }
 

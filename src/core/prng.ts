@@ -1,4 +1,4 @@
-// The core never calls Math.random: randomness (election timeout jitter) comes from a seeded
+// The core never draws its own random numbers: randomness (election timeout jitter) comes from a seeded
 // generator the runtime injects, so a simulator seed reproduces every decision exactly.
 
 export interface Prng {
