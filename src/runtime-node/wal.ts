@@ -1,6 +1,6 @@
 // FileWal: the durable LogStore for Node. Segmented append-only files with CRC32C records, group
-// commit (every save that arrives while a sync is in flight is written and synced by the next
-// one), bounded pending bytes with backpressure, atomic snapshot files, a directory lock.
+// commit (every save that arrives while a write is in flight goes into the next one; segments are
+// open with O_DSYNC, so a write is durable when it returns), bounded pending bytes with backpressure, atomic snapshot files, a directory lock.
 //
 // Layout of a data directory:
 //   LOCK                     pid of the owner (wal-lock.ts)
@@ -11,7 +11,7 @@
 // Why hard state is a WAL record and not its own file: it changes with nearly every Ready (commit
 // moves), and a file replace costs two fsyncs plus a rename per save. A CRC'd record is just as
 // atomic (torn = never acknowledged = dropped), is ordered with the entries it refers to, and
-// rides the same fdatasync. Each segment starts with a checkpoint (current snapshot reference
+// rides the same durable write. Each segment starts with a checkpoint (current snapshot reference
 // and hard state), so deleting older segments never loses the latest hard state.
 //
 // Why a conflicting suffix needs no truncate record: replay gives every entry record the meaning
@@ -31,7 +31,7 @@ import {
 } from './wal-format.ts';
 import type { SnapshotRef } from './wal-format.ts';
 import {
-  closeFd, fdatasync, fsyncDir, openFd, parseSnapshotName, preallocName, preallocate, segmentName, snapshotName, versionFileName,
+  closeFd, fsyncDir, openSegmentFd, parseSnapshotName, preallocName, preallocate, segmentName, snapshotName, versionFileName,
   writeAll, writeFileAtomic,
 } from './wal-files.ts';
 import { DirLock } from './wal-lock.ts';
@@ -148,12 +148,11 @@ export class FileWal implements LogStore {
       await this.#switchSegment(1);
       needsHeader = true;
     } else {
-      this.#activeFd = await openFd(join(this.#dir, segmentName(tail.seq)), 'r+');
+      this.#activeFd = await openSegmentFd(join(this.#dir, segmentName(tail.seq)), this.#cfg.sync);
       this.#activeSeq = tail.seq;
       if (tail.zeroTo > tail.zeroFrom) {
         const zeros = Buffer.alloc(tail.zeroTo - tail.zeroFrom);
         await writeAll(this.#activeFd, zeros, 0, zeros.length, tail.zeroFrom);
-        await fdatasync(this.#activeFd);
       }
       this.#tailOffset = tail.dataEnd;
       needsHeader = tail.needsHeader;
@@ -162,7 +161,6 @@ export class FileWal implements LogStore {
       const buf = new RecordBuffer(4096);
       this.#putSegmentStart(buf, this.#tailSeg.seq);
       await writeAll(this.#activeFd, buf.bytes, 0, buf.length, 0);
-      await fdatasync(this.#activeFd);
       this.#tailOffset = buf.length;
       this.#tailStartBytes = buf.length;
     }
@@ -324,8 +322,9 @@ export class FileWal implements LogStore {
       await writeAll(this.#activeFd, g.buf.bytes, span.start, end - span.start, span.fileOffset);
       wrote = true;
     }
+    // The segment is open with O_DSYNC when syncing (openSegmentFd): each write above returned
+    // only once durable, so no fdatasync is needed here.
     this.#writing = null;
-    if (wrote && this.#cfg.sync) await fdatasync(this.#activeFd);
   }
 
   /**
@@ -334,16 +333,16 @@ export class FileWal implements LogStore {
    */
   async #switchSegment(seq: number): Promise<void> {
     if (this.#activeFd >= 0) {
-      if (this.#cfg.sync) await fdatasync(this.#activeFd);
       await closeFd(this.#activeFd);
       this.#activeFd = -1;
     }
     if (this.#prealloc?.seq !== seq) this.#startPrealloc(seq);
-    const fd = await this.#prealloc!.fd;
+    const zeroed = await this.#prealloc!.fd;
     this.#prealloc = null;
+    await closeFd(zeroed);
     await fsp.rename(join(this.#dir, preallocName(seq)), join(this.#dir, segmentName(seq)));
     await fsyncDir(this.#dir);
-    this.#activeFd = fd;
+    this.#activeFd = await openSegmentFd(join(this.#dir, segmentName(seq)), this.#cfg.sync);
     this.#activeSeq = seq;
   }
 
