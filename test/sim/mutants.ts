@@ -102,6 +102,12 @@ export const mutants: readonly Mutant[] = [
     edits: one('src/core/parallel/merge.ts', '  for (const reply of state.mergeReplies()) sources.push(sourceOf(reply));', ''),
   },
   {
+    // Parallel seeds 6349, 9034, 15862, 18819: a follower's read index outlived its election.
+    name: 'serve a per-key read on a leader still in its Merge stage, skipping the entries it has not committed',
+    mode: 'parallel',
+    edits: one('src/core/parallel/apply.ts', '  if (!knowsCommits(c) && log.committed < index) return false;', "  if (c.raft.role !== 'leader' && log.committed < index) return false;"),
+  },
+  {
     name: 'apply committed entries out of order without checking the look-behind for conflicts',
     mode: 'parallel',
     edits: one('src/core/parallel/apply.ts', '        if (!done(k) && keysConflict(mine, keysBehind(c, e, k))) {', '        if (false as boolean) {'),
@@ -111,6 +117,7 @@ export const mutants: readonly Mutant[] = [
 export interface MutantRunner {
   run: (seed: number) => Promise<ChaosResult>;
   ghost: (seed: number) => Promise<string | null>;
+  parallelReads: (seed: number) => Promise<string | null>;
   figure8: (seed: number) => Promise<string | null>;
   reads: (seed: number) => Promise<string | null>;
   leases: (seed: number) => Promise<string | null>;
@@ -140,6 +147,7 @@ export async function loadMutant(m: Mutant): Promise<MutantRunner> {
   const f8 = await load<typeof import('./figure8.ts')>('figure8.ts');
   const kv = await load<typeof import('./kv-scenarios.ts')>('kv-scenarios.ts');
   const ghost = await load<typeof import('./ghost.ts')>('ghost.ts');
+  const preads = await load<typeof import('./parallel-reads.ts')>('parallel-reads.ts');
   const lease = await load<typeof import('./lease-scenarios.ts')>('lease-scenarios.ts');
   const describe = (err: unknown) => `${(err as Error).name}: ${(err as Error).message}`;
   return {
@@ -152,6 +160,15 @@ export async function loadMutant(m: Mutant): Promise<MutantRunner> {
         return r.atGhostIndex === 'noop' ? null : `the Merge stage put ${r.atGhostIndex} at the ghost's index`;
       } catch (err) {
         if (err instanceof ghost.GhostSetupError) return null;
+        return describe(err);
+      }
+    },
+    parallelReads: async (seed) => {
+      try {
+        const r = await preads.followerReadAcrossElection(seed);
+        return r.stale ? `a follower elected leader served its read at ${r.readIndex} without the write at ${r.writeIndex} (read ${JSON.stringify(r.value)})` : null;
+      } catch (err) {
+        if (err instanceof preads.ReadScenarioSetupError) return null;
         return describe(err);
       }
     },
@@ -202,7 +219,8 @@ export interface Catch {
 }
 
 /**
- * Hunts the mutant: the scripted scenarios first (unless chaosOnly), then chaos seeds from 1 until
+ * Hunts the mutant: the scripted scenarios first (unless chaosOnly; in parallel mode the ghost
+ * entry and the read across an election), then chaos seeds from 1 until
  * it is caught or `seedsMax` pass; every tenth seed also runs the randomized Figure 8 scenario.
  * Returns the first catch.
  */
@@ -213,6 +231,10 @@ export async function hunt(m: Mutant, seedsMax: number): Promise<Catch | null> {
       for (let seed = 1; seed <= 10; seed++) {
         const g = await r.ghost(seed);
         if (g !== null) return { how: 'scripted ghost entry', seed, error: g };
+      }
+      for (let seed = 1; seed <= 3; seed++) {
+        const p = await r.parallelReads(seed);
+        if (p !== null) return { how: 'scripted read across an election', seed, error: p };
       }
       for (let seed = 1; seed <= seedsMax; seed++) {
         const c = await r.run(seed);

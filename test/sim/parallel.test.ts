@@ -1,11 +1,13 @@
 // ParallelRaft mode in the simulator: the scripted ghost-entry scenario (docs/parallel-raft.md)
-// ends with a no-op where the ghost was and equal replicas; and seeded chaos runs in parallel mode
-// keep every safety property (per-key state, no committed entry lost, linearizable histories)
-// while entries really are acknowledged, committed and applied out of order.
+// ends with a no-op where the ghost was and equal replicas; a follower's read index that outlives
+// its own election is served only once the new leader's barrier is committed; and seeded chaos
+// runs in parallel mode keep every safety property (per-key state, no committed entry lost,
+// linearizable histories) while entries really are acknowledged, committed and applied out of order.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { addParallelStats, emptyParallelStats, runChaos } from './chaos.ts';
 import { ghostScenario, GhostSetupError } from './ghost.ts';
+import { followerReadAcrossElection, ReadScenarioSetupError } from './parallel-reads.ts';
 
 const t = suite('parallel');
 const seeds = Number(process.env.SIM_SEEDS ?? 500);
@@ -27,6 +29,23 @@ t('a ghost entry left on a minority does not come back under an entry applied ou
     assert.ok(r.converged, `seed ${seed}: replicas converged`);
     assert.equal(new Set(r.x).size, 1, `seed ${seed}: every replica agrees on x: ${r.x.join(', ')}`);
     assert.is(r.x[0], 'w');
+  }
+  assert.ok(runs >= 3, `the scenario could be set up on only ${runs} seeds`);
+});
+
+t('a read index a follower got from the old leader waits, after the follower\'s election, for its barrier', async () => {
+  let runs = 0;
+  for (let seed = 1; seed <= 10 && runs < 3; seed++) {
+    let r;
+    try {
+      r = await followerReadAcrossElection(seed);
+    } catch (err) {
+      if (err instanceof ReadScenarioSetupError) continue;
+      throw err;
+    }
+    runs++;
+    assert.ok(r.readIndex >= r.writeIndex, `seed ${seed}: read index ${r.readIndex} covers the write at ${r.writeIndex}`);
+    assert.is(r.value, 'w', `seed ${seed}: the read sees the write acknowledged before it was asked`);
   }
   assert.ok(runs >= 3, `the scenario could be set up on only ${runs} seeds`);
 });

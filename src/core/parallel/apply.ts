@@ -6,6 +6,7 @@
 
 import type { Entry, Index } from '../types.ts';
 import { keysConflict, type KeySet } from './header.ts';
+import { knowsCommits } from './leader.ts';
 import type { ParallelContext } from './state.ts';
 
 /** Keys the entry at `k` may write, as far as `e` (at k + d) and this log know; null: anything. */
@@ -68,14 +69,18 @@ export function applicable(c: ParallelContext, count = false): Entry[] {
 
 /**
  * Whether a linearizable read of `key` at read index `index` may be served from this node's
- * state now: every committed entry up to `index` that may write `key` is applied. A follower
- * first needs the whole prefix committed here (its view of out-of-order commits may lag).
+ * state now: every committed entry up to `index` that may write `key` is applied. Skipping the
+ * entries up to `index` not committed here is sound only where this node's commit set is complete:
+ * on a leader whose barrier is committed. Anywhere else — a follower, whose view of out-of-order
+ * commits lags, or a leader still in its Merge stage (a read index a follower obtained from the
+ * previous leader survives the follower's election, and the entries that leader committed and
+ * acknowledged are uncommitted re-stamps here) — the whole prefix must be committed here first.
  */
 export function keyReadable(c: ParallelContext, key: string, index: Index): boolean {
-  const { raft: r, log, state } = c;
+  const { log, state } = c;
   if (log.applied >= index) return true;
   if (log.applied < log.snapIndex) return false;
-  if (r.role !== 'leader' && log.committed < index) return false;
+  if (!knowsCommits(c) && log.committed < index) return false;
   for (let i = log.applied + 1; i <= index; i++) {
     if (log.isApplied(i) || !log.isCommitted(i)) continue;
     const keys = state.decoded(log.entry(i)).header.keys;

@@ -51,6 +51,15 @@ export function onSelfDurable(c: ParallelContext, from: Index, to: Index): void 
   commitOutOfOrder(c, fresh);
 }
 
+/**
+ * Whether this node leads with a complete view of what is committed: its barrier is committed, so
+ * every index up to it is, and above it only this leader commits. During its Merge stage a leader
+ * cannot tell which entries older leaders committed out of order (it re-stamped them, uncommitted).
+ */
+export function knowsCommits(c: ParallelContext): boolean {
+  return c.raft.role === 'leader' && c.log.committed >= c.state.barrier;
+}
+
 function holds(pr: Progress, i: Index): boolean {
   return pr.match >= i || pr.ooo.has(i);
 }

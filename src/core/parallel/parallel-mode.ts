@@ -85,7 +85,7 @@ export class ParallelMode implements ReplicationMode {
 
   /** An entry of this term being committed proves nothing until the barrier closing the merge is. */
   leaderCommitted(): boolean {
-    return this.log.committed >= this.#state.barrier && this.#ctx.raft.role === 'leader';
+    return leader.knowsCommits(this.#ctx);
   }
 
   /** An entry committed out of order may already have been acknowledged to its writer. */

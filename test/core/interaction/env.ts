@@ -117,6 +117,13 @@ export class InteractionEnv {
         this.#node(this.#arg(args, 0)).readIndex(this.#arg(args, 1), { allowLease: path === 'lease' });
         return;
       }
+      case 'readable': {
+        // What a runtime asks before serving a per-key read (ParallelRaft) at a read index it holds.
+        const [id, key, index] = [this.#arg(args, 0), this.#arg(args, 1), whole(this.#arg(args, 2))];
+        const node = this.#node(id);
+        out.push(`${id} readable ${key}@${index}: ${node.keyReadable(key, index) ? 'yes' : 'no'} (applied ${node.appliedIndex})`);
+        return;
+      }
       case 'transfer': this.#node(this.#arg(args, 0)).transferLeadership(this.#arg(args, 1)); return;
       case 'restart': out.push(this.#restart(this.#arg(args, 0), args[1])); return;
       case 'add-observer': {
