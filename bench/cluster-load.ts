@@ -127,6 +127,12 @@ process.on('message', (m: ToLoad) => {
       }
       run(prepared, m).then(reply, fail);
       break;
+    case 'release':
+      void (async () => {
+        if (prepared !== null) await Promise.all(prepared.clients.map((kv) => kv.close()));
+        prepared = null;
+      })().then(() => reply({ type: 'released' }), fail);
+      break;
     case 'exit':
       // process.exit (not a kill) so that --cpu-prof writes its profile.
       process.exit(0);

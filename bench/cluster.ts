@@ -1,8 +1,11 @@
 // `npm run bench`: edgeraft beside etcd on this machine, in one run. Real edgeraft peers from the
 // built CLI (3 and 5, fsync on) and Debian's etcd (as many members) on loopback, driven by forked
-// load generators of one shape: writes (1/16/256 clients), reads per consistency mode, mixed 90/10;
-// plus `etcdctl check perf`. Writes docs/benchmarks.md and docs/benchmarks-latency.svg.
-//   npm run bench [-- --json] [--seconds S] [--runs N] [--warmup S] [--writers 1,16,256] [--readers 256,1]
+// load generators of two client shapes (independent: an SDK instance per client; multiplexed: a few
+// per process): writes (1/16/256/1024 clients), reads per consistency mode, mixed 90/10; the
+// leader's persist p50 against a raw write + fdatasync of the same bytes; memory per idle client
+// connection; plus `etcdctl check perf`. Writes docs/benchmarks.md and docs/benchmarks-latency.svg.
+//   npm run bench [-- --json] [--seconds S] [--runs N] [--warmup S] [--writers 1,16,256,1024] [--readers 256]
+//     [--shape independent,multiplexed] [--memory-clients 1024 (0: skip)] [--no-raw-sync]
 //     [--readers-5 256]  (reader counts on clusters of 5 or more members)   [--mixed 256]  [--peers 3,5]
 //     [--only writes|reads|mixed] [--modes readindex,lease,follower,stale] [--new-keys]
 //     [--no-etcd] [--etcd-peers 3,5] [--etcd-check-perf l|m|s|xl|none] [--no-docs]
@@ -21,8 +24,8 @@ import { randomBytes } from 'node:crypto';
 import { mintToken } from '../src/transport/token.ts';
 import { chartFile, chartSubtitle, latencyChart, reportMarkdown } from './lib/bench-doc.ts';
 import { chartSvg } from './lib/chart-svg.ts';
-import { reportJson, type CheckPerfRun, type Done, type Report } from './lib/cluster-report.ts';
-import { etcdConsistencyFor, makePoint, type Point } from './lib/compare.ts';
+import { reportJson, type CheckPerfRun, type Done, type MemoryFigures, type Report } from './lib/cluster-report.ts';
+import { etcdConsistencyFor, makePoint, shapes, type Point, type Shape } from './lib/compare.ts';
 import { profileReport } from './lib/cpuprofile.ts';
 import { EdgeraftCluster } from './lib/edgeraft-cluster.ts';
 import { checkPerfLoads, type CheckPerfLoad } from './lib/etcd-check-perf.ts';
@@ -30,7 +33,8 @@ import { EtcdCluster, findEtcd, type EtcdInstall } from './lib/etcd-cluster.ts';
 import type { LoadConsistency } from './lib/load-protocol.ts';
 import { machineInfo } from './lib/machine-info.ts';
 import { Measurer, summarize, type BenchCluster, type PointFigures, type RunFigures } from './lib/measure.ts';
-import { ProcessGroup } from './lib/procs.ts';
+import { ProcessGroup, rssBytes, sleep } from './lib/procs.ts';
+import { rawSyncP50 } from './lib/raw-sync.ts';
 import { fmt } from './machine.ts';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -38,6 +42,8 @@ const cliPath = join(repo, 'dist/node/cli.js');
 const edgeraftLoad = join(repo, 'bench/cluster-load.ts');
 const etcdLoad = join(repo, 'bench/etcd-load.ts');
 const valueBytes = 256;
+/** A WAL entry record's bytes besides its payload (frame header, type, index, term), for the raw probe. */
+const recordFramingBytes = 26;
 /**
  * Writers overwrite and readers read the same keys, all written before the first measurement:
  * a put that creates a key can cost far more than one that replaces a value (--new-keys measures
@@ -59,6 +65,7 @@ const { values: flags } = parseArgs({
     'no-docs': { type: 'boolean' }, only: { type: 'string' }, procs: { type: 'string' }, clients: { type: 'string' },
     sync: { type: 'string' }, profile: { type: 'string' }, 'quiet-wait': { type: 'string' }, 'quiet-budget': { type: 'string' },
     'new-keys': { type: 'boolean' }, modes: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    shape: { type: 'string' }, 'memory-clients': { type: 'string' }, 'no-raw-sync': { type: 'boolean' },
   },
 });
 if (flags.help === true) {
@@ -94,8 +101,11 @@ const opts = {
   seconds: num('seconds', flags.seconds, 3, 0.5),
   runs: Math.round(num('runs', flags.runs, 3, 1)),
   warmupS: num('warmup', flags.warmup, 1, 0),
-  writers: list('writers', flags.writers, [1, 16, 256]),
-  readers: list('readers', flags.readers, [256, 1]),
+  writers: list('writers', flags.writers, [1, 16, 256, 1024]),
+  readers: list('readers', flags.readers, [256]),
+  shapes: (flags.shape ?? shapes.join(',')).split(',') as Shape[],
+  memoryClients: Math.round(num('memory-clients', flags['memory-clients'], 1024, 0)),
+  rawSync: flags['no-raw-sync'] !== true,
   readers5: list('readers-5', flags['readers-5'], [256]),
   mixed: list('mixed', flags.mixed, [256]),
   peers: peersList,
@@ -113,6 +123,7 @@ const opts = {
   profileDir: flags.profile !== undefined ? resolve(flags.profile) : process.env.EDGERAFT_BENCH_PROFILE ?? null,
 };
 if (opts.only !== null && !['writes', 'reads', 'mixed'].includes(opts.only)) usage(`--only must be writes, reads or mixed (got '${opts.only}')`);
+for (const sh of opts.shapes) if (!shapes.includes(sh)) usage(`--shape must list some of ${shapes.join(', ')} (got '${sh}')`);
 for (const m of opts.modes) if (!readModes.includes(m)) usage(`--modes must list some of ${readModes.join(', ')} (got '${m}')`);
 if (opts.sync !== 'fdatasync' && opts.sync !== 'none') usage(`--sync must be fdatasync or none (got '${opts.sync}')`);
 if (opts.checkPerf !== 'none' && !(opts.checkPerf in checkPerfLoads)) usage(`--etcd-check-perf must be one of ${Object.keys(checkPerfLoads).join(', ')} or none (got '${opts.checkPerf}')`);
@@ -142,17 +153,19 @@ function groupsFor(members: number, e: BenchCluster, c: BenchCluster | null): Gr
   const groups: Group[] = [];
   const pair = (mk: (s: 'edgeraft' | 'etcd') => Point[]): Group => interleave(
     mk('edgeraft').map((p) => [e, p] as const), c === null ? [] : mk('etcd').map((p) => [c, p] as const));
+  // The shapes of one load side by side in a group, so their runs interleave too.
+  const both = (mk: (s: 'edgeraft' | 'etcd', sh: Shape) => Point[]): Group => pair((s) => opts.shapes.flatMap((sh) => mk(s, sh)));
   if (opts.only === null || opts.only === 'writes') {
-    for (const w of opts.writers) groups.push(pair((s) => [makePoint(s, members, 'write', 'linearizable', w, valueBytes, opts.newKeys)]));
+    for (const w of opts.writers) groups.push(both((s, sh) => [makePoint(s, members, 'write', 'linearizable', w, valueBytes, sh, opts.newKeys)]));
   }
   if (opts.only === null || opts.only === 'reads') {
     const etcdModes = [...new Set(opts.modes.map((m) => etcdConsistencyFor(m)))];
     for (const n of members >= 5 ? opts.readers5 : opts.readers) {
-      groups.push(pair((s) => (s === 'edgeraft' ? opts.modes : etcdModes).map((m: LoadConsistency) => makePoint(s, members, 'read', m, n, valueBytes))));
+      groups.push(both((s, sh) => (s === 'edgeraft' ? opts.modes : etcdModes).map((m: LoadConsistency) => makePoint(s, members, 'read', m, n, valueBytes, sh))));
     }
   }
   if (opts.only === null || opts.only === 'mixed') {
-    for (const n of opts.mixed) groups.push(pair((s) => [makePoint(s, members, 'mixed', s === 'edgeraft' ? mixedReadMode : 'linearizable', n, valueBytes)]));
+    for (const n of opts.mixed) groups.push(both((s, sh) => [makePoint(s, members, 'mixed', s === 'edgeraft' ? mixedReadMode : 'linearizable', n, valueBytes, sh)]));
   }
   return groups;
 }
@@ -160,7 +173,7 @@ function groupsFor(members: number, e: BenchCluster, c: BenchCluster | null): Gr
 /** etcdctl check perf's shape (new keys, 1 KiB values, its client count) through the gateway. */
 function checkPerfShapePoint(load: CheckPerfLoad, members: number): Point {
   const clients = checkPerfLoads[load].clients;
-  const p = makePoint('etcd', members, 'write', 'linearizable', clients, 1024, true);
+  const p = makePoint('etcd', members, 'write', 'linearizable', clients, 1024, 'independent', true);
   return { ...p, key: `etcd_gateway_check_perf_${load}_writes_${clients}`, label: `writes, ${clients} clients, new keys, 1 KiB values (check perf's shape)` };
 }
 
@@ -179,19 +192,45 @@ async function measureGroup(g: Group, done: Array<readonly [Point, PointFigures]
   const runs = new Map<Point, Array<RunFigures & { procs: number; clientsPerProc: number }>>(g.map(([, p]) => [p, []]));
   for (let run = 1; run <= opts.runs; run++) {
     for (const [cluster, p] of g) {
-      const r = await measurer.once(cluster, p);
+      let r = await measurer.once(cluster, p);
+      // The disk's own speed for the same bytes per save, right after the run (edgeraft writes).
+      if (opts.rawSync && opts.sync !== 'none' && p.system === 'edgeraft' && p.op === 'write' && Number.isFinite(r.bytesPerSync)) {
+        const framed = r.bytesPerSync + r.entriesPerSync * recordFramingBytes;
+        r = { ...r, rawSyncP50Ms: await rawSyncP50(dir, p.members, framed, 2) };
+      }
       runs.get(p)!.push(r);
       const served = p.op === 'read' ? `, served by ${Object.keys(r.paths).join('+') || 'nothing'}` : '';
       progress(`  [${++measured}/${toMeasure} ${elapsed()}] ${p.system} ${p.members}: ${p.label}: run ${run}/${opts.runs}: ${fmt(r.opsPerS)}/s, ` +
         `p50 ${fmt(r.p50Ms, 2)} ms, p99 ${fmt(r.p99Ms, 2)} ms, CPU gen ${fmt(r.generatorCpuPct)}% leader ${fmt(r.leaderCpuPct)}% ` +
-        `other ${fmt(Math.max(0, r.otherCpuPct))}%${served}${r.errors > 0 ? `, ${r.errors} errors ${JSON.stringify(r.errorCodes)}` : ''}` +
+        `other ${fmt(Math.max(0, r.otherCpuPct))}%${served}` +
+        `${Number.isFinite(r.rawSyncP50Ms) ? `, persist p50 ${fmt(r.persistP50Ms, 3)} ms vs raw ${fmt(r.rawSyncP50Ms, 3)} ms` : ''}${r.errors > 0 ? `, ${r.errors} errors ${JSON.stringify(r.errorCodes)}` : ''}` +
         `${r.leaderChanged ? ', LEADER CHANGED' : ''}`);
     }
   }
   for (const [, p] of g) done.push([p, summarize(runs.get(p)!)]);
 }
 
+/** Peer memory with `clients` idle independent SDK clients connected, against none. */
+async function measureMemory(e: EdgeraftCluster, members: number): Promise<MemoryFigures> {
+  const rss = () => e.processes().map((c) => (c.pid !== undefined ? rssBytes(c.pid) ?? Number.NaN : Number.NaN));
+  const settleMs = 3000;
+  progress(`  [${elapsed()}] memory: ${opts.memoryClients} idle independent clients against none...`);
+  await sleep(settleMs);
+  const before = rss();
+  const release = await measurer.hold(e, makePoint('edgeraft', members, 'read', 'lease', opts.memoryClients, valueBytes, 'independent'));
+  await sleep(settleMs);
+  const after = rss();
+  await release();
+  const perClient = (i: number) => (after[i]! - before[i]!) / opts.memoryClients;
+  progress(`  memory: leader RSS ${fmt(before[0]! / 2 ** 20, 1)} -> ${fmt(after[0]! / 2 ** 20, 1)} MiB, ${fmt(perClient(0) / 1024, 1)} KiB per idle client`);
+  return {
+    clients: opts.memoryClients, leaderRssBefore: before[0]!, leaderRssAfter: after[0]!, leaderBytesPerClient: perClient(0),
+    followerBytesPerClient: before.length > 1 ? Math.max(...before.slice(1).map((_, i) => perClient(i + 1))) : Number.NaN,
+  };
+}
+
 interface SizeResult {
+  readonly memory: MemoryFigures | null;
   readonly leaders: string[];
   readonly checkPerf: CheckPerfRun | null;
   readonly gatewayKey: string | null;
@@ -209,6 +248,7 @@ async function measureSize(members: number, install: EtcdInstall | null, withChe
   progress(`  leaders: edgeraft ${e.leaderId}${c !== null ? `, etcd ${c.leaderName}` : ''}; writing the ${keyCount} keys every load uses...`);
   await Promise.all([e.prefill(keyCount, valueBytes), c?.prefill(keyCount, valueBytes)]);
   for (const g of groupsFor(members, e, c)) await measureGroup(g, done);
+  const memory = opts.memoryClients > 0 && members === Math.min(...opts.peers) ? await measureMemory(e, members) : null;
   let checkPerf: CheckPerfRun | null = null;
   let gatewayKey: string | null = null;
   if (c !== null && withCheckPerf && opts.checkPerf !== 'none') {
@@ -230,7 +270,7 @@ async function measureSize(members: number, install: EtcdInstall | null, withChe
   const leaders = [`edgeraft ${members} peers: ${e.leaderId}`, ...(c !== null ? [`etcd ${members} members: ${c.leaderName}`] : [])];
   await measurer.stopGenerators();
   await Promise.all([e.stop(), c?.stop()]);
-  return { leaders, checkPerf, gatewayKey };
+  return { leaders, checkPerf, gatewayKey, memory };
 }
 
 function countMeasurements(etcd: boolean, checkPerf: boolean): number {
@@ -244,6 +284,7 @@ function countMeasurements(etcd: boolean, checkPerf: boolean): number {
     }
     if (opts.only === null || opts.only === 'mixed') n += opts.mixed.length * (withEtcd ? 2 : 1);
   }
+  n *= opts.shapes.length;
   // The gateway load in check perf's shape, once, on the smallest etcd cluster.
   if (checkPerf && opts.etcdPeers.some((m) => opts.peers.includes(m))) n += 1;
   return n * opts.runs;
@@ -315,6 +356,7 @@ async function main(): Promise<void> {
   const leaders: string[] = [];
   let checkPerf: CheckPerfRun | null = null;
   let gatewayKey: string | null = null;
+  let memory: MemoryFigures | null = null;
   for (const members of opts.peers) {
     const etcdSizes = opts.etcdPeers.filter((m) => opts.peers.includes(m));
     const withCheckPerf = install?.etcdctl != null && etcdSizes.length > 0 && members === Math.min(...etcdSizes);
@@ -322,6 +364,7 @@ async function main(): Promise<void> {
     leaders.push(...r.leaders);
     checkPerf ??= r.checkPerf;
     gatewayKey ??= r.gatewayKey;
+    memory ??= r.memory;
   }
   progress(`[${elapsed()}] stopping...`);
   await shutdown();
@@ -329,9 +372,10 @@ async function main(): Promise<void> {
     done: done as Done,
     method: {
       sync: opts.sync, leaders, valueBytes, keyCount, newKeys: opts.newKeys, warmupS: opts.warmupS, seconds: opts.seconds, runs: opts.runs,
-      edgeraftPeers: opts.peers,
+      edgeraftPeers: opts.peers, shapes: opts.shapes,
     },
     etcd: { notMeasured: reason, version: install?.version ?? null, members: install !== null ? opts.etcdPeers.filter((m) => opts.peers.includes(m)) : [], checkPerf, gatewayCheckPerfKey: gatewayKey },
+    memory,
     machine: machineInfo(repo),
     durationS: (Date.now() - startedMs) / 1000,
   };

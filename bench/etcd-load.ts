@@ -162,6 +162,12 @@ process.on('message', (m: ToLoad) => {
       }
       run(prepared, m).then(reply, fail);
       break;
+    case 'release':
+      void (async () => {
+        if (prepared !== null) for (const c of prepared.clients) c.agent.destroy();
+        prepared = null;
+      })().then(() => reply({ type: 'released' }), fail);
+      break;
     case 'exit':
       process.exit(0);
   }

@@ -4,7 +4,9 @@
 
 import { fmt, median, table } from '../machine.ts';
 import type { ChartPanel, ChartSeries, ChartSpec } from './chart-svg.ts';
-import { checkPerfLines, comparisonHeader, comparisonRows, detailHeader, detailRows, targetLines, type Done, type Report } from './cluster-report.ts';
+import {
+  checkPerfLines, comparisonHeader, comparisonRows, detailHeader, detailRows, selfTargetLines, targetLines, type Done, type Report,
+} from './cluster-report.ts';
 import { mixedWriteShare, type Point } from './compare.ts';
 
 export const chartFile = 'benchmarks-latency.svg';
@@ -23,15 +25,16 @@ function shapeName(p: Point): string {
   return p.op === 'read' ? `reads ${s}` : p.op === 'mixed' ? `mixed ${100 - mixedWriteShare * 100}/${mixedWriteShare * 100}` : s;
 }
 
-/** Panels per cluster size (p50, p99); one series per system and load shape, points by client count. */
+/** Panels per cluster size and client shape (p50, p99); one series per system and load, points by client count. */
 export function latencyChart(done: Done, subtitle: string): ChartSpec {
   const sizes = [...new Set(done.map(([p]) => p.members))].sort((a, b) => a - b);
+  const clientShapes = [...new Set(done.map(([p]) => p.shape))];
   const panels: ChartPanel[] = [];
-  for (const members of sizes) {
+  for (const members of sizes) for (const shape of clientShapes) {
     for (const q of ['p50', 'p99'] as const) {
       const groups = new Map<string, Array<readonly [Point, Done[number][1]]>>();
       for (const [p, f] of done) {
-        if (p.members !== members || p.newKeys) continue;
+        if (p.members !== members || p.shape !== shape || p.newKeys) continue;
         const name = `${p.system} ${shapeName(p)}`;
         groups.set(name, [...(groups.get(name) ?? []), [p, f]]);
       }
@@ -41,7 +44,7 @@ export function latencyChart(done: Done, subtitle: string): ChartSpec {
           // Reads at 256 clients crowd together: only writes and mixed loads name their client counts.
           .map(([p, f]) => ({ x: f.opsPerS, y: q === 'p50' ? f.p50Ms : f.p99Ms, ...(p.op !== 'read' ? { label: String(p.concurrency) } : {}) })),
       }));
-      panels.push({ title: `${members} members: ${q} latency`, series });
+      if (series.length > 0) panels.push({ title: `${members} members, ${shape} clients: ${q} latency`, series });
     }
   }
   return {
@@ -55,7 +58,15 @@ function methodLines(r: Report): string[] {
   const e = r.etcd;
   const lines = [
     `- **edgeraft**: ${m.edgeraftPeers.join(' and ')} peers from the built CLI (\`node dist/node/cli.js peer --sync ${m.sync}\`, default tick) on 127.0.0.1, ` +
-    'each with its own temp data dir and free port; load through the client SDK (WebSocket + CBOR, one connection per client, many requests in flight on it).',
+    'each with its own temp data dir and free port; load through the client SDK (WebSocket + CBOR).',
+    `- **Client shapes** (${m.shapes.join(' and ')}): *independent* clients are one SDK instance each (its own \`connect()\`, connection and session), ` +
+    'as browser tabs, edge function instances and services are, spread over up to 4 load processes; *multiplexed* clients are request loops ' +
+    'sharing up to 4 SDK instances per load process (up to 2 processes). etcd gets the same processes and loops, with one keep-alive HTTP connection per client loop.',
+    '- **CPU per operation**: the CPU time (user + system, from /proc) of the leader, the mean follower and the load generators over the measured window, ' +
+    'divided by the operations: what each costs, whatever else the machine was doing.',
+    '- **Persist against the disk**: the leader\'s persist p50 (from its `edgeraft_persist_duration_ms` histogram, the save from call to resumption) beside a raw ' +
+    '`write` + `fdatasync` through libuv of the same bytes per save, in as many processes at once as there are peers, run right after each write run.',
+    '- **Memory per idle client**: the leader\'s RSS with N independent clients connected and idle (each did one lease read) against none, after 3 s of settling each.',
   ];
   if (e.notMeasured === null) {
     lines.push(
@@ -119,10 +130,18 @@ export function reportMarkdown(r: Report, withChart: boolean): string {
     table(comparisonHeader, comparisonRows(r.done)),
     '',
     ...(withChart ? [`![Latency against throughput](${chartFile})`, ''] : []),
-    '### Targets (issue 9, against etcd in the same run)',
+    '### Targets against etcd (in the same run)',
     '',
     ...targetLines(r.done),
     '',
+    '### Targets of edgeraft against itself and the disk',
+    '',
+    ...selfTargetLines(r.done, r.memory),
+    '',
+    ...(r.memory === null ? [] : [
+      `Memory: ${fmt(r.memory.clients)} idle independent clients took the leader from ${fmt(r.memory.leaderRssBefore / 2 ** 20, 1)} MiB to ` +
+      `${fmt(r.memory.leaderRssAfter / 2 ** 20, 1)} MiB RSS (${fmt(r.memory.leaderBytesPerClient / 1024, 1)} KiB each); a follower's grew by at most ` +
+      `${fmt(r.memory.followerBytesPerClient / 1024, 1)} KiB per client (clients connect to the leader).`, '']),
     '### etcdctl check perf',
     '',
     ...checkPerfLines(r.etcd, r.done),
@@ -133,8 +152,9 @@ export function reportMarkdown(r: Report, withChart: boolean): string {
     '',
     'CPU: percent of one core over the measured window (all cores = 100 % × cores); gen = the load generators together, follower = the mean of the',
     'followers, other = processes this benchmark did not start (figures measured while it is high are not trustworthy). CPU µs/op: CPU time per',
-    'operation, which does not depend on how busy the machine was. entries/fsync and ms/fsync: from the leader\'s metrics (etcd: committed proposals',
-    'per WAL fsync). served: the path edgeraft reported, or the etcd read kind.',
+    'operation, which does not depend on how busy the machine was. runs min–max: the lowest and highest ops/s of the runs (the figures are medians).',
+    'entries/save and persist p50: from the leader\'s metrics (etcd: committed proposals per WAL fsync, and its fsync p50); in brackets, the raw',
+    'write + fdatasync p50 of the same bytes. served: the path edgeraft reported, or the etcd read kind.',
   ];
   return `${out.join('\n')}\n`;
 }

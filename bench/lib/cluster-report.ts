@@ -1,9 +1,9 @@
 // How bench/cluster.ts shows what it measured: the side-by-side table (edgeraft and etcd, ratios
-// that read > 1 when edgeraft is better, issue 9's targets met or missed), etcdctl check perf's
-// summary, a details table per load, and the JSON object that `--json` prints last.
+// that read > 1 when edgeraft is better, the targets against etcd and edgeraft's own targets met
+// or missed), etcdctl check perf's summary, a details table per load, and the `--json` object.
 
 import { fmt } from '../machine.ts';
-import { etcdConsistencyFor, metText, rows, targets, type Point, type Row } from './compare.ts';
+import { etcdConsistencyFor, metText, rows, targets, type Point, type Row, type Shape } from './compare.ts';
 import { checkPerfLoads, checkPerfSeconds, type CheckPerfLoad, type CheckPerfSummary } from './etcd-check-perf.ts';
 import type { MachineInfo } from './machine-info.ts';
 import type { PointFigures } from './measure.ts';
@@ -21,6 +21,17 @@ export interface Method {
   readonly seconds: number;
   readonly runs: number;
   readonly edgeraftPeers: readonly number[];
+  readonly shapes: readonly Shape[];
+}
+
+/** Peer memory with idle independent clients connected (bench/cluster.ts measureMemory). */
+export interface MemoryFigures {
+  readonly clients: number;
+  readonly leaderRssBefore: number;
+  readonly leaderRssAfter: number;
+  readonly leaderBytesPerClient: number;
+  /** The larger of the followers' (clients connect to the leader; followers see only its traffic). */
+  readonly followerBytesPerClient: number;
 }
 
 export interface CheckPerfRun {
@@ -44,20 +55,61 @@ export interface Report {
   readonly done: Done;
   readonly method: Method;
   readonly etcd: EtcdReport;
+  readonly memory: MemoryFigures | null;
   readonly machine: MachineInfo;
   readonly durationS: number;
 }
 
-/**
- * Absolute goals from before etcd ran beside edgeraft (kept so runs stay comparable): measured/goal
- * for rates and goal/measured for p50, so >= 1 meets the goal.
- */
+/** Absolute goals: measured/goal for rates and goal/measured for p50, so >= 1 meets the goal. */
 const absoluteGoals: Readonly<Record<string, { readonly metric: 'ops' | 'p50'; readonly goal: number }>> = {
-  writes_256: { metric: 'ops', goal: 50_000 },
-  writes_1: { metric: 'p50', goal: 1 },
-  reads_readindex_256: { metric: 'ops', goal: 100_000 },
-  reads_lease_256: { metric: 'ops', goal: 200_000 },
+  writes_1_independent: { metric: 'p50', goal: 1 },
 };
+
+/** One of edgeraft's own targets (no etcd in it): a named ratio and the bound it must meet. */
+export interface SelfTarget {
+  /** The JSON key (units last). */
+  readonly key: string;
+  readonly text: string;
+  readonly value: number | null;
+  /** 'min': value >= bound meets it; 'max': value <= bound. */
+  readonly bound: number;
+  readonly sense: 'min' | 'max';
+  readonly met: boolean | null;
+}
+
+/** Issue 15's targets that compare edgeraft with itself or with the disk, from what the run measured. */
+export function selfTargets(done: Done, memory: MemoryFigures | null): SelfTarget[] {
+  const get = (key: string) => done.find(([p]) => p.key === key)?.[1];
+  const out: SelfTarget[] = [];
+  const add = (key: string, text: string, value: number | null | undefined, bound: number, sense: 'min' | 'max') => {
+    const v = value === undefined || value === null || !Number.isFinite(value) ? null : value;
+    out.push({ key, text, value: v, bound, sense, met: v === null ? null : sense === 'min' ? v >= bound : v <= bound });
+  };
+  const w256 = get('writes_256_independent');
+  const w1024 = get('writes_1024_independent');
+  add('ratio_writes_1024_to_256_independent', '1,024 independent clients keep ≥ 90% of the 256-client writes/s',
+    w256 !== undefined && w1024 !== undefined ? w1024.opsPerS / w256.opsPerS : null, 0.9, 'min');
+  for (const [p, f] of done) {
+    if (p.system !== 'edgeraft' || p.shape !== 'independent' || p.concurrency <= 1) continue;
+    const m = get(p.key.replace(/_independent$/, '_multiplexed'));
+    if (m === undefined) continue;
+    const body = p.key.replace(/_independent$/, '');
+    add(`ratio_independent_to_multiplexed_${body}`, `${p.label.replace(/ independent clients$/, ' clients')}: independent ≥ 0.6× multiplexed`, f.opsPerS / m.opsPerS, 0.6, 'min');
+  }
+  const w1 = get('writes_1_independent');
+  add('writes_1_independent_p50_ms', 'single-client write p50 ≤ 1 ms', w1?.p50Ms, 1, 'max');
+  for (const key of ['writes_1_independent', 'writes_256_independent']) {
+    const f = get(key);
+    add(`persist_p50_ratio_to_raw_${key}`, `leader persist p50 ≤ 1.5× raw write + fdatasync (${key.replace(/_/g, ' ')})`,
+      f === undefined ? null : f.persistP50Ms / f.rawSyncP50Ms, 1.5, 'max');
+  }
+  add('memory_per_idle_client_kib', 'peer memory per idle client connection ≤ 64 KiB', memory === null ? null : memory.leaderBytesPerClient / 1024, 64, 'max');
+  return out;
+}
+
+export function selfTargetLines(done: Done, memory: MemoryFigures | null): string[] {
+  return selfTargets(done, memory).map((t) => `- ${t.text}: ${t.value === null ? 'not measured' : `${fmt(t.value, 2)} — ${t.met ? 'met' : 'missed'}`}`);
+}
 
 function shares(counts: Record<string, number>): string {
   const total = Object.values(counts).reduce((s, v) => s + v, 0);
@@ -73,7 +125,7 @@ function ms(v: number | undefined): string {
 }
 
 function targetCell(r: Row): string {
-  return r.targets.map((t) => `≥ ${t.target.ratioMin}× ${t.target.metric === 'ops' ? 'ops/s' : 'p50'}: ${metText(t)}`).join('; ');
+  return r.targets.map((t) => `≥ ${t.target.ratioMin}× ${t.target.metric === 'ops' ? 'ops/s' : t.target.metric}: ${metText(t)}`).join('; ');
 }
 
 export const comparisonHeader = [
@@ -94,7 +146,8 @@ export function comparisonRows(done: Done): string[][] {
 }
 
 export const detailHeader = [
-  'system', 'size', 'load', 'ops/s', 'p50 ms', 'p99 ms', 'CPU % gen/leader/follower/other', 'CPU µs/op leader, gen', 'entries/fsync', 'ms/fsync', 'procs × clients', 'notes',
+  'system', 'size', 'load', 'ops/s', 'runs min–max', 'p50 ms', 'p99 ms', 'CPU % gen/leader/follower/other', 'CPU µs/op leader, follower, gen',
+  'entries/save', 'persist p50 ms (raw)', 'procs × clients', 'notes',
 ];
 
 export function detailRows(done: Done): string[][] {
@@ -108,10 +161,11 @@ export function detailRows(done: Done): string[][] {
       ...(f.leaderChanged ? ['LEADER CHANGED'] : []),
     ];
     return [
-      p.system, String(p.members), p.label, fmt(f.opsPerS), ms(f.p50Ms), ms(f.p99Ms),
+      p.system, String(p.members), p.label, fmt(f.opsPerS), `${fmt(f.opsMin)}–${fmt(f.opsMax)}`, ms(f.p50Ms), ms(f.p99Ms),
       `${fmt(f.generatorCpuPct)} / ${fmt(f.leaderCpuPct)} / ${fmt(f.followerCpuPct)} / ${fmt(Math.max(0, f.otherCpuPct))}`,
-      `${fmt(f.leaderUsPerOp, 1)}, ${fmt(f.generatorUsPerOp, 1)}`,
-      p.op === 'read' ? '' : fmt(f.entriesPerSync, 1), p.op === 'read' ? '' : ms(f.persistMs),
+      `${fmt(f.leaderUsPerOp, 1)}, ${fmt(f.followerUsPerOp, 1)}, ${fmt(f.generatorUsPerOp, 1)}`,
+      p.op === 'read' ? '' : fmt(f.entriesPerSync, 1),
+      p.op === 'read' ? '' : `${fmt(f.persistP50Ms, 3)}${Number.isFinite(f.rawSyncP50Ms) ? ` (${fmt(f.rawSyncP50Ms, 3)})` : ''}`,
       `${f.procs} × ${f.clientsPerProc}`, notes.join('; '),
     ];
   });
@@ -163,9 +217,15 @@ export function reportJson(r: Report): Record<string, unknown> {
       [`${p.key}_generator_cpu_pct`]: rd(f.generatorCpuPct, 0), [`${p.key}_leader_cpu_pct`]: rd(f.leaderCpuPct, 0),
       [`${p.key}_follower_cpu_pct`]: rd(f.followerCpuPct, 0), [`${p.key}_other_cpu_pct`]: rd(Math.max(0, f.otherCpuPct), 0),
       [`${p.key}_leader_cpu_us_per_op`]: rd(f.leaderUsPerOp, 2), [`${p.key}_generator_cpu_us_per_op`]: rd(f.generatorUsPerOp, 2),
+      [`${p.key}_follower_cpu_us_per_op`]: rd(f.followerUsPerOp, 2),
+      [`${p.key}_min_${unit}`]: Math.round(f.opsMin), [`${p.key}_max_${unit}`]: Math.round(f.opsMax),
       [`${p.key}_errors`]: f.errors,
     });
-    if (p.op !== 'read') j[`${p.key}_entries_per_sync`] = rd(f.entriesPerSync, 1);
+    if (p.op !== 'read') {
+      j[`${p.key}_entries_per_sync`] = rd(f.entriesPerSync, 1);
+      j[`${p.key}_persist_p50_ms`] = rd(f.persistP50Ms);
+      if (Number.isFinite(f.rawSyncP50Ms)) j[`${p.key}_raw_sync_p50_ms`] = rd(f.rawSyncP50Ms);
+    }
     if (p.op !== 'write') j[`${p.key}_paths`] = f.paths;
   }
   const toEtcd: Record<string, number | null> = {};
@@ -181,7 +241,7 @@ export function reportJson(r: Report): Record<string, unknown> {
       toEtcd[`${p.key}_p99_ms`] = rd(row.ratios.p99);
     }
     for (const t of row.targets) {
-      const name = t.target.metric === 'ops' ? `${p.key}_${unit}` : `${p.key}_p50_ms`;
+      const name = t.target.metric === 'ops' ? `${p.key}_${unit}` : `${p.key}_${t.target.metric}_ms`;
       need[name] = t.target.ratioMin;
       met[name] = t.met;
     }
@@ -198,6 +258,19 @@ export function reportJson(r: Report): Record<string, unknown> {
       etcd_check_perf_slowest_ms: rd(cp.slowestMs, 1), etcd_check_perf_stddev_ms: rd(cp.stddevMs, 1),
     });
   }
+  for (const t of selfTargets(r.done, r.memory)) {
+    j[t.key] = t.value === null ? null : rd(t.value);
+    met[t.key] = t.met;
+  }
+  if (r.memory !== null) {
+    Object.assign(j, {
+      memory_idle_clients: r.memory.clients, memory_leader_rss_before_mib: rd(r.memory.leaderRssBefore / 2 ** 20, 1),
+      memory_leader_rss_after_mib: rd(r.memory.leaderRssAfter / 2 ** 20, 1),
+      memory_follower_per_idle_client_kib: rd(r.memory.followerBytesPerClient / 1024, 2),
+    });
+  }
+  // The headline ratios to etcd under the names the issue uses, e.g. ratio_to_etcd_writes_256_independent.
+  for (const row of rows(r.done)) if (row.ratios !== null) j[`ratio_to_etcd_${row.edgeraft.key}`] = rd(row.ratios.ops);
   j.ratio_to_target = toTarget;
   j.target_ratio_to_etcd = need;
   j.targets_met = met;

@@ -1,19 +1,28 @@
-// What `npm run bench` compares: its load points (system, cluster size, operation, clients), the
-// metric names they report under, which etcd load each edgeraft load is set beside, the ratios
-// (> 1 always means edgeraft is better) and the targets of issue 9 with met or missed. Pure.
+// What `npm run bench` compares: its load points (system, cluster size, operation, clients and
+// their shape), the metric names they report under, which etcd load each edgeraft load is set
+// beside, the ratios (> 1 always means edgeraft is better) and the targets against etcd. Pure.
 
 import type { LoadConsistency, LoadOp } from './load-protocol.ts';
 
 export type System = 'edgeraft' | 'etcd';
 
+/**
+ * How the clients are made. independent: every client its own SDK instance (its own connect(),
+ * connections and session), as browser tabs, edge function instances and services are;
+ * multiplexed: a few SDK instances per load process, each carrying many request loops.
+ */
+export type Shape = 'independent' | 'multiplexed';
+export const shapes: readonly Shape[] = ['independent', 'multiplexed'];
+
 export interface Point {
-  /** Metric prefix: writes_256, reads_lease_1, mixed_256, p5_writes_1, etcd_reads_serializable_256, etcd5_mixed_256... */
+  /** Metric prefix: writes_256_independent, reads_lease_1_multiplexed, p5_mixed_256_independent, etcd_reads_serializable_256_independent... */
   readonly key: string;
   readonly label: string;
   readonly system: System;
   readonly members: number;
   readonly op: LoadOp;
   readonly concurrency: number;
+  readonly shape: Shape;
   /** Of the reads (writes: 'linearizable'). */
   readonly consistency: LoadConsistency;
   readonly valueBytes: number;
@@ -36,16 +45,20 @@ export function keyPrefix(system: System, members: number): string {
   return members === 3 ? 'etcd_' : `etcd${members}_`;
 }
 
-export function pointKey(system: System, members: number, op: LoadOp, consistency: LoadConsistency, concurrency: number): string {
+export function pointKey(system: System, members: number, op: LoadOp, consistency: LoadConsistency, concurrency: number, shape: Shape): string {
   const body = op === 'write' ? `writes_${concurrency}` : op === 'read' ? `reads_${consistency}_${concurrency}` : `mixed_${concurrency}`;
-  return `${keyPrefix(system, members)}${body}`;
+  return `${keyPrefix(system, members)}${body}_${shape}`;
 }
 
-export function makePoint(system: System, members: number, op: LoadOp, consistency: LoadConsistency, concurrency: number, valueBytes: number, newKeys = false): Point {
-  const clients = `${concurrency} client${concurrency === 1 ? '' : 's'}`;
+export function makePoint(
+  system: System, members: number, op: LoadOp, consistency: LoadConsistency, concurrency: number, valueBytes: number, shape: Shape, newKeys = false,
+): Point {
+  const clients = shape === 'independent'
+    ? `${concurrency} independent client${concurrency === 1 ? '' : 's'}`
+    : `${concurrency} multiplexed client${concurrency === 1 ? '' : 's'}`;
   const what = op === 'write' ? 'writes' : op === 'read' ? `reads ${consistency}` : `mixed ${100 - mixedWriteShare * 100}/${mixedWriteShare * 100}`;
   return {
-    key: pointKey(system, members, op, consistency, concurrency), label: `${what}, ${clients}`, system, members, op, concurrency,
+    key: pointKey(system, members, op, consistency, concurrency, shape), label: `${what}, ${clients}`, system, members, op, concurrency, shape,
     consistency: op === 'write' ? 'linearizable' : consistency, valueBytes, newKeys,
   };
 }
@@ -61,7 +74,7 @@ export function etcdConsistencyFor(c: LoadConsistency): LoadConsistency {
 
 /** The key of the etcd load an edgeraft load is compared with. */
 export function etcdKeyFor(p: Point): string {
-  return pointKey('etcd', p.members, p.op, etcdConsistencyFor(p.consistency), p.concurrency);
+  return pointKey('etcd', p.members, p.op, etcdConsistencyFor(p.consistency), p.concurrency, p.shape);
 }
 
 export interface Ratios {
@@ -79,19 +92,19 @@ export function ratios(edgeraft: Figures, etcd: Figures): Ratios {
 export interface Target {
   /** The edgeraft point it is about. */
   readonly key: string;
-  readonly metric: 'ops' | 'p50';
+  readonly metric: 'ops' | 'p50' | 'p99';
   /** The ratio to etcd it needs (see Ratios: > 1 is better). */
   readonly ratioMin: number;
   readonly text: string;
 }
 
-/** Issue 9's targets on this machine, against etcd measured in the same run. */
+/** The targets against etcd measured in the same run, for the client shape users have (issue 15). */
 export const targets: readonly Target[] = [
-  { key: 'writes_256', metric: 'ops', ratioMin: 20, text: 'writes/s with 256 clients ≥ 20× etcd' },
-  { key: 'writes_1', metric: 'p50', ratioMin: 2, text: 'single-client write p50 ≤ ½ etcd' },
-  { key: 'reads_readindex_256', metric: 'ops', ratioMin: 30, text: 'linearizable (ReadIndex) reads/s ≥ 30× etcd' },
-  { key: 'reads_lease_256', metric: 'ops', ratioMin: 30, text: 'linearizable (lease) reads/s ≥ 30× etcd' },
-  { key: 'reads_follower_256', metric: 'ops', ratioMin: 30, text: 'linearizable (follower) reads/s ≥ 30× etcd' },
+  { key: 'writes_256_independent', metric: 'ops', ratioMin: 10, text: 'writes/s with 256 independent clients ≥ 10× etcd' },
+  { key: 'writes_256_independent', metric: 'p99', ratioMin: 1, text: 'write p99 with 256 independent clients no worse than etcd' },
+  { key: 'writes_1_independent', metric: 'p50', ratioMin: 2, text: 'single-client write p50 ≤ ½ etcd' },
+  { key: 'reads_readindex_256_independent', metric: 'ops', ratioMin: 30, text: 'ReadIndex reads/s with 256 independent clients ≥ 30× etcd linearizable' },
+  { key: 'reads_lease_256_independent', metric: 'ops', ratioMin: 30, text: 'lease reads/s with 256 independent clients ≥ 30× etcd linearizable' },
 ];
 
 export interface TargetStatus {
@@ -103,7 +116,7 @@ export interface TargetStatus {
 
 export function targetStatus(target: Target, r: Ratios | null): TargetStatus {
   if (r === null) return { target, ratio: null, met: null };
-  const ratio = target.metric === 'ops' ? r.ops : r.p50;
+  const ratio = target.metric === 'ops' ? r.ops : target.metric === 'p50' ? r.p50 : r.p99;
   return { target, ratio: Number.isFinite(ratio) ? ratio : null, met: Number.isFinite(ratio) ? ratio >= target.ratioMin : null };
 }
 

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { connect } from '../../src/client/node.ts';
 import { LocalCluster } from '../../src/runtime-node/local-cluster.ts';
 import type { Point } from './compare.ts';
-import type { BenchCluster, SyncSample } from './measure.ts';
+import { histogramBuckets, type BenchCluster, type SyncSample } from './measure.ts';
 import { freePorts, settleDisk, type ProcessGroup } from './procs.ts';
 
 export type ConsensusMode = 'raft' | 'parallel';
@@ -172,6 +172,8 @@ export class EdgeraftCluster implements BenchCluster {
       syncs: m.get('edgeraft_persist_batch_entries_count') ?? 0,
       entries: m.get('edgeraft_persist_batch_entries_sum') ?? 0,
       syncMs: m.get('edgeraft_persist_duration_ms_sum') ?? 0,
+      bytes: m.get('edgeraft_persist_entry_bytes_total') ?? 0,
+      buckets: histogramBuckets(m, 'edgeraft_persist_duration_ms'),
     };
   }
 

@@ -9,7 +9,7 @@ import { delimiter, join } from 'node:path';
 import type { Point } from './compare.ts';
 import { checkPerfSeconds, parseCheckPerf, type CheckPerfLoad, type CheckPerfSummary } from './etcd-check-perf.ts';
 import { checkStatus, gatewayPaths, parseStatus, putBody } from './etcd-gateway.ts';
-import type { BenchCluster, SyncSample } from './measure.ts';
+import { histogramBuckets, type BenchCluster, type SyncSample } from './measure.ts';
 import { freePorts, scrape, settleDisk, sleep, type ProcessGroup } from './procs.ts';
 
 export interface EtcdInstall {
@@ -195,6 +195,8 @@ export class EtcdCluster implements BenchCluster {
       syncs: m.get('etcd_disk_wal_fsync_duration_seconds_count') ?? 0,
       entries: m.get('etcd_server_proposals_committed_total') ?? 0,
       syncMs: (m.get('etcd_disk_wal_fsync_duration_seconds_sum') ?? 0) * 1000,
+      bytes: Number.NaN,
+      buckets: histogramBuckets(m, 'etcd_disk_wal_fsync_duration_seconds', 1000),
     };
   }
 

@@ -42,7 +42,12 @@ export interface GoLoad {
   readonly measureMs: number;
 }
 
-export type ToLoad = PrepareLoad | GoLoad | { readonly type: 'exit' };
+/** Closes the prepared clients without running a load (after holding them idle to measure memory). */
+export interface ReleaseLoad {
+  readonly type: 'release';
+}
+
+export type ToLoad = PrepareLoad | GoLoad | ReleaseLoad | { readonly type: 'exit' };
 
 export interface LoadResult {
   readonly type: 'result';
@@ -61,5 +66,6 @@ export interface LoadResult {
 export type FromLoad =
   | { readonly type: 'ready' }
   | { readonly type: 'prepared' }
+  | { readonly type: 'released' }
   | LoadResult
   | { readonly type: 'failed'; readonly message: string };

@@ -5,7 +5,7 @@
 
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { mixedWriteShare, type Point, type System } from './compare.ts';
+import { mixedWriteShare, type Point, type Shape, type System } from './compare.ts';
 import type { WindowUs } from './cpuprofile.ts';
 import { Histogram } from './histogram.ts';
 import type { FromLoad, LoadResult, PrepareLoad, ToLoad } from './load-protocol.ts';
@@ -33,6 +33,37 @@ export interface SyncSample {
   readonly entries: number;
   readonly syncs: number;
   readonly syncMs: number;
+  /** Bytes of entry payloads made durable. */
+  readonly bytes: number;
+  /** The persist-duration histogram: [upper bound in ms, cumulative count], ascending. */
+  readonly buckets: ReadonlyArray<readonly [number, number]>;
+}
+
+/** A Prometheus histogram's cumulative buckets out of a scraped /metrics map, bounds times `scale`. */
+export function histogramBuckets(m: ReadonlyMap<string, number>, name: string, scale = 1): Array<readonly [number, number]> {
+  const out: Array<readonly [number, number]> = [];
+  const re = new RegExp(`^${name}_bucket\\{.*le="([^"]+)".*\\}$`);
+  for (const [k, v] of m) {
+    const le = re.exec(k)?.[1];
+    if (le !== undefined) out.push([le === '+Inf' ? Infinity : Number(le) * scale, v]);
+  }
+  return out.sort((a, b) => a[0] - b[0]);
+}
+
+/** The p-quantile of the samples two cumulative histograms differ by, interpolated inside its bucket. */
+export function bucketQuantile(b0: SyncSample['buckets'], b1: SyncSample['buckets'], q: number): number {
+  const counts = b1.map(([le, c], i) => [le, c - (b0[i]?.[1] ?? 0)] as const);
+  const total = counts[counts.length - 1]?.[1] ?? 0;
+  if (total <= 0) return Number.NaN;
+  const want = q * total;
+  let lo = 0;
+  let below = 0;
+  for (const [le, c] of counts) {
+    if (c >= want) return Number.isFinite(le) ? lo + ((want - below) / Math.max(1, c - below)) * (le - lo) : lo;
+    lo = le;
+    below = c;
+  }
+  return lo;
 }
 
 export interface RunFigures {
@@ -47,18 +78,27 @@ export interface RunFigures {
   readonly generatorCpuPct: number;
   readonly leaderCpuPct: number;
   readonly followerCpuPct: number;
-  /** Writes and mixed loads, from the leader's /metrics: entries per fsync and ms per fsync. */
+  /** Writes and mixed loads, from the leader's /metrics: entries per save, mean and p50 ms per save, bytes per save. */
   readonly entriesPerSync: number;
   readonly persistMs: number;
+  readonly persistP50Ms: number;
+  readonly bytesPerSync: number;
   readonly leaderChanged: boolean;
   /** CPU other processes on the machine used during the window, in percent of one core. */
   readonly otherCpuPct: number;
   /** CPU microseconds per operation: what each op costs the leader and the load generators. */
   readonly leaderUsPerOp: number;
   readonly generatorUsPerOp: number;
+  /** The followers' mean. */
+  readonly followerUsPerOp: number;
+  /** Raw write + fdatasync p50 of bytesPerSync in as many processes, right after the run (NaN: not probed). */
+  readonly rawSyncP50Ms: number;
 }
 
 export interface PointFigures extends RunFigures {
+  /** The lowest and highest ops/s of the runs (the figures are their medians). */
+  readonly opsMin: number;
+  readonly opsMax: number;
   readonly procs: number;
   readonly clientsPerProc: number;
   readonly runs: number;
@@ -132,8 +172,15 @@ export class Measurer {
     this.#quietLeftMs = o.quietBudgetS * 1000;
   }
 
-  /** How a load of `concurrency` loops spreads over processes and clients. */
-  layout(concurrency: number): { procs: number; clientsPerProc: number } {
+  /**
+   * How a load of `concurrency` loops spreads over processes and clients: independent, a client
+   * per loop over up to 4 processes; multiplexed, up to 4 clients per process carrying the loops.
+   */
+  layout(concurrency: number, shape: Shape): { procs: number; clientsPerProc: number } {
+    if (shape === 'independent') {
+      const procs = Math.min(concurrency, this.#o.procs ?? (concurrency >= 64 ? 4 : concurrency >= 16 ? 2 : 1));
+      return { procs, clientsPerProc: Math.ceil(concurrency / procs) };
+    }
     const procs = Math.min(concurrency, this.#o.procs ?? (concurrency >= 64 ? 2 : 1));
     const perProc = Math.ceil(concurrency / procs);
     return { procs, clientsPerProc: Math.min(perProc, this.#o.clients ?? (perProc >= 16 ? 4 : 1)) };
@@ -199,7 +246,7 @@ export class Measurer {
   }
 
   async #prepare(cluster: BenchCluster, point: Point): Promise<{ gens: LoadChild[]; procs: number; clientsPerProc: number }> {
-    const { procs, clientsPerProc } = this.layout(point.concurrency);
+    const { procs, clientsPerProc } = this.layout(point.concurrency, point.shape);
     const gens = await this.#generators(cluster.loadScript, cluster.system, procs);
     await Promise.all(gens.map((g, gi) => {
       const loops = share(point.concurrency, procs, gi);
@@ -211,6 +258,17 @@ export class Measurer {
       return g.ask(spec, 'prepared');
     }));
     return { gens, procs, clientsPerProc };
+  }
+
+  /**
+   * Connects the point's clients (each does its one operation) and leaves them idle, to measure
+   * what idle connections cost the members; resolves with a function that closes them.
+   */
+  async hold(cluster: BenchCluster, point: Point): Promise<() => Promise<void>> {
+    const { gens } = await this.#prepare(cluster, point);
+    return async () => {
+      await Promise.all(gens.map((g) => g.ask({ type: 'release' }, 'released')));
+    };
   }
 
   /** One run of one load point. */
@@ -254,13 +312,17 @@ export class Measurer {
     const opsPerS = results.reduce((s, r) => s + (r.ops * 1000) / r.measuredMs, 0);
     const generatorCpuPct = gens.reduce((s, _, i) => s + pct(members + i), 0);
     const followers = Array.from({ length: members - 1 }, (_, i) => pct(1 + i));
+    const followerCpuPct = followers.reduce((s, v) => s + v, 0) / Math.max(1, followers.length);
     return {
-      opsPerS, leaderUsPerOp: (pct(0) * 1e4) / opsPerS, generatorUsPerOp: (generatorCpuPct * 1e4) / opsPerS,
+      opsPerS, leaderUsPerOp: (pct(0) * 1e4) / opsPerS, generatorUsPerOp: (generatorCpuPct * 1e4) / opsPerS, followerUsPerOp: (followerCpuPct * 1e4) / opsPerS,
       p50Ms: hist.quantileMs(0.5), p99Ms: hist.quantileMs(0.99),
       errors: results.reduce((s, r) => s + r.errors, 0), errorCodes, paths, servedBy,
-      leaderCpuPct: pct(0), followerCpuPct: followers.reduce((s, v) => s + v, 0) / Math.max(1, followers.length), generatorCpuPct,
+      leaderCpuPct: pct(0), followerCpuPct, generatorCpuPct,
       entriesPerSync: syncs > 0 ? (s1!.entries - s0!.entries) / syncs : Number.NaN,
       persistMs: syncs > 0 ? (s1!.syncMs - s0!.syncMs) / syncs : Number.NaN,
+      rawSyncP50Ms: Number.NaN,
+      persistP50Ms: syncs > 0 ? bucketQuantile(s0!.buckets, s1!.buckets, 0.5) : Number.NaN,
+      bytesPerSync: syncs > 0 ? (s1!.bytes - s0!.bytes) / syncs : Number.NaN,
       leaderChanged, procs, clientsPerProc, otherCpuPct: ((o1 - o0) / windowMs) * 100,
     };
   }
@@ -283,6 +345,8 @@ export function summarize(runs: ReadonlyArray<RunFigures & { procs: number; clie
     errors: runs.reduce((s, r) => s + r.errors, 0), errorCodes: total((r) => r.errorCodes), paths: total((r) => r.paths),
     servedBy: total((r) => r.servedBy), generatorCpuPct: med((r) => r.generatorCpuPct), leaderCpuPct: med((r) => r.leaderCpuPct),
     followerCpuPct: med((r) => r.followerCpuPct), entriesPerSync: med((r) => r.entriesPerSync), persistMs: med((r) => r.persistMs),
+    persistP50Ms: med((r) => r.persistP50Ms), rawSyncP50Ms: med((r) => r.rawSyncP50Ms), bytesPerSync: med((r) => r.bytesPerSync), followerUsPerOp: med((r) => r.followerUsPerOp),
+    opsMin: Math.min(...runs.map((r) => r.opsPerS)), opsMax: Math.max(...runs.map((r) => r.opsPerS)),
     leaderChanged: runs.some((r) => r.leaderChanged), otherCpuPct: med((r) => r.otherCpuPct),
     leaderUsPerOp: med((r) => r.leaderUsPerOp), generatorUsPerOp: med((r) => r.generatorUsPerOp),
     procs: runs[0]!.procs, clientsPerProc: runs[0]!.clientsPerProc, runs: runs.length,

@@ -174,3 +174,13 @@ export function machineBusyMs(): number {
   const busy = [0, 1, 2, 5, 6].reduce((s, i) => s + (f[i] ?? 0), 0);
   return (busy * 1000) / clockTicksPerS!;
 }
+
+/** Resident set size of a process in bytes (VmRSS); null once it is gone. */
+export function rssBytes(pid: number): number | null {
+  try {
+    const m = /^VmRSS:\s*(\d+)\s*kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m === null ? null : Number(m[1]) * 1024;
+  } catch {
+    return null;
+  }
+}

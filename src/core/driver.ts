@@ -67,7 +67,10 @@ export interface DriverOptions<R> {
    * the state machine): the driver stops, fails what is pending, and reports it here.
    */
   readonly onFatal?: (err: Error) => void;
-  /** Observes each Ready after it was carried out (metrics, status pages). */
+  /**
+   * Observes each Ready after it was carried out (metrics, status pages), with the time its save
+   * took from the call to the resumption after it (0 without a save).
+   */
   readonly onReady?: (rd: Ready, persistMs: number) => void;
   /** Observes each applied entry with its result. */
   readonly onApply?: (entry: Entry, result: R | null) => void;
@@ -326,7 +329,7 @@ export class RaftDriver<R> {
   }
 
   async #carryOut(rd: Ready): Promise<void> {
-    const started = this.#clock.monoMs();
+    let persistMs = 0;
     this.role = rd.softState.role;
     this.leader = rd.softState.leader;
     if (rd.messages.length > 0) this.#send(rd.messages);
@@ -334,10 +337,12 @@ export class RaftDriver<R> {
       const hardState = rd.hardState ?? this.#lazyHardState;
       this.#lazyHardState = null;
       this.#saving = true;
+      const started = this.#clock.monoMs();
       await this.#store.save(rd.fills.length > 0
         ? { snapshot: rd.snapshot, entries: rd.entries, fills: rd.fills, hardState }
         : { snapshot: rd.snapshot, entries: rd.entries, hardState });
       this.#saving = false;
+      persistMs = this.#clock.monoMs() - started;
     } else if (rd.hardState !== null) {
       this.#lazyHardState = rd.hardState;
     }
@@ -349,7 +354,7 @@ export class RaftDriver<R> {
     this.node.advance(rd);
     this.#releaseWaiters();
     this.#maybeSnapshot();
-    this.#opts.onReady?.(rd, this.#clock.monoMs() - started);
+    this.#opts.onReady?.(rd, persistMs);
   }
 
   #restore(s: Snapshot): void {

@@ -11,6 +11,7 @@ export class PeerMetrics {
   readonly clientRequests: Counter;
   readonly clientErrors: Counter;
   readonly #persistMs: Histogram;
+  readonly #persistBytes: Counter;
   readonly #batchEntries: Histogram;
   readonly #committed: Counter;
   readonly #snapshotsInstalled: Counter;
@@ -66,8 +67,10 @@ export class PeerMetrics {
     g('edgeraft_connected_peers', 'Members with an open connection.', (set) => set(peer.mesh.connected().length));
     this.#committed = r.counter('edgeraft_entries_applied_total', 'Log entries applied.');
     this.#snapshotsInstalled = r.counter('edgeraft_snapshots_installed_total', 'Snapshots received and installed.');
-    this.#persistMs = r.histogram('edgeraft_persist_duration_ms', 'Time to make one Ready durable (write plus fdatasync), in ms.',
-      [0.1, 0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1000]);
+    // Fine buckets below 1 ms: the benchmark reads the persist p50 from them against a raw sync.
+    this.#persistMs = r.histogram('edgeraft_persist_duration_ms', 'Time to make one Ready durable (the save, from call to resumption), in ms.',
+      [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.75, 1, 1.5, 2, 3, 5, 10, 25, 50, 100, 250, 1000]);
+    this.#persistBytes = r.counter('edgeraft_persist_entry_bytes_total', 'Bytes of entry data made durable (payloads, without record framing).');
     this.#batchEntries = r.histogram('edgeraft_persist_batch_entries', 'Entries made durable per sync (group commit size).',
       [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096]);
     this.clientRequests = r.counter('edgeraft_client_requests_total', 'Client requests by op.');
@@ -78,6 +81,9 @@ export class PeerMetrics {
     if (rd.mustSync) {
       this.#persistMs.observe(persistMs);
       this.#batchEntries.observe(rd.entries.length);
+      let bytes = 0;
+      for (const e of rd.entries) bytes += e.data.byteLength;
+      this.#persistBytes.inc(bytes);
     }
     if (rd.committedEntries.length > 0) this.#committed.inc(rd.committedEntries.length);
     if (rd.snapshot !== null) this.#snapshotsInstalled.inc();

