@@ -247,8 +247,10 @@ async function measureSize(members: number, install: EtcdInstall | null, withChe
   await Promise.all([e.start(), c?.start()]);
   progress(`  leaders: edgeraft ${e.leaderId}${c !== null ? `, etcd ${c.leaderName}` : ''}; writing the ${keyCount} keys every load uses...`);
   await Promise.all([e.prefill(keyCount, valueBytes), c?.prefill(keyCount, valueBytes)]);
-  for (const g of groupsFor(members, e, c)) await measureGroup(g, done);
+  // Memory first, on peers no load has grown yet: a heap a load grew has room for the clients
+  // and shows them costing nothing.
   const memory = opts.memoryClients > 0 && members === Math.min(...opts.peers) ? await measureMemory(e, members) : null;
+  for (const g of groupsFor(members, e, c)) await measureGroup(g, done);
   let checkPerf: CheckPerfRun | null = null;
   let gatewayKey: string | null = null;
   if (c !== null && withCheckPerf && opts.checkPerf !== 'none') {

@@ -87,30 +87,29 @@ export class ReadOnly {
     return this.confirm(self, voters);
   }
 
-  /** Confirms every round that a quorum (counting the leader) has acknowledged. */
+  /**
+   * Confirms every round that a quorum (counting the leader) has acknowledged. Rounds are in id
+   * order, so the newest round a quorum acknowledged is the quorum-th highest acknowledgement, and
+   * every round up to it is confirmed: a walk over the voters, not over the rounds in flight (under
+   * many independent readers a round per Ready is in flight, and every ack used to scan them all).
+   */
   confirm(self: NodeId, voters: readonly NodeId[]): ConfirmedRead[] {
     const out: ConfirmedRead[] = [];
-    const q = quorumSize(voters.length);
-    let confirmedUpTo = -1;
-    for (let i = this.#rounds.length - 1; i >= 0; i--) {
-      const round = this.#rounds[i]!;
-      let acks = 0;
-      for (const v of voters) {
-        if (v === self || (this.#acked.get(v) ?? 0) >= round.id) acks++;
-      }
-      if (acks >= q) {
-        confirmedUpTo = i;
-        if (round.sent !== null && (this.#leaseBase === null || round.sent.mono > this.#leaseBase.mono)) this.#leaseBase = round.sent;
-        break;
-      }
-    }
-    if (confirmedUpTo < 0) return out;
-    for (let i = 0; i <= confirmedUpTo; i++) {
-      const round = this.#rounds[i]!;
+    if (this.#rounds.length === 0) return out;
+    const acked = voters.map((v) => (v === self ? Infinity : this.#acked.get(v) ?? 0)).sort((a, b) => b - a);
+    const quorumRound = acked[quorumSize(voters.length) - 1] ?? 0;
+    let n = 0;
+    let newest: Round | null = null;
+    while (n < this.#rounds.length && this.#rounds[n]!.id <= quorumRound) {
+      const round = this.#rounds[n]!;
       for (const r of round.requests) out.push({ ...r, index: round.index });
       this.#pendingCount -= round.requests.length;
+      newest = round;
+      n++;
     }
-    this.#rounds.splice(0, confirmedUpTo + 1);
+    if (newest === null) return out;
+    if (newest.sent !== null && (this.#leaseBase === null || newest.sent.mono > this.#leaseBase.mono)) this.#leaseBase = newest.sent;
+    this.#rounds.splice(0, n);
     return out;
   }
 
