@@ -64,6 +64,13 @@ export interface RaftOptions {
   readonly reorderTimeoutTicks?: number;
   /** Read requests waiting for confirmation at once. */
   readonly pendingReadsMax?: number;
+  /**
+   * ReadIndex rounds carrying reads that may be unconfirmed at once; reads that arrive meanwhile
+   * wait for the next one (as etcd keeps one ReadIndex in flight). Under many readers a round per
+   * Ready cost every follower a heartbeat and the leader an ack each; a read waits at most one
+   * round trip longer. Heartbeat ticks start rounds (carrying any waiting reads) regardless.
+   */
+  readonly readRoundsInFlightMax?: number;
   /** Serve reads from a leader lease when it is valid (requires checkQuorum). */
   readonly leaseReads?: boolean;
   /** Lease safety margin for clock drift, in percent of the election timeout. */
@@ -113,6 +120,7 @@ export const defaults = {
   reorderBufferBytesMax: 8 * 1024 * 1024,
   reorderTimeoutTicks: 2,
   pendingReadsMax: 65536,
+  readRoundsInFlightMax: 1,
   leaseReads: true,
   leaseDriftPercent: 10,
   mode: 'raft',
@@ -186,6 +194,7 @@ export function validate(options: RaftOptions): RaftConfig {
     throw invalid('reorderTimeoutTicks', `less than electionTicks (${c.electionTicks})`, c.reorderTimeoutTicks);
   }
   intAtLeast('pendingReadsMax', c.pendingReadsMax, 1);
+  intAtLeast('readRoundsInFlightMax', c.readRoundsInFlightMax, 1);
   for (const flag of ['preVote', 'checkQuorum', 'leaseReads', 'relayObservers', 'debugChecks'] as const) {
     if (typeof c[flag] !== 'boolean') throw invalid(flag, 'a boolean', c[flag]);
   }

@@ -32,6 +32,8 @@ export class ReadOnly {
   /** Rounds sent and not yet confirmed, oldest first. */
   #rounds: Round[] = [];
   #pendingCount = 0;
+  /** Unconfirmed rounds that carry reads (trim() never drops those). */
+  #readRounds = 0;
   #nextRoundId = 1;
   /** Highest round each voter has acknowledged. */
   readonly #acked = new Map<NodeId, number>();
@@ -77,7 +79,13 @@ export class ReadOnly {
     const requests = this.#queued;
     this.#queued = [];
     this.#rounds.push({ id, index: commit, sent, requests });
+    if (requests.length > 0) this.#readRounds++;
     return id;
+  }
+
+  /** Unconfirmed rounds carrying reads. */
+  get readRounds(): number {
+    return this.#readRounds;
   }
 
   /** A voter acknowledged heartbeats up to `round`; returns the reads this confirms. */
@@ -104,9 +112,11 @@ export class ReadOnly {
       const round = this.#rounds[n]!;
       for (const r of round.requests) out.push({ ...r, index: round.index });
       this.#pendingCount -= round.requests.length;
+      if (round.requests.length > 0) this.#readRounds--;
       newest = round;
       n++;
     }
+    assert(this.#readRounds >= 0, () => `read-carrying rounds went negative (${this.#readRounds})`);
     if (newest === null) return out;
     if (newest.sent !== null && (this.#leaseBase === null || newest.sent.mono > this.#leaseBase.mono)) this.#leaseBase = newest.sent;
     this.#rounds.splice(0, n);
@@ -134,6 +144,7 @@ export class ReadOnly {
     this.#queued = [];
     this.#rounds = [];
     this.#pendingCount = 0;
+    this.#readRounds = 0;
     this.#acked.clear();
     this.#leaseBase = null;
     return out;

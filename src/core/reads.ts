@@ -157,10 +157,15 @@ export class Reads {
     return this.#readOnly.hasQueued();
   }
 
-  /** Reads queued since the last heartbeat get their own round now rather than waiting a tick. */
+  /**
+   * Reads queued since the last heartbeat get their own round now rather than waiting a tick,
+   * unless readRoundsInFlightMax rounds with reads are unconfirmed: then they go with the next
+   * round once one confirms (the Ready that answers it flushes again) or with the next heartbeat.
+   */
   flush(): void {
     const r = this.#r;
     if (r.role !== 'leader' || !this.#readOnly.hasQueued()) return;
+    if (this.#readOnly.readRounds >= r.cfg.readRoundsInFlightMax) return;
     const round = this.startRound();
     for (const [id, pr] of r.tracker.entries()) {
       if (id === r.id || pr.isLearner) continue;

@@ -190,4 +190,22 @@ test('a single-voter leader confirms its own round with no acks', () => {
   assert.equal(ro.confirm('a', ['a']), [{ context: 1, from: null, index: 8 }]);
 });
 
+test('readRounds counts the unconfirmed rounds that carry reads, through confirm, trim and drain', () => {
+  const ro = new ReadOnly(100);
+  ro.startRound(1, at(0));
+  assert.is(ro.readRounds, 0, 'a plain heartbeat round carries no reads');
+  ro.enqueue({ context: 1, from: null });
+  const r2 = ro.startRound(2, at(1));
+  ro.enqueue({ context: 2, from: null });
+  ro.startRound(3, at(2));
+  for (let i = 0; i < 20; i++) ro.startRound(4, at(3 + i));
+  assert.is(ro.readRounds, 2);
+  ro.trim(3);
+  assert.is(ro.readRounds, 2, 'trim keeps rounds with reads');
+  assert.equal(contexts(ro.ack('b', r2, 'a', three)), [1]);
+  assert.is(ro.readRounds, 1);
+  ro.drain();
+  assert.is(ro.readRounds, 0);
+});
+
 test.run();
