@@ -7,7 +7,12 @@
 //   reads      linearizable follower reads from a caught-up tab, one at a time: p50 and p99
 //   writes     the voters' write throughput (--writers 256 SDK writers in a child process,
 //              --seconds each) with 0 tabs and with --tabs (10) tabs following, side by side:
-//              tabs served by the leader, and tabs served by (relaying) followers
+//              tabs served by the leader, and tabs served by (relaying) followers; and the
+//              leader's own cost per committed entry in each window: CPU microseconds (from
+//              /proc), entries encoded and framed, bytes sent to peers and to tabs (its /metrics)
+// Every ratio is the median of the per-run ratios of --runs interleaved runs, printed with its
+// spread (lowest and highest run). The catch-up rate is compared with 8,700 entries/s, the figure
+// before entries were written to IndexedDB in runs and tabs got a bytes window.
 // On a machine with 2+ cores the writes phase pins the cluster and its writers to CPU 0 and
 // Chromium to CPU 1 (taskset), for both windows: the ratio then shows what serving the tabs costs
 // the cluster, not how ten renderers crowd a small machine (--shared measures that instead).
@@ -29,11 +34,14 @@ import type { ReplicaStatus } from '../src/runtime-browser/follower.ts';
 import { mintToken } from '../src/transport/token.ts';
 import { Cluster } from '../test/e2e/cluster.ts';
 import { chromiumVersion, evaluate, findChromium, launchBrowser, servePage, type LaunchedBrowser, type ServedPage } from '../test/browser/chromium.ts';
+import { costBetween, memberPids, sampleCost, type CostSample, type LeaderCost } from './lib/leader-cost.ts';
 import { machineBusyMs } from './lib/procs.ts';
 import { fmt, machineLine, median, table } from './machine.ts';
 import type { CatchUp } from './tabs-page.ts';
 
 const valueBytes = 256;
+/** Catch-up entries/s of a fresh tab before this benchmark's issue (docs/browser.md, 8,750 rounded). */
+const catchUpBeforePerS = 8700;
 const phases = ['catchup', 'snapshot', 'reads', 'writes'] as const;
 type Phase = (typeof phases)[number];
 
@@ -258,6 +266,12 @@ function pinAll(): { chromium: number; others: number } {
 
 interface CatchUpFigures {
   readonly entriesPerS: number;
+  readonly entriesPerSMin: number;
+  readonly entriesPerSMax: number;
+  /** Entries the tab received per entry it caught up: 1 when nothing is sent twice. */
+  readonly fetchedPerEntry: number;
+  /** Entries the leader sent to tabs per entry the tab caught up (its /metrics; null without them). */
+  readonly leaderSentPerEntry: number | null;
   readonly firstReadMs: number;
   readonly caughtUpMs: number;
   readonly joinMs: number;
@@ -268,9 +282,12 @@ interface CatchUpFigures {
 /** --runs fresh tabs join `c` one after another and catch up; medians. */
 async function catchUp(b: Bench, c: Cluster, label: string, stallMs: number): Promise<{ figures: CatchUpFigures; tab: Page } | { stalled: string }> {
   const runs: CatchUp[] = [];
+  const leaderSent: number[] = [];
   let tab: Page | null = null;
   for (let r = 1; r <= b.o.runs; r++) {
-    const target = (await c.status(await c.leader())).commit;
+    const leader = await c.leader();
+    const target = (await c.status(leader)).commit;
+    const m0 = await c.metrics(leader);
     if (tab !== null) {
       await evaluate(tab, 'tabsBench.close()');
       await tab.close();
@@ -288,15 +305,22 @@ async function catchUp(b: Bench, c: Cluster, label: string, stallMs: number): Pr
       return { stalled: why };
     }
     runs.push(run);
+    const m1 = await c.metrics(leader);
+    const sentKey = 'edgeraft_sent_entries_total{to="token_holders"}';
+    if (m1.has(sentKey)) leaderSent.push(((m1.get(sentKey) ?? 0) - (m0.get(sentKey) ?? 0)) / run.status.applied);
     const st = run.status;
     progress(`  ${label}: run ${r}/${b.o.runs}: ${fmt(st.applied)} entries in ${fmt(run.caughtUpMs)} ms (${fmt(st.applied / (run.caughtUpMs / 1000))}/s), ` +
       `first linearizable read after ${fmt(run.firstReadMs)} ms, fetched ${fmt(st.fetchedEntries)} entries, ${st.fetchedSnapshots} snapshot(s)`);
   }
   const med = (f: (r: CatchUp) => number): number => median(runs.map(f));
+  const rates = runs.map((r) => r.status.applied / (r.caughtUpMs / 1000));
   return {
     tab: tab!,
     figures: {
-      entriesPerS: med((r) => r.status.applied / (r.caughtUpMs / 1000)), firstReadMs: med((r) => r.firstReadMs), caughtUpMs: med((r) => r.caughtUpMs),
+      entriesPerS: median(rates), entriesPerSMin: Math.min(...rates), entriesPerSMax: Math.max(...rates),
+      fetchedPerEntry: med((r) => r.status.fetchedEntries / r.status.applied),
+      leaderSentPerEntry: leaderSent.length === runs.length ? median(leaderSent) : null,
+      firstReadMs: med((r) => r.firstReadMs), caughtUpMs: med((r) => r.caughtUpMs),
       joinMs: med((r) => r.joinMs), fetched: med((r) => r.status.fetchedEntries), snapshots: med((r) => r.status.fetchedSnapshots),
     },
   };
@@ -308,7 +332,20 @@ async function readLatency(tab: Page, n: number): Promise<{ p50Ms: number; p99Ms
   return { p50Ms: quantile(xs, 0.5), p99Ms: quantile(xs, 0.99) };
 }
 
-async function measureWrites(b: Bench, c: Cluster, token: string): Promise<{ opsPerS: number; errors: number; busyPct: number }> {
+/** The member to measure the cost of, found once per window (the leader, normally all run long). */
+interface CostTarget {
+  readonly id: string;
+  readonly pids: readonly number[];
+}
+
+async function leaderTarget(c: Cluster): Promise<CostTarget> {
+  const id = await c.leader();
+  return { id, pids: memberPids(id) };
+}
+
+async function measureWrites(b: Bench, c: Cluster, token: string): Promise<{ opsPerS: number; errors: number; busyPct: number; cost: LeaderCost }> {
+  const target = await leaderTarget(c);
+  const sample = (): Promise<CostSample> => sampleCost(target.pids, () => c.metrics(target.id));
   const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['--writer-child'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   try {
     const answer = new Promise<WriterResult & { error?: string }>((resolve, reject) => {
@@ -321,12 +358,14 @@ async function measureWrites(b: Bench, c: Cluster, token: string): Promise<{ ops
     // Machine-wide CPU during the window (2 cores = 200%), to show what the tabs cost this machine.
     await sleep(warmupMs + 1500);
     const busy0 = machineBusyMs();
+    const cost0 = await sample();
     const t0 = performance.now();
     await sleep(b.o.seconds * 1000 - 1000);
     const busyPct = ((machineBusyMs() - busy0) / (performance.now() - t0)) * 100;
+    const cost = costBetween(cost0, await sample());
     const r = await answer;
     if (r.error !== undefined) throw new Error(`writer child: ${r.error}`);
-    return { opsPerS: (r.ops * 1000) / r.ms, errors: r.errors, busyPct };
+    return { opsPerS: (r.ops * 1000) / r.ms, errors: r.errors, busyPct, cost };
   } finally {
     child.kill('SIGTERM');
   }
@@ -343,6 +382,33 @@ async function tabsFollowing(c: Cluster, tabs: readonly Page[]): Promise<void> {
   }
 }
 
+/** The median of each figure over runs (null if a run lacked it). */
+function medianCost(cs: readonly LeaderCost[]): LeaderCost {
+  const m = (f: (c: LeaderCost) => number | null): number | null => {
+    const xs = cs.map(f);
+    return xs.some((x) => x === null) ? null : median(xs as number[]);
+  };
+  return {
+    committed: median(cs.map((c) => c.committed)), cpuUsPerEntry: median(cs.map((c) => c.cpuUsPerEntry)),
+    encodedPerEntry: m((c) => c.encodedPerEntry), framedPerEntry: m((c) => c.framedPerEntry), bytesPerEntry: m((c) => c.bytesPerEntry),
+    peerBytesPerEntry: m((c) => c.peerBytesPerEntry), tabBytesPerEntry: m((c) => c.tabBytesPerEntry),
+    tabEntriesPerEntry: m((c) => c.tabEntriesPerEntry), stalledProbes: m((c) => c.stalledProbes), highWaterDrops: m((c) => c.highWaterDrops),
+  };
+}
+
+const opt = (x: number | null, digits: number): string => (x === null ? 'n/a' : fmt(x, digits));
+
+/** One line of a leader's cost per committed entry. */
+function costLine(c: LeaderCost): string {
+  const parts = [`${fmt(c.cpuUsPerEntry, 1)} CPU us/entry`];
+  if (c.encodedPerEntry !== null) {
+    parts.push(`${opt(c.encodedPerEntry, 2)} encodes/entry`, `${opt(c.framedPerEntry, 2)} framed/entry`,
+      `${opt(c.bytesPerEntry, 0)} B sent/entry (peers ${opt(c.peerBytesPerEntry, 0)}, tabs ${opt(c.tabBytesPerEntry, 0)})`,
+      `${opt(c.tabEntriesPerEntry, 2)} tab entries/entry`, `${opt(c.stalledProbes, 0)} stalls`, `${opt(c.highWaterDrops, 0)} shed`);
+  }
+  return parts.join(', ');
+}
+
 interface WritesFigures {
   /** Median writes/s by window: '0' (no tab linked), 'leader' or 'follower' (the tabs' source). */
   readonly opsPerS: Record<string, number>;
@@ -351,6 +417,17 @@ interface WritesFigures {
   readonly tabApplyPerS: Record<string, number>;
   /** Median over runs of (writes/s with the tabs) / (writes/s of that run's window without): adjacent windows, less drift. */
   readonly ratio: Record<string, number>;
+  /** The lowest and highest per-run ratio. */
+  readonly ratioSpread: Record<string, readonly [number, number]>;
+  /** The leader's cost per committed entry by window: medians over runs of each figure. */
+  readonly cost: Record<string, LeaderCost>;
+  /** Median over runs of (leader CPU per entry with the tabs) / (without), and its spread. */
+  readonly cpuRatio: Record<string, number>;
+  readonly cpuRatioSpread: Record<string, readonly [number, number]>;
+  /** Median over runs of the entries all tabs applied per entry the voters committed (tabs x 1 when they keep up). */
+  readonly tabAppliedPerEntry: Record<string, number>;
+  /** Median over runs of the leader's extra CPU per entry it sent a tab (its /metrics; absent without them). */
+  readonly extraCpuPerTabEntry: Record<string, number>;
   readonly quietBusyPct: number;
   readonly errors: number;
 }
@@ -376,23 +453,28 @@ async function writesWithTabs(b: Bench): Promise<WritesFigures> {
     const busy: Record<string, number[]> = { '0': [] };
     const rates: Record<string, number[]> = {};
     const ratios: Record<string, number[]> = {};
+    const costs: Record<string, LeaderCost[]> = {};
+    const cpuRatios: Record<string, number[]> = {};
+    const tabApplied: Record<string, number[]> = {};
+    const extraCpu: Record<string, number[]> = {};
     const quiet: number[] = [];
     let errors = 0;
     const settle = async (): Promise<void> => {
       if (b.o.pin) pinAll();
       quiet.push(await waitQuiet());
     };
-    const window = async (key: string): Promise<number> => {
+    const window = async (key: string): Promise<{ opsPerS: number; cost: LeaderCost }> => {
       const w = await measureWrites(b, c, token);
       (ops[key] ??= []).push(w.opsPerS);
       (busy[key] ??= []).push(w.busyPct);
+      (costs[key] ??= []).push(w.cost);
       errors += w.errors;
-      return w.opsPerS;
+      return w;
     };
     for (let r = 1; r <= b.o.runs; r++) {
       await settle();
-      const zero = await window('0');
-      progress(`  run ${r}/${b.o.runs}, 0 tabs: ${fmt(zero)} writes/s`);
+      const { opsPerS: zero, cost: zeroCost } = await window('0');
+      progress(`  run ${r}/${b.o.runs}, 0 tabs: ${fmt(zero)} writes/s; leader ${costLine(zeroCost)}`);
       for (const [source, tabs] of Object.entries(sets)) {
         await Promise.all(tabs.map((t) => evaluate(t, 'tabsBench.resume()')));
         progress(`  ${b.o.tabs} tabs (served by the ${source}) catch up on what they missed...`);
@@ -400,13 +482,18 @@ async function writesWithTabs(b: Bench): Promise<WritesFigures> {
         await settle();
         const before = await Promise.all(tabs.map((t) => evaluate<ReplicaStatus>(t, 'tabsBench.status()')));
         const t0 = performance.now();
-        const opsPerS = await window(source);
+        const { opsPerS, cost } = await window(source);
+        (cpuRatios[source] ??= []).push(cost.cpuUsPerEntry / zeroCost.cpuUsPerEntry);
         const after = await Promise.all(tabs.map((t) => evaluate<ReplicaStatus>(t, 'tabsBench.status()')));
         const rate = median(after.map((st, i) => (st.applied - before[i]!.applied) / ((performance.now() - t0) / 1000)));
         (rates[source] ??= []).push(rate);
         (ratios[source] ??= []).push(opsPerS / zero);
+        (tabApplied[source] ??= []).push((rate * tabs.length) / opsPerS);
+        if (cost.tabEntriesPerEntry !== null && cost.tabEntriesPerEntry > 0) {
+          (extraCpu[source] ??= []).push((cost.cpuUsPerEntry - zeroCost.cpuUsPerEntry) / cost.tabEntriesPerEntry);
+        }
         await Promise.all(tabs.map((t) => evaluate(t, 'tabsBench.pause()')));
-        progress(`  run ${r}/${b.o.runs}, ${b.o.tabs} tabs served by the ${source}: ${fmt(opsPerS)} writes/s, ratio ${(opsPerS / zero).toFixed(2)}; each tab applied ${fmt(rate)} entries/s`);
+        progress(`  run ${r}/${b.o.runs}, ${b.o.tabs} tabs served by the ${source}: ${fmt(opsPerS)} writes/s, ratio ${(opsPerS / zero).toFixed(2)}; each tab applied ${fmt(rate)} entries/s; leader ${costLine(cost)}`);
       }
     }
     for (const tabs of Object.values(sets)) {
@@ -416,10 +503,34 @@ async function writesWithTabs(b: Bench): Promise<WritesFigures> {
       }));
     }
     const med = (m: Record<string, number[]>): Record<string, number> => Object.fromEntries(Object.entries(m).map(([k, xs]) => [k, median(xs)]));
-    return { opsPerS: med(ops), busyPct: med(busy), tabApplyPerS: med(rates), ratio: med(ratios), quietBusyPct: Math.max(...quiet), errors };
+    const spread = (m: Record<string, number[]>): Record<string, readonly [number, number]> =>
+      Object.fromEntries(Object.entries(m).map(([k, xs]) => [k, [Math.min(...xs), Math.max(...xs)] as const]));
+    return {
+      opsPerS: med(ops), busyPct: med(busy), tabApplyPerS: med(rates), ratio: med(ratios), ratioSpread: spread(ratios),
+      cost: Object.fromEntries(Object.entries(costs).map(([k, cs]) => [k, medianCost(cs)])), cpuRatio: med(cpuRatios), cpuRatioSpread: spread(cpuRatios),
+      tabAppliedPerEntry: med(tabApplied), extraCpuPerTabEntry: med(extraCpu),
+      quietBusyPct: Math.max(...quiet), errors,
+    };
   } finally {
     await c.close();
   }
+}
+
+/** The leader's cost per committed entry as JSON keys ending in `suffix` (units before it). */
+function costJson(c: LeaderCost, suffix: string): Record<string, number> {
+  const out: Record<string, number> = { [`leader_cpu_us_per_entry_${suffix}`]: Number(c.cpuUsPerEntry.toFixed(2)) };
+  const put = (name: string, x: number | null, digits: number): void => {
+    if (x !== null) out[`${name}_${suffix}`] = Number(x.toFixed(digits));
+  };
+  put('leader_encodes_per_entry', c.encodedPerEntry, 3);
+  put('leader_framed_per_entry', c.framedPerEntry, 3);
+  put('leader_bytes_sent_per_entry', c.bytesPerEntry, 0);
+  put('leader_peer_bytes_per_entry', c.peerBytesPerEntry, 0);
+  put('leader_tab_bytes_per_entry', c.tabBytesPerEntry, 0);
+  put('leader_tab_entries_per_entry', c.tabEntriesPerEntry, 3);
+  put('leader_stalled_probes', c.stalledProbes, 0);
+  put('leader_shed_appends', c.highWaterDrops, 0);
+  return out;
 }
 
 // ---- main ---------------------------------------------------------------------------------------
@@ -453,10 +564,16 @@ async function main(): Promise<void> {
         if ('stalled' in r) throw new Error(`catch-up from the log stalled: ${r.stalled}`);
         const f = r.figures;
         Object.assign(json, {
-          catchup_entries_per_s: Math.round(f.entriesPerS), catchup_ms: Math.round(f.caughtUpMs), catchup_first_read_ms: Math.round(f.firstReadMs),
-          catchup_join_ms: Math.round(f.joinMs), catchup_fetched_entries: f.fetched,
+          catchup_entries_per_s: Math.round(f.entriesPerS), catchup_entries_per_s_min: Math.round(f.entriesPerSMin), catchup_entries_per_s_max: Math.round(f.entriesPerSMax),
+          catchup_speedup_vs_8700: Number((f.entriesPerS / catchUpBeforePerS).toFixed(2)),
+          catchup_ms: Math.round(f.caughtUpMs), catchup_first_read_ms: Math.round(f.firstReadMs),
+          catchup_join_ms: Math.round(f.joinMs), catchup_fetched_entries: f.fetched, catchup_fetched_per_entry: Number(f.fetchedPerEntry.toFixed(3)),
+          ...(f.leaderSentPerEntry !== null ? { catchup_leader_sent_per_entry: Number(f.leaderSentPerEntry.toFixed(3)) } : {}),
         });
-        rows.push(['catch-up from the log', `${fmt(f.entriesPerS)} entries/s`, `${fmt(commit)} entries in ${fmt(f.caughtUpMs / 1000, 1)} s; first linearizable read after ${fmt(f.firstReadMs / 1000, 1)} s (join ${fmt(f.joinMs)} ms)`]);
+        rows.push(['catch-up from the log', `${fmt(f.entriesPerS)} entries/s`, `${fmt(commit)} entries in ${fmt(f.caughtUpMs / 1000, 1)} s (runs ${fmt(f.entriesPerSMin)}-${fmt(f.entriesPerSMax)}/s); ` +
+          `${(f.entriesPerS / catchUpBeforePerS).toFixed(1)}x the ${fmt(catchUpBeforePerS)}/s before; first linearizable read after ${fmt(f.firstReadMs / 1000, 1)} s (join ${fmt(f.joinMs)} ms)`]);
+        rows.push(['catch-up: entries sent per entry needed', `${f.fetchedPerEntry.toFixed(2)}x`,
+          `received by the tab${f.leaderSentPerEntry !== null ? `; ${f.leaderSentPerEntry.toFixed(2)}x sent by the leader` : ''} (1.00 = nothing sent twice)`]);
         if (o.only.has('reads')) {
           progress('reads: linearizable follower reads from the caught-up tab...');
           const reads = await readLatency(r.tab, 500);
@@ -503,16 +620,33 @@ async function main(): Promise<void> {
         machine_busy_before_max_pct: Math.round(w.quietBusyPct), write_errors: w.errors, writes_cpu: o.pin ? 'pinned' : 'shared',
       });
       rows.push([`voters' writes, ${o.writers} writers, 0 tabs`, `${fmt(zero)} writes/s`, `machine ${fmt(w.busyPct['0']!)}% busy (of ${cpus().length * 100}%; at most ${fmt(w.quietBusyPct)}% before a window)`]);
+      Object.assign(json, costJson(w.cost['0']!, '0_tabs'));
+      rows.push(['leader cost per committed entry, 0 tabs', `${fmt(w.cost['0']!.cpuUsPerEntry, 1)} CPU us`, costLine(w.cost['0']!)]);
       for (const source of o.sources) {
         const n = w.opsPerS[source]!;
         const ratio = w.ratio[source]!;
+        const [lo, hi] = w.ratioSpread[source]!;
         const key = `${o.tabs}_tabs_${source}`;
+        // The issue's names are for tabs on the leader; tabs on followers carry the source.
+        const costKey = source === 'leader' ? `${o.tabs}_tabs` : key;
+        const cost = w.cost[source]!;
+        const [cpuLo, cpuHi] = w.cpuRatioSpread[source]!;
         Object.assign(json, {
           [`writes_${key}_per_s`]: Math.round(n), [`writes_ratio_${key}_to_0`]: Number(ratio.toFixed(3)),
+          [`writes_ratio_${costKey}_to_0`]: Number(ratio.toFixed(3)), [`writes_ratio_${costKey}_to_0_min`]: Number(lo.toFixed(3)), [`writes_ratio_${costKey}_to_0_max`]: Number(hi.toFixed(3)),
           [`tab_apply_${source}_entries_per_s`]: Math.round(w.tabApplyPerS[source]!), [`machine_busy_${key}_pct`]: Math.round(w.busyPct[source]!),
+          ...costJson(cost, costKey),
+          [`leader_cpu_ratio_${costKey}_to_0`]: Number(w.cpuRatio[source]!.toFixed(3)),
+          [`leader_cpu_ratio_${costKey}_to_0_min`]: Number(cpuLo.toFixed(3)), [`leader_cpu_ratio_${costKey}_to_0_max`]: Number(cpuHi.toFixed(3)),
+          [`tab_applied_per_entry_${costKey}`]: Number(w.tabAppliedPerEntry[source]!.toFixed(3)),
+          ...(w.extraCpuPerTabEntry[source] !== undefined ? { [`leader_extra_cpu_us_per_tab_entry_${costKey}`]: Number(w.extraCpuPerTabEntry[source]!.toFixed(3)) } : {}),
         });
         rows.push([`voters' writes, ${o.writers} writers, ${o.tabs} tabs served by the ${source}`, `${fmt(n)} writes/s`,
-          `ratio ${ratio.toFixed(2)} (median of per-run ratios; target >= 0.90); each tab applied ${fmt(w.tabApplyPerS[source]!)} entries/s; machine ${fmt(w.busyPct[source]!)}% busy`]);
+          `ratio ${ratio.toFixed(2)} (median of per-run ratios, runs ${lo.toFixed(2)}-${hi.toFixed(2)}; target >= 0.90); each tab applied ${fmt(w.tabApplyPerS[source]!)} entries/s; machine ${fmt(w.busyPct[source]!)}% busy`]);
+        rows.push([`leader cost per committed entry, ${o.tabs} tabs served by the ${source}`, `${fmt(cost.cpuUsPerEntry, 1)} CPU us`,
+          `${costLine(cost)}; CPU ratio to 0 tabs ${w.cpuRatio[source]!.toFixed(2)} (runs ${cpuLo.toFixed(2)}-${cpuHi.toFixed(2)}); ` +
+          `the tabs applied ${w.tabAppliedPerEntry[source]!.toFixed(2)} entries per entry committed` +
+          (w.extraCpuPerTabEntry[source] !== undefined ? `, ${w.extraCpuPerTabEntry[source]!.toFixed(2)} leader CPU us more per entry sent to a tab` : '')]);
       }
     }
   } finally {

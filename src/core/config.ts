@@ -41,6 +41,13 @@ export interface RaftOptions {
   /** AppendEntries in flight per learner (kept small so learners never crowd out voters). */
   readonly learnerInflightMsgsMax?: number;
   /**
+   * Bytes of entries in flight per learner and observer (browser tab). A runtime keeps it, plus one
+   * message of msgBytesMax, below what its link to the learner queues before shedding (the mesh's
+   * highWaterBytes): a leader that outruns a slow tab would otherwise have appends shed and
+   * resend them from the tab's match index, sending the same entries several times.
+   */
+  readonly learnerInflightBytesMax?: number;
+  /**
    * Observers (learners outside the configuration, such as browser tabs) a leader replicates to at
    * once; more are refused, so tabs can never crowd out the voters.
    */
@@ -111,6 +118,7 @@ export const defaults = {
   inflightMsgsMax: 256,
   inflightBytesMax: 32 * 1024 * 1024,
   learnerInflightMsgsMax: 32,
+  learnerInflightBytesMax: 4 * 1024 * 1024,
   observersMax: 256,
   relayObservers: true,
   msgBytesMax: 1024 * 1024,
@@ -136,6 +144,7 @@ export const lookBehindEntriesMax = 64;
 assert(defaults.electionTicks > defaults.heartbeatTicks, 'default electionTicks must exceed heartbeatTicks');
 assert(defaults.reorderTimeoutTicks < defaults.electionTicks, 'default reorder timeout must be under an election');
 assert(defaults.proposalBytesMax <= defaults.uncommittedBytesMax, 'default proposal cap must fit the uncommitted cap');
+assert(defaults.learnerInflightBytesMax <= defaults.inflightBytesMax, 'a learner\'s default bytes in flight must not exceed a voter\'s');
 
 function invalid(option: string, rule: string, value: unknown): RaftError {
   return new RaftError('ERR_CONFIG_INVALID', `invalid option ${option}: must be ${rule} (got ${show(value)})`);
@@ -181,6 +190,7 @@ export function validate(options: RaftOptions): RaftConfig {
   intAtLeast('learnerInflightMsgsMax', c.learnerInflightMsgsMax, 1);
   intAtLeast('observersMax', c.observersMax, 0);
   intAtLeast('inflightBytesMax', c.inflightBytesMax, 1);
+  intAtLeast('learnerInflightBytesMax', c.learnerInflightBytesMax, 1);
   intAtLeast('msgBytesMax', c.msgBytesMax, 1);
   intAtLeast('proposalBytesMax', c.proposalBytesMax, 1);
   intAtLeast('uncommittedBytesMax', c.uncommittedBytesMax, 1);

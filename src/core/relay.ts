@@ -50,7 +50,7 @@ export class Relay {
     let pr = this.#progress.get(id);
     if (pr === undefined) {
       const cfg = this.#r.cfg;
-      pr = new Progress(this.#last() + 1, true, cfg.learnerInflightMsgsMax, cfg.inflightBytesMax);
+      pr = new Progress(this.#last() + 1, true, cfg.learnerInflightMsgsMax, cfg.learnerInflightBytesMax);
       pr.recentActive = true;
       this.#progress.set(id, pr);
     }

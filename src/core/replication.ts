@@ -216,7 +216,7 @@ export class Replication {
     pr.recentActive = true;
     pr.probeSent = false;
     // A pipeline that made no progress for a while lost a message: resend from match.
-    if (pr.state === 'replicate' && pr.inflights.count > 0 && r.tickCount - pr.progressTick >= this.#stallTicks()) {
+    if (pr.state === 'replicate' && pr.inflights.count > 0 && r.tickCount - pr.progressTick >= this.#stallTicks(pr)) {
       pr.becomeProbe();
       r.stats.stalledProbes++;
     }
@@ -224,9 +224,15 @@ export class Replication {
   }
 
   /** Ticks without an acknowledgement, while appends are in flight, before the leader resends. */
-  #stallTicks(): number {
+  #stallTicks(pr: Progress): number {
     const cfg = this.#r.cfg;
-    return Math.max(2 * cfg.heartbeatTicks, cfg.reorderTimeoutTicks + 1);
+    const voter = Math.max(2 * cfg.heartbeatTicks, cfg.reorderTimeoutTicks + 1);
+    // A learner (a browser tab) that answers heartbeats but acknowledges late is slow, not lost:
+    // it acknowledges only once its store wrote and it applied a whole window, which a tab sharing
+    // a core takes far longer than a voter. Resending it the window then is pure over-sending (the
+    // tab receives the entries twice, and the link may shed them), so it gets a longer backstop;
+    // losses a runtime knows of are reported at once (reportUnreachable) and do not wait for it.
+    return pr.isLearner ? Math.max(voter, 2 * cfg.electionTicks) : voter;
   }
 
   /** The runtime could not deliver to `to` (connection down, queue shed): re-probe it. */

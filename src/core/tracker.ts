@@ -11,6 +11,7 @@ export interface TrackerLimits {
   readonly inflightMsgsMax: number;
   readonly learnerInflightMsgsMax: number;
   readonly inflightBytesMax: number;
+  readonly learnerInflightBytesMax: number;
 }
 
 export class ProgressTracker {
@@ -107,7 +108,10 @@ export class ProgressTracker {
   /** A fresh Progress for `id` starting at `next`, with the window its kind gets. */
   track(id: NodeId, next: Index): Progress {
     const learner = !this.isVoter(id);
-    const pr = new Progress(next, learner, learner ? this.#limits.learnerInflightMsgsMax : this.#limits.inflightMsgsMax, this.#limits.inflightBytesMax);
+    const l = this.#limits;
+    const pr = learner
+      ? new Progress(next, true, l.learnerInflightMsgsMax, l.learnerInflightBytesMax)
+      : new Progress(next, false, l.inflightMsgsMax, l.inflightBytesMax);
     this.#progress.set(id, pr);
     return pr;
   }

@@ -5,11 +5,20 @@
 import { StoreError } from '../core/index.ts';
 import type { ConfChange, ConfState, Entry, EntryType, HardState, Snapshot, SnapshotMeta } from '../core/index.ts';
 
-/** Written once when the database is created; a different version is refused on open. */
+/**
+ * Written when the database is created. Version 2 stores entries in runs (idb-records.ts);
+ * version 1 stored one entry per record, which version 2 still reads, so a version 1 database
+ * opens and is marked version 2 (an older edgeraft then refuses it rather than misread a run).
+ * Any other version is refused on open.
+ */
 export const formatName = 'edgeraft-idb';
-export const formatVersion = 1;
+export const formatVersion = 2;
+export const readableFormatVersions: readonly number[] = [1, 2];
 
-/** Record keys. Entries are keyed by their index (numbers sort before strings in IndexedDB). */
+/**
+ * Record keys. Entry records are keyed by the index of their first entry (numbers sort before
+ * strings in IndexedDB).
+ */
 export const keyMeta = 'meta';
 export const keyHardState = 'hardState';
 export const keySnapshotMeta = 'snapshotMeta';
@@ -102,12 +111,25 @@ function checkEntry(v: unknown, fail: Fail): EntryRecord {
   return hasConf ? { ...base, conf: checkConf(v['conf'], fail) } : base;
 }
 
-/** Validates an entry read back under `key`: the key must be its index. */
-export function decodeEntry(key: IDBValidKey, value: unknown, dbName: string): Entry {
+/**
+ * Validates an entry record read back under `key`: a run (an array of entries with indexes key,
+ * key + 1, ...) or, as format version 1 wrote, one entry whose index is the key.
+ */
+export function decodeEntryRecord(key: IDBValidKey, value: unknown, dbName: string): Entry[] {
   const fail: Fail = corruptRecord(dbName, key);
-  const e = checkEntry(value, fail);
-  if (e.index !== key) fail(`entry stored under key ${String(key)} says index ${e.index}`);
-  return e;
+  if (!Array.isArray(value)) {
+    const e = checkEntry(value, fail);
+    if (e.index !== key) fail(`entry stored under key ${String(key)} says index ${e.index}`);
+    return [e];
+  }
+  if (value.length === 0) fail('an entry run holds no entry');
+  const out = new Array<Entry>(value.length);
+  for (let k = 0; k < value.length; k++) {
+    const e = checkEntry(value[k], fail);
+    if (e.index !== (key as number) + k) fail(`entry ${k} of the run stored under key ${String(key)} says index ${e.index}, expected ${(key as number) + k}`);
+    out[k] = e;
+  }
+  return out;
 }
 
 export function checkHardState(v: unknown, fail: Fail): HardState {

@@ -5,11 +5,11 @@
 import { getMany, promisifyRequest } from 'idb-keyval';
 import type { UseStore } from 'idb-keyval';
 import { StoreError, assert, emptyHardState } from '../core/index.ts';
-import type { HardState, LoadedState, Snapshot } from '../core/index.ts';
+import type { Entry, HardState, LoadedState, Snapshot } from '../core/index.ts';
 import { LogState } from '../core/store/log-state.ts';
 import {
-  checkHardState, checkMeta, checkSnapshotMeta, corruptRecord, decodeEntry, formatName, formatVersion,
-  keyHardState, keyMeta, keySnapshotData, keySnapshotMeta,
+  checkHardState, checkMeta, checkSnapshotMeta, corruptRecord, decodeEntryRecord, formatName, formatVersion,
+  keyHardState, keyMeta, keySnapshotData, keySnapshotMeta, readableFormatVersions,
 } from './idb-codec.ts';
 import type { Fail, MetaRecord } from './idb-codec.ts';
 
@@ -52,8 +52,11 @@ export function openDatabase(factory: IDBFactory, name: string, meta: MetaRecord
   });
 }
 
-/** Refuses a database that edgeraft did not write, or wrote in another format version. */
-export async function checkMetaRecord(db: IDBDatabase, store: UseStore, name: string, options: { cluster: string; member: string }): Promise<void> {
+/**
+ * Refuses a database that edgeraft did not write, or wrote in a format version this one cannot
+ * read. Returns the meta record (its version may be an older readable one).
+ */
+export async function checkMetaRecord(db: IDBDatabase, store: UseStore, name: string, options: { cluster: string; member: string }): Promise<MetaRecord> {
   if (!db.objectStoreNames.contains(storeName)) {
     throw new StoreError('ERR_STORE_CORRUPT', `IndexedDB database "${name}" has no object store "${storeName}": it was not created by edgeraft`);
   }
@@ -61,16 +64,31 @@ export async function checkMetaRecord(db: IDBDatabase, store: UseStore, name: st
   const fail: Fail = corruptRecord(name, keyMeta);
   const meta = checkMeta(metaValue, fail);
   if (meta.format !== formatName) fail(`format is ${JSON.stringify(meta.format)}, not ${formatName}`);
-  if (meta.version !== formatVersion) {
-    throw new StoreError('ERR_STORE_VERSION', `IndexedDB database "${name}" has format version ${meta.version}, but this edgeraft reads version ${formatVersion}: use the edgeraft that wrote it, or IdbStore.destroy() the member to rejoin empty`);
+  if (!readableFormatVersions.includes(meta.version)) {
+    throw new StoreError('ERR_STORE_VERSION', `IndexedDB database "${name}" has format version ${meta.version}, but this edgeraft reads versions ${readableFormatVersions.join(' and ')}: use the edgeraft that wrote it, or IdbStore.destroy() the member to rejoin empty`);
   }
   if (meta.cluster !== options.cluster || meta.member !== options.member) {
     fail(`belongs to cluster ${JSON.stringify(meta.cluster)} member ${JSON.stringify(meta.member)}, not ${JSON.stringify(options.cluster)} ${JSON.stringify(options.member)}`);
   }
+  return meta;
 }
 
-/** Reads every record in one transaction and checks each one on its own. */
-export async function readAll(store: UseStore, name: string): Promise<LoadedState> {
+/** Marks a readable older database as the current format, before anything is written in it. */
+export async function upgradeMetaRecord(store: UseStore, name: string, meta: MetaRecord): Promise<void> {
+  if (meta.version === formatVersion) return;
+  await store('readwrite', (s) => {
+    s.put({ ...meta, version: formatVersion }, keyMeta);
+    return transactionDone(s.transaction);
+  }).catch((err: unknown) => {
+    throw writeError(err, name, `the meta record (format version ${meta.version} to ${formatVersion})`);
+  });
+}
+
+/**
+ * Reads every record in one transaction and checks each one on its own. Also returns the keys of
+ * the entry records (their first indexes), in order.
+ */
+export async function readAll(store: UseStore, name: string): Promise<{ loaded: LoadedState; recordStarts: number[] }> {
   const [hardValue, metaValue, dataValue, keys, values] = await store('readonly', (s) => Promise.all([
     promisifyRequest(s.get(keyHardState)),
     promisifyRequest(s.get(keySnapshotMeta)),
@@ -82,8 +100,11 @@ export async function readAll(store: UseStore, name: string): Promise<LoadedStat
   });
   const hardState: HardState = hardValue === undefined ? emptyHardState : checkHardState(hardValue, corruptRecord(name, keyHardState));
   const snapshot = decodeSnapshot(metaValue, dataValue, name);
-  const entries = keys.map((key, k) => decodeEntry(key, values[k], name));
-  return { hardState, snapshot, entries };
+  const entries: Entry[] = [];
+  for (let k = 0; k < keys.length; k++) {
+    for (const e of decodeEntryRecord(keys[k]!, values[k], name)) entries.push(e);
+  }
+  return { loaded: { hardState, snapshot, entries }, recordStarts: keys as number[] };
 }
 
 /** The records' relations (no gaps, terms in order, entries right after the snapshot). */

@@ -1,6 +1,7 @@
 // The browser's durable Raft log: a LogStore on IndexedDB through idb-keyval's store protocol.
 // One database per cluster and member, one readwrite transaction per group of saves (a Ready's
-// snapshot, entries and hard state commit together), strict durability by default.
+// snapshot, entries and hard state commit together), strict durability by default. Entries are
+// stored in runs, many to a record (idb-records.ts), so a catch-up costs few records.
 // A save is checked and applied to an in-memory LogState when called, so overlapping saves take
 // effect in call order; a failed transaction fails the store, and reopening reloads what landed.
 // A second opener of the same member in the origin is refused (Web Locks, see idb-lock.ts).
@@ -19,10 +20,12 @@ import type { Entry, Index, LoadedState, LogStore, Snapshot, StoreBatch } from '
 import type { LogState } from '../core/store/log-state.ts';
 import { copyEntry, copySnapshot, formatName, formatVersion, invalidInput, keyHardState, keySnapshotData, keySnapshotMeta } from './idb-codec.ts';
 import type { Fail } from './idb-codec.ts';
-import { checkMetaRecord, describe, logStateFrom, openDatabase, readAll, storeOf, transactionDone, writeError } from './idb-database.ts';
+import { checkMetaRecord, describe, logStateFrom, openDatabase, readAll, storeOf, transactionDone, upgradeMetaRecord, writeError } from './idb-database.ts';
 import type { IdbDurability } from './idb-database.ts';
 import { defaultLockManager, tryLock } from './idb-lock.ts';
 import type { LockRelease } from './idb-lock.ts';
+import { EntryRecords } from './idb-records.ts';
+import type { WriteOp } from './idb-records.ts';
 
 export type { IdbDurability } from './idb-database.ts';
 
@@ -40,6 +43,12 @@ export interface IdbStoreOptions {
   readonly locks?: LockManager | null;
   /** Saves queued while a transaction runs are grouped into the next one, up to this many bytes. */
   readonly transactionBytesMax?: number;
+  /**
+   * Bytes of entries (entryBytes) stored in one IndexedDB record: a save's entries go into runs of
+   * up to this size, so many entries cost one record (a record costs about as much to write as
+   * its bytes). A truncation or compaction rewrites at most one record's worth.
+   */
+  readonly recordBytesMax?: number;
   /** Bytes accepted by save() but not yet durable; a save beyond it is refused (ERR_STORE_INVALID). */
   readonly pendingBytesMax?: number;
 }
@@ -48,6 +57,8 @@ export const idbStoreDefaults = {
   durability: 'strict',
   transactionBytesMax: 8 * 1024 * 1024,
   pendingBytesMax: 64 * 1024 * 1024,
+  // Under the ~64 KiB above which Chromium writes a value to a blob file of its own.
+  recordBytesMax: 60 * 1024,
 } as const;
 assert(idbStoreDefaults.transactionBytesMax <= idbStoreDefaults.pendingBytesMax, 'a transaction must fit in the pending bytes');
 
@@ -55,10 +66,6 @@ assert(idbStoreDefaults.transactionBytesMax <= idbStoreDefaults.pendingBytesMax,
 const recordBytes = 64;
 
 type StoreState = 'open' | 'closing' | 'closed' | 'failed';
-/** A request of a write: put a record, or delete the entries with indexes in [lo, hi]. */
-type WriteOp =
-  | { readonly kind: 'put'; readonly key: IDBValidKey; readonly value: unknown }
-  | { readonly kind: 'delete'; readonly lo: number; readonly hi: number };
 
 /** One save() or saveSnapshot(), validated and turned into IndexedDB requests. */
 interface WritePlan {
@@ -76,6 +83,14 @@ interface Limits {
   readonly durability: IdbDurability;
   readonly transactionBytesMax: number;
   readonly pendingBytesMax: number;
+  readonly recordBytesMax: number;
+}
+
+/** How a planned write changes the entry records' index, applied once the write is accepted. */
+interface RecordChange {
+  readonly clear: boolean;
+  readonly truncateFrom: Index | null;
+  readonly starts: readonly number[];
 }
 
 export class IdbStore implements LogStore {
@@ -92,6 +107,8 @@ export class IdbStore implements LogStore {
    * Like the core's own log it holds the entries after the snapshot, so compaction bounds it.
    */
   readonly #log: LogState;
+  /** The entry records of the accepted view (which keys hold which entries). */
+  readonly #records: EntryRecords;
   // Invariant: at most one readwrite transaction in flight; queued writes wait for it, in call order.
   #queue: PendingWrite[] = [];
   #inflight: readonly PendingWrite[] | null = null;
@@ -101,12 +118,13 @@ export class IdbStore implements LogStore {
   #idleWaiters: Array<() => void> = [];
   #closed: Promise<void> | null = null;
 
-  private constructor(name: string, db: IDBDatabase, release: LockRelease, limits: Limits, log: LogState) {
+  private constructor(name: string, db: IDBDatabase, release: LockRelease, limits: Limits, log: LogState, recordStarts: readonly number[]) {
     this.databaseName = name;
     this.#db = db;
     this.#release = release;
     this.#limits = limits;
     this.#log = log;
+    this.#records = new EntryRecords(recordStarts, limits.recordBytesMax);
     this.#useStore = storeOf(db, limits.durability);
     db.onversionchange = () => {
       // Another connection deletes or upgrades the database: let it, and stop writing.
@@ -140,9 +158,11 @@ export class IdbStore implements LogStore {
       const db = await openDatabase(factory, name, { format: formatName, version: formatVersion, cluster: options.cluster, member: options.member });
       try {
         const store = storeOf(db, 'default');
-        await checkMetaRecord(db, store, name, options);
-        const log = logStateFrom(await readAll(store, name), name);
-        return new IdbStore(name, db, release, limits, log);
+        const meta = await checkMetaRecord(db, store, name, options);
+        const { loaded, recordStarts } = await readAll(store, name);
+        const log = logStateFrom(loaded, name);
+        await upgradeMetaRecord(storeOf(db, limits.durability), name, meta);
+        return new IdbStore(name, db, release, limits, log, recordStarts);
       } catch (err) {
         db.close();
         throw err;
@@ -179,8 +199,9 @@ export class IdbStore implements LogStore {
     try {
       this.#checkWritable();
       this.#log.checkBatch(batch);
-      const { plan, applied } = this.#planBatch(batch);
+      const { plan, applied, records } = this.#planBatch(batch);
       this.#checkPending(plan.bytes);
+      this.#applyRecords(records);
       this.#log.applyBatch(applied);
       return this.#enqueue(plan);
     } catch (err) {
@@ -198,10 +219,11 @@ export class IdbStore implements LogStore {
         { kind: 'put', key: keySnapshotMeta, value: s.meta },
         { kind: 'put', key: keySnapshotData, value: s.data },
         // Compaction: the entries the snapshot covers go in the same transaction as the snapshot.
-        { kind: 'delete', lo: -Infinity, hi: index },
+        ...this.#records.planCompact(index, this.#log),
       ];
       const plan: WritePlan = { ops, bytes: s.data.byteLength + recordBytes, entryCount: 0 };
       this.#checkPending(plan.bytes);
+      this.#records.compact(index, this.#log.lastIndex());
       this.#log.applyCompaction(s);
       return this.#enqueue(plan);
     } catch (err) {
@@ -227,8 +249,11 @@ export class IdbStore implements LogStore {
     return this.#closed;
   }
 
-  /** Turns a batch LogState accepted into requests, over copies the caller cannot change. */
-  #planBatch(batch: StoreBatch): { plan: WritePlan; applied: StoreBatch } {
+  /**
+   * Turns a batch LogState accepted into requests, over copies the caller cannot change, and the
+   * change to the entry records it makes (applied only once the batch is accepted).
+   */
+  #planBatch(batch: StoreBatch): { plan: WritePlan; applied: StoreBatch; records: RecordChange } {
     const ops: WriteOp[] = [];
     let bytes = 0;
     let last = this.#log.lastIndex();
@@ -246,17 +271,27 @@ export class IdbStore implements LogStore {
     const entries = batch.entries.map(copyEntry);
     const first = entries[0];
     // Overwriting a conflicting suffix: the stale entries after the new ones must go too.
-    if (first !== undefined && first.index <= last) ops.push({ kind: 'delete', lo: first.index, hi: Infinity });
-    for (const e of entries) {
-      ops.push({ kind: 'put', key: e.index, value: e });
-      bytes += entryBytes(e);
-    }
+    const truncateFrom = first !== undefined && first.index <= last ? first.index : null;
+    if (truncateFrom !== null) ops.push(...this.#records.planTruncate(truncateFrom, this.#log));
+    const appended = this.#records.planAppend(entries);
+    ops.push(...appended.ops);
+    for (const e of entries) bytes += entryBytes(e);
     const hardState = batch.hardState === null ? null : { ...batch.hardState };
     if (hardState !== null) {
       ops.push({ kind: 'put', key: keyHardState, value: hardState });
       bytes += recordBytes;
     }
-    return { plan: { ops, bytes, entryCount: entries.length }, applied: { snapshot, entries, hardState } };
+    return {
+      plan: { ops, bytes, entryCount: entries.length },
+      applied: { snapshot, entries, hardState },
+      records: { clear: snapshot !== null, truncateFrom, starts: appended.starts },
+    };
+  }
+
+  #applyRecords(change: RecordChange): void {
+    if (change.clear) this.#records.clear();
+    if (change.truncateFrom !== null) this.#records.truncate(change.truncateFrom);
+    this.#records.push(change.starts);
   }
 
   #checkPending(bytes: number): void {
@@ -392,9 +427,11 @@ function resolveLimits(options: IdbStoreOptions, name: string): Limits {
     durability: options.durability ?? idbStoreDefaults.durability,
     transactionBytesMax: options.transactionBytesMax ?? idbStoreDefaults.transactionBytesMax,
     pendingBytesMax: options.pendingBytesMax ?? idbStoreDefaults.pendingBytesMax,
+    recordBytesMax: options.recordBytesMax ?? idbStoreDefaults.recordBytesMax,
   };
   if (!['strict', 'relaxed', 'default'].includes(limits.durability)) fail(`durability must be 'strict', 'relaxed' or 'default', got ${String(limits.durability)}`);
   if (!Number.isSafeInteger(limits.transactionBytesMax) || limits.transactionBytesMax < 1) fail(`transactionBytesMax must be a positive integer, got ${limits.transactionBytesMax}`);
+  if (!Number.isSafeInteger(limits.recordBytesMax) || limits.recordBytesMax < 1) fail(`recordBytesMax must be a positive integer, got ${limits.recordBytesMax}`);
   if (!Number.isSafeInteger(limits.pendingBytesMax) || limits.pendingBytesMax < limits.transactionBytesMax) {
     fail(`pendingBytesMax must be an integer >= transactionBytesMax (${limits.transactionBytesMax}), got ${limits.pendingBytesMax}`);
   }

@@ -12,7 +12,8 @@ import { mintToken, tokenRoles, type TokenRole } from '../transport/token.ts';
 import { duration, hostPort, integer, onOff, opt, parse, peerMap, peerUrls, required, UsageError } from './cli-args.ts';
 import { logLevels } from './logger.ts';
 import { Peer } from './peer.ts';
-import { PeerOptionError } from './peer-options.ts';
+import { learnerWindowMax, PeerOptionError } from './peer-options.ts';
+import { defaults as raftDefaults } from '../core/config.ts';
 import { runStart } from './cli-start.ts';
 import type { LogLevel } from '../transport/transport.ts';
 
@@ -60,6 +61,10 @@ bootstraps the cluster from --peers (which must include this peer); later starts
   --learners-max N     follower-readers (browser tabs) this peer replicates to at once; more are
                        refused with ERR_UNAVAILABLE, so tabs never crowd out voters (default 256)
   --learner-inflight N AppendEntries in flight per learner or follower-reader (default 32)
+  --learner-inflight-bytes N  bytes of entries in flight per learner or follower-reader
+                       (default 4194304 = 4 MiB); with one message (1 MiB) it must stay below
+                       the link's high-water mark (8 MiB), where appends would be shed and sent
+                       again: a slow tab then gets less, not the same entries twice
   --relay-learners on|off  while following, serve follower-readers that connect here the
                        committed log and pass their reads to the leader (default on); off:
                        only the leader serves them
@@ -97,6 +102,8 @@ removal or a remaining member tells it (when it next contacts one).
 `,
 };
 
+const learnerWindowDefault = raftDefaults.learnerInflightBytesMax;
+
 const clientFlags = {
   peers: { type: 'string' }, token: { type: 'string' }, 'secret-file': { type: 'string' }, timeout: { type: 'string' },
   json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
@@ -122,7 +129,7 @@ async function peerCommand(argv: string[]): Promise<number> {
     'secret-file': { type: 'string' }, insecure: { type: 'boolean' }, cluster: { type: 'string' }, join: { type: 'boolean' },
     mode: { type: 'string' }, 'tick-ms': { type: 'string' }, connections: { type: 'string' }, 'snapshot-entries': { type: 'string' },
     'snapshot-retain': { type: 'string' }, 'learners-max': { type: 'string' }, 'learner-inflight': { type: 'string' }, 'relay-learners': { type: 'string' },
-    sync: { type: 'string' }, 'log-level': { type: 'string' }, faults: { type: 'boolean' }, 'web-root': { type: 'string' },
+    'learner-inflight-bytes': { type: 'string' }, sync: { type: 'string' }, 'log-level': { type: 'string' }, faults: { type: 'boolean' }, 'web-root': { type: 'string' },
     'exit-with-parent': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
   });
   if (values.help === true) return print(help.peer);
@@ -150,6 +157,7 @@ async function peerCommand(argv: string[]): Promise<number> {
       raft: {
         observersMax: integer(opt(values, 'learners-max'), 'learners-max', 256, 0, 100_000),
         learnerInflightMsgsMax: integer(opt(values, 'learner-inflight'), 'learner-inflight', 32, 1, 4096),
+        learnerInflightBytesMax: integer(opt(values, 'learner-inflight-bytes'), 'learner-inflight-bytes', learnerWindowDefault, 1, learnerWindowMax),
         relayObservers: onOff(opt(values, 'relay-learners'), 'relay-learners', true),
       },
       sync, logLevel, faults: values.faults === true, webRoot: opt(values, 'web-root') ?? null,

@@ -2,7 +2,9 @@
 // and the value. The CLI maps its flags onto these; tests build them directly.
 
 import { CodedError } from '../core/coded-error.ts';
+import { defaults as raftDefaults } from '../core/config.ts';
 import type { RaftOptions } from '../core/config.ts';
+import { meshDefaults } from '../transport/mesh-options.ts';
 import type { LogLevel } from '../transport/transport.ts';
 
 export interface PeerOptions {
@@ -70,6 +72,13 @@ function bad(option: string, rule: string, value: unknown): PeerOptionError {
 
 const loopback = new Set(['127.0.0.1', 'localhost', '::1']);
 
+/**
+ * The largest learner window (RaftOptions.learnerInflightBytesMax) a peer with default message
+ * size accepts: with one more message in flight it stays under the mesh's high-water mark, so
+ * appends to a slow learner are never shed (and sent again).
+ */
+export const learnerWindowMax = meshDefaults.highWaterBytes - raftDefaults.msgBytesMax;
+
 export function resolvePeerOptions(o: Partial<PeerOptions> & Pick<PeerOptions, 'id' | 'port' | 'peers' | 'dataDir'>): PeerOptions {
   const r: PeerOptions = { ...peerDefaults, secret: null, ...o };
   if (typeof r.id !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(r.id)) throw bad('id', 'letters, digits, . _ - (1..64 chars)', r.id);
@@ -89,5 +98,10 @@ export function resolvePeerOptions(o: Partial<PeerOptions> & Pick<PeerOptions, '
   if (!Number.isInteger(r.snapshotRetainEntries) || r.snapshotRetainEntries < 0) throw bad('snapshot-retain', 'an integer >= 0', r.snapshotRetainEntries);
   if (!Number.isInteger(r.connectionsPerPeer) || r.connectionsPerPeer < 1 || r.connectionsPerPeer > 16) throw bad('connections', 'an integer in [1, 16]', r.connectionsPerPeer);
   if (r.sync !== 'fdatasync' && r.sync !== 'none') throw bad('sync', 'fdatasync or none', r.sync);
+  const window = r.raft.learnerInflightBytesMax ?? raftDefaults.learnerInflightBytesMax;
+  const message = r.raft.msgBytesMax ?? raftDefaults.msgBytesMax;
+  if (window + message > meshDefaults.highWaterBytes) {
+    throw bad('learner-inflight-bytes', `at most ${meshDefaults.highWaterBytes - message} (the links' high-water mark, ${meshDefaults.highWaterBytes} bytes, less one message of msgBytesMax ${message})`, window);
+  }
   return r;
 }

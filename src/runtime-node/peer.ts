@@ -26,6 +26,7 @@ import { readMeta, writeMeta, MetaError, type ClusterMeta } from './cluster-meta
 import { ClientService, type ServiceHost } from './client-service.ts';
 import { jsonLogger } from './logger.ts';
 import { PeerMetrics } from './peer-metrics.ts';
+import { registerSendMetrics } from './send-metrics.ts';
 import { resolvePeerOptions, type PeerOptions } from './peer-options.ts';
 import { removalNotice, SnapshotStreams } from '../transport/snapshot-stream.ts';
 import { routeRpc } from './rpc-routes.ts';
@@ -86,6 +87,7 @@ export class Peer {
       if (typeof value === 'string') this.#urls.set(key.slice(memberKeyPrefix.length), value);
     }
     this.metrics = new PeerMetrics(this);
+    registerSendMetrics(this.metrics.registry, { mesh, stalledProbes: () => this.driver.node.status().stats.stalledProbes });
     machine.onChange((key, value) => this.#onKeyChange(key, value));
     this.driver = driver;
     this.snapshots = new SnapshotStreams({

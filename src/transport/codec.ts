@@ -1,8 +1,9 @@
 // Encodes frames to bytes and decodes untrusted bytes to validated frames. Decoding is size check
 // -> cbor-x -> validate; any failure is a TransportError with a stable code, never a raw decoder
-// exception. Data frames are written by frame-writer.ts (the hot path), handshake frames by
-// cbor-x. Encoding asserts what the core promised (from/to match the frame, entries are
-// contiguous), since a violation there is our bug, not the peer's.
+// exception. Data frames are written by frame-writer.ts (the hot path), with each batch of entries
+// encoded once for all destinations (entry-runs.ts), handshake frames by cbor-x. Encoding asserts
+// what the core promised (from/to match the frame, entries are contiguous), since a violation
+// there is our bug, not the peer's.
 
 import { Decoder, Encoder } from 'cbor-x';
 import { assert, assertNever } from '../core/assert.ts';
@@ -10,6 +11,8 @@ import type { Message } from '../core/message.ts';
 import type { LogRules } from '../core/store/log-rules.ts';
 import type { NodeId } from '../core/types.ts';
 import { SlabAllocator } from './cbor-writer.ts';
+import { EntryRuns } from './entry-runs.ts';
+import type { EntryRunStats } from './entry-runs.ts';
 import { encodeDataFrame, encodeRpcFrame, messageBytes } from './frame-writer.ts';
 import { describeValue, TransportError } from './errors.ts';
 import { resolveFrameLimits } from './limits.ts';
@@ -45,6 +48,8 @@ export class FrameCodec {
   readonly cluster: string;
   readonly limits: FrameLimits;
   readonly #slab = new SlabAllocator();
+  /** Appends' entry columns, encoded once however many destinations a batch goes to. */
+  readonly #runs = new EntryRuns();
   // Handshake frames go through cbor-x; data frames through the frame writer (the hot path).
   // Plain arrays and byte strings only: no records, no tag for Uint8Array (it would decode as a
   // copy), so decoded byte strings are views into the frame.
@@ -63,7 +68,12 @@ export class FrameCodec {
   /** One frame carrying `msgs`, all from `from` to `to`. */
   encodeData(from: NodeId, to: NodeId, msgs: readonly Message[]): Uint8Array {
     if (msgs.length > this.limits.msgsPerFrameMax) assert(false, `${msgs.length} messages exceed msgsPerFrameMax`);
-    return encodeDataFrame(this.#slab, this.cluster, from, to, msgs);
+    return encodeDataFrame(this.#slab, this.cluster, from, to, msgs, this.#runs);
+  }
+
+  /** Entries encoded (once per batch) and framed (once per destination) so far. */
+  get entryStats(): EntryRunStats {
+    return this.#runs.stats;
   }
 
   encode(frame: Frame): Uint8Array {
@@ -127,7 +137,7 @@ export class FrameCodec {
 
   /** The exact encoded size of a message inside a data frame (for packing and byte accounting). */
   estimateBytes(m: Message): number {
-    return messageBytes(m);
+    return messageBytes(m, this.#runs);
   }
 
   #encode(value: unknown[]): Uint8Array {

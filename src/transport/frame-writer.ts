@@ -1,13 +1,15 @@
 // Writes data frames straight to CBOR bytes in the layout envelope.ts documents: one exact-size
-// buffer per frame, each entry's payload copied once, nothing else allocated per entry. The
-// assertions here are the encode half of the pair whose decode half is validate.ts.
+// buffer per frame; an append's entry columns go through EntryRuns (entry-runs.ts), encoded once
+// per batch. The assertions here are the encode half of the pair whose decode half is validate.ts.
 
 import { assert, assertNever } from '../core/assert.ts';
 import type { AppendMsg, Message, VoteRespMsg } from '../core/message.ts';
 import type { Entry, Index, NodeId, ReadContext } from '../core/types.ts';
 import { CborWriter, headBytes, numberBytes, textItem } from './cbor-writer.ts';
 import type { SlabAllocator } from './cbor-writer.ts';
-import { confTypeCodes, entryTypeCodes, frameKindCodes, messageTypeCodes, protocolVersion } from './envelope.ts';
+import { columnsBytes, writeColumns } from './entry-columns.ts';
+import type { EntryRuns } from './entry-runs.ts';
+import { frameKindCodes, messageTypeCodes, protocolVersion } from './envelope.ts';
 
 const textEncoder = new TextEncoder();
 
@@ -21,7 +23,8 @@ function contextItem(c: ReadContext): number | Uint8Array {
   return item;
 }
 
-export function encodeDataFrame(slab: SlabAllocator, cluster: string, from: NodeId, to: NodeId, msgs: readonly Message[]): Uint8Array {
+/** Without `runs` every append's entries are encoded here (tests, one-off frames). */
+export function encodeDataFrame(slab: SlabAllocator, cluster: string, from: NodeId, to: NodeId, msgs: readonly Message[], runs?: EntryRuns): Uint8Array {
   const head = frameHead(cluster, from, to, msgs.length);
   let size = head.bytes;
   for (let i = 0; i < msgs.length; i++) {
@@ -29,12 +32,12 @@ export function encodeDataFrame(slab: SlabAllocator, cluster: string, from: Node
     // Checked before calling assert, so the hot path allocates no message closures.
     if (m.from !== from) assert(false, `message ${i} is from ${m.from}, the frame from ${from}`);
     if (m.to !== to) assert(false, `message ${i} is to ${m.to}, the frame to ${to}`);
-    size += messageBytes(m);
+    size += messageBytes(m, runs);
   }
   const out = slab.alloc(size);
   const w = new CborWriter(out);
   head.write(w, frameKindCodes.data);
-  for (const m of msgs) writeMessage(w, m);
+  for (const m of msgs) writeMessage(w, m, runs);
   if (w.pos !== size) assert(false, `frame writer wrote ${w.pos} bytes, sized ${size}`);
   return out;
 }
@@ -64,10 +67,10 @@ function contextBytes(c: ReadContext): number {
 }
 
 /** Exact bytes of `m` inside a data frame; asserts what the encoder asserts. */
-export function messageBytes(m: Message): number {
+export function messageBytes(m: Message, runs?: EntryRuns): number {
   const t = headBytes(m.term);
   switch (m.type) {
-    case 'app': return appBytes(m);
+    case 'app': return appBytes(m, runs);
     case 'appResp': {
       const n = 3 + t + headBytes(m.index) + headBytes(m.hintIndex) + headBytes(m.hintTerm);
       if (m.acks === undefined) return n;
@@ -103,13 +106,14 @@ export function messageBytes(m: Message): number {
   }
 }
 
-function appBytes(m: AppendMsg): number {
+function appBytes(m: AppendMsg, runs: EntryRuns | undefined): number {
   const es = m.entries;
   for (let i = 0; i < es.length; i++) {
     const index = es[i]!.index;
     if (index !== m.prevIndex + 1 + i) assert(false, `entry ${i} has index ${index}, expected ${m.prevIndex + 1 + i}`);
   }
-  const size = 2 + headBytes(m.term) + headBytes(m.prevIndex) + headBytes(m.prevTerm) + headBytes(m.commit) + columnsBytes(es);
+  const columns = runs === undefined ? columnsBytes(es) : runs.size(es);
+  const size = 2 + headBytes(m.term) + headBytes(m.prevIndex) + headBytes(m.prevTerm) + headBytes(m.commit) + columns;
   return m.commitSet === undefined ? size : size + indexListBytes(canonicalIndexes(m.commitSet, m.commit, 'commitSet'));
 }
 
@@ -127,31 +131,6 @@ function mergeBytes(m: VoteRespMsg): number {
     last = e.index;
     size += headBytes(e.index);
   }
-  return size;
-}
-
-/** Bytes of the entry columns terms, kinds, lens, blob, confs (each entry's index is elsewhere). */
-function columnsBytes(es: readonly Entry[]): number {
-  const n = es.length;
-  let size = 0;
-  let total = 0;
-  let allNormal = true;
-  let confs = 0;
-  for (let i = 0; i < n; i++) {
-    const e = es[i]!;
-    const len = e.data.byteLength;
-    size += headBytes(e.term) + headBytes(len);
-    total += len;
-    if (e.type !== 'normal') allNormal = false;
-    if (e.type === 'config') {
-      if (e.conf === undefined) assert(false, `config entry ${e.index} has no conf`);
-      confs += 1;
-      size += 2 + textItem(e.conf.node).byteLength;
-    }
-  }
-  // Array heads of terms and lens; kinds is empty when every entry is normal, else one code each.
-  size += 2 * headBytes(n) + (allNormal ? 1 : headBytes(n) + n);
-  size += headBytes(total) + total + headBytes(confs);
   return size;
 }
 
@@ -188,10 +167,10 @@ function writeIndexList(w: CborWriter, list: readonly Index[]): void {
   for (const v of list) w.uint(v);
 }
 
-function writeMessage(w: CborWriter, m: Message): void {
+function writeMessage(w: CborWriter, m: Message, runs: EntryRuns | undefined): void {
   const code = messageTypeCodes[m.type];
   switch (m.type) {
-    case 'app': return writeApp(w, m);
+    case 'app': return writeApp(w, m, runs);
     case 'appResp':
       w.array(m.acks === undefined ? 6 : 7);
       w.uint(code); w.uint(m.term); w.uint(m.index); w.bool(m.reject); w.uint(m.hintIndex); w.uint(m.hintTerm);
@@ -250,49 +229,16 @@ function writeContext(w: CborWriter, c: ReadContext): void {
   else w.raw(item);
 }
 
-function writeApp(w: CborWriter, m: AppendMsg): void {
+function writeApp(w: CborWriter, m: AppendMsg, runs: EntryRuns | undefined): void {
   w.array(m.commitSet === undefined ? 10 : 11);
   w.uint(messageTypeCodes.app);
   w.uint(m.term);
   w.uint(m.prevIndex);
   w.uint(m.prevTerm);
   w.uint(m.commit);
-  writeColumns(w, m.entries);
+  if (runs === undefined) writeColumns(w, m.entries);
+  else runs.write(w, m.entries);
   if (m.commitSet !== undefined) writeIndexList(w, canonicalIndexes(m.commitSet, m.commit, 'commitSet'));
-}
-
-/** terms, kinds (empty when every entry is normal), lens, blob, confs. */
-function writeColumns(w: CborWriter, es: readonly Entry[]): void {
-  const n = es.length;
-  w.array(n);
-  let total = 0;
-  let allNormal = true;
-  let confs = 0;
-  for (let i = 0; i < n; i++) {
-    const e = es[i]!;
-    w.uint(e.term);
-    total += e.data.byteLength;
-    if (e.type !== 'normal') allNormal = false;
-    if (e.type === 'config') confs += 1;
-  }
-  if (allNormal) {
-    w.array(0);
-  } else {
-    w.array(n);
-    for (let i = 0; i < n; i++) w.uint(entryTypeCodes[es[i]!.type]);
-  }
-  w.array(n);
-  for (let i = 0; i < n; i++) w.uint(es[i]!.data.byteLength);
-  w.head(2, total);
-  for (let i = 0; i < n; i++) w.raw(es[i]!.data);
-  w.array(confs);
-  for (let i = 0; i < n; i++) {
-    const conf = es[i]!.conf;
-    if (es[i]!.type !== 'config' || conf === undefined) continue;
-    w.array(2);
-    w.uint(confTypeCodes[conf.type]);
-    w.raw(textItem(conf.node));
-  }
 }
 
 /**

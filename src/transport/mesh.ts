@@ -20,6 +20,7 @@ import type { Authenticated, HandshakeChannel, HandshakeConfig } from './handsha
 import { Link } from './link.ts';
 import { resolveMeshOptions } from './mesh-options.ts';
 import type { MeshOptions, ResolvedMeshOptions } from './mesh-options.ts';
+import { sendClassOf, SendStats } from './send-stats.ts';
 import type { SocketLike } from './socket.ts';
 import { isReplication } from './transport.ts';
 import type { DropReason, PeerRole, Transport, TransportEventMap } from './transport.ts';
@@ -38,6 +39,8 @@ const firstDialYieldMs = 50;
 export class Mesh implements Transport {
   readonly id: NodeId;
   readonly codec: FrameCodec;
+  /** Bytes, frames and entries sent, by destination class (peers, token holders). */
+  readonly sent = new SendStats();
   readonly #o: ResolvedMeshOptions;
   readonly #hs: HandshakeConfig;
   readonly #events = new Emitter<TransportEventMap>();
@@ -364,6 +367,7 @@ export class Mesh implements Transport {
         if (!conn.sentSinceTick) {
           link.keepalive ??= this.codec.encodeData(this.id, link.id, []);
           conn.send(link.keepalive);
+          this.sent.data(sendClassOf(conn.auth.role), link.keepalive.byteLength, []);
         }
         conn.sentSinceTick = false;
       }
@@ -438,7 +442,10 @@ export class Mesh implements Transport {
     if (link.rpcOutbox.length === 0) return;
     const payloads = link.takeRpc();
     const conn = link.nextConn();
-    if (conn !== null) conn.send(this.codec.encodeRpc(this.id, link.id, payloads));
+    if (conn === null) return;
+    const frame = this.codec.encodeRpc(this.id, link.id, payloads);
+    conn.send(frame);
+    this.sent.rpc(sendClassOf(conn.auth.role), frame.byteLength);
   }
 
   #flush(link: Link): void {
@@ -450,7 +457,9 @@ export class Mesh implements Transport {
       for (const m of msgs) this.#drop(m, 'not-connected');
       return;
     }
-    conn.send(this.codec.encodeData(this.id, link.id, msgs));
+    const frame = this.codec.encodeData(this.id, link.id, msgs);
+    conn.send(frame);
+    this.sent.data(sendClassOf(conn.auth.role), frame.byteLength, msgs);
   }
 
   #drop(m: Message, reason: DropReason): void {

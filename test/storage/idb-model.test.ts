@@ -1,7 +1,8 @@
 // IdbStore against MemoryStore as a model: seeded random appends, overwrites, snapshots, hard
 // states and reopens, with several saves in flight at once. Both must accept or refuse each call
-// the same way, and after every reopen IndexedDB must give back exactly the model's log.
-// SEED=<n> replays one run.
+// the same way, and after every reopen IndexedDB must give back exactly the model's log. Each seed
+// runs twice: with default records, and with records of a few entries, so overwrites and
+// compactions cut inside runs. SEED=<n> replays one seed.
 import 'fake-indexeddb/auto';
 import { IDBFactory } from 'fake-indexeddb';
 import { suite } from 'uvu';
@@ -13,6 +14,8 @@ import type { Entry, LoadedState, LogStore, StoreBatch } from '../../src/core/in
 
 const opsPerRun = 160;
 const seeds = process.env['SEED'] !== undefined ? [Number(process.env['SEED'])] : [1, 2, 3, 4, 5, 6];
+/** Records of a few entries each, so overwrites and compactions cut inside runs all the time. */
+const smallRecordBytes = 80;
 
 function outcome(p: Promise<unknown>): Promise<string> {
   return p.then(() => 'ok', (err: unknown) => (err instanceof StoreError ? err.code : `unexpected ${String(err)}`));
@@ -71,10 +74,10 @@ function nextCall(rng: SeededPrng, s: LoadedState): { kind: string; run(store: L
   return { kind: 'install', run: (st) => st.save(b) };
 }
 
-async function runSeed(seed: number): Promise<{ calls: number; refused: number; reopens: number }> {
+async function runSeed(seed: number, recordBytesMax?: number): Promise<{ calls: number; refused: number; reopens: number }> {
   const rng = new SeededPrng(seed);
   const factory = new IDBFactory();
-  const open = () => IdbStore.open({ cluster: 'model', member: String(seed), indexedDB: factory, locks: null });
+  const open = () => IdbStore.open({ cluster: 'model', member: String(seed), indexedDB: factory, locks: null, ...(recordBytesMax !== undefined ? { recordBytesMax } : {}) });
   const model = new MemoryStore();
   let store: LogStore = await open();
   let calls = 0;
@@ -106,10 +109,10 @@ async function runSeed(seed: number): Promise<{ calls: number; refused: number; 
 
 const model = suite('IdbStore vs MemoryStore (seeded)');
 
-for (const seed of seeds) {
-  model(`seed ${seed}`, async () => {
+for (const [seed, recordBytesMax] of seeds.flatMap((s): Array<[number, number | undefined]> => [[s, undefined], [s, smallRecordBytes]])) {
+  model(`seed ${seed}${recordBytesMax !== undefined ? `, records of ${recordBytesMax} bytes` : ''}`, async () => {
     try {
-      const { refused, reopens } = await runSeed(seed);
+      const { refused, reopens } = await runSeed(seed, recordBytesMax);
       assert.ok(reopens >= 3, `seed ${seed}: only ${reopens} reopens`);
       assert.ok(refused < opsPerRun / 2, `seed ${seed}: ${refused} of ${opsPerRun} calls refused: the generator is off`);
     } catch (err) {

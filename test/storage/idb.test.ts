@@ -195,7 +195,8 @@ idb('overwriting a conflicting suffix deletes the stale entries after it', async
   await store.save(batch({ entries: run(4, 5, 2) }));
   assert.equal(indexes(await store.entries(1, 6)), [1, 2, 3, 4, 5]);
   await rejects(store.entries(1, 7), 'ERR_STORE_INVALID');
-  assert.equal(await rawKeys(o.factory, store.databaseName), [1, 2, 3, 4, 5, 'meta']);
+  // Records are runs keyed by their first index: 1..8 was cut back to 1..3, then 4..5 written.
+  assert.equal(await rawKeys(o.factory, store.databaseName), [1, 4, 'meta']);
   await store.close();
   const again = await o.open();
   const loaded = await again.load();
@@ -224,14 +225,15 @@ idb('saveSnapshot compacts covered entries; a leader snapshot in save() replaces
   const store = await o.open();
   await store.save(batch({ entries: run(1, 10, 1) }));
   await store.saveSnapshot(snapshot(6, 1));
-  assert.equal(await rawKeys(o.factory, store.databaseName), [7, 8, 9, 10, 'meta', 'snapshotData', 'snapshotMeta']);
+  // The run 1..10 was cut: its tail 7..10 is rewritten under its new first index.
+  assert.equal(await rawKeys(o.factory, store.databaseName), [7, 'meta', 'snapshotData', 'snapshotMeta']);
   await rejects(store.entries(6, 8), 'ERR_STORE_COMPACTED');
   assert.equal(indexes(await store.entries(7, 11)), [7, 8, 9, 10]);
   await rejects(store.saveSnapshot(snapshot(5, 1)), 'ERR_STORE_INVALID');
 
   await rejects(store.save(batch({ snapshot: snapshot(20, 3), entries: run(19, 22, 3) })), 'ERR_STORE_INVALID');
   await store.save(batch({ snapshot: snapshot(20, 3), entries: run(21, 22, 3) }));
-  assert.equal(await rawKeys(o.factory, store.databaseName), [21, 22, 'meta', 'snapshotData', 'snapshotMeta']);
+  assert.equal(await rawKeys(o.factory, store.databaseName), [21, 'meta', 'snapshotData', 'snapshotMeta']);
   const loaded = await store.load();
   assert.equal(loaded.snapshot, snapshot(20, 3));
   assert.instance(loaded.snapshot?.data, Uint8Array);
@@ -347,7 +349,8 @@ idb('databases edgeraft did not write, or damaged ones, are refused with ERR_STO
 
   const p = origin();
   const store = await p.open();
-  await store.save(batch({ entries: run(1, 4, 1) }));
+  // One save per entry: one record each, so the record at key 2 holds entry 2 alone.
+  for (const e of run(1, 4, 1)) await store.save(batch({ entries: [e] }));
   await store.close();
   await rawPut(p.factory, name, 2, { ...entry(3, 1) });
   const moved = await rejects(p.open(), 'ERR_STORE_CORRUPT');
@@ -357,13 +360,104 @@ idb('databases edgeraft did not write, or damaged ones, are refused with ERR_STO
   assert.match(terms.message, 'inconsistent log');
   await rawPut(p.factory, name, 2, { ...entry(2, 1), data: 'not bytes' });
   await rejects(p.open(), 'ERR_STORE_CORRUPT');
+  // A single entry (the version 1 record shape) between runs is read as a run of one.
   await rawPut(p.factory, name, 2, entry(2, 1));
   const repaired = await p.open();
   assert.equal((await repaired.load()).entries, run(1, 4, 1));
   await repaired.close();
 
+  // Damaged runs: an index out of place inside one, an empty one, one overlapping the next.
+  await rawPut(p.factory, name, 2, [entry(2, 1), entry(4, 1)]);
+  const inside = await rejects(p.open(), 'ERR_STORE_CORRUPT');
+  assert.match(inside.message, 'entry 1 of the run stored under key 2 says index 4, expected 3');
+  await rawPut(p.factory, name, 2, []);
+  await rejects(p.open(), 'ERR_STORE_CORRUPT');
+  await rawPut(p.factory, name, 2, [entry(2, 1), entry(3, 1)]);
+  const overlap = await rejects(p.open(), 'ERR_STORE_CORRUPT');
+  assert.match(overlap.message, 'inconsistent log');
+  await rawPut(p.factory, name, 2, [entry(2, 1)]);
+  const again = await p.open();
+  assert.equal((await again.load()).entries, run(1, 4, 1));
+  await again.close();
+
   await rawPut(p.factory, name, 'meta', { format: 'edgeraft-idb', version: 1, cluster: 'c1', member: 'other' });
   await rejects(p.open(), 'ERR_STORE_CORRUPT');
+});
+
+// ---------- entry runs
+
+/** Every record under a numeric key, as [key, entries in it]. */
+async function rawRuns(factory: IDBFactory, name: string): Promise<Array<[number, number]>> {
+  const db = await rawDb(factory, name);
+  const store = db.transaction('log').objectStore('log');
+  const range = IDBKeyRange.bound(-Infinity, Infinity);
+  const [keys, values] = await Promise.all([promisifyRequest(store.getAllKeys(range)), promisifyRequest(store.getAll(range))]);
+  db.close();
+  return keys.map((k, i) => [k as number, Array.isArray(values[i]) ? (values[i] as unknown[]).length : 1]);
+}
+
+idb('a catch-up is stored in few records: runs of up to recordBytesMax bytes', async () => {
+  const o = origin({ recordBytesMax: 1024 });
+  const store = await o.open();
+  const many = Array.from({ length: 100 }, (_, k) => entry(k + 1, 1, 232)); // 256 bytes each by entryBytes
+  await store.save(batch({ entries: many, hardState: { term: 1, vote: null, commit: 100 } }));
+  const runs = await rawRuns(o.factory, store.databaseName);
+  assert.equal(runs, Array.from({ length: 25 }, (_, k): [number, number] => [1 + 4 * k, 4]));
+  // One entry larger than a record still gets a record of its own.
+  await store.save(batch({ entries: [entry(101, 1, 4000), entry(102, 1, 8)] }));
+  assert.equal((await rawRuns(o.factory, store.databaseName)).slice(-2), [[101, 1], [102, 1]]);
+  await store.close();
+  const again = await o.open();
+  assert.equal((await again.load()).entries, [...many, entry(101, 1, 4000), entry(102, 1, 8)]);
+  await again.close();
+});
+
+idb('an overwrite and a compaction that cut inside runs keep exactly the surviving entries', async () => {
+  const o = origin({ recordBytesMax: 10 * 32 }); // ten 8-byte entries (32 bytes each) per record
+  let store = await o.open();
+  await store.save(batch({ entries: run(1, 40, 1), hardState: { term: 1, vote: null, commit: 12 } }));
+  assert.equal(await rawRuns(o.factory, store.databaseName), [[1, 10], [11, 10], [21, 10], [31, 10]]);
+  await store.save(batch({ entries: run(17, 19, 2), hardState: { term: 2, vote: null, commit: 12 } }));
+  assert.equal(await rawRuns(o.factory, store.databaseName), [[1, 10], [11, 6], [17, 3]]);
+  await store.saveSnapshot(snapshot(12, 1));
+  assert.equal(await rawRuns(o.factory, store.databaseName), [[13, 4], [17, 3]]);
+  // Cut at a record boundary: nothing to rewrite.
+  await store.saveSnapshot(snapshot(16, 1));
+  assert.equal(await rawRuns(o.factory, store.databaseName), [[17, 3]]);
+  await store.save(batch({ entries: run(20, 22, 2) }));
+  await store.close();
+  store = await o.open();
+  const loaded = await store.load();
+  assert.equal(loaded.entries, [...run(17, 22, 2)]);
+  assert.is(loaded.snapshot?.meta.index, 16);
+  // The reopened store knows its records: an overwrite inside the last run cuts it.
+  await store.save(batch({ entries: run(21, 21, 3), hardState: { term: 3, vote: null, commit: 12 } }));
+  assert.equal(await rawRuns(o.factory, store.databaseName), [[17, 3], [20, 1], [21, 1]]);
+  await store.close();
+});
+
+idb('a format version 1 database (one entry per record) opens, reads, and is marked version 2', async () => {
+  const o = origin();
+  const name = IdbStore.databaseName('c1', 'm1');
+  const created = await o.open();
+  await created.close();
+  await rawPut(o.factory, name, 'meta', { format: 'edgeraft-idb', version: 1, cluster: 'c1', member: 'm1' });
+  for (const e of run(1, 5, 1)) await rawPut(o.factory, name, e.index, e);
+  await rawPut(o.factory, name, 'hardState', { term: 1, vote: 'm2', commit: 3 });
+  const store = await o.open();
+  assert.equal((await store.load()).entries, run(1, 5, 1));
+  const db = await rawDb(o.factory, name);
+  const meta = await promisifyRequest(db.transaction('log').objectStore('log').get('meta'));
+  db.close();
+  assert.equal(meta, { format: 'edgeraft-idb', version: 2, cluster: 'c1', member: 'm1' });
+  // Old single-entry records and new runs side by side: overwrite inside, compact, reload.
+  await store.save(batch({ entries: run(4, 8, 2), hardState: { term: 2, vote: null, commit: 3 } }));
+  await store.saveSnapshot(snapshot(2, 1));
+  await store.close();
+  const again = await o.open();
+  const loaded = await again.load();
+  assert.equal(loaded.entries, [entry(3, 1), ...run(4, 8, 2)]);
+  await again.close();
 });
 
 // ---------- locks and isolation
