@@ -94,7 +94,7 @@ export function selfTargets(done: Done, memory: MemoryFigures | null): SelfTarge
     const m = get(p.key.replace(/_independent$/, '_multiplexed'));
     if (m === undefined) continue;
     const body = p.key.replace(/_independent$/, '');
-    add(`ratio_independent_to_multiplexed_${body}`, `${p.label.replace(/ independent clients$/, ' clients')}: independent ≥ 0.6× multiplexed`, f.opsPerS / m.opsPerS, 0.6, 'min');
+    add(`ratio_independent_to_multiplexed_${body}`, `${p.members} peers, ${p.label.replace(/ independent clients$/, ' clients')}: independent ≥ 0.6× multiplexed`, f.opsPerS / m.opsPerS, 0.6, 'min');
   }
   const w1 = get('writes_1_independent');
   add('writes_1_independent_p50_ms', 'single-client write p50 ≤ 1 ms', w1?.p50Ms, 1, 'max');

@@ -166,6 +166,7 @@ test('the Markdown report says missed and met, and says so when etcd was not mea
   const md = reportMarkdown(report, true);
   assert.match(md, 'writes/s with 256 independent clients ≥ 10× etcd: 12.00× — met');
   assert.match(md, 'ReadIndex reads/s with 256 independent clients ≥ 30× etcd linearizable: 50.00× — met');
+  assert.match(md, '3 peers, writes, 256 clients: independent ≥ 0.6× multiplexed: 0.75 — met');
   assert.match(md, 'peer memory per idle client connection ≤ 64 KiB: 70.00 — missed');
   assert.match(md, '![Latency against throughput](benchmarks-latency.svg)');
   assert.match(md, 'FAIL. Throughput 2,491 writes/s');
