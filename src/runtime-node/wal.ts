@@ -1,6 +1,7 @@
 // FileWal: the durable LogStore for Node. Segmented append-only files with CRC32C records, group
 // commit (every save that arrives while a write is in flight goes into the next one; segments are
-// open with O_DSYNC, so a write is durable when it returns), bounded pending bytes with backpressure, atomic snapshot files, a directory lock.
+// open with O_DSYNC, so a write is durable when it returns), bounded pending bytes with
+// backpressure, atomic snapshot files, a directory lock.
 //
 // Layout of a data directory:
 //   LOCK                     pid of the owner (wal-lock.ts)
