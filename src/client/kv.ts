@@ -137,7 +137,7 @@ export class KvClient {
 
   /** Writes `value`; resolves once it is applied, with the log index it got. */
   async put(key: string, value: Value): Promise<{ index: number }> {
-    const r = await this.#write((session) => ({ op: 'put', key, value, session }));
+    const r = await this.#write((session) => ({ op: 'put', key, value, lease: 0, session }));
     return { index: r.index };
   }
 

@@ -4,7 +4,10 @@
 
 import { Decoder, Encoder } from 'cbor-x';
 import { CodedError } from '../core/coded-error.ts';
-import type { SessionRef, Value } from '../core/kv/command.ts';
+import { compareOps, compareTargets, type Compare, type SessionRef, type TxnOp, type Value } from '../core/kv/command.ts';
+import type { KvEvent, RevisionEvents } from '../core/kv/history.ts';
+import { byteKey, userKey, type ByteKey, type Key } from '../core/kv/keys.ts';
+import type { KeyValue, TxnOpResult } from '../core/kv/machine.ts';
 import type { MessageType } from '../core/message.ts';
 import type { TokenRole } from '../transport/token.ts';
 import type { PeerRole } from '../transport/transport.ts';
@@ -18,12 +21,36 @@ export const readPaths: readonly ReadPath[] = ['readIndex', 'lease', 'follower',
 export type MembersAction = 'list' | 'addVoter' | 'addLearner' | 'promote' | 'remove';
 export const membersActions: readonly MembersAction[] = ['list', 'addVoter', 'addLearner', 'promote', 'remove'];
 
+/**
+ * Keys travel as CBOR text (a string key, its UTF-8 bytes) or bytes; decoded requests hold them
+ * as the machine's byte strings (keys.ts), and answers carry them back as userKey() gives them.
+ * Ranges are [start, end); end null: to the last key.
+ */
 export type Request =
-  | { readonly id: number; readonly op: 'put'; readonly key: string; readonly value: Value; readonly session: SessionRef | null }
-  | { readonly id: number; readonly op: 'delete'; readonly key: string; readonly session: SessionRef | null }
-  | { readonly id: number; readonly op: 'cas'; readonly key: string; readonly expected: Value | null; readonly value: Value; readonly session: SessionRef | null }
-  | { readonly id: number; readonly op: 'get'; readonly key: string; readonly consistency: Consistency }
-  | { readonly id: number; readonly op: 'scan'; readonly prefix: string | null; readonly start: string | null; readonly end: string | null; readonly limit: number | null; readonly consistency: Consistency }
+  /** lease 0: none. */
+  | { readonly id: number; readonly op: 'put'; readonly key: ByteKey; readonly value: Value; readonly lease: number; readonly session: SessionRef | null }
+  | { readonly id: number; readonly op: 'delete'; readonly key: ByteKey; readonly session: SessionRef | null }
+  | { readonly id: number; readonly op: 'cas'; readonly key: ByteKey; readonly expected: Value | null; readonly value: Value; readonly session: SessionRef | null }
+  | { readonly id: number; readonly op: 'get'; readonly key: ByteKey; readonly consistency: Consistency }
+  | { readonly id: number; readonly op: 'scan'; readonly prefix: ByteKey | null; readonly start: ByteKey | null; readonly end: ByteKey | null; readonly limit: number | null; readonly consistency: Consistency }
+  /** Keys with their revisions (etcd's Range). */
+  | { readonly id: number; readonly op: 'range'; readonly start: ByteKey; readonly end: ByteKey | null; readonly limit: number | null; readonly consistency: Consistency }
+  | { readonly id: number; readonly op: 'deleteRange'; readonly start: ByteKey; readonly end: ByteKey | null; readonly session: SessionRef | null }
+  | { readonly id: number; readonly op: 'txn'; readonly compare: readonly Compare[]; readonly success: readonly TxnOp[]; readonly failure: readonly TxnOp[]; readonly session: SessionRef | null }
+  /** id 0: the cluster picks one. */
+  | { readonly id: number; readonly op: 'leaseGrant'; readonly ttlMs: number; readonly lease: number; readonly session: SessionRef | null }
+  | { readonly id: number; readonly op: 'leaseRevoke'; readonly lease: number; readonly session: SessionRef | null }
+  /** Answered by the leader from memory (not logged). */
+  | { readonly id: number; readonly op: 'leaseKeepAlive'; readonly lease: number }
+  | { readonly id: number; readonly op: 'leaseInfo'; readonly lease: number; readonly consistency: Consistency }
+  /**
+   * A stream: answered by 'watch' replies (events, or progress with none) under this request's id
+   * until it is cancelled or fails (ERR_COMPACTED, ERR_WATCH_SLOW with where to resume).
+   */
+  | { readonly id: number; readonly op: 'watch'; readonly start: ByteKey; readonly end: ByteKey | null; readonly fromRevision: number; readonly prevValue: boolean }
+  /** Ends the watch started by request `watch` on this connection. */
+  | { readonly id: number; readonly op: 'watchCancel'; readonly watch: number }
+  | { readonly id: number; readonly op: 'compact'; readonly revision: number }
   | { readonly id: number; readonly op: 'register' }
   | { readonly id: number; readonly op: 'status' }
   | { readonly id: number; readonly op: 'members'; readonly action: MembersAction; readonly node: string | null; readonly url: string | null }
@@ -46,8 +73,12 @@ export const faultDelayMsMax = 60_000;
 export type RequestOp = Request['op'];
 const opCodes: Readonly<Record<RequestOp, number>> = {
   put: 1, delete: 2, cas: 3, get: 4, scan: 5, register: 6, status: 7, members: 8, transfer: 9, fault: 10,
+  range: 11, deleteRange: 12, txn: 13, leaseGrant: 14, leaseRevoke: 15, leaseKeepAlive: 16, leaseInfo: 17, watch: 18, watchCancel: 19, compact: 20,
 };
-const opsByCode: readonly (RequestOp | undefined)[] = [undefined, 'put', 'delete', 'cas', 'get', 'scan', 'register', 'status', 'members', 'transfer', 'fault'];
+const opsByCode: readonly (RequestOp | undefined)[] = [
+  undefined, 'put', 'delete', 'cas', 'get', 'scan', 'register', 'status', 'members', 'transfer', 'fault',
+  'range', 'deleteRange', 'txn', 'leaseGrant', 'leaseRevoke', 'leaseKeepAlive', 'leaseInfo', 'watch', 'watchCancel', 'compact',
+];
 
 /** The answer's body, by the request's op (the client knows which op each id was). */
 export type Reply =
@@ -55,12 +86,24 @@ export type Reply =
   | { readonly kind: 'read'; readonly index: number; readonly path: ReadPath; readonly value: Value | null }
   | { readonly kind: 'scan'; readonly index: number; readonly path: ReadPath; readonly pairs: ReadonlyArray<readonly [string, Value]> }
   | { readonly kind: 'register'; readonly client: number }
-  | { readonly kind: 'info'; readonly info: unknown };
+  | { readonly kind: 'info'; readonly info: unknown }
+  | { readonly kind: 'range'; readonly index: number; readonly path: ReadPath; readonly kvs: readonly KeyValue[]; readonly more: boolean }
+  /** deleteRange: how many keys went. */
+  | { readonly kind: 'deleted'; readonly index: number; readonly deleted: number }
+  | { readonly kind: 'txn'; readonly index: number; readonly succeeded: boolean; readonly results: readonly TxnOpResult[] }
+  /** leaseGrant, leaseKeepAlive: the lease and its TTL (from the keep-alive's receipt). */
+  | { readonly kind: 'lease'; readonly index: number; readonly lease: number; readonly ttlMs: number }
+  /** leaseInfo: null remainingMs when the member answering does not lead (only the leader keeps time). */
+  | { readonly kind: 'leaseInfo'; readonly index: number; readonly lease: number; readonly ttlMs: number; readonly remainingMs: number | null; readonly keys: readonly ByteKey[] }
+  /** One message of a watch stream: events through `revision` (none: a progress notice). */
+  | { readonly kind: 'watch'; readonly revision: number; readonly batches: readonly RevisionEvents[] }
+  | { readonly kind: 'compact'; readonly index: number; readonly compactRevision: number };
 
 export const errorCodes = [
   'ERR_NOT_LEADER', 'ERR_UNAVAILABLE', 'ERR_FORBIDDEN', 'ERR_BAD_REQUEST', 'ERR_TIMEOUT',
   'ERR_SESSION_EXPIRED', 'ERR_SESSION_STALE', 'ERR_OUTCOME_UNKNOWN', 'ERR_TOO_LARGE', 'ERR_BUSY', 'ERR_LEASE_UNAVAILABLE',
   'ERR_PROPOSAL_DROPPED', 'ERR_CONF_CHANGE', 'ERR_INTERNAL',
+  'ERR_LEASE_NOT_FOUND', 'ERR_LEASE_EXISTS', 'ERR_LEASE_LIMIT', 'ERR_COMPACTED', 'ERR_WATCH_SLOW', 'ERR_WATCH_LIMIT',
 ] as const;
 
 export type ErrorCode = (typeof errorCodes)[number];
@@ -70,6 +113,11 @@ export interface ErrorReply {
   readonly message: string;
   /** Where to go instead (the leader, if known). */
   readonly leader: { readonly id: string; readonly url: string | null } | null;
+  /**
+   * ERR_COMPACTED: the compaction revision (read the state, resume after it). ERR_WATCH_SLOW:
+   * the last revision the watcher was sent (resume after it).
+   */
+  readonly detail?: { readonly compactRevision?: number; readonly revision?: number };
 }
 
 export type Response =
@@ -77,18 +125,21 @@ export type Response =
   | { readonly id: number; readonly ok: false; readonly error: ErrorReply };
 
 export interface ProtocolLimits {
-  /** Longest key, in UTF-16 code units. */
+  /** Longest key, in bytes. */
   readonly keyLengthMax: number;
   /** Largest value, in bytes (strings: code units x 3). */
   readonly valueBytesMax: number;
   /** Most pairs a scan returns. */
   readonly scanLimitMax: number;
+  /** Most compares, and most operations in each branch, of a transaction (etcd: 128). */
+  readonly txnOpsMax: number;
 }
 
 export const protocolDefaults: ProtocolLimits = {
   keyLengthMax: 4096,
   valueBytesMax: 1024 * 1024,
   scanLimitMax: 10_000,
+  txnOpsMax: 128,
 };
 
 /** A request (or an answer) that does not decode or validate: answered as ERR_BAD_REQUEST. */
@@ -122,14 +173,63 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 /** A request without its id (the client assigns ids as it sends). */
 export type RequestBody = DistributiveOmit<Request, 'id'>;
 
+/** A key as it travels: text when it is UTF-8 (string keys stay strings), else bytes. */
+const wk = (k: ByteKey): Key => userKey(k);
+const wend = (k: ByteKey | null): Key | null => (k === null ? null : userKey(k));
+const txnOpNames: readonly TxnOp['op'][] = ['put', 'delete', 'deleteRange', 'get', 'range'];
+
+function wireTxnOp(o: TxnOp): unknown[] {
+  const code = txnOpNames.indexOf(o.op);
+  switch (o.op) {
+    case 'put': return [code, wk(o.key), o.value, o.lease ?? 0];
+    case 'delete': case 'get': return [code, wk(o.key)];
+    case 'deleteRange': return [code, wk(o.start), wend(o.end)];
+    case 'range': return [code, wk(o.start), wend(o.end), o.limit];
+  }
+}
+
+function wireCompare(c: Compare): unknown[] {
+  return [wk(c.key), compareTargets.indexOf(c.target), compareOps.indexOf(c.op), c.value];
+}
+
+function wireKv(kv: KeyValue): unknown[] {
+  return [wk(kv.key), kv.value, kv.createRevision, kv.modRevision, kv.version, kv.lease];
+}
+
+function wireEvent(e: KvEvent): unknown[] {
+  return [e.type === 'put' ? 0 : 1, wireKv(e.kv), e.prev === null ? null : wireKv(e.prev)];
+}
+
+function wireTxnResult(r: TxnOpResult): unknown[] {
+  switch (r.op) {
+    case 'put': return [0];
+    case 'delete': return [1, r.deleted];
+    case 'deleteRange': return [2, r.deleted];
+    case 'get': return [3, r.kv === null ? null : wireKv(r.kv)];
+    case 'range': return [4, r.kvs.map(wireKv), r.more];
+  }
+}
+
 export function encodeRequest(id: number, r: RequestBody): Uint8Array {
   const code = opCodes[r.op];
   switch (r.op) {
-    case 'put': return toBytes(encoder.encode([id, code, r.key, r.value, session(r.session)]));
-    case 'delete': return toBytes(encoder.encode([id, code, r.key, session(r.session)]));
-    case 'cas': return toBytes(encoder.encode([id, code, r.key, r.expected, r.value, session(r.session)]));
-    case 'get': return toBytes(encoder.encode([id, code, r.key, consistencies.indexOf(r.consistency)]));
-    case 'scan': return toBytes(encoder.encode([id, code, r.prefix, r.start, r.end, r.limit, consistencies.indexOf(r.consistency)]));
+    case 'put':
+      return toBytes(encoder.encode(r.lease === 0 ? [id, code, wk(r.key), r.value, session(r.session)] : [id, code, wk(r.key), r.value, session(r.session), r.lease]));
+    case 'delete': return toBytes(encoder.encode([id, code, wk(r.key), session(r.session)]));
+    case 'cas': return toBytes(encoder.encode([id, code, wk(r.key), r.expected, r.value, session(r.session)]));
+    case 'get': return toBytes(encoder.encode([id, code, wk(r.key), consistencies.indexOf(r.consistency)]));
+    case 'scan': return toBytes(encoder.encode([id, code, wend(r.prefix), wend(r.start), wend(r.end), r.limit, consistencies.indexOf(r.consistency)]));
+    case 'range': return toBytes(encoder.encode([id, code, wk(r.start), wend(r.end), r.limit, consistencies.indexOf(r.consistency)]));
+    case 'deleteRange': return toBytes(encoder.encode([id, code, wk(r.start), wend(r.end), session(r.session)]));
+    case 'txn':
+      return toBytes(encoder.encode([id, code, r.compare.map(wireCompare), r.success.map(wireTxnOp), r.failure.map(wireTxnOp), session(r.session)]));
+    case 'leaseGrant': return toBytes(encoder.encode([id, code, r.ttlMs, r.lease, session(r.session)]));
+    case 'leaseRevoke': return toBytes(encoder.encode([id, code, r.lease, session(r.session)]));
+    case 'leaseKeepAlive': return toBytes(encoder.encode([id, code, r.lease]));
+    case 'leaseInfo': return toBytes(encoder.encode([id, code, r.lease, consistencies.indexOf(r.consistency)]));
+    case 'watch': return toBytes(encoder.encode([id, code, wk(r.start), wend(r.end), r.fromRevision, r.prevValue]));
+    case 'watchCancel': return toBytes(encoder.encode([id, code, r.watch]));
+    case 'compact': return toBytes(encoder.encode([id, code, r.revision]));
     case 'register': case 'status': return toBytes(encoder.encode([id, code]));
     case 'members': return toBytes(encoder.encode([id, code, membersActions.indexOf(r.action), r.node, r.url]));
     case 'transfer': return toBytes(encoder.encode([id, code, r.to]));
@@ -160,16 +260,49 @@ class Fields {
   arity(n: number): void {
     if (this.#a.length !== n) throw this.bad(`expected ${n} fields`, this.#a.length);
   }
-  key(i: number): string {
+  key(i: number, what = 'key'): ByteKey {
     const k = this.#a[i];
-    if (typeof k !== 'string' || k.length > this.#limits.keyLengthMax) throw this.bad(`key must be a string of at most ${this.#limits.keyLengthMax} chars`, k);
-    return k;
+    if (typeof k !== 'string' && !(k instanceof Uint8Array)) throw this.bad(`${what} must be a string or bytes`, k);
+    const b = byteKey(k);
+    if (b.length > this.#limits.keyLengthMax) throw this.bad(`${what} is ${b.length} bytes, over keyLengthMax (${this.#limits.keyLengthMax})`, k);
+    return b;
+  }
+  optKey(i: number, what: string): ByteKey | null {
+    return this.#a[i] === null ? null : this.key(i, what);
   }
   optString(i: number, what: string): string | null {
     const s = this.#a[i];
     if (s === null) return null;
     if (typeof s !== 'string' || s.length > this.#limits.keyLengthMax) throw this.bad(`${what} must be a string or null`, s);
     return s;
+  }
+  /** A non-negative safe integer (a revision, a lease id, a request id). */
+  count(i: number, what: string, max = Number.MAX_SAFE_INTEGER): number {
+    const n = this.#a[i];
+    if (!isId(n) || n > max) throw this.bad(`${what} must be an integer in [0, ${max}]`, n);
+    return n;
+  }
+  bool(i: number, what: string): boolean {
+    const b = this.#a[i];
+    if (typeof b !== 'boolean') throw this.bad(`${what} must be true or false`, b);
+    return b;
+  }
+  list(i: number, what: string): readonly unknown[] {
+    const l = this.#a[i];
+    if (!Array.isArray(l)) throw this.bad(`${what} must be a list`, l);
+    if (l.length > this.#limits.txnOpsMax) throw this.bad(`${what} has ${l.length} items, over txnOpsMax (${this.#limits.txnOpsMax})`, l.length);
+    return l;
+  }
+  /** A nested list's fields, validated with the same limits. */
+  sub(l: unknown, what: string): Fields {
+    if (!Array.isArray(l)) throw this.bad(`${what} must be a list`, l);
+    return new Fields(l, this.id, this.#limits);
+  }
+  get length(): number {
+    return this.#a.length;
+  }
+  raw(i: number): unknown {
+    return this.#a[i];
   }
   value(i: number): Value {
     const v = this.#a[i];
@@ -224,13 +357,31 @@ export function decodeRequest(payload: Uint8Array, limits: ProtocolLimits = prot
   const f = new Fields(raw, id, limits);
   const op = typeof raw[1] === 'number' ? opsByCode[raw[1]] : undefined;
   switch (op) {
-    case 'put': f.arity(5); return { id, op, key: f.key(2), value: f.value(3), session: f.session(4) };
+    case 'put':
+      if (raw.length !== 5 && raw.length !== 6) throw f.bad('expected 5 or 6 fields', raw.length);
+      return { id, op, key: f.key(2), value: f.value(3), session: f.session(4), lease: raw.length === 6 ? f.count(5, 'lease') : 0 };
     case 'delete': f.arity(4); return { id, op, key: f.key(2), session: f.session(3) };
     case 'cas': f.arity(6); return { id, op, key: f.key(2), expected: f.optValue(3), value: f.value(4), session: f.session(5) };
     case 'get': f.arity(4); return { id, op, key: f.key(2), consistency: f.consistency(3) };
     case 'scan':
       f.arity(7);
-      return { id, op, prefix: f.optString(2, 'prefix'), start: f.optString(3, 'start'), end: f.optString(4, 'end'), limit: f.limit(5), consistency: f.consistency(6) };
+      return { id, op, prefix: f.optKey(2, 'prefix'), start: f.optKey(3, 'start'), end: f.optKey(4, 'end'), limit: f.limit(5), consistency: f.consistency(6) };
+    case 'range': f.arity(6); return { id, op, start: f.key(2, 'start'), end: f.optKey(3, 'end'), limit: f.limit(4), consistency: f.consistency(5) };
+    case 'deleteRange': f.arity(5); return { id, op, start: f.key(2, 'start'), end: f.optKey(3, 'end'), session: f.session(4) };
+    case 'txn': {
+      f.arity(6);
+      const compare = f.list(2, 'compare').map((c, i) => decodeCompare(f.sub(c, `compare ${i}`)));
+      const success = f.list(3, 'success').map((o, i) => decodeTxnOp(f.sub(o, `success ${i}`)));
+      const failure = f.list(4, 'failure').map((o, i) => decodeTxnOp(f.sub(o, `failure ${i}`)));
+      return { id, op, compare, success, failure, session: f.session(5) };
+    }
+    case 'leaseGrant': f.arity(5); return { id, op, ttlMs: f.count(2, 'ttlMs'), lease: f.count(3, 'lease'), session: f.session(4) };
+    case 'leaseRevoke': f.arity(4); return { id, op, lease: f.count(2, 'lease'), session: f.session(3) };
+    case 'leaseKeepAlive': f.arity(3); return { id, op, lease: f.count(2, 'lease') };
+    case 'leaseInfo': f.arity(4); return { id, op, lease: f.count(2, 'lease'), consistency: f.consistency(3) };
+    case 'watch': f.arity(6); return { id, op, start: f.key(2, 'start'), end: f.optKey(3, 'end'), fromRevision: f.count(4, 'fromRevision'), prevValue: f.bool(5, 'prevValue') };
+    case 'watchCancel': f.arity(3); return { id, op, watch: f.count(2, 'watch') };
+    case 'compact': f.arity(3); return { id, op, revision: f.count(2, 'revision') };
     case 'register': case 'status': f.arity(2); return { id, op };
     case 'members': {
       f.arity(5);
@@ -249,6 +400,28 @@ export function decodeRequest(payload: Uint8Array, limits: ProtocolLimits = prot
       return { id, op, block, delays: raw.length === 4 ? faultDelays(f, raw[3]) : [] };
     }
     default: throw f.bad('unknown op', raw[1]);
+  }
+}
+
+function decodeCompare(f: Fields): Compare {
+  f.arity(4);
+  const key = f.key(0);
+  const target = compareTargets[f.raw(1) as number];
+  const op = compareOps[f.raw(2) as number];
+  if (target === undefined) throw f.bad(`a compare's target must be 0..${compareTargets.length - 1} (${compareTargets.join(', ')})`, f.raw(1));
+  if (op === undefined) throw f.bad(`a compare's operator must be 0..${compareOps.length - 1} (${compareOps.join(' ')})`, f.raw(2));
+  if (target === 'value') return { key, target, op, value: f.value(3) };
+  return { key, target, op, value: f.count(3, `a ${target} compare's operand`) };
+}
+
+function decodeTxnOp(f: Fields): TxnOp {
+  const op = txnOpNames[f.raw(0) as number];
+  switch (op) {
+    case 'put': f.arity(4); return { op, key: f.key(1), value: f.value(2), lease: f.count(3, 'lease') };
+    case 'delete': case 'get': f.arity(2); return { op, key: f.key(1) };
+    case 'deleteRange': f.arity(3); return { op, start: f.key(1, 'start'), end: f.optKey(2, 'end') };
+    case 'range': f.arity(4); return { op, start: f.key(1, 'start'), end: f.optKey(2, 'end'), limit: f.limit(3) ?? 0 };
+    default: throw f.bad(`a txn operation must start with 0..${txnOpNames.length - 1} (${txnOpNames.join(', ')})`, f.raw(0));
   }
 }
 
@@ -271,9 +444,10 @@ function faultDelays(f: Fields, raw: unknown): FaultDelay[] {
 /** What each role may ask. Learners read; readers read; clients also write; admins do all. */
 export function allowed(role: PeerRole | TokenRole, op: RequestOp): boolean {
   switch (op) {
-    case 'get': case 'scan': case 'status': return true;
-    case 'put': case 'delete': case 'cas': case 'register': return role === 'client' || role === 'admin' || role === 'peer';
-    case 'members': case 'transfer': case 'fault': return role === 'admin' || role === 'peer';
+    case 'get': case 'scan': case 'status': case 'range': case 'watch': case 'watchCancel': case 'leaseInfo': return true;
+    case 'put': case 'delete': case 'cas': case 'register': case 'deleteRange': case 'txn': case 'leaseGrant': case 'leaseRevoke': case 'leaseKeepAlive':
+      return role === 'client' || role === 'admin' || role === 'peer';
+    case 'members': case 'transfer': case 'fault': case 'compact': return role === 'admin' || role === 'peer';
   }
 }
 
@@ -282,7 +456,9 @@ export function allowed(role: PeerRole | TokenRole, op: RequestOp): boolean {
 export function encodeResponse(r: Response): Uint8Array {
   if (!r.ok) {
     const e = r.error;
-    return toBytes(encoder.encode([r.id, 1, e.code, e.message, e.leader?.id ?? null, e.leader?.url ?? null]));
+    const head: unknown[] = [r.id, 1, e.code, e.message, e.leader?.id ?? null, e.leader?.url ?? null];
+    if (e.detail !== undefined) head.push([e.detail.compactRevision ?? 0, e.detail.revision ?? 0]);
+    return toBytes(encoder.encode(head));
   }
   const b = r.reply;
   switch (b.kind) {
@@ -291,6 +467,13 @@ export function encodeResponse(r: Response): Uint8Array {
     case 'scan': return toBytes(encoder.encode([r.id, 0, b.index, readPaths.indexOf(b.path), b.pairs]));
     case 'register': return toBytes(encoder.encode([r.id, 0, b.client]));
     case 'info': return toBytes(encoder.encode([r.id, 0, b.info]));
+    case 'range': return toBytes(encoder.encode([r.id, 0, b.index, readPaths.indexOf(b.path), b.kvs.map(wireKv), b.more]));
+    case 'deleted': return toBytes(encoder.encode([r.id, 0, b.index, b.deleted]));
+    case 'txn': return toBytes(encoder.encode([r.id, 0, b.index, b.succeeded, b.results.map(wireTxnResult)]));
+    case 'lease': return toBytes(encoder.encode([r.id, 0, b.index, b.lease, b.ttlMs]));
+    case 'leaseInfo': return toBytes(encoder.encode([r.id, 0, b.index, b.lease, b.ttlMs, b.remainingMs, b.keys.map(wk)]));
+    case 'watch': return toBytes(encoder.encode([r.id, 0, b.revision, b.batches.map((x) => [x.revision, x.events.map(wireEvent)])]));
+    case 'compact': return toBytes(encoder.encode([r.id, 0, b.index, b.compactRevision]));
   }
 }
 
@@ -306,6 +489,11 @@ export function decodeResponse(raw: readonly unknown[], op: RequestOp): Response
     if (typeof code !== 'string' || typeof message !== 'string') throw bad('malformed error');
     if (!(errorCodes as readonly string[]).includes(code)) throw bad(`unknown error code ${JSON.stringify(code.slice(0, 40))}`);
     const leader = typeof leaderId === 'string' ? { id: leaderId, url: typeof leaderUrl === 'string' ? leaderUrl : null } : null;
+    const d = raw[6];
+    if (d !== undefined) {
+      if (!Array.isArray(d) || !isId(d[0]) || !isId(d[1])) throw bad('malformed error detail');
+      return { id, ok: false, error: { code: code as ErrorCode, message, leader, detail: { compactRevision: d[0], revision: d[1] } } };
+    }
     return { id, ok: false, error: { code: code as ErrorCode, message, leader } };
   }
   if (raw[1] !== 0) throw bad('status must be 0 or 1');
@@ -334,8 +522,80 @@ export function decodeResponse(raw: readonly unknown[], op: RequestOp): Response
     case 'register':
       if (!isId(raw[2])) throw bad('client must be a safe integer');
       return { id, ok: true, reply: { kind: 'register', client: raw[2] } };
-    case 'status': case 'members': case 'transfer': case 'fault':
+    case 'status': case 'members': case 'transfer': case 'fault': case 'watchCancel':
       return { id, ok: true, reply: { kind: 'info', info: raw[2] } };
+    case 'range': {
+      const path = readPaths[raw[3] as number];
+      if (!isId(raw[2]) || path === undefined || !Array.isArray(raw[4]) || typeof raw[5] !== 'boolean') throw bad('a range answer must be [index, path, kvs, more]');
+      return { id, ok: true, reply: { kind: 'range', index: raw[2], path, kvs: (raw[4] as unknown[]).map((x) => readKv(x, bad)), more: raw[5] } };
+    }
+    case 'deleteRange':
+      if (!isId(raw[2]) || !isId(raw[3])) throw bad('a deleteRange answer must be [index, deleted]');
+      return { id, ok: true, reply: { kind: 'deleted', index: raw[2], deleted: raw[3] } };
+    case 'txn': {
+      if (!isId(raw[2]) || typeof raw[3] !== 'boolean' || !Array.isArray(raw[4])) throw bad('a txn answer must be [index, succeeded, results]');
+      return { id, ok: true, reply: { kind: 'txn', index: raw[2], succeeded: raw[3], results: (raw[4] as unknown[]).map((x) => readTxnResult(x, bad)) } };
+    }
+    case 'leaseGrant': case 'leaseKeepAlive':
+      if (!isId(raw[2]) || !isId(raw[3]) || !isId(raw[4])) throw bad('a lease answer must be [index, lease, ttlMs]');
+      return { id, ok: true, reply: { kind: 'lease', index: raw[2], lease: raw[3], ttlMs: raw[4] } };
+    case 'leaseRevoke':
+      if (!isId(raw[2]) || !isId(raw[3])) throw bad('a revoke answer must be [index, deleted]');
+      return { id, ok: true, reply: { kind: 'deleted', index: raw[2], deleted: raw[3] } };
+    case 'leaseInfo': {
+      const [, , index, lease, ttlMs, remainingMs, keys] = raw;
+      if (!isId(index) || !isId(lease) || !isId(ttlMs) || !(remainingMs === null || typeof remainingMs === 'number') || !Array.isArray(keys)) throw bad('a lease info answer must be [index, lease, ttlMs, remainingMs, keys]');
+      return { id, ok: true, reply: { kind: 'leaseInfo', index, lease, ttlMs, remainingMs, keys: keys.map((k) => readKey(k, bad)) } };
+    }
+    case 'watch': {
+      if (!isId(raw[2]) || !Array.isArray(raw[3])) throw bad('a watch answer must be [revision, batches]');
+      const batches = (raw[3] as unknown[]).map((b): RevisionEvents => {
+        if (!Array.isArray(b) || !isId(b[0]) || !Array.isArray(b[1])) throw bad('a watch batch must be [revision, events]');
+        return { revision: b[0], events: (b[1] as unknown[]).map((e) => readEvent(e, bad)) };
+      });
+      return { id, ok: true, reply: { kind: 'watch', revision: raw[2], batches } };
+    }
+    case 'compact':
+      if (!isId(raw[2]) || !isId(raw[3])) throw bad('a compact answer must be [index, compactRevision]');
+      return { id, ok: true, reply: { kind: 'compact', index: raw[2], compactRevision: raw[3] } };
+  }
+}
+
+type Bad = (what: string) => ProtocolError;
+
+function readKey(k: unknown, bad: Bad): ByteKey {
+  if (typeof k === 'string') return byteKey(k);
+  if (k instanceof Uint8Array) return byteKey(toBytes(k));
+  throw bad('a key must be a string or bytes');
+}
+
+function readValue(v: unknown, bad: Bad): Value {
+  if (typeof v === 'string') return v;
+  if (v instanceof Uint8Array) return toBytes(v);
+  throw bad('a value must be a string or bytes');
+}
+
+function readKv(x: unknown, bad: Bad): KeyValue {
+  if (!Array.isArray(x) || x.length !== 6 || !isId(x[2]) || !isId(x[3]) || !isId(x[4]) || !isId(x[5])) throw bad('a key-value must be [key, value, createRevision, modRevision, version, lease]');
+  return { key: readKey(x[0], bad), value: readValue(x[1], bad), createRevision: x[2], modRevision: x[3], version: x[4], lease: x[5] };
+}
+
+function readEvent(x: unknown, bad: Bad): KvEvent {
+  if (!Array.isArray(x) || x.length !== 3 || (x[0] !== 0 && x[0] !== 1)) throw bad('an event must be [type, kv, prev]');
+  return { type: x[0] === 0 ? 'put' : 'delete', kv: readKv(x[1], bad), prev: x[2] === null ? null : readKv(x[2], bad) };
+}
+
+function readTxnResult(x: unknown, bad: Bad): TxnOpResult {
+  if (!Array.isArray(x)) throw bad('a txn result must be a list');
+  switch (x[0]) {
+    case 0: return { op: 'put' };
+    case 1: if (!isId(x[1])) throw bad('a delete result must be [1, deleted]'); return { op: 'delete', deleted: x[1] };
+    case 2: if (!isId(x[1])) throw bad('a deleteRange result must be [2, deleted]'); return { op: 'deleteRange', deleted: x[1] };
+    case 3: return { op: 'get', kv: x[1] === null ? null : readKv(x[1], bad) };
+    case 4:
+      if (!Array.isArray(x[1]) || typeof x[2] !== 'boolean') throw bad('a range result must be [4, kvs, more]');
+      return { op: 'range', kvs: (x[1] as unknown[]).map((k) => readKv(k, bad)), more: x[2] };
+    default: throw bad('unknown txn result kind');
   }
 }
 

@@ -31,8 +31,8 @@ function writeReply(r: KvResult): Reply {
     case 'put': return { kind: 'write', index: r.index, flag: null };
     case 'delete': return { kind: 'write', index: r.index, flag: r.existed };
     case 'cas': return { kind: 'write', index: r.index, flag: r.swapped };
-    case 'error': throw new ServiceError(r.code, r.message);
-    case 'register': throw new ServiceError('ERR_INTERNAL', 'unexpected register result');
+    case 'error': throw new ServiceError(r.code === 'ERR_SESSION_EXPIRED' || r.code === 'ERR_SESSION_STALE' || r.code === 'ERR_OUTCOME_UNKNOWN' || r.code === 'ERR_LEASE_NOT_FOUND' || r.code === 'ERR_LEASE_EXISTS' || r.code === 'ERR_BAD_REQUEST' ? r.code : 'ERR_INTERNAL', r.message);
+    default: throw new ServiceError('ERR_INTERNAL', `unexpected ${r.op} result`);
   }
 }
 
@@ -179,6 +179,8 @@ export class ClientService {
         this.#peer.driver.poke((n) => n.transferLeadership(req.to));
         return Promise.resolve({ kind: 'info', info: { transferring: req.to } });
       }
+      default:
+        throw new ServiceError('ERR_BAD_REQUEST', `${req.op} is not served by this member yet`);
     }
   }
 

@@ -55,6 +55,18 @@ export class ByteWriter {
     return this;
   }
 
+  /** A byte string (one char per byte, keys.ts), length-prefixed. */
+  bin(s: string): this {
+    this.varint(s.length);
+    this.#reserve(s.length);
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      assert(c <= 0xff, 'a byte string holds one byte per char (convert keys with byteKey)');
+      this.#buf[this.#len++] = c;
+    }
+    return this;
+  }
+
   str(s: string): this {
     const n = utf8Length(s);
     this.varint(n);
@@ -131,6 +143,14 @@ export class ByteReader {
 
   str(): string {
     return utf8Decode(this.bytes());
+  }
+
+  /** A byte string written by ByteWriter.bin. */
+  bin(): string {
+    const b = this.bytes();
+    let out = '';
+    for (let i = 0; i < b.length; i += 4096) out += String.fromCharCode.apply(null, b.subarray(i, i + 4096) as unknown as number[]);
+    return out;
   }
 }
 

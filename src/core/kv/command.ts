@@ -1,17 +1,53 @@
 // The key-value commands replicated through the log, and their binary encoding. Each entry carries
 // one command stamped with the leader's clock (log time, for deterministic session expiry) and,
-// for exactly-once writes, the client's session and sequence number.
+// for exactly-once writes, the client's session and sequence number. Keys are byte strings
+// (keys.ts). Format 2 adds transactions, range deletes, leases and compaction; format 1 entries
+// (string keys; put, delete, cas, register) still decode.
 
 import { ByteReader, ByteWriter, utf8Length } from './bytes.ts';
+import { byteKey, type ByteKey } from './keys.ts';
 
 export type Value = string | Uint8Array;
 
+export type CompareOp = '=' | '!=' | '<' | '>';
+export const compareOps: readonly CompareOp[] = ['=', '!=', '<', '>'];
+export type CompareTarget = 'value' | 'version' | 'createRevision' | 'modRevision' | 'lease';
+export const compareTargets: readonly CompareTarget[] = ['value', 'version', 'createRevision', 'modRevision', 'lease'];
+
+/**
+ * One condition of a transaction, on one key. A missing key has version, createRevision,
+ * modRevision and lease 0, and no value: a value compare on it holds only for '!='.
+ */
+export type Compare =
+  | { readonly key: ByteKey; readonly target: 'value'; readonly op: CompareOp; readonly value: Value }
+  | { readonly key: ByteKey; readonly target: Exclude<CompareTarget, 'value'>; readonly op: CompareOp; readonly value: number };
+
+/** One operation of a transaction's branch. Ranges are [start, end), end null: to the last key. */
+export type TxnOp =
+  | { readonly op: 'put'; readonly key: ByteKey; readonly value: Value; readonly lease?: number }
+  | { readonly op: 'delete'; readonly key: ByteKey }
+  | { readonly op: 'deleteRange'; readonly start: ByteKey; readonly end: ByteKey | null }
+  | { readonly op: 'get'; readonly key: ByteKey }
+  | { readonly op: 'range'; readonly start: ByteKey; readonly end: ByteKey | null; readonly limit: number };
+
 export type KvCommand =
-  | { readonly op: 'put'; readonly key: string; readonly value: Value }
-  | { readonly op: 'delete'; readonly key: string }
-  | { readonly op: 'cas'; readonly key: string; readonly expected: Value | null; readonly value: Value }
+  /** lease: attach the key to this lease (0 or absent: none; the key then outlives any lease). */
+  | { readonly op: 'put'; readonly key: ByteKey; readonly value: Value; readonly lease?: number }
+  | { readonly op: 'delete'; readonly key: ByteKey }
+  | { readonly op: 'cas'; readonly key: ByteKey; readonly expected: Value | null; readonly value: Value }
+  | { readonly op: 'deleteRange'; readonly start: ByteKey; readonly end: ByteKey | null }
+  | { readonly op: 'txn'; readonly compare: readonly Compare[]; readonly success: readonly TxnOp[]; readonly failure: readonly TxnOp[] }
+  /** id 0: the lease's id is the entry's index. */
+  | { readonly op: 'leaseGrant'; readonly id: number; readonly ttlMs: number }
+  | { readonly op: 'leaseRevoke'; readonly id: number }
+  /** Proposed by the leader when a lease's time ran out on its clock (lessor.ts), never by clients. */
+  | { readonly op: 'leaseExpire'; readonly id: number }
+  /** Forget watch history up to and including `revision`. */
+  | { readonly op: 'compact'; readonly revision: number }
   /** Opens a client session (Raft dissertation, section 6.3); its id is the entry's index. */
   | { readonly op: 'register' };
+
+export type KvOp = KvCommand['op'];
 
 export interface SessionRef {
   readonly client: number;
@@ -27,16 +63,83 @@ export interface CommandEnvelope {
   readonly cmd: KvCommand;
 }
 
-const OP = { put: 1, delete: 2, cas: 3, register: 4 } as const;
+const OP: Readonly<Record<KvOp, number>> = {
+  put: 1, delete: 2, cas: 3, register: 4, deleteRange: 5, txn: 6, leaseGrant: 7, leaseRevoke: 8, leaseExpire: 9, compact: 10,
+};
+const OPS: readonly (KvOp | undefined)[] = [undefined, 'put', 'delete', 'cas', 'register', 'deleteRange', 'txn', 'leaseGrant', 'leaseRevoke', 'leaseExpire', 'compact'];
+const TXN_OPS: readonly TxnOp['op'][] = ['put', 'delete', 'deleteRange', 'get', 'range'];
 const FLAG_SESSION = 1;
 const FLAG_VALUE_BYTES = 2;
 const FLAG_EXPECTED = 4;
 const FLAG_EXPECTED_BYTES = 8;
-const FORMAT = 1;
+const FLAG_LEASE = 16;
+/** Format 1: string keys, four commands. Format 2: byte keys, every command above. */
+const FORMAT = 2;
 
 function writeValue(w: ByteWriter, v: Value): void {
   if (typeof v === 'string') w.str(v);
   else w.bytes(v);
+}
+
+function writeTagged(w: ByteWriter, v: Value): void {
+  if (typeof v === 'string') w.u8(0).str(v);
+  else w.u8(1).bytes(v);
+}
+
+function readTagged(r: ByteReader): Value {
+  const t = r.u8();
+  if (t === 0) return r.str();
+  if (t === 1) return r.bytes().slice();
+  throw new RangeError(`kv command: unknown value tag ${t}`);
+}
+
+function writeEnd(w: ByteWriter, end: ByteKey | null): void {
+  if (end === null) w.u8(0);
+  else w.u8(1).bin(end);
+}
+
+function readEnd(r: ByteReader): ByteKey | null {
+  return r.u8() === 0 ? null : r.bin();
+}
+
+function writeTxnOp(w: ByteWriter, o: TxnOp): void {
+  w.u8(TXN_OPS.indexOf(o.op));
+  switch (o.op) {
+    case 'put': w.bin(o.key); writeTagged(w, o.value); w.num(o.lease ?? 0); break;
+    case 'delete': case 'get': w.bin(o.key); break;
+    case 'deleteRange': w.bin(o.start); writeEnd(w, o.end); break;
+    case 'range': w.bin(o.start); writeEnd(w, o.end); w.num(o.limit); break;
+  }
+}
+
+function readTxnOp(r: ByteReader): TxnOp {
+  const op = TXN_OPS[r.u8()];
+  switch (op) {
+    case 'put': {
+      const key = r.bin();
+      const value = readTagged(r);
+      const lease = r.num();
+      return lease === 0 ? { op, key, value } : { op, key, value, lease };
+    }
+    case 'delete': case 'get': return { op, key: r.bin() };
+    case 'deleteRange': return { op, start: r.bin(), end: readEnd(r) };
+    case 'range': return { op, start: r.bin(), end: readEnd(r), limit: r.num() };
+  }
+  throw new RangeError('kv command: unknown txn operation');
+}
+
+function writeCompare(w: ByteWriter, c: Compare): void {
+  w.bin(c.key).u8(compareTargets.indexOf(c.target)).u8(compareOps.indexOf(c.op));
+  if (c.target === 'value') writeTagged(w, c.value);
+  else w.num(c.value);
+}
+
+function readCompare(r: ByteReader): Compare {
+  const key = r.bin();
+  const target = compareTargets[r.u8()];
+  const op = compareOps[r.u8()];
+  if (target === undefined || op === undefined) throw new RangeError('kv command: unknown compare target or operator');
+  return target === 'value' ? { key, target, op, value: readTagged(r) } : { key, target, op, value: r.num() };
 }
 
 export function encodeCommand(env: CommandEnvelope): Uint8Array {
@@ -47,22 +150,40 @@ export function encodeCommand(env: CommandEnvelope): Uint8Array {
     flags |= FLAG_EXPECTED;
     if (typeof c.expected !== 'string') flags |= FLAG_EXPECTED_BYTES;
   }
-  // Sized exactly, so the command is written once with no growth and no final copy.
+  if (c.op === 'put' && c.lease !== undefined && c.lease !== 0) flags |= FLAG_LEASE;
+  // The hot commands are sized exactly, so they are written once with no growth and no copy.
   let size = 3 + 8 + (env.session !== null ? 24 : 0);
-  if (c.op !== 'register') size += sized(utf8Length(c.key));
+  if (c.op === 'put' || c.op === 'delete' || c.op === 'cas') size += sized(c.key.length);
   if (c.op === 'put' || c.op === 'cas') size += valueSize(c.value);
   if (c.op === 'cas' && c.expected !== null) size += valueSize(c.expected);
+  if ((flags & FLAG_LEASE) !== 0) size += 8;
   const w = new ByteWriter(size);
   w.u8(FORMAT).u8(OP[c.op]).u8(flags).num(env.timeMs);
   if (env.session !== null) w.num(env.session.client).num(env.session.seq).num(env.session.firstUnacked);
   switch (c.op) {
-    case 'put': w.str(c.key); writeValue(w, c.value); break;
-    case 'delete': w.str(c.key); break;
+    case 'put':
+      w.bin(c.key);
+      writeValue(w, c.value);
+      if ((flags & FLAG_LEASE) !== 0) w.num(c.lease!);
+      break;
+    case 'delete': w.bin(c.key); break;
     case 'cas':
-      w.str(c.key);
+      w.bin(c.key);
       if (c.expected !== null) writeValue(w, c.expected);
       writeValue(w, c.value);
       break;
+    case 'deleteRange': w.bin(c.start); writeEnd(w, c.end); break;
+    case 'txn':
+      w.varint(c.compare.length);
+      for (const x of c.compare) writeCompare(w, x);
+      w.varint(c.success.length);
+      for (const o of c.success) writeTxnOp(w, o);
+      w.varint(c.failure.length);
+      for (const o of c.failure) writeTxnOp(w, o);
+      break;
+    case 'leaseGrant': w.num(c.id).num(c.ttlMs); break;
+    case 'leaseRevoke': case 'leaseExpire': w.num(c.id); break;
+    case 'compact': w.num(c.revision); break;
     case 'register': break;
   }
   return w.finish();
@@ -82,39 +203,86 @@ function valueSize(v: Value): number {
 export function decodeCommand(data: Uint8Array): CommandEnvelope {
   const r = new ByteReader(data, 'kv command');
   const format = r.u8();
-  if (format !== FORMAT) throw new RangeError(`kv command: unknown format ${format}`);
-  const op = r.u8();
+  if (format !== FORMAT && format !== 1) throw new RangeError(`kv command: unknown format ${format} (this version reads 1 and ${FORMAT})`);
+  const op = OPS[r.u8()];
   const flags = r.u8();
   const timeMs = r.num();
   const session = (flags & FLAG_SESSION) !== 0 ? { client: r.num(), seq: r.num(), firstUnacked: r.num() } : null;
   const value = (bytesFlag: number): Value => ((flags & bytesFlag) !== 0 ? r.bytes().slice() : r.str());
+  // Format 1 wrote keys as UTF-8 strings; their bytes are the same, read as a byte string.
+  const key = (): ByteKey => (format === 1 ? byteKey(r.str()) : r.bin());
+  if (op === undefined) throw new RangeError('kv command: unknown op');
+  if (format === 1 && op !== 'put' && op !== 'delete' && op !== 'cas' && op !== 'register') throw new RangeError(`kv command: op ${op ?? 'unknown'} in a format 1 command`);
   let cmd: KvCommand;
   switch (op) {
-    case OP.put: cmd = { op: 'put', key: r.str(), value: value(FLAG_VALUE_BYTES) }; break;
-    case OP.delete: cmd = { op: 'delete', key: r.str() }; break;
-    case OP.cas: {
-      const key = r.str();
-      const expected = (flags & FLAG_EXPECTED) !== 0 ? value(FLAG_EXPECTED_BYTES) : null;
-      cmd = { op: 'cas', key, expected, value: value(FLAG_VALUE_BYTES) };
+    case 'put': {
+      const k = key();
+      const v = value(FLAG_VALUE_BYTES);
+      cmd = (flags & FLAG_LEASE) !== 0 ? { op, key: k, value: v, lease: r.num() } : { op, key: k, value: v };
       break;
     }
-    case OP.register: cmd = { op: 'register' }; break;
-    default: throw new RangeError(`kv command: unknown op ${op}`);
+    case 'delete': cmd = { op, key: key() }; break;
+    case 'cas': {
+      const k = key();
+      const expected = (flags & FLAG_EXPECTED) !== 0 ? value(FLAG_EXPECTED_BYTES) : null;
+      cmd = { op, key: k, expected, value: value(FLAG_VALUE_BYTES) };
+      break;
+    }
+    case 'deleteRange': cmd = { op, start: r.bin(), end: readEnd(r) }; break;
+    case 'txn': {
+      const compare: Compare[] = [];
+      for (let n = r.varint(); n > 0; n--) compare.push(readCompare(r));
+      const success: TxnOp[] = [];
+      for (let n = r.varint(); n > 0; n--) success.push(readTxnOp(r));
+      const failure: TxnOp[] = [];
+      for (let n = r.varint(); n > 0; n--) failure.push(readTxnOp(r));
+      cmd = { op, compare, success, failure };
+      break;
+    }
+    case 'leaseGrant': cmd = { op, id: r.num(), ttlMs: r.num() }; break;
+    case 'leaseRevoke': case 'leaseExpire': cmd = { op, id: r.num() }; break;
+    case 'compact': cmd = { op, revision: r.num() }; break;
+    case 'register': cmd = { op }; break;
+    case undefined: throw new RangeError('kv command: unknown op');
   }
   if (!r.done) throw new RangeError('kv command: trailing bytes');
   return { timeMs, session, cmd };
 }
 
-/** The keys a command writes (ParallelRaft's conflict sets). */
-export function commandKeys(cmd: KvCommand): readonly string[] {
-  return cmd.op === 'register' ? [] : [cmd.key];
+/** The conflict key of a lease: commands that attach keys to it, grant or revoke it share it. */
+export function leaseConflictKey(id: number): string {
+  return `\u0000lease:${id}`;
 }
 
 /**
- * The conflict set of an encoded command for ParallelRaft (RaftOptions.keysOf): its key, plus its
- * client session (a session's commands keep log order among themselves); a registration may
- * sweep and evict every session, so it conflicts with everything (null), as does a command that
- * does not decode.
+ * The keys a command touches, for ParallelRaft's conflict sets: every key it reads or writes, and
+ * the leases it attaches to. null: the command's keys are not known before it runs (a range, a
+ * lease revoke or expiry deletes keys found only then; a grant with an id chosen at apply; a
+ * compaction; a registration, which may evict any session), so it conflicts with everything.
+ */
+export function commandKeys(cmd: KvCommand): string[] | null {
+  switch (cmd.op) {
+    case 'put': return cmd.lease !== undefined && cmd.lease !== 0 ? [cmd.key, leaseConflictKey(cmd.lease)] : [cmd.key];
+    case 'delete': case 'cas': return [cmd.key];
+    case 'txn': {
+      const keys = new Set<string>();
+      for (const c of cmd.compare) keys.add(c.key);
+      for (const o of [...cmd.success, ...cmd.failure]) {
+        if (o.op === 'deleteRange' || o.op === 'range') return null;
+        keys.add(o.key);
+        if (o.op === 'put' && o.lease !== undefined && o.lease !== 0) keys.add(leaseConflictKey(o.lease));
+      }
+      return [...keys];
+    }
+    case 'leaseGrant': return cmd.id === 0 ? null : [leaseConflictKey(cmd.id)];
+    case 'deleteRange': case 'leaseRevoke': case 'leaseExpire': case 'compact': case 'register': return null;
+  }
+}
+
+/**
+ * The conflict set of an encoded command for ParallelRaft (RaftOptions.keysOf): its keys, plus its
+ * client session (a session's commands keep log order among themselves); null (everything) when
+ * commandKeys says so, and for a command that does not decode.
  */
 export function kvKeysOf(data: Uint8Array): readonly string[] | null {
   let env: CommandEnvelope;
@@ -123,8 +291,10 @@ export function kvKeysOf(data: Uint8Array): readonly string[] | null {
   } catch {
     return null;
   }
-  if (env.cmd.op === 'register') return null;
-  return env.session === null ? [env.cmd.key] : [env.cmd.key, `\u0000session:${env.session.client}`];
+  const keys = commandKeys(env.cmd);
+  if (keys === null) return null;
+  if (env.session !== null) keys.push(`\u0000session:${env.session.client}`);
+  return keys;
 }
 
 export function valuesEqual(a: Value | undefined, b: Value | undefined): boolean {
@@ -133,4 +303,13 @@ export function valuesEqual(a: Value | undefined, b: Value | undefined): boolean
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/**
+ * Orders two values bytewise (a string by its UTF-8 bytes), for '<' and '>' compares: -1, 0 or 1.
+ */
+export function compareValues(a: Value, b: Value): number {
+  const x = byteKey(a);
+  const y = byteKey(b);
+  return x < y ? -1 : x > y ? 1 : 0;
 }

@@ -1,17 +1,41 @@
-// The replicated key-value state machine: applied in log order on every peer and learner, it
-// answers writes with their results, keeps client sessions for exactly-once writes (expired by
-// log time, never by local clocks), serves reads and scans, and snapshots to bytes.
+// The replicated key-value state machine: applied in log order on every peer and learner (or out
+// of order in ParallelRaft, see apply-order.ts), it keeps the keyspace with etcd's revisions,
+// leases and their keys, the watch history, and client sessions for exactly-once writes (expired
+// by log time, never by local clocks); it answers each command and snapshots to bytes.
 
 import { assert } from '../assert.ts';
 import type { Entry, Index } from '../types.ts';
 import { AnyOrder, LogOrder, type ApplyOrder } from './apply-order.ts';
 import { ByteReader, ByteWriter } from './bytes.ts';
-import { decodeCommand, valuesEqual, type CommandEnvelope, type Value } from './command.ts';
+import {
+  compareValues, decodeCommand, valuesEqual, type CommandEnvelope, type Compare, type KvCommand, type TxnOp, type Value,
+} from './command.ts';
+import { EventHistory, type HistoryLimits, type KvEvent, type RevisionEvents } from './history.ts';
+import { byteKey, isReserved, prefixEnd, type ByteKey } from './keys.ts';
+import { Records, type KeyValue } from './records.ts';
+import { readTree, writeTree, type Tree } from './tree.ts';
+
+export type { KeyValue } from './records.ts';
+export type { KvEvent, RevisionEvents } from './history.ts';
+
+/** What one operation of a transaction's branch gave. */
+export type TxnOpResult =
+  | { readonly op: 'put' }
+  | { readonly op: 'delete'; readonly deleted: number }
+  | { readonly op: 'deleteRange'; readonly deleted: number }
+  | { readonly op: 'get'; readonly kv: KeyValue | null }
+  | { readonly op: 'range'; readonly kvs: readonly KeyValue[]; readonly more: boolean };
 
 export type KvResult =
   | { readonly op: 'put'; readonly index: Index }
   | { readonly op: 'delete'; readonly index: Index; readonly existed: boolean }
   | { readonly op: 'cas'; readonly index: Index; readonly swapped: boolean }
+  | { readonly op: 'deleteRange'; readonly index: Index; readonly deleted: number }
+  | { readonly op: 'txn'; readonly index: Index; readonly succeeded: boolean; readonly results: readonly TxnOpResult[] }
+  | { readonly op: 'leaseGrant'; readonly index: Index; readonly id: number; readonly ttlMs: number }
+  | { readonly op: 'leaseRevoke'; readonly index: Index; readonly deleted: number }
+  | { readonly op: 'leaseExpire'; readonly index: Index; readonly found: boolean; readonly deleted: number }
+  | { readonly op: 'compact'; readonly index: Index; readonly compactRevision: number }
   | { readonly op: 'register'; readonly index: Index; readonly client: number }
   | { readonly op: 'error'; readonly index: Index; readonly code: KvErrorCode; readonly message: string };
 
@@ -20,9 +44,12 @@ export type KvResult =
  * earlier attempt was is for the client to know). ERR_SESSION_STALE: the client acknowledged this
  * sequence number's answer already. ERR_OUTCOME_UNKNOWN: the answer was evicted from the session's
  * cache (more than sessionResultsMax answers were outstanding), so the request may have applied
- * once; it is not run again.
+ * once; it is not run again. ERR_LEASE_NOT_FOUND: a put or revoke named a lease that does not
+ * exist (never granted, revoked or expired): nothing was written. ERR_LEASE_EXISTS: a grant asked
+ * for an id in use. ERR_BAD_REQUEST: a compaction past the current revision.
  */
-export type KvErrorCode = 'ERR_SESSION_EXPIRED' | 'ERR_SESSION_STALE' | 'ERR_OUTCOME_UNKNOWN';
+export type KvErrorCode =
+  | 'ERR_SESSION_EXPIRED' | 'ERR_SESSION_STALE' | 'ERR_OUTCOME_UNKNOWN' | 'ERR_LEASE_NOT_FOUND' | 'ERR_LEASE_EXISTS' | 'ERR_BAD_REQUEST';
 
 export interface KvMachineOptions {
   /** A session not used for this long, in log time, expires. */
@@ -31,24 +58,39 @@ export interface KvMachineOptions {
   readonly sessionsMax?: number;
   /** Results remembered per session for retries of requests still in flight. */
   readonly sessionResultsMax?: number;
+  /** Watch history kept (history.ts): past either limit the oldest revisions are compacted. */
+  readonly history?: Partial<HistoryLimits>;
   /**
-   * ParallelRaft: entries arrive out of log order (never two that write the same key, see
+   * ParallelRaft: entries arrive out of log order (never two that touch the same key, see
    * kvKeysOf). Log time then moves only with session commands, which keep log order among
-   * themselves, so session expiry is the same on every replica.
+   * themselves, so session expiry is the same on every replica; events wait for the contiguous
+   * applied prefix, so watchers see them in revision order.
    */
   readonly outOfOrder?: boolean;
 }
 
 export interface ScanOptions {
-  readonly prefix?: string;
+  readonly prefix?: ByteKey;
   /** Inclusive lower bound. */
-  readonly start?: string;
+  readonly start?: ByteKey;
   /** Exclusive upper bound. */
-  readonly end?: string;
+  readonly end?: ByteKey;
   readonly limit?: number;
 }
 
-export type ChangeListener = (key: string, value: Value | undefined, index: Index) => void;
+export type ChangeListener = (key: ByteKey, value: Value | undefined, index: Index) => void;
+/** Called once per revision that has events, in revision order. */
+export type EventsListener = (revision: Index, events: readonly KvEvent[]) => void;
+
+export interface LeaseInfo {
+  readonly id: number;
+  readonly ttlMs: number;
+  /** The keys attached, in byte order. */
+  readonly keys: readonly ByteKey[];
+}
+
+/** A lease's change as applied: granted (ttlMs) or gone (null: revoked or expired). */
+export type LeaseListener = (id: number, ttlMs: number | null, entry: Entry) => void;
 
 interface Session {
   lastTimeMs: number;
@@ -62,8 +104,19 @@ interface Session {
   evictedMax: number;
 }
 
-/** Format 2 adds each session's evictedMax; format 1 snapshots load with none evicted. */
-const SNAPSHOT_FORMAT = 2;
+/**
+ * Format 3: byte keys with their revisions, leases, the watch history and answers as data trees.
+ * Format 2 adds each session's evictedMax to format 1. Both older formats load: their keys get
+ * the snapshot's index as create and mod revision and version 1 (the true ones were not kept).
+ */
+const SNAPSHOT_FORMAT = 3;
+
+interface Lease {
+  readonly ttlMs: number;
+  readonly keys: Set<ByteKey>;
+}
+
+const emptyKv = (key: ByteKey, revision: number): KeyValue => ({ key, value: '', createRevision: 0, modRevision: revision, version: 0, lease: 0 });
 
 export class KvMachine {
   readonly sessionTtlMs: number;
@@ -72,17 +125,28 @@ export class KvMachine {
   readonly #order: ApplyOrder;
   /** Log time: the largest leader timestamp applied so far. */
   logTimeMs = 0;
-  readonly #data = new Map<string, Value>();
-  #sorted: string[] | null = null;
+  readonly #records = new Records();
+  readonly #leases = new Map<number, Lease>();
+  readonly #history: EventHistory;
+  /** Out of order: events of entries applied above the contiguous prefix, until it reaches them. */
+  readonly #pending = new Map<Index, KvEvent[]>();
+  /** Events are delivered (to the history and listeners) through here. */
+  #delivered: Index = 0;
   /** Client sessions; the apply order keeps their recency (apply-order.ts). */
   readonly #sessions = new Map<number, Session>();
   #listeners: ChangeListener[] = [];
+  #eventListeners: EventsListener[] = [];
+  #leaseListeners: LeaseListener[] = [];
+  #restoreListeners: Array<() => void> = [];
+  /** The entry being applied (lease listeners get it). */
+  #entry: Entry | null = null;
 
   constructor(options: KvMachineOptions = {}) {
     this.sessionTtlMs = options.sessionTtlMs ?? 10 * 60 * 1000;
     this.sessionsMax = options.sessionsMax ?? 100_000;
     this.sessionResultsMax = options.sessionResultsMax ?? 4096;
     this.#order = options.outOfOrder === true ? new AnyOrder() : new LogOrder();
+    this.#history = new EventHistory(options.history);
     assert(this.sessionTtlMs > 0 && this.sessionsMax > 0 && this.sessionResultsMax > 0, 'kv machine limits must be positive');
   }
 
@@ -91,12 +155,28 @@ export class KvMachine {
     return this.#order.appliedIndex;
   }
 
+  /**
+   * The store's revision: the applied prefix, every event through it delivered. Reads served
+   * here reflect exactly the writes at or below it.
+   */
+  get revision(): Index {
+    return this.#delivered;
+  }
+
   get size(): number {
-    return this.#data.size;
+    return this.#records.size;
   }
 
   get sessions(): number {
     return this.#sessions.size;
+  }
+
+  get leaseCount(): number {
+    return this.#leases.size;
+  }
+
+  get history(): Pick<EventHistory, 'compactRevision' | 'events' | 'bytes' | 'lastRevision' | 'since' | 'limits'> {
+    return this.#history;
   }
 
   onChange(listener: ChangeListener): () => void {
@@ -104,11 +184,36 @@ export class KvMachine {
     return () => { this.#listeners = this.#listeners.filter((l) => l !== listener); };
   }
 
+  onEvents(listener: EventsListener): () => void {
+    this.#eventListeners.push(listener);
+    return () => { this.#eventListeners = this.#eventListeners.filter((l) => l !== listener); };
+  }
+
+  onLease(listener: LeaseListener): () => void {
+    this.#leaseListeners.push(listener);
+    return () => { this.#leaseListeners = this.#leaseListeners.filter((l) => l !== listener); };
+  }
+
+  /** Called after a snapshot replaced the state (revisions jumped; watchers catch up from history). */
+  onRestore(listener: () => void): () => void {
+    this.#restoreListeners.push(listener);
+    return () => { this.#restoreListeners = this.#restoreListeners.filter((l) => l !== listener); };
+  }
+
   /** Applies one committed entry; returns the command's result (null for no-op and config). */
   apply(e: Entry): KvResult | null {
     this.#order.markApplied(e.index);
-    if (e.type !== 'normal') return null;
-    return this.applyCommand(decodeCommand(e.data), e.index);
+    let result: KvResult | null = null;
+    if (e.type === 'normal') {
+      this.#entry = e;
+      try {
+        result = this.applyCommand(decodeCommand(e.data), e.index);
+      } finally {
+        this.#entry = null;
+      }
+    }
+    this.#deliver();
+    return result;
   }
 
   /** Applied out of order above appliedIndex (snapshots are taken only when there are none). */
@@ -126,7 +231,7 @@ export class KvMachine {
     const cmd = env.cmd;
     if (cmd.op === 'register') return this.#register(index);
     const s = env.session;
-    if (s === null) return this.#execute(env, index);
+    if (s === null) return this.#execute(cmd, index);
     let session = this.#sessions.get(s.client);
     if (session !== undefined && this.#order.expiredBy(session, env.timeMs, this.sessionTtlMs)) {
       this.#sessions.delete(s.client);
@@ -151,7 +256,7 @@ export class KvMachine {
         message: `request ${s.seq} of client ${s.client} may have applied already: its answer was evicted (more than sessionResultsMax=${this.sessionResultsMax} outstanding)`,
       };
     }
-    const result = this.#execute(env, index);
+    const result = this.#execute(cmd, index);
     session.results.set(s.seq, result);
     if (session.results.size > this.sessionResultsMax) this.#evictLowest(session);
     return result;
@@ -169,34 +274,169 @@ export class KvMachine {
     if (lowest > session.evictedMax) session.evictedMax = lowest;
   }
 
-  #execute(env: CommandEnvelope, index: Index): KvResult {
-    const cmd = env.cmd;
+  /** Runs a command; the events it makes become revision `index`. */
+  #execute(cmd: KvCommand, index: Index): KvResult {
+    const events: KvEvent[] = [];
+    const result = this.#run(cmd, index, events);
+    if (events.length > 0) this.#pending.set(index, events);
+    return result;
+  }
+
+  #run(cmd: KvCommand, index: Index, events: KvEvent[]): KvResult {
     switch (cmd.op) {
-      case 'put':
-        this.#set(cmd.key, cmd.value, index);
+      case 'put': {
+        const lease = cmd.lease ?? 0;
+        if (lease !== 0 && !this.#leases.has(lease)) return this.#noLease(index, lease);
+        this.#put(cmd.key, cmd.value, lease, index, events);
         return { op: 'put', index };
-      case 'delete': {
-        const existed = this.#data.has(cmd.key);
-        if (existed) this.#set(cmd.key, undefined, index);
-        return { op: 'delete', index, existed };
       }
+      case 'delete':
+        return { op: 'delete', index, existed: this.#delete(cmd.key, index, events) };
       case 'cas': {
-        const current = this.#data.get(cmd.key);
-        const swapped = cmd.expected === null ? current === undefined : valuesEqual(current, cmd.expected);
-        if (swapped) this.#set(cmd.key, cmd.value, index);
+        const current = this.#records.get(cmd.key);
+        const swapped = cmd.expected === null ? current === undefined : current !== undefined && valuesEqual(current.value, cmd.expected);
+        if (swapped) this.#put(cmd.key, cmd.value, 0, index, events);
         return { op: 'cas', index, swapped };
+      }
+      case 'deleteRange':
+        return { op: 'deleteRange', index, deleted: this.#deleteRange(cmd.start, cmd.end, index, events) };
+      case 'txn': {
+        const succeeded = cmd.compare.every((c) => this.#holds(c));
+        const ops = succeeded ? cmd.success : cmd.failure;
+        for (const o of ops) {
+          if (o.op === 'put' && o.lease !== undefined && o.lease !== 0 && !this.#leases.has(o.lease)) return this.#noLease(index, o.lease);
+        }
+        return { op: 'txn', index, succeeded, results: ops.map((o) => this.#txnOp(o, index, events)) };
+      }
+      case 'leaseGrant': {
+        const id = cmd.id === 0 ? index : cmd.id;
+        if (this.#leases.has(id)) return { op: 'error', index, code: 'ERR_LEASE_EXISTS', message: `lease ${id} exists already` };
+        this.#leases.set(id, { ttlMs: cmd.ttlMs, keys: new Set() });
+        this.#leaseChanged(id, cmd.ttlMs);
+        return { op: 'leaseGrant', index, id, ttlMs: cmd.ttlMs };
+      }
+      case 'leaseRevoke': {
+        if (!this.#leases.has(cmd.id)) return this.#noLease(index, cmd.id);
+        return { op: 'leaseRevoke', index, deleted: this.#endLease(cmd.id, index, events) };
+      }
+      case 'leaseExpire': {
+        const found = this.#leases.has(cmd.id);
+        return { op: 'leaseExpire', index, found, deleted: found ? this.#endLease(cmd.id, index, events) : 0 };
+      }
+      case 'compact': {
+        if (cmd.revision >= index) {
+          return { op: 'error', index, code: 'ERR_BAD_REQUEST', message: `compaction to revision ${cmd.revision}: the store is only at ${index - 1}` };
+        }
+        // Events of entries still pending (out of order, above the prefix) are not in the history
+        // yet; compaction stops below them.
+        this.#history.compact(Math.min(cmd.revision, this.#delivered));
+        return { op: 'compact', index, compactRevision: this.#history.compactRevision };
       }
       case 'register':
         return this.#register(index);
     }
   }
 
-  #set(key: string, value: Value | undefined, index: Index): void {
-    const had = this.#data.has(key);
-    if (value === undefined) this.#data.delete(key);
-    else this.#data.set(key, value);
-    if (had !== (value !== undefined)) this.#sorted = null;
+  #noLease(index: Index, id: number): KvResult {
+    return { op: 'error', index, code: 'ERR_LEASE_NOT_FOUND', message: `lease ${id} does not exist (never granted, revoked, or expired)` };
+  }
+
+  #holds(c: Compare): boolean {
+    const kv = this.#records.get(c.key);
+    let cmp: number;
+    if (c.target === 'value') {
+      if (kv === undefined) return c.op === '!=';
+      cmp = compareValues(kv.value, c.value);
+    } else {
+      const have = kv === undefined ? 0 : c.target === 'version' ? kv.version : c.target === 'createRevision' ? kv.createRevision : c.target === 'modRevision' ? kv.modRevision : kv.lease;
+      cmp = have < c.value ? -1 : have > c.value ? 1 : 0;
+    }
+    switch (c.op) {
+      case '=': return cmp === 0;
+      case '!=': return cmp !== 0;
+      case '<': return cmp < 0;
+      case '>': return cmp > 0;
+    }
+  }
+
+  #txnOp(o: TxnOp, index: Index, events: KvEvent[]): TxnOpResult {
+    switch (o.op) {
+      case 'put':
+        this.#put(o.key, o.value, o.lease ?? 0, index, events);
+        return { op: 'put' };
+      case 'delete':
+        return { op: 'delete', deleted: this.#delete(o.key, index, events) ? 1 : 0 };
+      case 'deleteRange':
+        return { op: 'deleteRange', deleted: this.#deleteRange(o.start, o.end, index, events) };
+      case 'get':
+        return { op: 'get', kv: this.#records.get(o.key) ?? null };
+      case 'range': {
+        const keys = this.#userKeys(o.start, o.end, o.limit + 1);
+        const more = keys.length > o.limit;
+        return { op: 'range', kvs: keys.slice(0, o.limit).map((k) => this.#records.get(k)!), more };
+      }
+    }
+  }
+
+  /** Keys in a range a client named: the reserved ones (0x00...) are never part of it. */
+  #userKeys(start: ByteKey, end: ByteKey | null, limit = Infinity): ByteKey[] {
+    return this.#records.keysInRange(start === '' ? '\u0001' : start, end, limit).filter((k) => !isReserved(k));
+  }
+
+  #put(key: ByteKey, value: Value, lease: number, index: Index, events: KvEvent[]): void {
+    const { kv, prev } = this.#records.put(key, value, index, lease);
+    if (prev !== undefined && prev.lease !== 0 && prev.lease !== lease) this.#leases.get(prev.lease)?.keys.delete(key);
+    if (lease !== 0) this.#leases.get(lease)!.keys.add(key);
+    events.push({ type: 'put', kv, prev: prev ?? null });
     for (const l of this.#listeners) l(key, value, index);
+  }
+
+  #delete(key: ByteKey, index: Index, events: KvEvent[]): boolean {
+    const prev = this.#records.delete(key);
+    if (prev === undefined) return false;
+    if (prev.lease !== 0) this.#leases.get(prev.lease)?.keys.delete(key);
+    events.push({ type: 'delete', kv: emptyKv(key, index), prev });
+    for (const l of this.#listeners) l(key, undefined, index);
+    return true;
+  }
+
+  #deleteRange(start: ByteKey, end: ByteKey | null, index: Index, events: KvEvent[]): number {
+    let n = 0;
+    for (const k of this.#userKeys(start, end)) if (this.#delete(k, index, events)) n++;
+    return n;
+  }
+
+  /** Deletes a lease and its keys, in byte order (the same on every replica). */
+  #endLease(id: number, index: Index, events: KvEvent[]): number {
+    const lease = this.#leases.get(id)!;
+    let n = 0;
+    for (const k of [...lease.keys].sort()) if (this.#delete(k, index, events)) n++;
+    this.#leases.delete(id);
+    this.#leaseChanged(id, null);
+    return n;
+  }
+
+  #leaseChanged(id: number, ttlMs: number | null): void {
+    const e = this.#entry;
+    if (e === null) return;
+    for (const l of this.#leaseListeners) l(id, ttlMs, e);
+  }
+
+  /** Hands events to the history and the watchers once the applied prefix reaches them. */
+  #deliver(): void {
+    const to = this.#order.appliedIndex;
+    while (this.#delivered < to) {
+      const rev = ++this.#delivered;
+      if (this.#pending.size === 0) {
+        this.#delivered = to;
+        break;
+      }
+      const events = this.#pending.get(rev);
+      if (events === undefined) continue;
+      this.#pending.delete(rev);
+      this.#history.append(rev, events);
+      for (const l of this.#eventListeners) l(rev, events);
+    }
   }
 
   #register(index: Index): KvResult {
@@ -213,57 +453,119 @@ export class KvMachine {
     this.#order.expire(this.#sessions, this.logTimeMs - this.sessionTtlMs);
   }
 
-  get(key: string): Value | undefined {
-    return this.#data.get(key);
+  get(key: ByteKey): Value | undefined {
+    return this.#records.get(key)?.value;
   }
 
-  scan(o: ScanOptions = {}): Array<[string, Value]> {
-    if (this.#sorted === null) this.#sorted = [...this.#data.keys()].sort();
-    const keys = this.#sorted;
-    const lo = o.prefix !== undefined && (o.start === undefined || o.prefix > o.start) ? o.prefix : o.start ?? '';
-    let i = lowerBound(keys, lo);
-    const out: Array<[string, Value]> = [];
-    const limit = o.limit ?? Infinity;
-    for (; i < keys.length && out.length < limit; i++) {
-      const k = keys[i]!;
-      if (o.end !== undefined && k >= o.end) break;
-      if (o.prefix !== undefined && !k.startsWith(o.prefix)) break;
-      out.push([k, this.#data.get(k)!]);
+  /** A key with its revisions. */
+  getKv(key: ByteKey): KeyValue | undefined {
+    return this.#records.get(key);
+  }
+
+  /** Keys in [start, end) with their revisions (end null: to the last key), reserved keys left out. */
+  range(start: ByteKey, end: ByteKey | null, limit = Infinity): KeyValue[] {
+    return this.#userKeys(start, end, limit).map((k) => this.#records.get(k)!);
+  }
+
+  /** Pairs by prefix or [start, end), reserved keys included (the peer reads its own with it). */
+  scan(o: ScanOptions = {}): Array<[ByteKey, Value]> {
+    let lo = o.start ?? '';
+    let hi: ByteKey | null = o.end ?? null;
+    if (o.prefix !== undefined) {
+      if (o.prefix > lo) lo = o.prefix;
+      const pe = prefixEnd(o.prefix);
+      if (pe !== null && (hi === null || pe < hi)) hi = pe;
     }
-    return out;
+    return this.#records.keysInRange(lo, hi, o.limit ?? Infinity).map((k) => [k, this.#records.get(k)!.value]);
   }
 
-  /** The whole state as bytes: data, sessions and log time. */
+  lease(id: number): LeaseInfo | undefined {
+    const l = this.#leases.get(id);
+    return l === undefined ? undefined : { id, ttlMs: l.ttlMs, keys: [...l.keys].sort() };
+  }
+
+  /** Every lease with its TTL (the leader's lessor starts its clocks from these). */
+  leases(): Array<{ id: number; ttlMs: number }> {
+    return [...this.#leases].map(([id, l]) => ({ id, ttlMs: l.ttlMs }));
+  }
+
+  /** The whole state as bytes: keys, leases, watch history, sessions and log time. */
   snapshot(): Uint8Array {
     assert(this.#order.appliedAbove === 0, () => `kv snapshot with ${this.#order.appliedAbove} entries applied out of order above ${this.appliedIndex}`);
+    assert(this.#pending.size === 0 && this.#delivered === this.appliedIndex, 'kv snapshot with events not delivered');
     const w = new ByteWriter(1024);
-    w.u8(SNAPSHOT_FORMAT).num(this.appliedIndex).num(this.logTimeMs).varint(this.#data.size);
-    for (const [k, v] of this.#data) {
-      w.str(k);
-      if (typeof v === 'string') w.u8(0).str(v);
-      else w.u8(1).bytes(v);
+    w.u8(SNAPSHOT_FORMAT).num(this.appliedIndex).num(this.logTimeMs).varint(this.#records.size);
+    for (const kv of this.#records.values()) writeKv(w, kv);
+    w.varint(this.#leases.size);
+    for (const [id, l] of this.#leases) w.num(id).num(l.ttlMs);
+    const batches = this.#history.all();
+    w.num(this.#history.compactRevision).varint(batches.length);
+    for (const b of batches) {
+      w.num(b.revision).varint(b.events.length);
+      for (const e of b.events) {
+        w.u8(e.type === 'put' ? 0 : 1);
+        writeKv(w, e.kv);
+        if (e.prev === null) w.u8(0);
+        else writeKv(w.u8(1), e.prev);
+      }
     }
     w.varint(this.#sessions.size);
     for (const [id, s] of this.#sessions) {
       w.num(id).num(s.lastTimeMs).num(s.firstUnacked).num(s.evictedMax).varint(s.results.size);
-      for (const [seq, r] of s.results) w.num(seq).str(JSON.stringify(r));
+      for (const [seq, r] of s.results) {
+        w.num(seq);
+        writeTree(w, r as unknown as Tree);
+      }
     }
     return w.finish();
   }
 
-  /** Replaces the state with a snapshot taken by snapshot(). */
+  /** Replaces the state with a snapshot taken by snapshot() (this format or an older one). */
   restore(bytes: Uint8Array): void {
     const r = new ByteReader(bytes, 'kv snapshot');
     const format = r.u8();
-    if (format !== SNAPSHOT_FORMAT && format !== 1) throw new RangeError(`kv snapshot: unknown format ${format} (this version reads 1 and ${SNAPSHOT_FORMAT})`);
-    this.#order.reset(r.num());
+    if (format < 1 || format > SNAPSHOT_FORMAT) throw new RangeError(`kv snapshot: unknown format ${format} (this version reads 1 to ${SNAPSHOT_FORMAT})`);
+    const applied = r.num();
+    this.#order.reset(applied);
+    this.#delivered = applied;
+    this.#pending.clear();
     this.logTimeMs = r.num();
-    this.#data.clear();
-    this.#sorted = null;
+    this.#records.clear();
+    this.#leases.clear();
     const n = r.varint();
     for (let i = 0; i < n; i++) {
-      const k = r.str();
-      this.#data.set(k, r.u8() === 0 ? r.str() : r.bytes().slice());
+      if (format >= 3) {
+        this.#records.load(readKv(r));
+        continue;
+      }
+      const key = byteKey(r.str());
+      const value = r.u8() === 0 ? r.str() : r.bytes().slice();
+      this.#records.load({ key, value, createRevision: applied, modRevision: applied, version: 1, lease: 0 });
+    }
+    if (format >= 3) {
+      for (let i = r.varint(); i > 0; i--) this.#leases.set(r.num(), { ttlMs: r.num(), keys: new Set() });
+      for (const kv of this.#records.values()) {
+        if (kv.lease === 0) continue;
+        const l = this.#leases.get(kv.lease);
+        if (l === undefined) throw new RangeError(`kv snapshot: key attached to lease ${kv.lease}, which it does not hold`);
+        l.keys.add(kv.key);
+      }
+      const compactRevision = r.num();
+      const batches: RevisionEvents[] = [];
+      for (let i = r.varint(); i > 0; i--) {
+        const revision = r.num();
+        const events: KvEvent[] = [];
+        for (let j = r.varint(); j > 0; j--) {
+          const type = r.u8() === 0 ? 'put' : 'delete';
+          const kv = readKv(r);
+          events.push({ type, kv, prev: r.u8() === 0 ? null : readKv(r) });
+        }
+        batches.push({ revision, events });
+      }
+      this.#history.load(compactRevision, batches);
+    } else {
+      // Older snapshots kept no history: a watch from before this point must reload.
+      this.#history.load(applied, []);
     }
     this.#sessions.clear();
     const sessions = r.varint();
@@ -273,20 +575,28 @@ export class KvMachine {
       const firstUnacked = r.num();
       const s: Session = { lastTimeMs, firstUnacked, evictedMax: format === 1 ? 0 : r.num(), results: new Map() };
       const results = r.varint();
-      for (let j = 0; j < results; j++) s.results.set(r.num(), JSON.parse(r.str()) as KvResult);
+      for (let j = 0; j < results; j++) {
+        const seq = r.num();
+        s.results.set(seq, (format >= 3 ? readTree(r) : JSON.parse(r.str())) as unknown as KvResult);
+      }
       this.#sessions.set(id, s);
     }
     if (!r.done) throw new RangeError('kv snapshot: trailing bytes');
+    for (const l of this.#restoreListeners) l();
   }
 }
 
-function lowerBound(keys: readonly string[], target: string): number {
-  let lo = 0;
-  let hi = keys.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (keys[mid]! < target) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
+function writeKv(w: ByteWriter, kv: KeyValue): void {
+  w.bin(kv.key);
+  if (typeof kv.value === 'string') w.u8(0).str(kv.value);
+  else w.u8(1).bytes(kv.value);
+  w.num(kv.createRevision).num(kv.modRevision).num(kv.version).num(kv.lease);
+}
+
+function readKv(r: ByteReader): KeyValue {
+  const key = r.bin();
+  const tag = r.u8();
+  if (tag > 1) throw new RangeError(`kv snapshot: unknown value tag ${tag}`);
+  const value = tag === 0 ? r.str() : r.bytes().slice();
+  return { key, value, createRevision: r.num(), modRevision: r.num(), version: r.num(), lease: r.num() };
 }
