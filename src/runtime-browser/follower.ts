@@ -8,7 +8,10 @@ import { KvClient } from '../client/kv.ts';
 import type { Clock } from '../core/clock.ts';
 import type { RaftDriver, ReadResult } from '../core/driver.ts';
 import type { Value } from '../core/kv/command.ts';
+import type { RevisionEvents } from '../core/kv/history.ts';
+import { byteKey, prefixEnd, userKey, type Key } from '../core/kv/keys.ts';
 import { KvMachine, type KvResult } from '../core/kv/machine.ts';
+import { WatchHub, type WatchError } from '../core/kv/watch-hub.ts';
 import type { Message, SnapshotMsg } from '../core/message.ts';
 import { SeededPrng } from '../core/prng.ts';
 import { createReplica } from '../core/replica.ts';
@@ -131,6 +134,9 @@ export class FollowerReplica {
   readonly #readAborts = new Set<(err: FollowerError) => void>();
   #unlistenVisibility: (() => void) | null = null;
   #closed = false;
+  /** Watchers on this replica's own machine (never slow: they are called in the page). */
+  readonly #hub: WatchHub;
+  #progressTimer: ReturnType<typeof setInterval> | null = null;
 
   private constructor(init: {
     claims: TokenClaims; kv: KvClient; machine: KvMachine; driver: RaftDriver<KvResult>; store: LogStore; mesh: Mesh;
@@ -140,6 +146,8 @@ export class FollowerReplica {
     this.#claims = init.claims;
     this.#kv = init.kv;
     this.#machine = init.machine;
+    this.#hub = new WatchHub(this.#machine);
+    this.#progressTimer = setInterval(() => this.#hub.progress(), 1000);
     this.#driver = init.driver;
     this.#store = init.store;
     this.#mesh = init.mesh;
@@ -376,11 +384,64 @@ export class FollowerReplica {
     });
   }
 
-  /** Calls `fn` for every change under `prefix` as entries apply here; returns the unsubscribe. */
-  subscribe(prefix: string, fn: (key: string, value: Value | undefined, index: number) => void): () => void {
-    return this.#machine.onChange((key, value, index) => {
-      if (key.startsWith(prefix) && !key.startsWith('\u0000')) fn(key, value, index);
+  /**
+   * Calls `fn` for every change under `prefix` as entries apply here (value undefined: deleted),
+   * in revision order; returns the unsubscribe. With `fromRevision`, the changes since that
+   * revision come first, from this replica's history: a page that remembered the last revision
+   * it saw resumes with nothing missed and nothing repeated. If that revision was compacted it
+   * throws a WatchError ERR_COMPACTED with the compaction revision (read the state, then subscribe
+   * from the revision after it); `onError` gets the same if a snapshot installed later skips
+   * past the subscriber's revision.
+   */
+  subscribe(
+    prefix: Key, fn: (key: Key, value: Value | undefined, index: number) => void,
+    options: { readonly fromRevision?: number; readonly onError?: (err: WatchError) => void; readonly onProgress?: (revision: number) => void } = {},
+  ): () => void {
+    return this.watch({ prefix }, (batch) => {
+      for (const e of batch.events) fn(userKey(e.kv.key), e.type === 'put' ? e.kv.value : undefined, batch.revision);
+    }, options);
+  }
+
+  /**
+   * Watches a key, a prefix or a range [start, end) on this replica, as the SDK's watch does on a
+   * member: batches of events per revision (with the previous key-value when `prevValue`),
+   * progress with the current revision while nothing changes, resumable from any revision still
+   * in the history. Returns the cancel.
+   */
+  watch(
+    what: { readonly key: Key } | { readonly prefix: Key } | { readonly start: Key; readonly end?: Key },
+    fn: (batch: RevisionEvents) => void,
+    options: { readonly fromRevision?: number; readonly prevValue?: boolean; readonly onError?: (err: WatchError) => void; readonly onProgress?: (revision: number) => void } = {},
+  ): () => void {
+    let start: string;
+    let end: string | null;
+    if ('key' in what) {
+      start = byteKey(what.key);
+      end = `${start}\u0000`;
+    } else if ('prefix' in what) {
+      start = byteKey(what.prefix);
+      end = prefixEnd(start);
+    } else {
+      start = byteKey(what.start);
+      end = what.end === undefined ? null : byteKey(what.end);
+    }
+    const id = this.#hub.add({ start, end, fromRevision: options.fromRevision ?? 0, prevValue: options.prevValue ?? false }, {
+      events: (batches) => {
+        for (const b of batches) fn(b);
+        return true;
+      },
+      progress: (revision) => {
+        options.onProgress?.(revision);
+        return true;
+      },
+      cancelled: (err) => options.onError?.(err),
     });
+    return () => void this.#hub.remove(id);
+  }
+
+  /** This replica's revision: everything through it is applied here. */
+  get revision(): number {
+    return this.#machine.revision;
   }
 
   /** A write, forwarded to the leader through the client protocol (the token's role must allow it). */
@@ -401,6 +462,9 @@ export class FollowerReplica {
   }
 
   async close(): Promise<void> {
+    if (this.#progressTimer !== null) clearInterval(this.#progressTimer);
+    this.#progressTimer = null;
+    this.#hub.close(`replica ${this.id} closed`);
     if (this.#closed) return;
     this.#closed = true;
     this.#unlistenVisibility?.();

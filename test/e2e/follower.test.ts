@@ -4,7 +4,7 @@
 // events, cannot write with a learner token (a client-token replica can), and follows a new leader after the old one dies.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { MemoryStore } from '../../src/core/store/memory-store.ts';
+import { MemoryBacking, MemoryStore } from '../../src/core/store/memory-store.ts';
 import { joinAsFollower } from '../../src/runtime-browser/follower.ts';
 import { dialWs } from '../../src/runtime-node/ws-socket.ts';
 import { waitFor, withCluster } from './cluster.ts';
@@ -55,6 +55,48 @@ test('a follower-reader joins as an observer, reads linearizably, gets change ev
       assert.ok(replica.status().applied > 0);
     } finally {
       await replica.close();
+      await admin.close();
+    }
+  });
+});
+
+test('subscribe resumes from a revision: a closed replica reopened on its store misses nothing and repeats nothing', async () => {
+  await withCluster({ size: 1, tickMs: 20, name: 'follower-resume' }, async (c) => {
+    const admin = await c.client();
+    const token = await c.token('learner');
+    const backing = new MemoryBacking();
+    const peers = c.ids.map((id) => c.url(id));
+    const first = await joinAsFollower({ peers, token, dial: dialWs, store: new MemoryStore(backing), tickMs: 20, leaderCheckMs: 200 });
+    const seen: Array<[number, string]> = [];
+    let last = 0;
+    try {
+      first.subscribe('r/', (key, value, rev) => {
+        seen.push([rev, `${String(key)}=${String(value)}`]);
+        last = rev;
+      });
+      for (let i = 0; i < 5; i++) await admin.put(`r/${i}`, `a${i}`);
+      await admin.delete('r/0');
+      await waitFor(() => seen.length === 6, 'six events on the first replica', 10_000);
+    } finally {
+      await first.close();
+    }
+    // Written while no replica runs: the reopened one replays them from its history.
+    for (let i = 0; i < 3; i++) await admin.put(`r/${i}`, `b${i}`);
+    await admin.put('other', 'x');
+    const second = await joinAsFollower({ peers, token, dial: dialWs, store: new MemoryStore(backing), tickMs: 20, leaderCheckMs: 200 });
+    try {
+      const more: Array<[number, string]> = [];
+      let progressed = 0;
+      second.subscribe('r/', (key, value, rev) => more.push([rev, `${String(key)}=${String(value)}`]), { fromRevision: last + 1, onProgress: (r) => { progressed = r; } });
+      await waitFor(() => more.length === 3, 'the three writes made while it was closed', 10_000);
+      assert.equal(more.map(([, e]) => e), ['r/0=b0', 'r/1=b1', 'r/2=b2']);
+      const revs = [...seen, ...more].map(([r]) => r);
+      assert.equal(revs, [...revs].sort((a, b) => a - b), 'in revision order');
+      assert.is(new Set(revs).size, revs.length, 'no revision twice');
+      assert.ok(more[0]![0] > last, 'nothing before the resume point is repeated');
+      await waitFor(() => progressed >= second.revision && progressed > more[2]![0], 'a progress notice with the current revision', 5_000);
+    } finally {
+      await second.close();
       await admin.close();
     }
   });

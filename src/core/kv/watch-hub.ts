@@ -119,7 +119,9 @@ export class WatchHub {
     const from = spec.fromRevision;
     if (!(Number.isSafeInteger(from) && from >= 0)) throw new WatchError('ERR_BAD_REQUEST', `fromRevision must be a revision (a non-negative integer), not ${from}`);
     const now = this.#m.revision;
-    const w: Watcher = { id: this.#nextId++, spec, sink, delivered: from === 0 ? now : Math.min(from - 1, now), busy: false };
+    // A revision ahead of this replica (it lags, or is replaying its log after a restart): the
+    // events come as it applies them, none below fromRevision.
+    const w: Watcher = { id: this.#nextId++, spec, sink, delivered: from === 0 ? now : from - 1, busy: false };
     if (from !== 0 && from <= now) {
       const compactRevision = this.#m.history.compactRevision;
       if (from <= compactRevision) {

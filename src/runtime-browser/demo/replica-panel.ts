@@ -94,7 +94,7 @@ export class ReplicaPanel {
     const replica = await this.#join();
     this.#replica = replica;
     byTestId('replica-id').textContent = replica.id;
-    replica.subscribe('', (key, value, index) => this.#onChange(key, value, index));
+    replica.subscribe('', (key, value, index) => this.#onChange(typeof key === 'string' ? key : `0x${[...key].map((b) => b.toString(16).padStart(2, '0')).join('')}`, value, index));
     this.#note('');
     this.#renderStatus();
     setInterval(() => this.#renderStatus(), statusMs);
