@@ -184,7 +184,7 @@ function wireTxnOp(o: TxnOp): unknown[] {
     case 'put': return [code, wk(o.key), o.value, o.lease ?? 0];
     case 'delete': case 'get': return [code, wk(o.key)];
     case 'deleteRange': return [code, wk(o.start), wend(o.end)];
-    case 'range': return [code, wk(o.start), wend(o.end), o.limit];
+    case 'range': return [code, wk(o.start), wend(o.end), o.limit === 0 ? null : o.limit];
   }
 }
 

@@ -1,16 +1,21 @@
 // Answers client requests that arrive over the rpc channel: writes become log entries (batched by
 // the driver, exactly once through client sessions), reads take the path their consistency asks
-// for, and admin requests change membership or move leadership. Every answer goes back to the
-// connection it came from; nothing a client sends is trusted before decodeRequest() passes it.
+// for, lease keep-alives are answered by the leader from memory, watches stream this member's
+// events to the connection that asked until it cancels or goes, and admin requests change
+// membership or move leadership. Every answer goes back to the connection it came from; nothing a
+// client sends is trusted before decodeRequest() passes it and the checks here.
 
 import { CodedError } from '../core/coded-error.ts';
 import { RaftError } from '../core/errors.ts';
-import { encodeCommand, type KvCommand, type SessionRef } from '../core/kv/command.ts';
-import type { KvResult } from '../core/kv/machine.ts';
+import { encodeCommand, type KvCommand, type SessionRef, type TxnOp } from '../core/kv/command.ts';
+import { isReserved, userKey, type ByteKey } from '../core/kv/keys.ts';
+import { LeaseError, type LeaseKeeper } from '../core/kv/lease-keeper.ts';
+import type { KvErrorCode, KvResult, RevisionEvents } from '../core/kv/machine.ts';
+import { WatchError, type WatchHub, type WatchSink } from '../core/kv/watch-hub.ts';
 import type { ConfChange } from '../core/types.ts';
 import {
-  allowed, decodeRequest, encodeResponse, ProtocolError, type Consistency, type ErrorCode, type ErrorReply, type MembersAction, type ReadPath,
-  type Reply, type Request,
+  allowed, decodeRequest, encodeResponse, protocolDefaults, ProtocolError, type Consistency, type ErrorCode, type ErrorReply, type MembersAction,
+  type ReadPath, type Reply, type Request,
 } from '../client/protocol.ts';
 import type { RaftDriver } from '../core/driver.ts';
 import type { KvMachine } from '../core/kv/machine.ts';
@@ -26,20 +31,96 @@ class ServiceError extends CodedError<ErrorCode> {
   override readonly name = 'ServiceError';
 }
 
-function writeReply(r: KvResult): Reply {
+/** Every refusal of the machine has the protocol code of the same name (this fails to compile if not). */
+const protocolCode = (c: KvErrorCode): ErrorCode => c;
+
+type Applied = Exclude<KvResult, { op: 'error' }>;
+type KvRequest = Extract<Request, { op: 'range' | 'deleteRange' | 'txn' | 'leaseGrant' | 'leaseRevoke' | 'leaseKeepAlive' | 'leaseInfo' | 'compact' }>;
+
+/** The machine's answer, or its refusal thrown as the protocol error of the same code. */
+function applied(r: KvResult): Applied {
+  if (r.op === 'error') throw new ServiceError(protocolCode(r.code), r.message);
+  return r;
+}
+
+function unexpected(r: KvResult): never {
+  throw new ServiceError('ERR_INTERNAL', `unexpected ${r.op} result`);
+}
+
+function writeReply(result: KvResult): Reply {
+  const r = applied(result);
   switch (r.op) {
     case 'put': return { kind: 'write', index: r.index, flag: null };
     case 'delete': return { kind: 'write', index: r.index, flag: r.existed };
     case 'cas': return { kind: 'write', index: r.index, flag: r.swapped };
-    case 'error': throw new ServiceError(r.code === 'ERR_SESSION_EXPIRED' || r.code === 'ERR_SESSION_STALE' || r.code === 'ERR_OUTCOME_UNKNOWN' || r.code === 'ERR_LEASE_NOT_FOUND' || r.code === 'ERR_LEASE_EXISTS' || r.code === 'ERR_BAD_REQUEST' ? r.code : 'ERR_INTERNAL', r.message);
-    default: throw new ServiceError('ERR_INTERNAL', `unexpected ${r.op} result`);
+    default: return unexpected(r);
   }
+}
+
+/** A key as an error message shows it. */
+function showKey(k: ByteKey): string {
+  const u = userKey(k);
+  return typeof u === 'string' ? JSON.stringify(u.length > 60 ? `${u.slice(0, 60)}…` : u) : `<${u.byteLength} bytes>`;
+}
+
+function refuseReserved(k: ByteKey, what: string): void {
+  if (isReserved(k)) throw new ServiceError('ERR_BAD_REQUEST', `${what} ${showKey(k)} starts with byte 0x00: those keys are reserved for the cluster`);
+}
+
+/**
+ * A transaction branch as etcd checks it: no reserved key written, no key written by two of its
+ * operations (a put and another put, or a put inside a delete's range), range limits within
+ * scanLimitMax (none given: scanLimitMax). Returns the branch to log.
+ */
+export function checkTxnBranch(ops: readonly TxnOp[], branch: 'success' | 'failure', scanLimitMax = protocolDefaults.scanLimitMax): TxnOp[] {
+  const puts = new Set<ByteKey>();
+  const deleted: Array<readonly [ByteKey, ByteKey | null]> = [];
+  const out = ops.map((o, i): TxnOp => {
+    const what = `txn ${branch} operation ${i} (${o.op})`;
+    switch (o.op) {
+      case 'put':
+        refuseReserved(o.key, `${what}: key`);
+        if (puts.has(o.key)) throw new ServiceError('ERR_BAD_REQUEST', `duplicate key given in txn request: ${what} puts ${showKey(o.key)}, which an earlier put of the ${branch} branch writes too`);
+        puts.add(o.key);
+        return o;
+      case 'delete':
+        refuseReserved(o.key, `${what}: key`);
+        deleted.push([o.key, `${o.key}\u0000`]);
+        return o;
+      case 'deleteRange':
+        if (o.start.length > 0) refuseReserved(o.start, `${what}: range start`);
+        deleted.push([o.start, o.end]);
+        return o;
+      case 'range':
+        if (o.limit > scanLimitMax) throw new ServiceError('ERR_BAD_REQUEST', `${what}: limit ${o.limit} is over scanLimitMax (${scanLimitMax})`);
+        return o.limit === 0 ? { ...o, limit: scanLimitMax } : o;
+      case 'get':
+        return o;
+    }
+  });
+  for (const k of puts) {
+    for (const [start, end] of deleted) {
+      if (k >= start && (end === null || k < end)) {
+        throw new ServiceError('ERR_BAD_REQUEST', `duplicate key given in txn request: the ${branch} branch both puts and deletes ${showKey(k)}`);
+      }
+    }
+  }
+  return out;
+}
+
+/** The service's own limits (peer-options.ts names and checks them). */
+export interface ServiceLimits {
+  readonly leaseTtlMinMs: number;
+  readonly leaseTtlMaxMs: number;
+  /** Leases at once (granted plus grants in flight here). */
+  readonly leasesMax: number;
+  readonly watchersPerConnectionMax: number;
 }
 
 /**
  * What the client service may use of its peer, and nothing more: the driver's client-facing
- * calls, the machine's reads, the metrics it counts, the reply channel, and the peer's fault
- * switches (honoured only with --faults).
+ * calls, the machine's reads, the watch hub and lease keeper, the metrics it counts, the reply
+ * channel, its limits, and the peer's fault switches (honoured only with --faults).
  */
 export interface ServiceHost {
   readonly id: string;
@@ -48,8 +129,13 @@ export interface ServiceHost {
   readonly startedAt: number;
   readonly log: Logger;
   readonly driver: Pick<RaftDriver<KvResult>, 'leader' | 'role' | 'node' | 'poke' | 'propose' | 'proposeConfChange' | 'read' | 'catchUp'>;
-  readonly machine: Pick<KvMachine, 'get' | 'scan' | 'appliedIndex' | 'size' | 'sessions'>;
-  readonly metrics: Pick<PeerMetrics, 'clientErrors' | 'clientRequests'>;
+  readonly machine: Pick<KvMachine, 'get' | 'scan' | 'range' | 'lease' | 'leaseCount' | 'appliedIndex' | 'revision' | 'history' | 'size' | 'sessions'>;
+  readonly metrics: Pick<PeerMetrics, 'clientErrors' | 'clientRequests' | 'watchEventsSent' | 'watchCancelled'>;
+  /** This member's watchers (on its own machine: followers and learners serve them too). */
+  readonly watches: Pick<WatchHub, 'add' | 'remove' | 'size'>;
+  /** The lease clocks (kept by the leader). */
+  readonly leases: Pick<LeaseKeeper, 'keepAlive' | 'remainingMs'>;
+  readonly limits: ServiceLimits;
   /** A member's address, if known. */
   urlOf(id: string | null): string | null;
   /** Sends an answer on the rpc channel; false when it was dropped (gone, or over its queue limit). */
@@ -64,6 +150,12 @@ export interface ServiceHost {
 
 export class ClientService {
   readonly #peer: ServiceHost;
+  /** Each connection's watchers: the watch request's id (what watchCancel names) to the hub's id. */
+  readonly #watchers = new Map<string, Map<number, number>>();
+  /** Lease grants proposed here and not answered yet (they count against leasesMax). */
+  #granting = 0;
+  /** The member is stopping: watchers it ends are told so (and counted as such). */
+  #stopping = false;
 
   constructor(host: ServiceHost) {
     this.#peer = host;
@@ -104,7 +196,12 @@ export class ClientService {
     // One promise chain per request (the hot path is one propose or one read, no async layers).
     let served: Promise<Reply>;
     try {
-      served = this.#serve(req);
+      if (req.op === 'watch') {
+        // A stream: its messages (and its end) go out as they come, from the watcher's sink.
+        this.#watch(from, req);
+        return;
+      }
+      served = this.#serve(req, from);
     } catch (err) {
       this.#fail(from, id, err);
       return;
@@ -128,6 +225,8 @@ export class ClientService {
     const leaderId = this.#peer.driver.leader;
     const leader = leaderId !== null && leaderId !== this.#peer.id ? { id: leaderId, url: this.#peer.urlOf(leaderId) } : null;
     if (err instanceof ServiceError) return { code: err.code, message: err.message, leader };
+    if (err instanceof LeaseError) return { code: err.code, message: err.message, leader };
+    if (err instanceof WatchError) return { code: err.code, message: err.message, leader, ...watchDetail(err) };
     if (err instanceof RaftError) {
       const hint = err.leaderHint !== null && err.leaderHint !== this.#peer.id ? { id: err.leaderHint, url: this.#peer.urlOf(err.leaderHint) } : leader;
       switch (err.code) {
@@ -144,9 +243,10 @@ export class ClientService {
     return { code: 'ERR_INTERNAL', message: 'internal error (see the peer log)', leader };
   }
 
-  #serve(req: Request): Promise<Reply> {
+  #serve(req: Exclude<Request, { op: 'watch' }>, from: string): Promise<Reply> {
     switch (req.op) {
-      case 'put': return this.#write(req.key, { op: 'put', key: req.key, value: req.value }, req.session);
+      case 'put':
+        return this.#write(req.key, req.lease !== 0 ? { op: 'put', key: req.key, value: req.value, lease: req.lease } : { op: 'put', key: req.key, value: req.value }, req.session);
       case 'delete': return this.#write(req.key, { op: 'delete', key: req.key }, req.session);
       case 'cas': return this.#write(req.key, { op: 'cas', key: req.key, expected: req.expected, value: req.value }, req.session);
       case 'register':
@@ -166,6 +266,9 @@ export class ClientService {
           }).filter(([k]) => !k.startsWith('\u0000'));
           return { kind: 'scan', index: at.index, path: at.path, pairs };
         });
+      case 'range': case 'deleteRange': case 'txn': case 'leaseGrant': case 'leaseRevoke': case 'leaseKeepAlive': case 'leaseInfo': case 'compact':
+        return this.#serveKv(req);
+      case 'watchCancel': return Promise.resolve({ kind: 'info', info: { watch: req.watch, cancelled: this.#cancelWatch(from, req.watch) } });
       case 'status': return Promise.resolve({ kind: 'info', info: this.status() });
       case 'members': return this.#members(req.action, req.node, req.url).then((info) => ({ kind: 'info', info }));
       case 'fault': {
@@ -179,9 +282,162 @@ export class ClientService {
         this.#peer.driver.poke((n) => n.transferLeadership(req.to));
         return Promise.resolve({ kind: 'info', info: { transferring: req.to } });
       }
-      default:
-        throw new ServiceError('ERR_BAD_REQUEST', `${req.op} is not served by this member yet`);
     }
+  }
+
+  /** Ranges, range deletes, transactions, leases and compaction. */
+  #serveKv(req: KvRequest): Promise<Reply> {
+    switch (req.op) {
+      case 'range': return this.#range(req);
+      case 'deleteRange':
+        if (req.start.length > 0) refuseReserved(req.start, 'deleteRange start');
+        return this.#apply({ op: 'deleteRange', start: req.start, end: req.end }, req.session, 'deleteRange', (r) => ({ kind: 'deleted', index: r.index, deleted: r.deleted }));
+      case 'txn': {
+        const cmd: KvCommand = { op: 'txn', compare: req.compare, success: checkTxnBranch(req.success, 'success'), failure: checkTxnBranch(req.failure, 'failure') };
+        return this.#apply(cmd, req.session, 'txn', (r) => ({ kind: 'txn', index: r.index, succeeded: r.succeeded, results: r.results }));
+      }
+      case 'leaseGrant': return this.#grant(req.lease, req.ttlMs, req.session);
+      case 'leaseRevoke':
+        return this.#apply({ op: 'leaseRevoke', id: req.lease }, req.session, 'leaseRevoke', (r) => ({ kind: 'deleted', index: r.index, deleted: r.deleted }));
+      case 'leaseKeepAlive':
+        // Leader only: the keeper refuses on a follower with ERR_NOT_LEADER and the leader's id.
+        return this.#peer.leases.keepAlive(req.lease).then((r) => ({ kind: 'lease', index: this.#peer.machine.revision, lease: r.id, ttlMs: r.ttlMs }));
+      case 'leaseInfo': {
+        const id = req.lease;
+        return this.#read(req.consistency).then((at) => {
+          const l = this.#peer.machine.lease(id);
+          if (l === undefined) throw new ServiceError('ERR_LEASE_NOT_FOUND', `lease ${id} does not exist (never granted, revoked, or expired)`);
+          return { kind: 'leaseInfo', index: this.#servedAt(at.index), lease: l.id, ttlMs: l.ttlMs, remainingMs: this.#peer.leases.remainingMs(l.id), keys: l.keys };
+        });
+      }
+      case 'compact':
+        return this.#apply({ op: 'compact', revision: req.revision }, null, 'compact', (r) => ({ kind: 'compact', index: r.index, compactRevision: r.compactRevision }));
+    }
+  }
+
+  /** Proposes `cmd` and answers from its result, which must be of kind `op` (a refusal is thrown with its code). */
+  #apply<O extends Applied['op']>(cmd: KvCommand, session: SessionRef | null, op: O, reply: (r: Extract<Applied, { op: O }>) => Reply): Promise<Reply> {
+    return this.#propose(cmd, session).then((result) => {
+      const r = applied(result);
+      return r.op === op ? reply(r as Extract<Applied, { op: O }>) : unexpected(r);
+    });
+  }
+
+  /**
+   * The revision a read was served at: the machine's, which is at least the read's index (a
+   * watch from the revision after it misses nothing and repeats nothing).
+   */
+  #servedAt(readIndex: number): number {
+    return Math.max(readIndex, this.#peer.machine.revision);
+  }
+
+  #range(req: Extract<Request, { op: 'range' }>): Promise<Reply> {
+    const limit = req.limit ?? protocolDefaults.scanLimitMax;
+    return this.#read(req.consistency).then((at) => {
+      const kvs = this.#peer.machine.range(req.start, req.end, limit + 1);
+      return { kind: 'range', index: this.#servedAt(at.index), path: at.path, kvs: kvs.slice(0, limit), more: kvs.length > limit };
+    });
+  }
+
+  #grant(lease: number, ttlMs: number, session: SessionRef | null): Promise<Reply> {
+    const { leaseTtlMinMs: min, leaseTtlMaxMs: max, leasesMax } = this.#peer.limits;
+    if (ttlMs < min || ttlMs > max) {
+      throw new ServiceError('ERR_BAD_REQUEST', `lease TTL ${ttlMs} ms is out of range: it must be in [${min}, ${max}] ms (the peer's --lease-ttl-min-ms and --lease-ttl-max-ms)`);
+    }
+    this.#requireLeader();
+    if (this.#peer.machine.leaseCount + this.#granting >= leasesMax) {
+      throw new ServiceError('ERR_LEASE_LIMIT', `${leasesMax} leases exist already (the peer's --leases-max): revoke some or let them expire`);
+    }
+    this.#granting++;
+    let done: Promise<Reply>;
+    try {
+      done = this.#apply({ op: 'leaseGrant', id: lease, ttlMs }, session, 'leaseGrant', (r) => ({ kind: 'lease', index: r.index, lease: r.id, ttlMs: r.ttlMs }));
+    } catch (err) {
+      this.#granting--;
+      throw err;
+    }
+    return done.finally(() => { this.#granting--; });
+  }
+
+  /**
+   * Starts a watch for connection `from`: its history from fromRevision goes out before this
+   * returns, then every new revision's events, and a progress notice when idle. When nothing was
+   * sent (a watch from now), an empty message at the current revision confirms it. Throws (for the
+   * caller to answer) ERR_WATCH_LIMIT, ERR_COMPACTED (with compactRevision), ERR_BAD_REQUEST.
+   */
+  #watch(from: string, req: Extract<Request, { op: 'watch' }>): void {
+    const id = req.id;
+    const mine = this.#watchers.get(from);
+    if (mine?.has(id) === true) throw new ServiceError('ERR_BAD_REQUEST', `request id ${id} already names a live watch on this connection: give each watch its own id`);
+    const max = this.#peer.limits.watchersPerConnectionMax;
+    if (mine !== undefined && mine.size >= max) {
+      throw new ServiceError('ERR_WATCH_LIMIT', `this connection holds ${max} watchers already (the peer's --watchers-per-connection): cancel some or open another connection`);
+    }
+    if (req.end !== null && req.end <= req.start) throw new ServiceError('ERR_BAD_REQUEST', `watch range [${showKey(req.start)}, ${showKey(req.end)}) is empty: its end must be above its start`);
+    let sent = false;
+    const sink: WatchSink = {
+      events: (batches, revision) => {
+        sent = true;
+        return this.#stream(from, id, revision, userEvents(batches));
+      },
+      progress: (revision) => {
+        sent = true;
+        return this.#stream(from, id, revision, []);
+      },
+      cancelled: (err) => {
+        this.#forgetWatch(from, id);
+        this.#peer.metrics.watchCancelled.inc(1, { reason: this.#stopping ? 'stopping' : err.code === 'ERR_COMPACTED' ? 'compacted' : 'slow' });
+        this.#peer.metrics.clientErrors.inc(1, { code: err.code });
+        this.#send(from, { id, ok: false, error: { code: err.code, message: err.message, leader: null, ...watchDetail(err) } });
+      },
+    };
+    const hubId = this.#peer.watches.add({ start: req.start, end: req.end, fromRevision: req.fromRevision, prevValue: req.prevValue }, sink);
+    let map = mine;
+    if (map === undefined) this.#watchers.set(from, (map = new Map()));
+    map.set(id, hubId);
+    if (!sent && !this.#stream(from, id, this.#peer.machine.revision, [])) {
+      this.#peer.watches.remove(hubId);
+      this.#forgetWatch(from, id);
+      this.#peer.metrics.watchCancelled.inc(1, { reason: 'slow' });
+    }
+  }
+
+  /** One message of watch `id`'s stream; false when the connection could not take it. */
+  #stream(to: string, id: number, revision: number, batches: readonly RevisionEvents[]): boolean {
+    const ok = this.#peer.reply(to, encodeResponse({ id, ok: true, reply: { kind: 'watch', revision, batches } }));
+    if (ok && batches.length > 0) this.#peer.metrics.watchEventsSent.inc(batches.reduce((n, b) => n + b.events.length, 0));
+    return ok;
+  }
+
+  #forgetWatch(from: string, id: number): void {
+    const mine = this.#watchers.get(from);
+    if (mine === undefined) return;
+    mine.delete(id);
+    if (mine.size === 0) this.#watchers.delete(from);
+  }
+
+  /** Ends a watch of this connection (another connection's ids are not seen); false when none. */
+  #cancelWatch(from: string, watch: number): boolean {
+    const hubId = this.#watchers.get(from)?.get(watch);
+    if (hubId === undefined) return false;
+    this.#forgetWatch(from, watch);
+    this.#peer.watches.remove(hubId);
+    this.#peer.metrics.watchCancelled.inc(1, { reason: 'client' });
+    return true;
+  }
+
+  /** A connection closed: its watchers end with it. */
+  disconnected(from: string): void {
+    const mine = this.#watchers.get(from);
+    if (mine === undefined) return;
+    this.#watchers.delete(from);
+    for (const hubId of mine.values()) this.#peer.watches.remove(hubId);
+    this.#peer.metrics.watchCancelled.inc(mine.size, { reason: 'disconnected' });
+  }
+
+  /** The member is stopping: the watchers it ends from now on are counted (and told) as such. */
+  stopping(): void {
+    this.#stopping = true;
   }
 
   #requireLeader(): void {
@@ -190,8 +446,8 @@ export class ClientService {
     }
   }
 
-  #write(key: string, cmd: KvCommand, session: SessionRef | null): Promise<Reply> {
-    if (key.startsWith('\u0000')) throw new ServiceError('ERR_BAD_REQUEST', 'keys starting with U+0000 are reserved');
+  #write(key: ByteKey, cmd: KvCommand, session: SessionRef | null): Promise<Reply> {
+    refuseReserved(key, 'key');
     return this.#propose(cmd, session).then(writeReply);
   }
 
@@ -285,6 +541,27 @@ export class ClientService {
       conf: st.conf, lease: st.leaseValid, mode: peer.mode, uptimeS: Math.round((Date.now() - peer.startedAt) / 1000),
       members: this.#memberList(), elections: st.stats.elections, leaderChanges: st.stats.leaderChanges,
       reorder: st.stats.reorder, blocked: peer.faults.blocked, faults: peer.faults.enabled,
+      revision: peer.machine.revision, compactRevision: peer.machine.history.compactRevision, leases: peer.machine.leaseCount,
+      watchers: peer.watches.size,
     };
   }
+}
+
+/** ERR_COMPACTED and ERR_WATCH_SLOW say where to resume. */
+function watchDetail(err: WatchError): Pick<ErrorReply, 'detail'> {
+  return err.code === 'ERR_COMPACTED' || err.code === 'ERR_WATCH_SLOW' ? { detail: { compactRevision: err.compactRevision, revision: err.revision } } : {};
+}
+
+/** A watch sees user keys only: events on the cluster's reserved keys (0x00...) are left out. */
+function userEvents(batches: readonly RevisionEvents[]): RevisionEvents[] {
+  const out: RevisionEvents[] = [];
+  for (const b of batches) {
+    if (!b.events.some((e) => isReserved(e.kv.key))) {
+      out.push(b);
+      continue;
+    }
+    const events = b.events.filter((e) => !isReserved(e.kv.key));
+    if (events.length > 0) out.push({ revision: b.revision, events });
+  }
+  return out;
 }

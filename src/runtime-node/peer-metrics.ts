@@ -1,6 +1,7 @@
 // The metrics a peer exposes at /metrics: Raft state, proposals and elections, per-follower
 // replication (match, inflight), storage sync latency and batch sizes, apply lag, snapshots,
-// and client traffic by op and error code.
+// client traffic by op and error code, and the coordination primitives: watchers and what they
+// were sent, leases and their expiries, the watch history.
 
 import type { Ready } from '../core/node.ts';
 import { Registry, type Counter, type Histogram } from './metrics.ts';
@@ -10,6 +11,10 @@ export class PeerMetrics {
   readonly registry = new Registry();
   readonly clientRequests: Counter;
   readonly clientErrors: Counter;
+  /** Watch events sent to clients (after filtering each watcher's range). */
+  readonly watchEventsSent: Counter;
+  /** Watchers ended, by reason: slow, compacted, client, disconnected, stopping. */
+  readonly watchCancelled: Counter;
   readonly #persistMs: Histogram;
   readonly #persistBytes: Counter;
   readonly #batchEntries: Histogram;
@@ -75,6 +80,14 @@ export class PeerMetrics {
       [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096]);
     this.clientRequests = r.counter('edgeraft_client_requests_total', 'Client requests by op.');
     this.clientErrors = r.counter('edgeraft_client_errors_total', 'Client requests answered with an error, by code.');
+    g('edgeraft_watchers', 'Watchers this member serves.', (set) => set(peer.watches.size));
+    this.watchEventsSent = r.counter('edgeraft_watch_events_sent_total', 'Watch events sent to clients.');
+    this.watchCancelled = r.counter('edgeraft_watch_cancelled_total', 'Watchers ended, by reason (slow: its connection fell behind; compacted: a snapshot skipped its history; client: watchCancel; disconnected; stopping).');
+    g('edgeraft_leases', 'Leases in the state machine.', (set) => set(peer.machine.leaseCount));
+    g('edgeraft_lease_keepalives_total', 'Lease keep-alives this member answered as leader.', (set) => set(peer.leases.stats.keepAlives));
+    g('edgeraft_lease_expiries_proposed_total', 'Lease expiries this member proposed as leader.', (set) => set(peer.leases.stats.expiriesProposed));
+    g('edgeraft_history_events', 'Events held in the watch history.', (set) => set(peer.machine.history.events));
+    g('edgeraft_compact_revision', 'Revision the watch history is compacted to (watches from it or below: ERR_COMPACTED).', (set) => set(peer.machine.history.compactRevision));
   }
 
   observeReady(rd: Ready, persistMs: number): void {

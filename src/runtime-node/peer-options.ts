@@ -4,6 +4,8 @@
 import { CodedError } from '../core/coded-error.ts';
 import { defaults as raftDefaults } from '../core/config.ts';
 import type { RaftOptions } from '../core/config.ts';
+import { historyDefaults } from '../core/kv/history.ts';
+import { watchDefaults } from '../core/kv/watch-hub.ts';
 import { meshDefaults } from '../transport/mesh-options.ts';
 import type { LogLevel } from '../transport/transport.ts';
 
@@ -39,6 +41,33 @@ export interface PeerOptions {
   readonly webRoot: string | null;
   /** Accept fault-injection requests (tests only: partitions through the admin API). */
   readonly faults: boolean;
+  /**
+   * Shortest lease TTL a grant may ask for. Default: 1.5 election timeouts (etcd's minTTL), so a
+   * client renewing on time keeps its lease through an election (nobody answers keep-alives then).
+   */
+  readonly leaseTtlMinMs: number;
+  /** Longest lease TTL a grant may ask for (default 7 days). */
+  readonly leaseTtlMaxMs: number;
+  /** Leases that may exist at once; a grant past it is refused with ERR_LEASE_LIMIT. */
+  readonly leasesMax: number;
+  /** Watchers this member serves at once (all connections); more: ERR_WATCH_LIMIT. */
+  readonly watchersMax: number;
+  /** Watchers one connection may hold at once; more: ERR_WATCH_LIMIT. */
+  readonly watchersPerConnectionMax: number;
+  /** A watcher that was sent nothing for this long gets a progress notice with the current revision. */
+  readonly watchProgressMs: number;
+  /** Watch history kept, in events: older revisions are compacted (watches from them: ERR_COMPACTED). */
+  readonly historyEventsMax: number;
+  /** Watch history kept, in bytes of keys and values. */
+  readonly historyBytesMax: number;
+}
+
+/** The longest lease TTL by default: a week. */
+export const leaseTtlMaxDefaultMs = 7 * 24 * 3600 * 1000;
+
+/** etcd's minTTL rule: 1.5 election timeouts (electionTicks x tickMs), rounded up to a whole ms. */
+export function leaseTtlMinDefaultMs(tickMs: number, electionTicks: number = raftDefaults.electionTicks): number {
+  return Math.ceil(1.5 * electionTicks * tickMs);
 }
 
 export const peerDefaults = {
@@ -56,6 +85,13 @@ export const peerDefaults = {
   logLevel: 'info',
   webRoot: null,
   faults: false,
+  leaseTtlMaxMs: leaseTtlMaxDefaultMs,
+  leasesMax: 100_000,
+  watchersMax: watchDefaults.watchersMax,
+  watchersPerConnectionMax: 1000,
+  watchProgressMs: 1000,
+  historyEventsMax: historyDefaults.eventsMax,
+  historyBytesMax: historyDefaults.bytesMax,
 } as const;
 
 /** An option that breaks its rule; the CLI exits 2 for it, as for a usage error. */
@@ -80,7 +116,9 @@ const loopback = new Set(['127.0.0.1', 'localhost', '::1']);
 export const learnerWindowMax = meshDefaults.highWaterBytes - raftDefaults.msgBytesMax;
 
 export function resolvePeerOptions(o: Partial<PeerOptions> & Pick<PeerOptions, 'id' | 'port' | 'peers' | 'dataDir'>): PeerOptions {
-  const r: PeerOptions = { ...peerDefaults, secret: null, ...o };
+  const tickMs = o.tickMs ?? peerDefaults.tickMs;
+  const leaseTtlMinMs = leaseTtlMinDefaultMs(tickMs, o.raft?.electionTicks);
+  const r: PeerOptions = { ...peerDefaults, secret: null, leaseTtlMinMs, ...o };
   if (typeof r.id !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(r.id)) throw bad('id', 'letters, digits, . _ - (1..64 chars)', r.id);
   if (!Number.isInteger(r.port) || r.port < 0 || r.port > 65535) throw bad('port', 'an integer in [0, 65535]', r.port);
   if (typeof r.dataDir !== 'string' || r.dataDir.length === 0) throw bad('data', 'a directory path', r.dataDir);
@@ -98,10 +136,30 @@ export function resolvePeerOptions(o: Partial<PeerOptions> & Pick<PeerOptions, '
   if (!Number.isInteger(r.snapshotRetainEntries) || r.snapshotRetainEntries < 0) throw bad('snapshot-retain', 'an integer >= 0', r.snapshotRetainEntries);
   if (!Number.isInteger(r.connectionsPerPeer) || r.connectionsPerPeer < 1 || r.connectionsPerPeer > 16) throw bad('connections', 'an integer in [1, 16]', r.connectionsPerPeer);
   if (r.sync !== 'fdatasync' && r.sync !== 'none') throw bad('sync', 'fdatasync or none', r.sync);
+  checkKvLimits(r);
   const window = r.raft.learnerInflightBytesMax ?? raftDefaults.learnerInflightBytesMax;
   const message = r.raft.msgBytesMax ?? raftDefaults.msgBytesMax;
   if (window + message > meshDefaults.highWaterBytes) {
     throw bad('learner-inflight-bytes', `at most ${meshDefaults.highWaterBytes - message} (the links' high-water mark, ${meshDefaults.highWaterBytes} bytes, less one message of msgBytesMax ${message})`, window);
   }
   return r;
+}
+
+const isInt = (v: unknown, min: number, max: number): boolean => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
+
+/** Leases, watchers and the watch history: each limit in its range, and the ranges consistent. */
+function checkKvLimits(r: PeerOptions): void {
+  const election = (r.raft.electionTicks ?? raftDefaults.electionTicks) * r.tickMs;
+  if (!isInt(r.leaseTtlMaxMs, 1, Number.MAX_SAFE_INTEGER)) throw bad('lease-ttl-max-ms', 'a positive integer', r.leaseTtlMaxMs);
+  if (!isInt(r.leaseTtlMinMs, r.tickMs, r.leaseTtlMaxMs)) {
+    throw bad('lease-ttl-min-ms', `an integer in [${r.tickMs}, ${r.leaseTtlMaxMs}] (at least one tick, at most --lease-ttl-max-ms; default 1.5 election timeouts = ${leaseTtlMinDefaultMs(r.tickMs, r.raft.electionTicks)} ms for an election timeout of ${election} ms)`, r.leaseTtlMinMs);
+  }
+  if (!isInt(r.leasesMax, 1, 10_000_000)) throw bad('leases-max', 'an integer in [1, 10000000]', r.leasesMax);
+  if (!isInt(r.watchersMax, 1, 1_000_000)) throw bad('watchers-max', 'an integer in [1, 1000000]', r.watchersMax);
+  if (!isInt(r.watchersPerConnectionMax, 1, r.watchersMax)) {
+    throw bad('watchers-per-connection', `an integer in [1, ${r.watchersMax}] (at most --watchers-max)`, r.watchersPerConnectionMax);
+  }
+  if (!isInt(r.watchProgressMs, 10, 3_600_000)) throw bad('watch-progress-ms', 'an integer in [10, 3600000]', r.watchProgressMs);
+  if (!isInt(r.historyEventsMax, 1, 100_000_000)) throw bad('history-events-max', 'an integer in [1, 100000000]', r.historyEventsMax);
+  if (!isInt(r.historyBytesMax, 1024, Number.MAX_SAFE_INTEGER)) throw bad('history-bytes-max', 'an integer of at least 1024', r.historyBytesMax);
 }

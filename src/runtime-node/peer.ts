@@ -11,6 +11,8 @@ import { createReplica } from '../core/replica.ts';
 import { validate } from '../core/config.ts';
 import { RaftError } from '../core/errors.ts';
 import { kvKeysOf } from '../core/kv/command.ts';
+import { LeaseKeeper } from '../core/kv/lease-keeper.ts';
+import { WatchHub } from '../core/kv/watch-hub.ts';
 import type { KvResult } from '../core/kv/machine.ts';
 import { KvMachine } from '../core/kv/machine.ts';
 import { bootstrapState } from '../core/confchange.ts';
@@ -54,6 +56,12 @@ export class Peer {
   readonly #http: Server;
   readonly #ticker: Ticker;
   readonly #service: ClientService;
+  /** The leader's lease clocks (idle on a follower): ticked with Raft time, expiries through the log. */
+  readonly leases: LeaseKeeper;
+  /** Watchers on this member's machine (voter or learner alike). */
+  readonly watches: WatchHub;
+  /** Wakes idle watchers with the current revision every watchProgressMs. */
+  #progressTimer: ReturnType<typeof setInterval> | null = null;
   readonly snapshots: SnapshotStreams;
   readonly #urls = new Map<string, string>();
   /** Members this peer applied a removal of: if they still talk to us, we tell them. */
@@ -96,7 +104,12 @@ export class Peer {
       deliver: (m) => this.driver.step(m),
       report: (to, ok) => this.driver.poke((n) => n.reportSnapshot(to, ok)),
     });
-    this.#ticker = new Ticker(opts.tickMs, () => this.driver.catchUp());
+    this.leases = new LeaseKeeper({ driver, machine, clock: systemClock });
+    this.watches = new WatchHub(machine, { watchersMax: opts.watchersMax });
+    this.#ticker = new Ticker(opts.tickMs, () => {
+      this.driver.catchUp();
+      this.leases.tick();
+    });
     this.#service = new ClientService(this.#serviceHost());
     this.#listen(mesh, opts, log);
   }
@@ -131,6 +144,8 @@ export class Peer {
       });
     });
     mesh.on('peer:down', (e) => {
+      // A client's connection closed: its watchers go with it.
+      this.#service.disconnected(e.peer);
       if (e.role !== 'peer' && isReplicationLink(e.peer)) this.driver.poke((n) => n.removeObserver(e.peer));
     });
     mesh.on('rpc', (e) => {
@@ -201,7 +216,7 @@ export class Peer {
       // From here to the peer's construction nothing awaits: the driver's first Ready (a
       // microtask) finds the peer its hooks call.
       let peer: Peer | null = null;
-      const machine = new KvMachine({ outOfOrder: parallel });
+      const machine = new KvMachine({ outOfOrder: parallel, history: { eventsMax: opts.historyEventsMax, bytesMax: opts.historyBytesMax } });
       const { driver } = createReplica<KvResult>({
         store: wal, machine, loaded,
         node: { options: raftOptions, bootstrap: meta.bootstrap },
@@ -215,6 +230,8 @@ export class Peer {
       http.on('request', (req, res) => started.#onHttp(req, res));
       for (const [id, url] of started.#urls) if (id !== opts.id && !(id in peers)) mesh.addPeer(id, url);
       started.#ticker.start();
+      started.#progressTimer = setInterval(() => started.watches.progress(), opts.watchProgressMs);
+      started.#progressTimer.unref();
       log('info', 'started', {
         listen: `${opts.host}:${port}`, cluster: opts.cluster, applied: machine.appliedIndex,
         entries: loaded.entries.length, snapshot: loaded.snapshot?.meta.index ?? 0, term: loaded.hardState.term,
@@ -333,7 +350,11 @@ export class Peer {
     const peer = this;
     return {
       id: this.opts.id, url: this.url, mode: this.opts.mode, startedAt: this.startedAt, log: this.log,
-      driver: this.driver, machine: this.machine, metrics: this.metrics,
+      driver: this.driver, machine: this.machine, metrics: this.metrics, watches: this.watches, leases: this.leases,
+      limits: {
+        leaseTtlMinMs: this.opts.leaseTtlMinMs, leaseTtlMaxMs: this.opts.leaseTtlMaxMs, leasesMax: this.opts.leasesMax,
+        watchersPerConnectionMax: this.opts.watchersPerConnectionMax,
+      },
       urlOf: (id) => this.urlOf(id),
       reply: (to, payload) => this.mesh.sendRpc(to, payload),
       faults: {
@@ -445,6 +466,12 @@ export class Peer {
   async #stop(): Promise<void> {
     this.log('info', 'stopping');
     this.#ticker.stop();
+    if (this.#progressTimer !== null) clearInterval(this.#progressTimer);
+    this.#progressTimer = null;
+    // Watchers are told to resume elsewhere (from their revision) while the connections are open.
+    this.#service.stopping();
+    this.watches.close('this member is stopping');
+    this.leases.close();
     this.snapshots.cancelAll();
     await this.driver.close();
     await this.mesh.close();

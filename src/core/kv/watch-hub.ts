@@ -8,7 +8,7 @@
 import { assert } from '../assert.ts';
 import { CodedError } from '../coded-error.ts';
 import type { KvEvent, RevisionEvents } from './history.ts';
-import { inRange, type ByteKey } from './keys.ts';
+import { inRange, isReserved, type ByteKey } from './keys.ts';
 import type { KvMachine } from './machine.ts';
 
 export type WatchErrorCode = 'ERR_COMPACTED' | 'ERR_WATCH_SLOW' | 'ERR_WATCH_LIMIT' | 'ERR_BAD_REQUEST';
@@ -49,9 +49,11 @@ export interface WatchLimits {
   readonly watchersMax: number;
   /** Events sent in one message when catching up from history (a revision is never split). */
   readonly batchEventsMax: number;
+  /** A watcher whose revision did not move hears the current one every this many progress rounds. */
+  readonly idleRounds: number;
 }
 
-export const watchDefaults: WatchLimits = { watchersMax: 10_000, batchEventsMax: 1000 };
+export const watchDefaults: WatchLimits = { watchersMax: 10_000, batchEventsMax: 1000, idleRounds: 10 };
 
 interface Watcher {
   readonly id: number;
@@ -61,6 +63,8 @@ interface Watcher {
   delivered: number;
   /** Events were sent since the last progress round. */
   busy: boolean;
+  /** Progress rounds since this watcher was last told anything. */
+  quiet: number;
 }
 
 export class WatchHub {
@@ -77,7 +81,7 @@ export class WatchHub {
 
   constructor(machine: Pick<KvMachine, 'revision' | 'history' | 'onEvents' | 'onRestore'>, limits: Partial<WatchLimits> = {}) {
     this.limits = { ...watchDefaults, ...limits };
-    assert(this.limits.watchersMax > 0 && this.limits.batchEventsMax > 0, 'watch limits must be positive');
+    assert(this.limits.watchersMax > 0 && this.limits.batchEventsMax > 0 && this.limits.idleRounds > 0, 'watch limits must be positive');
     this.#m = machine;
     const offEvents = machine.onEvents((rev, events) => this.#dispatch(rev, events));
     const offRestore = machine.onRestore(() => this.#restored());
@@ -121,7 +125,7 @@ export class WatchHub {
     const now = this.#m.revision;
     // A revision ahead of this replica (it lags, or is replaying its log after a restart): the
     // events come as it applies them, none below fromRevision.
-    const w: Watcher = { id: this.#nextId++, spec, sink, delivered: from === 0 ? now : from - 1, busy: false };
+    const w: Watcher = { id: this.#nextId++, spec, sink, delivered: from === 0 ? now : from - 1, busy: false, quiet: 0 };
     if (from !== 0 && from <= now) {
       const compactRevision = this.#m.history.compactRevision;
       if (from <= compactRevision) {
@@ -150,14 +154,19 @@ export class WatchHub {
       assert(since !== 'compacted', 'history compacted under a watcher catching up');
       const batches: RevisionEvents[] = [];
       let last = w.delivered;
+      let past = false;
       for (const b of since) {
-        if (b.revision > to) break;
+        if (b.revision > to) {
+          past = true;
+          break;
+        }
         last = b.revision;
         const events = this.#match(w, b.events);
         if (events.length > 0) batches.push({ revision: b.revision, events });
       }
-      // Nothing left in the history below `to`: the rest of the revisions had no events.
-      if (since.length === 0 || last === w.delivered) last = to;
+      // Nothing more in the history up to `to` (the rest of those revisions had no events): the
+      // watcher is at `to` with this message, not with an empty one after it.
+      if (past || this.#m.history.lastRevision <= last) last = to;
       if (!w.sink.events(batches, last)) return false;
       this.stats.eventsSent += batches.reduce((n, b) => n + b.events.length, 0);
       w.delivered = last;
@@ -168,7 +177,7 @@ export class WatchHub {
   #match(w: Watcher, events: readonly KvEvent[]): KvEvent[] {
     const out: KvEvent[] = [];
     for (const e of events) {
-      if (!inRange(e.kv.key, w.spec.start, w.spec.end)) continue;
+      if (!inRange(e.kv.key, w.spec.start, w.spec.end) || isReserved(e.kv.key)) continue;
       out.push(w.spec.prevValue || e.prev === null ? e : { type: e.type, kv: e.kv, prev: null });
     }
     return out;
@@ -212,16 +221,20 @@ export class WatchHub {
   }
 
   /**
-   * Tells every watcher the current revision when nothing was sent to it since the last round
-   * (progress notify): it knows how fresh it is, and where to resume.
+   * Tells each watcher that got no events since the last round the current revision (progress
+   * notify), so it knows how fresh it is and where to resume: at once when the revision moved
+   * past what it was told, else every `idleRounds` rounds (an idle cluster costs little).
    */
   progress(): void {
     const rev = this.#m.revision;
     for (const w of [...this.#watchers.values()]) {
       if (w.busy) {
         w.busy = false;
+        w.quiet = 0;
         continue;
       }
+      if (rev <= w.delivered && ++w.quiet < this.limits.idleRounds) continue;
+      w.quiet = 0;
       if (!w.sink.progress(rev)) {
         this.#slow(w);
         continue;
