@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { decodeCommand, encodeCommand, type CommandEnvelope, type KvCommand } from '../../src/core/kv/command.ts';
 import { byteKey } from '../../src/core/kv/keys.ts';
 import { KvMachine, type KvResult } from '../../src/core/kv/machine.ts';
-import { ByteReader, ByteWriter, utf8Decode, utf8Encode } from '../../src/core/kv/bytes.ts';
+import { ByteWriter, utf8Decode, utf8Encode } from '../../src/core/kv/bytes.ts';
 import type { Entry } from '../../src/core/types.ts';
 
 const t = suite('kv machine');
@@ -107,7 +107,7 @@ t('out of order (ParallelRaft) it is still the lowest sequence number that is ev
   assert.equal(run({ op: 'put', key: 'x', value: '3' }, { client, seq: 3, firstUnacked: 1 }), { op: 'put', index: 2 }, 'seq 3, inserted first, is still cached');
 });
 
-t('the eviction mark survives a snapshot; format 1 snapshots still load', () => {
+t('the eviction mark survives a snapshot; format 1 and format 2 snapshots still load', () => {
   const l = new Log(new KvMachine({ sessionResultsMax: 1 }));
   const client = (l.run({ op: 'register' }) as { client: number }).client;
   l.run({ op: 'put', key: 'k', value: '1' }, { client, seq: 1, firstUnacked: 1 });
@@ -118,19 +118,51 @@ t('the eviction mark survives a snapshot; format 1 snapshots still load', () => 
   copy.restore(snap);
   const retry = copy.applyCommand({ timeMs: l.now, session: { client, seq: 1, firstUnacked: 1 }, cmd: { op: 'put', key: 'k', value: '1' } }, 4);
   assert.is((retry as { code?: string }).code, 'ERR_OUTCOME_UNKNOWN');
-  // A format 1 snapshot (written before the mark existed): the same bytes without the mark.
-  const v1 = new KvMachine();
-  const fresh = new Log();
-  const c1 = (fresh.run({ op: 'register' }) as { client: number }).client;
-  fresh.run({ op: 'put', key: 'a', value: 'x' }, { client: c1, seq: 1, firstUnacked: 1 });
-  const two = fresh.m.snapshot();
-  // Format 2 sessions are [id, lastTimeMs, firstUnacked, evictedMax, ...]: dropping evictedMax
-  // rebuilds what format 1 wrote.
-  const one = formatOne(two);
-  v1.restore(one);
-  assert.equal(v1.scan(), fresh.m.scan());
-  assert.equal(v1.applyCommand({ timeMs: fresh.now, session: { client: c1, seq: 1, firstUnacked: 1 }, cmd: { op: 'put', key: 'a', value: 'y' } }, 9), { op: 'put', index: 2 });
-  assert.throws(() => v1.restore(new Uint8Array([7])), /unknown format 7/);
+  assert.throws(() => copy.restore(new Uint8Array([7])), /unknown format 7/);
+  assert.throws(() => copy.restore(new Uint8Array([0])), /unknown format 0/);
+});
+
+t('a format 2 snapshot (string keys, JSON answers, the eviction mark) loads', () => {
+  const bytes = oldSnapshot(2, { applied: 9, logTimeMs: 5000, records: [['ключ', 'v'], ['b', new Uint8Array([0, 255])]], session: { id: 1, lastTimeMs: 4000, firstUnacked: 1, evictedMax: 1, results: [[2, { op: 'put', index: 3 }]] } });
+  const m = new KvMachine();
+  m.restore(bytes);
+  assert.is(m.appliedIndex, 9);
+  assert.is(m.revision, 9);
+  assert.is(m.logTimeMs, 5000);
+  // Older snapshots kept no revisions: every key gets the snapshot's index, version 1, no lease.
+  assert.equal(m.getKv(byteKey('ключ')), { key: byteKey('ключ'), value: 'v', createRevision: 9, modRevision: 9, version: 1, lease: 0 });
+  assert.equal(m.getKv('b'), { key: 'b', value: new Uint8Array([0, 255]), createRevision: 9, modRevision: 9, version: 1, lease: 0 });
+  assert.is(m.size, 2);
+  assert.is(m.leaseCount, 0);
+  // No history came with it: watching from at or before the snapshot is refused, after it is empty.
+  assert.is(m.history.compactRevision, 9);
+  assert.is(m.history.since(9), 'compacted');
+  assert.equal(m.history.since(10), []);
+  assert.is(m.sessions, 1);
+  const s = (seq: number) => ({ client: 1, seq, firstUnacked: 1 });
+  assert.is((m.applyCommand({ timeMs: 5000, session: s(1), cmd: { op: 'put', key: 'x', value: '1' } }, 10) as { code?: string }).code, 'ERR_OUTCOME_UNKNOWN', 'the mark came through');
+  assert.equal(m.applyCommand({ timeMs: 5000, session: s(2), cmd: { op: 'put', key: 'x', value: '2' } }, 10), { op: 'put', index: 3 }, 'the cached answer came through');
+  assert.is(m.get('x'), undefined, 'neither ran');
+  // The machine writes format 3 from then on, and that copy reads back the same.
+  const again = new KvMachine();
+  again.restore(m.snapshot());
+  assert.equal(again.range('', null), m.range('', null));
+});
+
+t('a format 1 snapshot (no eviction mark) loads', () => {
+  const bytes = oldSnapshot(1, { applied: 4, logTimeMs: 1000, records: [['a', 'x']], session: { id: 1, lastTimeMs: 1000, firstUnacked: 1, evictedMax: null, results: [[1, { op: 'put', index: 2 }]] } });
+  const m = new KvMachine();
+  m.restore(bytes);
+  assert.is(m.appliedIndex, 4);
+  assert.equal(m.range('', null), [{ key: 'a', value: 'x', createRevision: 4, modRevision: 4, version: 1, lease: 0 }]);
+  assert.equal(m.applyCommand({ timeMs: 1000, session: { client: 1, seq: 1, firstUnacked: 1 }, cmd: { op: 'put', key: 'a', value: 'y' } }, 5), { op: 'put', index: 2 });
+  assert.is(m.get('a'), 'x', 'the retry answered from the cache');
+  // Nothing was evicted in format 1: an uncached request above firstUnacked runs.
+  assert.equal(m.applyCommand({ timeMs: 1000, session: { client: 1, seq: 2, firstUnacked: 1 }, cmd: { op: 'put', key: 'a', value: 'z' } }, 5), { op: 'put', index: 5 });
+  assert.is(m.get('a'), 'z');
+  // One byte too many or too few is refused.
+  assert.throws(() => new KvMachine().restore(new Uint8Array([...bytes, 0])), /trailing bytes/);
+  assert.throws(() => new KvMachine().restore(bytes.subarray(0, bytes.length - 1)), /truncated/);
 });
 
 t('sessions expire by log time, deterministically, and a write on an expired session is refused', () => {
@@ -205,36 +237,34 @@ t('utf8 encoding matches TextEncoder, including astral characters and lone surro
   }
 });
 
-/** Rewrites a one-session format 2 snapshot into format 1 by removing the session's evictedMax. */
-function formatOne(two: Uint8Array): Uint8Array {
-  const numBytes = numWidth();
-  const out = new Uint8Array(two.length - numBytes);
-  const cut = sessionMarkOffset(two);
-  out.set(two.subarray(0, cut));
-  out.set(two.subarray(cut + numBytes), cut);
-  out[0] = 1;
-  return out;
+interface OldSession {
+  readonly id: number;
+  readonly lastTimeMs: number;
+  readonly firstUnacked: number;
+  /** Format 2 only. */
+  readonly evictedMax: number | null;
+  readonly results: ReadonlyArray<readonly [number, KvResult]>;
 }
 
-function numWidth(): number {
-  const w = new ByteWriter(16);
-  w.num(0);
-  return w.finish().length;
-}
-
-/** Offset of the (single) session's evictedMax: the fourth number of its record. */
-function sessionMarkOffset(two: Uint8Array): number {
-  const r = new ByteReader(two, 'test');
-  r.u8(); r.num(); r.num();
-  const n = r.varint();
-  for (let i = 0; i < n; i++) {
-    r.str();
-    if (r.u8() === 0) r.str(); else r.bytes();
+/**
+ * A snapshot as formats 1 and 2 wrote it (machine.ts restore()): format, applied index, log time,
+ * records as [UTF-8 key, tag 0 string | tag 1 bytes], then sessions as [id, lastTimeMs,
+ * firstUnacked, (format 2) evictedMax, results as [seq, JSON]].
+ */
+function oldSnapshot(format: 1 | 2, o: { applied: number; logTimeMs: number; records: ReadonlyArray<readonly [string, string | Uint8Array]>; session: OldSession }): Uint8Array {
+  const w = new ByteWriter();
+  w.u8(format).num(o.applied).num(o.logTimeMs).varint(o.records.length);
+  for (const [k, v] of o.records) {
+    w.str(k);
+    if (typeof v === 'string') w.u8(0).str(v);
+    else w.u8(1).bytes(v);
   }
-  const sessions = r.varint();
-  assert.is(sessions, 1);
-  r.num(); r.num(); r.num();
-  return r.offset;
+  const s = o.session;
+  w.varint(1).num(s.id).num(s.lastTimeMs).num(s.firstUnacked);
+  if (format === 2) w.num(s.evictedMax ?? 0);
+  w.varint(s.results.length);
+  for (const [seq, r] of s.results) w.num(seq).str(JSON.stringify(r));
+  return w.finish();
 }
 
 t.run();

@@ -28,6 +28,7 @@ export type TxnOp =
   | { readonly op: 'delete'; readonly key: ByteKey }
   | { readonly op: 'deleteRange'; readonly start: ByteKey; readonly end: ByteKey | null }
   | { readonly op: 'get'; readonly key: ByteKey }
+  /** limit 0: no limit. */
   | { readonly op: 'range'; readonly start: ByteKey; readonly end: ByteKey | null; readonly limit: number };
 
 export type KvCommand =
@@ -99,7 +100,10 @@ function writeEnd(w: ByteWriter, end: ByteKey | null): void {
 }
 
 function readEnd(r: ByteReader): ByteKey | null {
-  return r.u8() === 0 ? null : r.bin();
+  const t = r.u8();
+  if (t === 0) return null;
+  if (t === 1) return r.bin();
+  throw new RangeError(`kv command: unknown range end tag ${t}`);
 }
 
 function writeTxnOp(w: ByteWriter, o: TxnOp): void {

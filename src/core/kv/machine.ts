@@ -309,8 +309,10 @@ export class KvMachine {
         return { op: 'txn', index, succeeded, results: ops.map((o) => this.#txnOp(o, index, events)) };
       }
       case 'leaseGrant': {
-        const id = cmd.id === 0 ? index : cmd.id;
-        if (this.#leases.has(id)) return { op: 'error', index, code: 'ERR_LEASE_EXISTS', message: `lease ${id} exists already` };
+        if (cmd.id !== 0 && this.#leases.has(cmd.id)) return { op: 'error', index, code: 'ERR_LEASE_EXISTS', message: `lease ${cmd.id} exists already` };
+        // An id the cluster picks: the entry's index, or the next free one if a grant named it.
+        let id = cmd.id === 0 ? index : cmd.id;
+        while (this.#leases.has(id)) id++;
         this.#leases.set(id, { ttlMs: cmd.ttlMs, keys: new Set() });
         this.#leaseChanged(id, cmd.ttlMs);
         return { op: 'leaseGrant', index, id, ttlMs: cmd.ttlMs };
@@ -371,16 +373,25 @@ export class KvMachine {
       case 'get':
         return { op: 'get', kv: this.#records.get(o.key) ?? null };
       case 'range': {
-        const keys = this.#userKeys(o.start, o.end, o.limit + 1);
-        const more = keys.length > o.limit;
-        return { op: 'range', kvs: keys.slice(0, o.limit).map((k) => this.#records.get(k)!), more };
+        // Limit 0: no limit (etcd's; the protocol sends it for a range without one).
+        const limit = o.limit === 0 ? Infinity : o.limit;
+        const keys = this.#userKeys(o.start, o.end, limit + 1);
+        const more = keys.length > limit;
+        return { op: 'range', kvs: keys.slice(0, limit).map((k) => this.#records.get(k)!), more };
       }
     }
   }
 
-  /** Keys in a range a client named: the reserved ones (0x00...) are never part of it. */
+  /**
+   * Keys in a range a client named: the reserved ones (0x00...) are never part of it. They sort
+   * between the empty key (a user key) and every other key, so the range steps over them; the
+   * limit counts user keys only.
+   */
   #userKeys(start: ByteKey, end: ByteKey | null, limit = Infinity): ByteKey[] {
-    return this.#records.keysInRange(start === '' ? '\u0001' : start, end, limit).filter((k) => !isReserved(k));
+    if (limit <= 0) return [];
+    const out: ByteKey[] = start === '' && end !== '' && this.#records.get('') !== undefined ? [''] : [];
+    const from = start === '' || isReserved(start) ? '\u0001' : start;
+    return out.concat(this.#records.keysInRange(from, end, limit - out.length));
   }
 
   #put(key: ByteKey, value: Value, lease: number, index: Index, events: KvEvent[]): void {
@@ -556,7 +567,9 @@ export class KvMachine {
         const revision = r.num();
         const events: KvEvent[] = [];
         for (let j = r.varint(); j > 0; j--) {
-          const type = r.u8() === 0 ? 'put' : 'delete';
+          const tag = r.u8();
+          if (tag > 1) throw new RangeError(`kv snapshot: unknown event type ${tag}`);
+          const type = tag === 0 ? 'put' : 'delete';
           const kv = readKv(r);
           events.push({ type, kv, prev: r.u8() === 0 ? null : readKv(r) });
         }
