@@ -238,12 +238,12 @@ t('leases: grants (auto id = the entry index, explicit ids), ERR_LEASE_EXISTS, a
   const dup = l.run({ op: 'leaseGrant', id: 100, ttlMs: 1 });
   assert.is(code(dup), 'ERR_LEASE_EXISTS');
   assert.match((dup as { message: string }).message, /lease 100 exists/);
-  // An auto id that an explicit grant already took.
+  // An auto id that an explicit grant already took: the next free one.
   l.run({ op: 'leaseGrant', id: 5, ttlMs: 1 }); // 4
-  assert.is(code(l.run({ op: 'leaseGrant', id: 0, ttlMs: 1 })), 'ERR_LEASE_EXISTS', 'index 5 is taken');
+  assert.equal(l.run({ op: 'leaseGrant', id: 0, ttlMs: 1 }), { op: 'leaseGrant', index: 5, id: 6, ttlMs: 1 }, 'index 5 is taken: the next free id');
   assert.equal(l.m.lease(100), { id: 100, ttlMs: 2000, keys: [] });
-  assert.equal(l.m.leases().sort((a, b) => a.id - b.id), [{ id: 1, ttlMs: 5000 }, { id: 5, ttlMs: 1 }, { id: 100, ttlMs: 2000 }]);
-  assert.is(l.m.leaseCount, 3);
+  assert.equal(l.m.leases().map((x) => x.id).sort((a, b) => a - b), [1, 5, 6, 100]);
+  assert.is(l.m.leaseCount, 4);
   l.run({ op: 'put', key: 'b', value: '1', lease: 100 }); // 6
   l.run({ op: 'put', key: 'a', value: '1', lease: 100 }); // 7
   l.run({ op: 'put', key: 'c', value: '1', lease: 1 }); // 8
@@ -260,7 +260,7 @@ t('leases: grants (auto id = the entry index, explicit ids), ERR_LEASE_EXISTS, a
   l.run({ op: 'delete', key: 'c' }); // 12
   assert.equal(l.m.lease(100)!.keys, ['d']);
   assert.equal(l.m.lease(1)!.keys, ['a']);
-  assert.equal(l.leaseCalls, [[1, 5000, 1], [100, 2000, 2], [5, 1, 4]], 'grants told to lease listeners, failed ones not');
+  assert.equal(l.leaseCalls, [[1, 5000, 1], [100, 2000, 2], [5, 1, 4], [6, 1, 5]], 'grants told to lease listeners, failed ones not');
 });
 
 t('a revoke deletes exactly its lease\'s keys in one revision; an expiry of an unknown lease finds nothing', () => {
