@@ -399,80 +399,91 @@ opts.run();
 
 // ---- three members -----------------------------------------------------------------------------
 
-const three = suite<{ c: TestCluster }>('three members');
-three.before(async (ctx) => {
+for (const mode of ['raft', 'parallel'] as const) {
+  const three = suite<{ c: TestCluster }>(`three members (${mode})`);
+  three.before(async (ctx) => {
+    ctx.c = await TestCluster.start(3, { tickMs: 20, watchProgressMs: 100, mode });
+  });
+  three.after(async (ctx) => {
+    await ctx.c.close();
+  });
+
+  three('keep-alives go to the leader: a follower answers ERR_NOT_LEADER naming it; a kept-alive lease survives', async ({ c }) => {
+    const leader = await c.leader();
+    const follower = c.followers(leader)[0]!;
+    const atLeader = await RawClient.open(leader);
+    const atFollower = await RawClient.open(follower);
+    try {
+      const g = ok(await atLeader.call({ op: 'leaseGrant', ttlMs: 400, lease: 0, session: null }), 'lease');
+      ok(await atLeader.call({ op: 'put', key: 'lock/x', value: 'me', lease: g.lease, session: null }), 'write');
+      const e = failed(await atFollower.call({ op: 'leaseKeepAlive', lease: g.lease }));
+      assert.is(e.code, 'ERR_NOT_LEADER');
+      assert.equal(e.leader, { id: leader.opts.id, url: leader.url });
+      const grantAtFollower = failed(await atFollower.call({ op: 'leaseGrant', ttlMs: 400, lease: 0, session: null }));
+      assert.is(grantAtFollower.code, 'ERR_NOT_LEADER');
+      assert.is(grantAtFollower.leader?.id, leader.opts.id);
+      // leaseInfo is a read: a follower answers it, without the time left (only the leader keeps it).
+      const info = ok(await atFollower.call({ op: 'leaseInfo', lease: g.lease, consistency: 'linearizable' }), 'leaseInfo');
+      assert.equal([info.ttlMs, info.remainingMs, info.keys], [400, null, ['lock/x']]);
+      const started = Date.now();
+      while (Date.now() - started < 1200) {
+        assert.is(ok(await atLeader.call({ op: 'leaseKeepAlive', lease: g.lease }), 'lease').ttlMs, 400);
+        await sleep(100);
+      }
+      assert.is(ok(await atFollower.call({ op: 'get', key: 'lock/x', consistency: 'linearizable' }), 'read').value, 'me', 'alive after 3 TTLs of keep-alives');
+      await until(async () => ok(await atFollower.call({ op: 'get', key: 'lock/x', consistency: 'linearizable' }), 'read').value === null, 'the expiry, replicated', 4000);
+      for (const p of c.peers) await until(() => p.machine.lease(g.lease) === undefined, `${p.opts.id} to apply the expiry`);
+    } finally {
+      atLeader.close();
+      atFollower.close();
+    }
+  });
+
+  three('a watch on a follower sees the history and the leader\'s writes, and its own range and txn work', async ({ c }) => {
+    const leader = await c.leader();
+    const follower = c.followers(leader)[0]!;
+    const w = await RawClient.open(follower, 'reader');
+    const kv = await RawClient.open(leader);
+    try {
+      const i1 = ok(await kv.call({ op: 'put', key: 'f/a', value: '1', lease: 0, session: null }), 'write').index;
+      const t = ok(await kv.call({
+        op: 'txn', session: null, compare: [{ key: 'f/a', target: 'version', op: '=', value: 1 }],
+        success: [{ op: 'put', key: 'f/b', value: '2' }, { op: 'delete', key: 'f/a' }], failure: [],
+      }), 'txn');
+      assert.ok(t.succeeded);
+      const id = w.watch({ op: 'watch', start: 'f/', end: 'f0', fromRevision: i1, prevValue: false });
+      const events = () => w.streams.get(id)!.flatMap((m) => ok(m, 'watch').batches.flatMap((b) => b.events.map((e) => `${b.revision} ${e.type} ${e.kv.key}`)));
+      await until(() => events().length >= 3, 'the history on the follower');
+      assert.equal(events(), [`${i1} put f/a`, `${t.index} put f/b`, `${t.index} delete f/a`], 'one txn: one revision');
+      const d = ok(await kv.call({ op: 'deleteRange', start: 'f/', end: 'f0', session: null }), 'deleted');
+      assert.is(d.deleted, 1);
+      await until(() => events().length >= 4, 'the live event on the follower');
+      assert.equal(events()[3], `${d.index} delete f/b`);
+      await until(() => w.streams.get(id)!.slice(-1).some((m) => ok(m, 'watch').batches.length === 0), 'a progress notice from the follower', 2000);
+      const r = ok(await w.call({ op: 'range', start: 'f/', end: 'f0', limit: null, consistency: 'follower' }), 'range');
+      assert.equal(r.kvs, []);
+      assert.ok(r.index >= d.index, `served at ${r.index}, after the delete at ${d.index}`);
+      assert.is(failed(await w.call({ op: 'txn', session: null, compare: [], success: [], failure: [] })).code, 'ERR_FORBIDDEN', 'a reader may not write');
+      assert.is(follower.watches.size, 1);
+      assert.is(leader.watches.size, 0, 'the watch lives on the member it was asked of');
+    } finally {
+      w.close();
+      kv.close();
+    }
+    await until(() => follower.watches.size === 0, 'the follower to drop the closed connection\'s watcher');
+  });
+  three.run();
+}
+
+const learners = suite<{ c: TestCluster }>('a learner (raft)');
+learners.before(async (ctx) => {
   ctx.c = await TestCluster.start(3, { tickMs: 20, watchProgressMs: 100 });
 });
-three.after(async (ctx) => {
+learners.after(async (ctx) => {
   await ctx.c.close();
 });
 
-three('keep-alives go to the leader: a follower answers ERR_NOT_LEADER naming it; a kept-alive lease survives', async ({ c }) => {
-  const leader = await c.leader();
-  const follower = c.followers(leader)[0]!;
-  const atLeader = await RawClient.open(leader);
-  const atFollower = await RawClient.open(follower);
-  try {
-    const g = ok(await atLeader.call({ op: 'leaseGrant', ttlMs: 400, lease: 0, session: null }), 'lease');
-    ok(await atLeader.call({ op: 'put', key: 'lock/x', value: 'me', lease: g.lease, session: null }), 'write');
-    const e = failed(await atFollower.call({ op: 'leaseKeepAlive', lease: g.lease }));
-    assert.is(e.code, 'ERR_NOT_LEADER');
-    assert.equal(e.leader, { id: leader.opts.id, url: leader.url });
-    const grantAtFollower = failed(await atFollower.call({ op: 'leaseGrant', ttlMs: 400, lease: 0, session: null }));
-    assert.is(grantAtFollower.code, 'ERR_NOT_LEADER');
-    assert.is(grantAtFollower.leader?.id, leader.opts.id);
-    // leaseInfo is a read: a follower answers it, without the time left (only the leader keeps it).
-    const info = ok(await atFollower.call({ op: 'leaseInfo', lease: g.lease, consistency: 'linearizable' }), 'leaseInfo');
-    assert.equal([info.ttlMs, info.remainingMs, info.keys], [400, null, ['lock/x']]);
-    const started = Date.now();
-    while (Date.now() - started < 1200) {
-      assert.is(ok(await atLeader.call({ op: 'leaseKeepAlive', lease: g.lease }), 'lease').ttlMs, 400);
-      await sleep(100);
-    }
-    assert.is(ok(await atFollower.call({ op: 'get', key: 'lock/x', consistency: 'linearizable' }), 'read').value, 'me', 'alive after 3 TTLs of keep-alives');
-    await until(async () => ok(await atFollower.call({ op: 'get', key: 'lock/x', consistency: 'linearizable' }), 'read').value === null, 'the expiry, replicated', 4000);
-    for (const p of c.peers) await until(() => p.machine.lease(g.lease) === undefined, `${p.opts.id} to apply the expiry`);
-  } finally {
-    atLeader.close();
-    atFollower.close();
-  }
-});
-
-three('a watch on a follower sees the history and the leader\'s writes, and its own range and txn work', async ({ c }) => {
-  const leader = await c.leader();
-  const follower = c.followers(leader)[0]!;
-  const w = await RawClient.open(follower, 'reader');
-  const kv = await RawClient.open(leader);
-  try {
-    const i1 = ok(await kv.call({ op: 'put', key: 'f/a', value: '1', lease: 0, session: null }), 'write').index;
-    const t = ok(await kv.call({
-      op: 'txn', session: null, compare: [{ key: 'f/a', target: 'version', op: '=', value: 1 }],
-      success: [{ op: 'put', key: 'f/b', value: '2' }, { op: 'delete', key: 'f/a' }], failure: [],
-    }), 'txn');
-    assert.ok(t.succeeded);
-    const id = w.watch({ op: 'watch', start: 'f/', end: 'f0', fromRevision: i1, prevValue: false });
-    const events = () => w.streams.get(id)!.flatMap((m) => ok(m, 'watch').batches.flatMap((b) => b.events.map((e) => `${b.revision} ${e.type} ${e.kv.key}`)));
-    await until(() => events().length >= 3, 'the history on the follower');
-    assert.equal(events(), [`${i1} put f/a`, `${t.index} put f/b`, `${t.index} delete f/a`], 'one txn: one revision');
-    const d = ok(await kv.call({ op: 'deleteRange', start: 'f/', end: 'f0', session: null }), 'deleted');
-    assert.is(d.deleted, 1);
-    await until(() => events().length >= 4, 'the live event on the follower');
-    assert.equal(events()[3], `${d.index} delete f/b`);
-    await until(() => w.streams.get(id)!.slice(-1).some((m) => ok(m, 'watch').batches.length === 0), 'a progress notice from the follower', 2000);
-    const r = ok(await w.call({ op: 'range', start: 'f/', end: 'f0', limit: null, consistency: 'follower' }), 'range');
-    assert.equal(r.kvs, []);
-    assert.ok(r.index >= d.index, `served at ${r.index}, after the delete at ${d.index}`);
-    assert.is(failed(await w.call({ op: 'txn', session: null, compare: [], success: [], failure: [] })).code, 'ERR_FORBIDDEN', 'a reader may not write');
-    assert.is(follower.watches.size, 1);
-    assert.is(leader.watches.size, 0, 'the watch lives on the member it was asked of');
-  } finally {
-    w.close();
-    kv.close();
-  }
-  await until(() => follower.watches.size === 0, 'the follower to drop the closed connection\'s watcher');
-});
-
-three('a learner serves watches from its own machine', async ({ c }) => {
+learners('a learner serves watches from its own machine', async ({ c }) => {
   const leader = await c.leader();
   const admin = await RawClient.open(leader);
   const dir = mkdtempSync(join(tmpdir(), 'edgeraft-kv-learner-'));
@@ -507,4 +518,4 @@ three('a learner serves watches from its own machine', async ({ c }) => {
   }
 });
 
-three.run();
+learners.run();
