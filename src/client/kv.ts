@@ -1,17 +1,20 @@
-// The client SDK: one object that talks to a cluster through any of its members. It finds the
-// leader (following NOT_LEADER hints), pipelines many requests over one connection per member,
-// retries across leader changes with backoff, and gives every write a session sequence number so
-// a retried write applies exactly once. Runtime-neutral: the dialer is injected.
+// The client SDK: one object that talks to a cluster through any of its members (caller.ts finds
+// the leader, retries across leader changes, and makes every write exactly-once through a
+// session). This file is the API: keys and ranges with etcd's revisions, transactions (txn.ts),
+// leases (lease.ts), watches (watch.ts), and the lock and election recipes (recipes.ts).
+// Runtime-neutral: the dialer is injected.
 
-import type { SessionRef, Value } from '../core/kv/command.ts';
-import { RpcConnection } from '../transport/rpc-client.ts';
-import type { Dialer } from '../transport/socket.ts';
+import type { Value } from '../core/kv/command.ts';
 import { readClaims, unsignedToken } from '../transport/token.ts';
+import { Caller } from './caller.ts';
 import { ClientError } from './errors.ts';
-import {
-  decodeResponse, decodeResponseHead, encodeRequest, type Consistency, type ErrorReply, type FaultDelay, type MembersAction, type ReadPath,
-  type Reply, type RequestBody, type RequestOp, type Response,
-} from './protocol.ts';
+import { fromWire, requestKey, requestRange, userKey, type Key, type KeyValue, type RangeSpec } from './keys.ts';
+import { defaultMarginMs, Lease, LeaseKeeper, systemClock, type LeaseClock } from './lease.ts';
+import type { Consistency, FaultDelay, MembersAction, ReadPath, Reply } from './protocol.ts';
+import { Election, acquireLock, type ElectionOptions, type Lock, type LockOptions } from './recipes.ts';
+import { fromWireResult, leaseIdOf, toWireTxn, type LeaseRef, type TxnRequest, type TxnResponse } from './txn.ts';
+import { Watcher, type WatchOptions } from './watch.ts';
+import type { Dialer } from '../transport/socket.ts';
 
 export type { Consistency, ReadPath, Value };
 
@@ -30,11 +33,13 @@ export interface ConnectOptions {
   readonly inflightMax?: number;
   /** Opens sockets (ws in Node, the native WebSocket elsewhere). */
   readonly dial: Dialer;
+  /** The clock leases are timed with (tests inject one; default: monotonic, epoch-scaled ms). */
+  readonly clock?: LeaseClock;
 }
 
 export interface ReadMeta<T> {
   readonly value: T;
-  /** The log index the read reflects (at least). */
+  /** The log index the read reflects (at least): the store's revision when it was served. */
   readonly index: number;
   /** How it was served: 'lease' or 'readIndex' by the leader, 'follower', or 'stale'. */
   readonly path: ReadPath;
@@ -50,56 +55,53 @@ export interface ScanOptions {
   readonly consistency?: Consistency;
 }
 
-interface Conn {
-  readonly url: string;
-  rpc: RpcConnection | null;
-  opening: Promise<RpcConnection> | null;
-  failures: number;
+export interface RangeOptions {
+  /** At most this many keys (the member caps it at its scanLimitMax); `more` says if there were more. */
+  readonly limit?: number;
+  readonly consistency?: Consistency;
 }
 
-interface Pending {
-  readonly op: RequestOp;
-  readonly resolve: (r: Response) => void;
-  readonly reject: (e: Error) => void;
-  readonly conn: RpcConnection;
-  /** performance.now() after which the attempt is given up (swept by one timer, not one each). */
-  readonly deadline: number;
+export interface RangeResult {
+  /** In byte order of their keys. */
+  readonly kvs: readonly KeyValue[];
+  /** More keys matched than `limit`. */
+  readonly more: boolean;
+  /** The store's revision the answer reflects. */
+  readonly revision: number;
+  readonly path: ReadPath;
+  readonly servedBy: string;
 }
 
-const transient = new Set(['ERR_NOT_LEADER', 'ERR_UNAVAILABLE', 'ERR_BUSY', 'ERR_PROPOSAL_DROPPED', 'ERR_TIMEOUT']);
-
-/**
- * Answers that prove the request was not applied: the member refused it before proposing it.
- * Any other end of a sent attempt (no answer in time, a closed connection, ERR_UNAVAILABLE,
- * ERR_PROPOSAL_DROPPED after a snapshot) leaves open whether it was applied.
- */
-const notApplied = new Set(['ERR_NOT_LEADER', 'ERR_BUSY', 'ERR_FORBIDDEN', 'ERR_BAD_REQUEST', 'ERR_TOO_LARGE', 'ERR_SESSION_EXPIRED', 'ERR_SESSION_STALE', 'ERR_OUTCOME_UNKNOWN']);
-
-/** What a call learnt about its attempts (for writes: whether one may have been applied). */
-interface CallTrace {
-  /** An attempt was sent and its fate is unknown. */
-  uncertain: boolean;
+export interface LeaseInfoResult {
+  readonly id: number;
+  readonly ttlMs: number;
+  /** Time left on the leader's clock; null when the member that answered does not lead. */
+  readonly remainingMs: number | null;
+  readonly keys: readonly Key[];
+  readonly revision: number;
 }
 
-class Attempt extends Error {
-  constructor(readonly error: ErrorReply) {
-    super(error.message);
-  }
+export interface GrantOptions {
+  /** Ask for this id (0 or omitted: the cluster picks one). ERR_LEASE_EXISTS if it is taken. */
+  readonly id?: number;
+  /** Reserved before the cluster may expire it (lease.ts); default a tenth of the TTL, at most 2 s. */
+  readonly marginMs?: number;
+}
+
+function reply<K extends Reply['kind']>(r: Reply, kind: K, what: string): Extract<Reply, { kind: K }> {
+  if (r.kind !== kind) throw new ClientError('ERR_INTERNAL', `${what} was answered with a ${r.kind} reply`);
+  return r as Extract<Reply, { kind: K }>;
+}
+
+function target(c: Consistency): 'leader' | 'any' {
+  return c === 'follower' || c === 'stale' ? 'any' : 'leader';
 }
 
 export class KvClient {
-  readonly #o: Required<Omit<ConnectOptions, 'token' | 'cluster'>> & { token: string; cluster: string };
-  readonly #conns = new Map<string, Conn>();
-  readonly #pending = new Map<number, Pending>();
-  readonly #instance: string;
-  #nextId = 1;
-  #leaderUrl: string | null = null;
-  #rotate = 0;
-  #closed = false;
-  #session: { client: number; nextSeq: number; outstanding: Set<number> } | null = null;
-  #registering: Promise<void> | null = null;
-  #inflight = 0;
-  #waiting: Array<() => void> = [];
+  readonly #c: Caller;
+  readonly #clock: LeaseClock;
+  readonly #keepers = new Map<number, LeaseKeeper>();
+  readonly #watchers = new Set<Watcher>();
 
   constructor(o: ConnectOptions) {
     if (!Array.isArray(o.peers) || o.peers.length === 0) throw new ClientError('ERR_OPTIONS', 'connect() needs peers: at least one ws://host:port address');
@@ -118,78 +120,227 @@ export class KvClient {
       token = unsignedToken({ role: 'admin', sub: 'anonymous', cluster, expMs: 8.64e15 });
     }
     const timeoutMs = o.timeoutMs ?? 10_000;
-    this.#o = {
+    this.#c = new Caller({
       peers: o.peers, token, cluster, timeoutMs, attemptTimeoutMs: o.attemptTimeoutMs ?? Math.min(2000, timeoutMs / 2),
       inflightMax: o.inflightMax ?? 4096, dial: o.dial,
-    };
-    const r = new Uint8Array(6);
-    crypto.getRandomValues(r);
-    this.#instance = Array.from(r, (b) => b.toString(16).padStart(2, '0')).join('');
-    for (const url of o.peers) this.#conns.set(url.replace(/\/$/, ''), { url: url.replace(/\/$/, ''), rpc: null, opening: null, failures: 0 });
+    });
+    this.#clock = o.clock ?? systemClock;
   }
 
   /** Connects to the first member that answers (connect() awaits this). */
   async ready(): Promise<void> {
-    await this.#call({ op: 'status' }, 'any');
+    await this.#c.call({ op: 'status' }, 'any');
   }
 
-  // ---- the key-value API ------------------------------------------------------------------
+  // ---- keys -------------------------------------------------------------------------------
 
-  /** Writes `value`; resolves once it is applied, with the log index it got. */
-  async put(key: string, value: Value): Promise<{ index: number }> {
-    const r = await this.#write((session) => ({ op: 'put', key, value, lease: 0, session }));
+  /** Writes `value` (attached to `lease` if given); resolves once applied, with its revision (index). */
+  async put(key: Key, value: Value, options: { lease?: LeaseRef } = {}): Promise<{ index: number }> {
+    const k = requestKey(key);
+    if (typeof value !== 'string' && !(value instanceof Uint8Array)) throw new ClientError('ERR_BAD_REQUEST', 'a value must be a string or a Uint8Array');
+    const lease = leaseIdOf(options.lease);
+    const r = reply(await this.#c.write((session) => ({ op: 'put', key: k, value, lease, session })), 'write', 'a put');
     return { index: r.index };
   }
 
   /** The value, or undefined; linearizable unless another consistency is asked for. */
-  async get(key: string, options: { consistency?: Consistency } = {}): Promise<Value | undefined> {
+  async get(key: Key, options: { consistency?: Consistency } = {}): Promise<Value | undefined> {
     return (await this.getWithMeta(key, options)).value;
   }
 
-  async getWithMeta(key: string, options: { consistency?: Consistency } = {}): Promise<ReadMeta<Value | undefined>> {
+  async getWithMeta(key: Key, options: { consistency?: Consistency } = {}): Promise<ReadMeta<Value | undefined>> {
+    const k = requestKey(key);
     const consistency = options.consistency ?? 'linearizable';
-    const { reply, servedBy } = await this.#call({ op: 'get', key, consistency }, target(consistency));
-    if (reply.kind !== 'read') throw new ClientError('ERR_INTERNAL', 'a get was answered with something else');
-    return { value: reply.value ?? undefined, index: reply.index, path: reply.path, servedBy };
+    const { reply: r, servedBy } = await this.#c.call({ op: 'get', key: k, consistency }, target(consistency));
+    const read = reply(r, 'read', 'a get');
+    return { value: read.value ?? undefined, index: read.index, path: read.path, servedBy };
   }
 
   /** Deletes `key`; resolves with whether it existed. */
-  async delete(key: string): Promise<{ index: number; existed: boolean }> {
-    const r = await this.#write((session) => ({ op: 'delete', key, session }));
+  async delete(key: Key): Promise<{ index: number; existed: boolean }> {
+    const k = requestKey(key);
+    const r = reply(await this.#c.write((session) => ({ op: 'delete', key: k, session })), 'write', 'a delete');
     return { index: r.index, existed: r.flag === true };
   }
 
-  /** Compare-and-set: writes `value` only if the key holds `expected` (undefined: absent). True if it swapped. */
-  async cas(key: string, expected: Value | undefined, value: Value): Promise<boolean> {
-    const r = await this.#write((session) => ({ op: 'cas', key, expected: expected ?? null, value, session }));
-    return r.flag === true;
+  /**
+   * Compare-and-set: writes `value` only if the key holds `expected` (undefined: the key is
+   * absent). True if it swapped. A transaction: { value = expected } or { createRevision = 0 }.
+   */
+  async cas(key: Key, expected: Value | undefined, value: Value): Promise<boolean> {
+    const r = await this.txn({
+      compare: [expected === undefined ? { key, target: 'createRevision', op: '=', value: 0 } : { key, target: 'value', op: '=', value: expected }],
+      success: [{ op: 'put', key, value }],
+    });
+    return r.succeeded;
   }
 
-  /** Key-value pairs in key order, by prefix or [start, end). */
+  /** Key-value pairs in key order, by prefix or [start, end) (string keys; see range() for bytes). */
   async scan(options: ScanOptions = {}): Promise<Array<[string, Value]>> {
     return (await this.scanWithMeta(options)).value;
   }
 
   async scanWithMeta(options: ScanOptions = {}): Promise<ReadMeta<Array<[string, Value]>>> {
     const consistency = options.consistency ?? 'linearizable';
-    const { reply, servedBy } = await this.#call({
-      op: 'scan', prefix: options.prefix ?? null, start: options.start ?? null, end: options.end ?? null,
+    const opt = (k: string | undefined, what: string) => (k === undefined ? null : requestRange({ start: k }, what).start);
+    const { reply: r, servedBy } = await this.#c.call({
+      op: 'scan', prefix: opt(options.prefix, 'prefix'), start: opt(options.start, 'start'), end: opt(options.end, 'end'),
       limit: options.limit ?? null, consistency,
     }, target(consistency));
-    if (reply.kind !== 'scan') throw new ClientError('ERR_INTERNAL', 'a scan was answered with something else');
-    return { value: reply.pairs.map(([k, v]) => [k, v]), index: reply.index, path: reply.path, servedBy };
+    const s = reply(r, 'scan', 'a scan');
+    return { value: s.pairs.map(([k, v]) => [k, v]), index: s.index, path: s.path, servedBy };
   }
+
+  /** Keys with their revisions, by key, prefix or [start, end), in byte order. */
+  async range(spec: RangeSpec, options: RangeOptions = {}): Promise<RangeResult> {
+    const { start, end } = requestRange(spec);
+    const consistency = options.consistency ?? 'linearizable';
+    const limit = options.limit ?? null;
+    if (limit !== null && (!Number.isSafeInteger(limit) || limit < 1)) throw new ClientError('ERR_BAD_REQUEST', `limit must be a positive integer (got ${String(limit)})`);
+    const { reply: r, servedBy } = await this.#c.call({ op: 'range', start, end, limit, consistency }, target(consistency));
+    const g = reply(r, 'range', 'a range');
+    return { kvs: g.kvs.map(fromWire), more: g.more, revision: g.index, path: g.path, servedBy };
+  }
+
+  /** Deletes every key of a prefix or [start, end) in one revision; resolves with how many went. */
+  async deleteRange(spec: RangeSpec): Promise<{ deleted: number; revision: number }> {
+    const { start, end } = requestRange(spec);
+    const r = reply(await this.#c.write((session) => ({ op: 'deleteRange', start, end, session })), 'deleted', 'a deleteRange');
+    return { deleted: r.deleted, revision: r.index };
+  }
+
+  /** Runs a transaction (txn.ts): the compares, then one branch, atomically, as one log entry. */
+  async txn(t: TxnRequest): Promise<TxnResponse> {
+    const w = toWireTxn(t);
+    const r = reply(await this.#c.write((session) => ({ op: 'txn', ...w, session })), 'txn', 'a txn');
+    return { succeeded: r.succeeded, revision: r.index, results: r.results.map(fromWireResult) };
+  }
+
+  /** Forgets the watch history up to and including `revision` (admin token). */
+  async compact(revision: number): Promise<{ compactRevision: number; revision: number }> {
+    if (!Number.isSafeInteger(revision) || revision < 1) throw new ClientError('ERR_BAD_REQUEST', `compact needs a revision, a positive integer (got ${String(revision)})`);
+    const { reply: r } = await this.#c.call({ op: 'compact', revision }, 'leader');
+    const c = reply(r, 'compact', 'a compact');
+    return { compactRevision: c.compactRevision, revision: c.index };
+  }
+
+  // ---- leases -----------------------------------------------------------------------------
+
+  /**
+   * Grants a lease of `ttlMs`. The returned Lease is not renewed until keepAlive(lease): until
+   * then it counts down from the grant's send time.
+   */
+  async grant(ttlMs: number, options: GrantOptions = {}): Promise<Lease> {
+    if (!Number.isSafeInteger(ttlMs) || ttlMs < 1) throw new ClientError('ERR_BAD_REQUEST', `a lease's TTL must be a positive integer of ms (got ${String(ttlMs)})`);
+    const id = options.id ?? 0;
+    if (!Number.isSafeInteger(id) || id < 0) throw new ClientError('ERR_BAD_REQUEST', `a lease id must be a non-negative integer (got ${String(id)})`);
+    const marginMs = options.marginMs ?? defaultMarginMs(ttlMs);
+    if (!(Number.isFinite(marginMs) && marginMs >= 0 && marginMs <= ttlMs / 2)) {
+      throw new ClientError('ERR_OPTIONS', `marginMs must be in [0, ttlMs / 2] = [0, ${ttlMs / 2}] (got ${String(marginMs)}): past half the TTL, keep-alives every third of it could not keep the lease`);
+    }
+    const sentAt = this.#clock.now();
+    const r = reply(await this.#c.write((session) => ({ op: 'leaseGrant', ttlMs, lease: id, session })), 'lease', 'a lease grant');
+    return this.#track(new Lease(r.lease, r.ttlMs, marginMs, sentAt, this.#clock), sentAt);
+  }
+
+  /**
+   * Takes over a lease granted elsewhere (another process, an earlier run): one keep-alive now,
+   * whose answer gives its TTL and starts its clock. Then keepAlive() it like a granted one.
+   * ERR_LEASE_NOT_FOUND if it is gone.
+   */
+  async resumeLease(lease: LeaseRef, options: Pick<GrantOptions, 'marginMs'> = {}): Promise<Lease> {
+    const id = leaseIdOf(lease);
+    if (id === 0) throw new ClientError('ERR_BAD_REQUEST', 'lease 0 means "no lease": there is nothing to resume');
+    const sentAt = this.#clock.now();
+    const ttlMs = await this.#keepAliveOnce(id, this.#c.o.timeoutMs);
+    const marginMs = options.marginMs ?? defaultMarginMs(ttlMs);
+    if (!(Number.isFinite(marginMs) && marginMs >= 0 && marginMs <= ttlMs / 2)) throw new ClientError('ERR_OPTIONS', `marginMs must be in [0, ${ttlMs / 2}] (got ${String(marginMs)})`);
+    this.#keepers.get(id)?.stop('closed', new ClientError('ERR_CLOSED', `lease ${id} was resumed by another Lease object of this client`));
+    return this.#track(new Lease(id, ttlMs, marginMs, sentAt, this.#clock), sentAt);
+  }
+
+  #track(lease: Lease, sentAt: number): Lease {
+    const keeper = new LeaseKeeper(lease, sentAt, this.#clock, (timeoutMs) => this.#keepAliveOnce(lease.id, timeoutMs));
+    this.#keepers.set(lease.id, keeper);
+    lease.signal.addEventListener('abort', () => {
+      if (this.#keepers.get(lease.id) === keeper) this.#keepers.delete(lease.id);
+    }, { once: true });
+    return lease;
+  }
+
+  /**
+   * Keeps `lease` alive in the background (a keep-alive every third of its TTL, to the leader)
+   * until it is revoked, lost or the client closes. Throws ERR_LEASE_LOST if it is over already.
+   */
+  keepAlive(lease: Lease): Lease {
+    const keeper = this.#keepers.get(lease.id);
+    if (keeper === undefined || keeper.lease !== lease) {
+      throw lease.error ?? new ClientError('ERR_BAD_REQUEST', `lease ${lease.id} was not granted by this client: keepAlive() renews leases from grant()`);
+    }
+    keeper.start();
+    return lease;
+  }
+
+  async #keepAliveOnce(id: number, timeoutMs: number): Promise<number> {
+    const attemptTimeoutMs = Math.max(1, Math.min(this.#c.o.attemptTimeoutMs, timeoutMs));
+    const { reply: r } = await this.#c.call({ op: 'leaseKeepAlive', lease: id }, 'leader', { timeoutMs, attemptTimeoutMs });
+    return reply(r, 'lease', 'a keep-alive').ttlMs;
+  }
+
+  /** Revokes a lease: its keys are deleted at once. Resolves with how many. */
+  async revoke(lease: LeaseRef): Promise<{ deleted: number; revision: number }> {
+    const id = leaseIdOf(lease);
+    if (id === 0) throw new ClientError('ERR_BAD_REQUEST', 'lease 0 means "no lease": nothing to revoke');
+    this.#keepers.get(id)?.stop('revoked', new ClientError('ERR_LEASE_LOST', `lease ${id} was revoked by this client`));
+    const r = reply(await this.#c.write((session) => ({ op: 'leaseRevoke', lease: id, session })), 'deleted', 'a lease revoke');
+    return { deleted: r.deleted, revision: r.index };
+  }
+
+  /**
+   * A lease's TTL, its keys, and its time left. Asked of the leader by default ('readindex'):
+   * only the leader keeps lease time, so with 'linearizable', 'follower' or 'stale' a follower
+   * may answer, and then remainingMs is null.
+   */
+  async leaseInfo(lease: LeaseRef, options: { consistency?: Consistency } = {}): Promise<LeaseInfoResult> {
+    const id = leaseIdOf(lease);
+    const consistency = options.consistency ?? 'readindex';
+    const { reply: r } = await this.#c.call({ op: 'leaseInfo', lease: id, consistency }, target(consistency));
+    const i = reply(r, 'leaseInfo', 'a lease info');
+    return { id: i.lease, ttlMs: i.ttlMs, remainingMs: i.remainingMs === null ? null : Math.round(i.remainingMs), keys: i.keys.map(userKey), revision: i.index };
+  }
+
+  // ---- watch and recipes ------------------------------------------------------------------
+
+  /** Changes to a key or range, as an async iterator of batches (watch.ts). */
+  watch(spec: RangeSpec, options: WatchOptions = {}): Watcher {
+    if (this.#c.closed) throw new ClientError('ERR_CLOSED', 'the client was closed');
+    const w = new Watcher(this.#c, requestRange(spec, 'watch'), options, () => this.#watchers.delete(w));
+    this.#watchers.add(w);
+    return w;
+  }
+
+  /** Takes the lock `name`, waiting for earlier holders (recipes.ts). */
+  lock(name: string, options: LockOptions = {}): Promise<Lock> {
+    return acquireLock(this, name, options);
+  }
+
+  /** The election `name` (recipes.ts). */
+  election(name: string, options: ElectionOptions = {}): Election {
+    return new Election(this, name, options);
+  }
+
+  // ---- the cluster ------------------------------------------------------------------------
 
   /** One member's view: the leader's by default, 'any' member's, or the member at `url`. */
   async status(url?: string): Promise<Record<string, unknown>> {
-    const { reply } = await this.#call({ op: 'status' }, url ?? 'leader');
-    return (reply as { info: Record<string, unknown> }).info;
+    const { reply: r } = await this.#c.call({ op: 'status' }, url ?? 'leader');
+    return reply(r, 'info', 'status').info as Record<string, unknown>;
   }
 
   /** Membership: list, or change it (admin token). */
   async members(action: MembersAction = 'list', node?: string, url?: string): Promise<Record<string, unknown>> {
-    const { reply } = await this.#call({ op: 'members', action, node: node ?? null, url: url ?? null }, 'leader');
-    return (reply as { info: Record<string, unknown> }).info;
+    const { reply: r } = await this.#c.call({ op: 'members', action, node: node ?? null, url: url ?? null }, 'leader');
+    return reply(r, 'info', 'members').info as Record<string, unknown>;
   }
 
   /**
@@ -198,224 +349,21 @@ export class KvClient {
    * (say a leadership transfer's timeoutNow) by their delays. Empty lists heal it.
    */
   async injectFault(url: string, block: readonly string[], delays: readonly FaultDelay[] = []): Promise<void> {
-    await this.#call({ op: 'fault', block, delays }, url);
+    await this.#c.call({ op: 'fault', block, delays }, url);
   }
 
   /** Moves leadership to `to` (admin token). */
   async transferLeader(to: string): Promise<void> {
-    await this.#call({ op: 'transfer', to }, 'leader');
+    await this.#c.call({ op: 'transfer', to }, 'leader');
   }
 
+  /** Stops every renewer and watcher, and closes the connections. Leases left run out on the cluster. */
   async close(): Promise<void> {
-    this.#closed = true;
-    if (this.#sweep !== null) clearInterval(this.#sweep);
-    this.#sweep = null;
-    for (const c of this.#conns.values()) c.rpc?.close();
-    for (const p of this.#pending.values()) p.reject(new ClientError('ERR_CLOSED', 'the client was closed'));
-    this.#pending.clear();
+    for (const k of [...this.#keepers.values()]) k.stop('closed', new ClientError('ERR_CLOSED', `the client was closed: lease ${k.lease.id} is no longer renewed`));
+    this.#keepers.clear();
+    for (const w of [...this.#watchers]) w.close();
+    this.#c.close();
   }
-
-  // ---- writes and sessions ----------------------------------------------------------------
-
-  async #write(build: (s: SessionRef) => RequestBody): Promise<{ index: number; flag: boolean | null }> {
-    for (let round = 0; ; round++) {
-      await this.#ensureSession();
-      const s = this.#session!;
-      const seq = s.nextSeq++;
-      s.outstanding.add(seq);
-      const trace: CallTrace = { uncertain: false };
-      try {
-        // Sequence numbers only grow and the Set keeps insertion order: its first is the smallest.
-        const firstUnacked = s.outstanding.values().next().value ?? seq;
-        const { reply } = await this.#call(build({ client: s.client, seq, firstUnacked }), 'leader', trace);
-        if (reply.kind !== 'write') throw new ClientError('ERR_INTERNAL', 'a write was answered with something else');
-        return { index: reply.index, flag: reply.flag };
-      } catch (err) {
-        if (err instanceof ClientError && err.code === 'ERR_SESSION_EXPIRED') {
-          // The expiry proves that the attempt it answers applied nothing. If an earlier attempt
-          // may have applied (its answer was lost), the session that would have recognised a
-          // retry is gone: writing again under a new one could apply the request twice. This
-          // relies on members never proposing a client's request on their own: only the SDK
-          // sends a request again, so every application of it went through an attempt here.
-          if (trace.uncertain) {
-            throw new ClientError('ERR_OUTCOME_UNKNOWN', `the write may have been applied: an earlier attempt went unanswered, and its session expired before a retry could find out (${err.message})`);
-          }
-          // Nothing was applied: open a new session and write again (once).
-          if (round === 0) {
-            if (this.#session === s) this.#session = null;
-            continue;
-          }
-        }
-        throw err;
-      } finally {
-        s.outstanding.delete(seq);
-      }
-    }
-  }
-
-  #ensureSession(): Promise<void> {
-    if (this.#session !== null) return Promise.resolve();
-    this.#registering ??= this.#call({ op: 'register' }, 'leader').then(({ reply }) => {
-      if (reply.kind !== 'register') throw new ClientError('ERR_INTERNAL', 'register was answered with something else');
-      this.#session = { client: reply.client, nextSeq: 1, outstanding: new Set() };
-    }).finally(() => { this.#registering = null; });
-    return this.#registering;
-  }
-
-  // ---- calls, retries, leader discovery ---------------------------------------------------
-
-  async #call(body: RequestBody, where: 'leader' | 'any' | string, trace?: CallTrace): Promise<{ reply: Reply; servedBy: string }> {
-    if (this.#closed) throw new ClientError('ERR_CLOSED', 'the client was closed');
-    await this.#admit();
-    const deadline = Date.now() + this.#o.timeoutMs;
-    let last = 'no member answered';
-    try {
-      for (let attempt = 0; Date.now() < deadline && !this.#closed; attempt++) {
-        const url = this.#pick(where, attempt);
-        let sent = false;
-        try {
-          const rpc = await this.#connection(url);
-          sent = true;
-          const res = await this.#send(rpc, body, Math.min(this.#o.attemptTimeoutMs, deadline - Date.now()));
-          if (res.ok) return { reply: res.reply, servedBy: rpc.serverId };
-          throw new Attempt(res.error);
-        } catch (err) {
-          if (trace !== undefined && sent && !(err instanceof Attempt && notApplied.has(err.error.code))) trace.uncertain = true;
-          if (err instanceof Attempt) {
-            const e = err.error;
-            last = `${e.code}: ${e.message}`;
-            if (e.code === 'ERR_NOT_LEADER' && e.leader?.url != null && where === 'leader') this.#leaderUrl = e.leader.url.replace(/\/$/, '');
-            else if (where === 'leader' && this.#leaderUrl === url) this.#leaderUrl = null;
-            if (!transient.has(e.code)) throw new ClientError(e.code as ClientError['code'], e.message);
-            if (e.code === 'ERR_NOT_LEADER' && e.leader?.url != null) continue;
-          } else if (err instanceof ClientError) {
-            throw err;
-          } else if (/\b(4001|4010)\b|ERR_TOKEN/.test((err as Error).message)) {
-            // The member refused our credentials: retrying elsewhere will not change that.
-            throw new ClientError('ERR_FORBIDDEN', `${url} refused the token (${(err as Error).message}): check the token, its cluster and its expiry`);
-          } else if (where !== 'leader' && where !== 'any') {
-            // A request for one named member does not wander elsewhere: report it unreachable.
-            throw new ClientError('ERR_UNAVAILABLE', `${url} is unreachable: ${(err as Error).message}`);
-          } else {
-            last = `${url}: ${(err as Error).message}`;
-            if (this.#leaderUrl === url) this.#leaderUrl = null;
-          }
-          await sleep(Math.min(1000, 20 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random() / 2));
-        }
-      }
-    } finally {
-      this.#release();
-    }
-    if (this.#closed) throw new ClientError('ERR_CLOSED', 'the client was closed');
-    throw new ClientError('ERR_TIMEOUT', `no answer from the cluster within ${this.#o.timeoutMs} ms (last error: ${last})`);
-  }
-
-  #pick(where: 'leader' | 'any' | string, attempt: number): string {
-    if (where !== 'leader' && where !== 'any') return where.replace(/\/$/, '');
-    if (where === 'leader' && this.#leaderUrl !== null) return this.#leaderUrl;
-    if (where === 'any' && attempt === 0) {
-      for (const c of this.#conns.values()) if (c.rpc?.open === true) return c.url;
-    }
-    const urls = [...this.#conns.keys()];
-    return urls[this.#rotate++ % urls.length]!;
-  }
-
-  #connection(url: string): Promise<RpcConnection> {
-    let c = this.#conns.get(url);
-    if (c === undefined) {
-      c = { url, rpc: null, opening: null, failures: 0 };
-      this.#conns.set(url, c);
-    }
-    if (c.rpc !== null && c.rpc.open) return Promise.resolve(c.rpc);
-    const conn = c;
-    conn.opening ??= RpcConnection.open({ url, cluster: this.#o.cluster, token: this.#o.token, instance: this.#instance, dial: this.#o.dial })
-      .then((rpc) => {
-        conn.rpc = rpc;
-        conn.failures = 0;
-        rpc.listen({
-          payloads: (ps) => this.#onPayloads(ps),
-          closed: () => this.#onClosed(rpc),
-        });
-        return rpc;
-      })
-      .finally(() => { conn.opening = null; });
-    return conn.opening;
-  }
-
-  #send(rpc: RpcConnection, body: RequestBody, timeoutMs: number): Promise<Response> {
-    const id = this.#nextId++;
-    this.#startSweep();
-    return new Promise<Response>((resolve, reject) => {
-      this.#pending.set(id, { op: body.op, conn: rpc, resolve, reject, deadline: performance.now() + Math.max(1, timeoutMs) });
-      rpc.send(encodeRequest(id, body));
-    });
-  }
-
-  #sweep: ReturnType<typeof setInterval> | null = null;
-
-  /** One timer gives up on attempts past their deadline (a timer per request costs too much). */
-  #startSweep(): void {
-    if (this.#sweep !== null) return;
-    this.#sweep = setInterval(() => {
-      const now = performance.now();
-      for (const [id, p] of this.#pending) {
-        if (p.deadline > now) continue;
-        this.#pending.delete(id);
-        p.reject(new Attempt({ code: 'ERR_TIMEOUT', message: `${p.conn.serverId} did not answer in time`, leader: null }));
-      }
-      if (this.#pending.size === 0 && this.#sweep !== null) {
-        clearInterval(this.#sweep);
-        this.#sweep = null;
-      }
-    }, 50);
-    (this.#sweep as { unref?: () => void }).unref?.();
-  }
-
-  #onPayloads(payloads: readonly Uint8Array[]): void {
-    for (const p of payloads) {
-      let raw: readonly unknown[];
-      try {
-        raw = decodeResponseHead(p);
-      } catch {
-        continue;
-      }
-      const pending = this.#pending.get(raw[0] as number);
-      if (pending === undefined) continue;
-      this.#pending.delete(raw[0] as number);
-      try {
-        pending.resolve(decodeResponse(raw, pending.op));
-      } catch (err) {
-        pending.reject(err as Error);
-      }
-    }
-  }
-
-  #onClosed(rpc: RpcConnection): void {
-    for (const [id, p] of this.#pending) {
-      if (p.conn !== rpc) continue;
-      this.#pending.delete(id);
-      p.reject(new Error(`connection to ${rpc.serverId} closed`));
-    }
-  }
-
-  async #admit(): Promise<void> {
-    while (this.#inflight >= this.#o.inflightMax) await new Promise<void>((r) => this.#waiting.push(r));
-    this.#inflight++;
-  }
-
-  #release(): void {
-    this.#inflight--;
-    this.#waiting.shift()?.();
-  }
-}
-
-
-function target(c: Consistency): 'leader' | 'any' {
-  return c === 'follower' || c === 'stale' ? 'any' : 'leader';
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** Connects to a cluster; resolves once one member answered. */

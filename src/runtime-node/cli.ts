@@ -6,15 +6,15 @@ import { readFileSync, statSync } from 'node:fs';
 import { ClientError } from '../client/errors.ts';
 import type { KvClient } from '../client/kv.ts';
 import { connect } from '../client/node.ts';
-import type { Consistency } from '../client/protocol.ts';
-import { consistencies } from '../client/protocol.ts';
 import { mintToken, tokenRoles, type TokenRole } from '../transport/token.ts';
 import { duration, hostPort, integer, onOff, opt, parse, peerMap, peerUrls, required, UsageError } from './cli-args.ts';
 import { logLevels } from './logger.ts';
 import { Peer } from './peer.ts';
+import { peerKvFlags, peerKvHelp, peerKvLimits } from './peer-kv-flags.ts';
 import { learnerWindowMax, PeerOptionError } from './peer-options.ts';
 import { defaults as raftDefaults } from '../core/config.ts';
 import { runStart } from './cli-start.ts';
+import { kvCommand } from './cli-kv.ts';
 import type { LogLevel } from '../transport/transport.ts';
 
 const help = {
@@ -27,7 +27,7 @@ commands:
   peer             run one peer in the foreground
   token            print a signed token for clients, readers, learners or admins
   status           show each member's role, term, commit and applied index, and lag
-  kv               put | get | del | cas | scan keys
+  kv               keys, ranges, transactions, watches, leases, locks, elections
   members          list | add | promote | remove members
   transfer-leader  move leadership to another voter
 
@@ -73,7 +73,8 @@ bootstraps the cluster from --peers (which must include this peer); later starts
   --faults             accept fault-injection requests (tests and the demo page only): drop Raft
                        traffic with given members, hold back given message types
   --exit-with-parent   stop gracefully when stdin closes (used by \`edgeraft start\`)
-`,
+
+${peerKvHelp}`,
   token: `usage: edgeraft token --secret-file FILE --role client|reader|learner|admin [--ttl 1h] [--sub NAME] [--cluster NAME]
 
 Prints a signed token. client: reads and writes; reader: reads only; learner: a browser
@@ -82,13 +83,6 @@ follower-reader; admin: a client that may also change membership and move leader
   status: `usage: edgeraft status --peers HOST:PORT,... [--token T | --secret-file FILE] [--json]
 
 Asks each member for its view: role, term, commit and applied index, log size, lag.
-`,
-  kv: `usage: edgeraft kv <put KEY VALUE | get KEY | del KEY | cas KEY EXPECTED NEW | scan> --peers HOST:PORT,...
-                  [--token T | --secret-file FILE] [--consistency C] [--prefix P] [--start S] [--end E]
-                  [--limit N] [--absent] [--timeout 10s] [--json]
-
-  --consistency C   linearizable (default) | readindex | lease | follower | stale
-  --absent          for cas: expect the key to be absent (EXPECTED is then omitted)
 `,
   members: `usage: edgeraft members <list | add ID HOST:PORT [--learner] | promote ID | remove ID>
                        --peers HOST:PORT,... (--token ADMIN_TOKEN | --secret-file FILE)
@@ -131,8 +125,10 @@ async function peerCommand(argv: string[]): Promise<number> {
     'snapshot-retain': { type: 'string' }, 'learners-max': { type: 'string' }, 'learner-inflight': { type: 'string' }, 'relay-learners': { type: 'string' },
     'learner-inflight-bytes': { type: 'string' }, sync: { type: 'string' }, 'log-level': { type: 'string' }, faults: { type: 'boolean' }, 'web-root': { type: 'string' },
     'exit-with-parent': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    ...peerKvFlags,
   });
   if (values.help === true) return print(help.peer);
+  const kvLimits = peerKvLimits(values);
   const listen = hostPort(required(values, 'listen'), 'listen');
   const insecure = values.insecure === true;
   const secretFile = opt(values, 'secret-file');
@@ -160,7 +156,7 @@ async function peerCommand(argv: string[]): Promise<number> {
         learnerInflightBytesMax: integer(opt(values, 'learner-inflight-bytes'), 'learner-inflight-bytes', learnerWindowDefault, 1, learnerWindowMax),
         relayObservers: onOff(opt(values, 'relay-learners'), 'relay-learners', true),
       },
-      sync, logLevel, faults: values.faults === true, webRoot: opt(values, 'web-root') ?? null,
+      sync, logLevel, faults: values.faults === true, webRoot: opt(values, 'web-root') ?? null, ...kvLimits,
     });
   } catch (err) {
     if (err instanceof UsageError) throw err;
@@ -221,58 +217,6 @@ async function client(values: Record<string, string | boolean | undefined>, role
 
 function out(values: Record<string, string | boolean | undefined>, value: unknown, text: string): void {
   process.stdout.write(values.json === true ? `${JSON.stringify(value)}\n` : `${text}\n`);
-}
-
-async function kvCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, {
-    ...clientFlags, consistency: { type: 'string' }, prefix: { type: 'string' }, start: { type: 'string' },
-    end: { type: 'string' }, limit: { type: 'string' }, absent: { type: 'boolean' },
-  }, 4);
-  if (values.help === true || positionals.length === 0) return print(help.kv, values.help === true ? 0 : 2);
-  const [action, key, a, b] = positionals;
-  const consistency = (opt(values, 'consistency') ?? 'linearizable') as Consistency;
-  if (!consistencies.includes(consistency)) throw new UsageError(`--consistency must be one of ${consistencies.join(', ')} (got '${consistency}')`);
-  const need = (n: number, shape: string) => {
-    if (positionals.length !== n) throw new UsageError(`usage: edgeraft kv ${shape}`);
-  };
-  switch (action) {
-    case 'put': need(3, 'put KEY VALUE'); break;
-    case 'get': case 'del': need(2, `${action} KEY`); break;
-    case 'cas': need(values.absent === true ? 3 : 4, values.absent === true ? 'cas KEY NEW --absent' : 'cas KEY EXPECTED NEW'); break;
-    case 'scan': need(1, 'scan [--prefix P] [--start S] [--end E] [--limit N]'); break;
-    default: throw new UsageError(`unknown kv action '${action}' (put, get, del, cas or scan)`);
-  }
-  const kv = await client(values, 'client');
-  try {
-    switch (action) {
-      case 'put': { const r = await kv.put(key!, a!); out(values, r, `ok (index ${r.index})`); break; }
-      case 'get': {
-        const r = await kv.getWithMeta(key!, { consistency });
-        out(values, r, r.value === undefined ? '(absent)' : typeof r.value === 'string' ? r.value : `<${r.value.byteLength} bytes>`);
-        if (values.json !== true) process.stderr.write(`(index ${r.index}, served by ${r.servedBy} via ${r.path})\n`);
-        break;
-      }
-      case 'del': { const r = await kv.delete(key!); out(values, r, r.existed ? `deleted (index ${r.index})` : `was absent (index ${r.index})`); break; }
-      case 'cas': {
-        const swapped = values.absent === true ? await kv.cas(key!, undefined, a!) : await kv.cas(key!, a!, b!);
-        out(values, { swapped }, swapped ? 'swapped' : 'not swapped (the current value differs)');
-        if (!swapped) return 1;
-        break;
-      }
-      case 'scan': {
-        const pairs = await kv.scan({
-          consistency, ...(opt(values, 'prefix') !== undefined ? { prefix: values.prefix as string } : {}),
-          ...(opt(values, 'start') !== undefined ? { start: values.start as string } : {}), ...(opt(values, 'end') !== undefined ? { end: values.end as string } : {}),
-          limit: integer(opt(values, 'limit'), 'limit', 1000, 1, 10_000),
-        });
-        out(values, pairs, pairs.map(([k, v]) => `${k}\t${typeof v === 'string' ? v : `<${v.byteLength} bytes>`}`).join('\n') || '(none)');
-        break;
-      }
-    }
-    return 0;
-  } finally {
-    await kv.close();
-  }
 }
 
 async function statusCommand(argv: string[]): Promise<number> {
@@ -367,7 +311,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'peer': return await peerCommand(rest);
       case 'token': return await tokenCommand(rest);
       case 'status': return await statusCommand(rest);
-      case 'kv': return await kvCommand(rest);
+      case 'kv': return await kvCommand(rest, client);
       case 'members': return await membersCommand(rest);
       case 'transfer-leader': return await transferCommand(rest);
       default: throw new UsageError(`unknown command '${command}'`);

@@ -307,7 +307,7 @@ export class ClientService {
         return this.#read(req.consistency).then((at) => {
           const l = this.#peer.machine.lease(id);
           if (l === undefined) throw new ServiceError('ERR_LEASE_NOT_FOUND', `lease ${id} does not exist (never granted, revoked, or expired)`);
-          return { kind: 'leaseInfo', index: this.#servedAt(at.index), lease: l.id, ttlMs: l.ttlMs, remainingMs: this.#peer.leases.remainingMs(l.id), keys: l.keys };
+          return { kind: 'leaseInfo', index: this.#servedAt(at.index), lease: l.id, ttlMs: l.ttlMs, remainingMs: roundMs(this.#peer.leases.remainingMs(l.id)), keys: l.keys };
         });
       }
       case 'compact':
@@ -564,4 +564,9 @@ function userEvents(batches: readonly RevisionEvents[]): RevisionEvents[] {
     if (events.length > 0) out.push({ revision: b.revision, events });
   }
   return out;
+}
+
+/** Whole milliseconds for the wire (the leader's clock reads fractions). */
+function roundMs(ms: number | null): number | null {
+  return ms === null ? null : Math.round(ms);
 }

@@ -1,6 +1,7 @@
 // The demo page of `npm start`: polls every member's status through the client SDK (WebSocket),
 // draws the cluster, lists elections, and offers a key-value console and per-member buttons; the
-// tab also runs a follower-reader of its own (replica-panel.ts). Only killing and restarting
+// tab also runs a follower-reader of its own (replica-panel.ts), and has a lock panel
+// (lock-panel.ts) and a watch panel (watch-panel.ts) on the SDK. Only killing and restarting
 // processes goes to the supervisor (/control); everything about the cluster itself, faults
 // included, goes through the SDK, the way an application would use it.
 
@@ -8,7 +9,9 @@ import { ClientError, connect } from '../../client/browser.ts';
 import type { KvClient } from '../../client/browser.ts';
 import { drawCluster, type MemberView } from './drawing.ts';
 import { runKvOp, type KvOp } from './kv-console.ts';
+import { LockPanel } from './lock-panel.ts';
 import { ReplicaPanel } from './replica-panel.ts';
+import { WatchPanel } from './watch-panel.ts';
 
 interface MemberConfig {
   readonly id: string;
@@ -307,6 +310,8 @@ async function main(): Promise<void> {
   const panel = new ReplicaPanel(config.members.map((m) => m.url));
   panel.start().catch((err: unknown) => banner(`this tab's replica failed: ${describe(err)}`));
   const kv = await connectWhenUp(config, 8000);
+  new LockPanel(kv);
+  new WatchPanel(kv);
   const watch = await connectWhenUp(config, pollTimeoutMs * 2);
   await new Page(config, kv, watch).run();
 }
