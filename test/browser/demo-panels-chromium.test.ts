@@ -6,9 +6,8 @@
 // the first releases; a lock whose keep-alives cannot get through (no majority) shows as lost.
 // Screenshots go to test-results/demo/panels-*.png. Without Chromium every test is registered as
 // skipped (counted so), and the reason is printed.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +16,7 @@ import * as assert from 'uvu/assert';
 import type { Page } from 'playwright-core';
 import { findChromium, launchBrowser, type LaunchedBrowser } from './chromium.ts';
 import { unless } from '../requires.ts';
+import { freePortBlock, startSupervisor, type Supervisor } from '../e2e/supervisor.ts';
 
 const test = suite('demo page: watch and lock panels');
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -26,15 +26,8 @@ const it = unless(test, executablePath === null ? 'no Chromium (apt-get install 
 /** Short, so that keep-alives (every third of it) land within the test's patience. */
 const lockTtlS = 3;
 
-interface Running {
-  readonly proc: ChildProcess;
-  readonly url: string;
-  readonly output: () => string;
-  readonly exited: Promise<unknown>;
-}
-
 interface Ctx {
-  readonly running: Running;
+  readonly running: Supervisor;
   readonly browser: LaunchedBrowser;
   readonly a: Page;
   readonly errors: string[];
@@ -46,44 +39,6 @@ let ctx: Ctx | null = null;
 function c(): Ctx {
   if (ctx === null) throw new Error('the suite did not start');
   return ctx;
-}
-
-async function isFree(p: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen(p, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-/** A port P with P..P+3 free (the page and three members), below the ephemeral range. */
-async function freePortBlock(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 12_000);
-    let ok = true;
-    for (let i = 0; i <= 3 && ok; i++) ok = await isFree(base + i);
-    if (ok) return base;
-  }
-  throw new Error('no block of 4 free ports found');
-}
-
-async function startSupervisor(port: number): Promise<Running> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/runtime-node/cli.ts', 'start', '--dir', dir, '--port', String(port)],
-    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-  proc.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
-  const exited = new Promise((resolve) => proc.once('exit', resolve));
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const m = /web page: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
-    if (m !== null) return { proc, url: m[1]!, output: () => out, exited };
-    if (proc.exitCode !== null || Date.now() > deadline) {
-      proc.kill('SIGTERM');
-      throw new Error(`the supervisor printed no URL (exit ${proc.exitCode}):\n${out}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 const textOf = (testid: string) => `(document.querySelector('[data-testid="${testid}"]')?.textContent ?? '')`;
@@ -135,7 +90,7 @@ test.before(async () => {
   const r = spawnSync(process.execPath, ['build.mjs', '--quiet'], { cwd: root, encoding: 'utf8' });
   assert.is(r.status, 0, `node build.mjs failed:\n${r.stdout}${r.stderr}`);
   mkdirSync(shots, { recursive: true });
-  const running = await startSupervisor(await freePortBlock());
+  const running = await startSupervisor(dir, await freePortBlock());
   const browser = await launchBrowser({ executablePath });
   const errors: string[] = [];
   ctx = { running, browser, a: await openTab(browser, running.url, errors), errors };

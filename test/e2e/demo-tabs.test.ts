@@ -5,9 +5,8 @@
 // duplicated tab (which copies sessionStorage, so the tab id) becomes a replica of its own.
 // Screenshots of both tabs side by side go to test-results/demo/tabs-*.png.
 // Without Chromium the tab test is registered as skipped (counted so); the token endpoint is still checked.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +17,7 @@ import { connect } from '../../src/client/node.ts';
 import { readClaims } from '../../src/transport/token.ts';
 import { findChromium, launchBrowser, type LaunchedBrowser } from '../browser/chromium.ts';
 import { unless } from '../requires.ts';
+import { freePortBlock, startSupervisor, type Supervisor } from './supervisor.ts';
 
 const test = suite('demo page: tabs as follower-readers');
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -26,59 +26,14 @@ const executablePath = findChromium();
 /** Keys written before the reload, so that resuming visibly beats refetching. */
 const bulkKeys = 40;
 
-interface Running {
-  readonly proc: ChildProcess;
-  readonly url: string;
-  readonly output: () => string;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
 const dir = mkdtempSync(join(tmpdir(), 'edgeraft-tabs-'));
-let running: Running | null = null;
-
-async function isFree(p: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen(p, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-/** A port P with P..P+3 free (the page and three members), below the ephemeral range. */
-async function freePortBlock(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 12_000);
-    let ok = true;
-    for (let i = 0; i <= 3 && ok; i++) ok = await isFree(base + i);
-    if (ok) return base;
-  }
-  throw new Error('no block of 4 free ports found');
-}
-
-async function startSupervisor(port: number): Promise<Running> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/runtime-node/cli.ts', 'start', '--dir', dir, '--port', String(port)],
-    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-  proc.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const m = /web page: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
-    if (m !== null) return { proc, url: m[1]!, output: () => out, exited };
-    if (proc.exitCode !== null || Date.now() > deadline) {
-      proc.kill('SIGTERM');
-      throw new Error(`the supervisor printed no URL (exit ${proc.exitCode}):\n${out}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+let running: Supervisor | null = null;
 
 test.before(async () => {
   const r = spawnSync(process.execPath, ['build.mjs', '--quiet'], { cwd: root, encoding: 'utf8' });
   assert.is(r.status, 0, `node build.mjs failed:\n${r.stdout}${r.stderr}`);
   mkdirSync(shots, { recursive: true });
-  running = await startSupervisor(await freePortBlock());
+  running = await startSupervisor(dir, await freePortBlock());
 });
 
 test.after(async () => {
@@ -161,7 +116,7 @@ async function shotBoth(browser: LaunchedBrowser, tabs: readonly Page[], name: s
   });
 }
 
-async function twoTabs(browser: LaunchedBrowser, s: Running): Promise<void> {
+async function twoTabs(browser: LaunchedBrowser, s: Supervisor): Promise<void> {
   const errors: string[] = [];
   const tabs: Page[] = [];
   for (let i = 0; i < 2; i++) {

@@ -6,9 +6,8 @@
 //
 // The supervisor serves dist/demo, so the suite first runs `node build.mjs --quiet` (about 1 s):
 // a stale or missing bundle would otherwise test yesterday's page.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +17,7 @@ import type { Page } from 'playwright-core';
 import { connect } from '../../src/client/node.ts';
 import { findChromium, launchBrowser, type LaunchedBrowser } from '../browser/chromium.ts';
 import { unless } from '../requires.ts';
+import { freePortBlock, startSupervisor, type Supervisor } from './supervisor.ts';
 
 const test = suite('edgeraft start (npm start)');
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -25,13 +25,6 @@ const shots = join(root, 'test-results', 'demo');
 const executablePath = findChromium();
 const key = 'demo/greeting';
 const value = 'hello raft';
-
-interface Supervisor {
-  readonly proc: ChildProcess;
-  readonly url: string;
-  readonly output: () => string;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
 
 interface Config {
   readonly token: string;
@@ -41,52 +34,6 @@ interface Config {
 const dir = mkdtempSync(join(tmpdir(), 'edgeraft-e2e-'));
 let port = 0;
 let current: Supervisor | null = null;
-
-function cli(args: readonly string[]): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', 'src/runtime-node/cli.ts', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-async function isFree(p: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen(p, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-/** A port P with P..P+3 free (the page and three members). */
-async function freePortBlock(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    // Below the kernel's ephemeral range (32768+ here), so an outgoing connection of another test
-    // cannot take one of these ports between this check and the members binding them.
-    const base = 20_000 + Math.floor(Math.random() * 12_000);
-    let ok = true;
-    for (let i = 0; i <= 3 && ok; i++) ok = await isFree(base + i);
-    if (ok) return base;
-  }
-  throw new Error('no block of 4 free ports found');
-}
-
-async function startSupervisor(): Promise<Supervisor> {
-  const proc = cli(['start', '--dir', dir, '--port', String(port)]);
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-  proc.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const m = /web page: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
-    if (m !== null) {
-      current = { proc, url: m[1]!, output: () => out, exited };
-      return current;
-    }
-    if (proc.exitCode !== null || Date.now() > deadline) {
-      proc.kill('SIGTERM');
-      throw new Error(`the supervisor printed no URL (exit ${proc.exitCode}):\n${out}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function config(s: Supervisor): Promise<Config> {
   const res = await fetch(`${s.url}config.json`);
@@ -154,7 +101,7 @@ test('usage: --help prints the flags; a wrong flag exits 2 naming it', async () 
 });
 
 test('start: prints the members and the URL; /config.json and /control answer', async () => {
-  const s = await startSupervisor();
+  const s = current = await startSupervisor(dir, port);
   assert.is(s.url, `http://127.0.0.1:${port}/`);
   for (let i = 1; i <= 3; i++) assert.match(s.output(), new RegExp(`n${i}  ws://127\\.0\\.0\\.1:${port + i}  pid \\d+`));
   assert.match(s.output(), /a new cluster/);
@@ -265,7 +212,7 @@ test('SIGINT stops the supervisor (exit 0) and every member process', async () =
 });
 
 test('a second run resumes from disk: the key is still there', async () => {
-  const s = await startSupervisor();
+  const s = current = await startSupervisor(dir, port);
   assert.match(s.output(), /resuming from disk/);
   assert.is(await readKey(await config(s)), value);
   await stopSupervisor(s);
