@@ -3,13 +3,18 @@
 // load generators of two client shapes (independent: an SDK instance per client; multiplexed: a few
 // per process): writes (1/16/256/1024 clients), reads per consistency mode, mixed 90/10; the
 // leader's persist p50 against a raw write + fdatasync of the same bytes; memory per idle client
-// connection; plus `etcdctl check perf`. Writes docs/benchmarks.md and docs/benchmarks-latency.svg.
+// connection; plus `etcdctl check perf`; then the coordination phase (lib/coordination.ts): watch
+// event delivery latency with 1,000 watchers, lease keep-alives/s, txns/s with 1/16/256 clients.
+// Writes docs/benchmarks.md and docs/benchmarks-latency.svg.
 //   npm run bench [-- --json] [--seconds S] [--runs N] [--warmup S] [--writers 1,16,256,1024] [--readers 256]
 //     [--shape independent,multiplexed] [--memory-clients 1024 (0: skip)] [--no-raw-sync]
 //     [--readers-5 256]  (reader counts on clusters of 5 or more members)   [--mixed 256]  [--peers 3,5]
-//     [--only writes|reads|mixed] [--modes readindex,lease,follower,stale] [--new-keys]
+//     [--only writes|reads|mixed|coordination] [--modes readindex,lease,follower,stale] [--new-keys]
 //     [--no-etcd] [--etcd-peers 3,5] [--etcd-check-perf l|m|s|xl|none] [--no-docs]
 //     [--procs N] [--clients N] [--sync none] [--profile DIR] [--quiet-wait S] [--quiet-budget S]
+//     [--no-coordination] [--only-coordination (= --only coordination = npm run bench:coordination; prints its section, writes no docs)]
+//     [--coordination-peers 3 (default: the smallest of --peers)] [--watchers 1000] [--watch-rate 10 (puts/s)]
+//     [--watch-procs 4] [--txn-clients 1,16,256] [--keepalive-clients 256]
 //   etcd missing: installed with apt-get when running as root (said on stderr), else measured without it.
 //   EDGERAFT_BENCH_ETCD_DIR=DIR takes etcd and etcdctl from DIR only (and never installs).
 //   EDGERAFT_BENCH_PROFILE=DIR is --profile DIR; EDGERAFT_BENCH_NODE_ARGS='--perf-basic-prof' adds node flags to the
@@ -26,6 +31,8 @@ import { chartFile, chartSubtitle, latencyChart, reportMarkdown } from './lib/be
 import { chartSvg } from './lib/chart-svg.ts';
 import { reportJson, type CheckPerfRun, type Done, type MemoryFigures, type Report } from './lib/cluster-report.ts';
 import { etcdConsistencyFor, makePoint, shapes, type Point, type Shape } from './lib/compare.ts';
+import { coordinationMarkdown } from './lib/coordination-report.ts';
+import { coordinationDefaults, CoordinationPhase, type CoordinationOptions, type CoordinationReport, type CoordinationSize } from './lib/coordination.ts';
 import { profileReport } from './lib/cpuprofile.ts';
 import { EdgeraftCluster } from './lib/edgeraft-cluster.ts';
 import { checkPerfLoads, type CheckPerfLoad } from './lib/etcd-check-perf.ts';
@@ -66,6 +73,9 @@ const { values: flags } = parseArgs({
     sync: { type: 'string' }, profile: { type: 'string' }, 'quiet-wait': { type: 'string' }, 'quiet-budget': { type: 'string' },
     'new-keys': { type: 'boolean' }, modes: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     shape: { type: 'string' }, 'memory-clients': { type: 'string' }, 'no-raw-sync': { type: 'boolean' },
+    'no-coordination': { type: 'boolean' }, 'only-coordination': { type: 'boolean' }, 'coordination-peers': { type: 'string' },
+    watchers: { type: 'string' }, 'watch-rate': { type: 'string' }, 'watch-procs': { type: 'string' }, 'txn-clients': { type: 'string' },
+    'keepalive-clients': { type: 'string' },
   },
 });
 if (flags.help === true) {
@@ -96,6 +106,7 @@ function list(name: string, text: string | undefined, fallback: readonly number[
 }
 
 const peersList = list('peers', flags.peers, [3, 5], 1, 9);
+const onlyCoordination = flags['only-coordination'] === true || flags.only === 'coordination';
 const opts = {
   json: flags.json === true,
   seconds: num('seconds', flags.seconds, 3, 0.5),
@@ -111,8 +122,14 @@ const opts = {
   peers: peersList,
   etcdPeers: flags['no-etcd'] === true ? [] : list('etcd-peers', flags['etcd-peers'], peersList, 1, 9),
   checkPerf: (flags['etcd-check-perf'] ?? 'l') as CheckPerfLoad | 'none',
-  docs: flags['no-docs'] !== true,
-  only: flags.only ?? null,
+  /** A run of the coordination phase alone leaves docs/benchmarks.md (the whole report) as it is. */
+  docs: flags['no-docs'] !== true && !onlyCoordination,
+  /** Which key-value loads to measure (null: all; 'none' with --only-coordination). */
+  only: onlyCoordination ? 'none' : flags.only ?? null,
+  /** --only writes|reads|mixed measures that alone: no coordination phase either. */
+  coordination: flags['no-coordination'] !== true && (flags.only === undefined || flags.only === 'coordination'),
+  onlyCoordination,
+  coordinationPeers: list('coordination-peers', flags['coordination-peers'], [Math.min(...peersList)], 1, 9),
   newKeys: flags['new-keys'] === true,
   modes: (flags.modes ?? readModes.join(',')).split(',') as ReadMode[],
   quietWaitS: num('quiet-wait', flags['quiet-wait'], 20, 0),
@@ -122,7 +139,18 @@ const opts = {
   sync: flags.sync ?? 'fdatasync',
   profileDir: flags.profile !== undefined ? resolve(flags.profile) : process.env.EDGERAFT_BENCH_PROFILE ?? null,
 };
-if (opts.only !== null && !['writes', 'reads', 'mixed'].includes(opts.only)) usage(`--only must be writes, reads or mixed (got '${opts.only}')`);
+if (flags.only !== undefined && !['writes', 'reads', 'mixed', 'coordination'].includes(flags.only)) usage(`--only must be writes, reads, mixed or coordination (got '${flags.only}')`);
+if (onlyCoordination && flags['no-coordination'] === true) usage('--only-coordination and --no-coordination contradict each other');
+for (const m of opts.coordinationPeers) if (!opts.peers.includes(m)) usage(`--coordination-peers must list sizes that --peers measures (${opts.peers.join(', ')}), got ${m}`);
+const coordinationOptions: CoordinationOptions = {
+  watchers: Math.round(num('watchers', flags.watchers, coordinationDefaults.watchers, 1)),
+  watchRatePerS: num('watch-rate', flags['watch-rate'], coordinationDefaults.watchRatePerS, 1),
+  watchProcs: Math.round(num('watch-procs', flags['watch-procs'], coordinationDefaults.watchProcs, 1)),
+  txnClients: list('txn-clients', flags['txn-clients'], coordinationDefaults.txnClients),
+  keepaliveClients: list('keepalive-clients', flags['keepalive-clients'], [coordinationDefaults.keepaliveClients])[0] ?? usage('--keepalive-clients needs a client count'),
+  valueBytes, runs: opts.runs, warmupS: opts.warmupS, seconds: opts.seconds, graceMs: coordinationDefaults.graceMs,
+};
+if (coordinationOptions.txnClients.length === 0) usage('--txn-clients needs at least one client count');
 for (const sh of opts.shapes) if (!shapes.includes(sh)) usage(`--shape must list some of ${shapes.join(', ')} (got '${sh}')`);
 for (const m of opts.modes) if (!readModes.includes(m)) usage(`--modes must list some of ${readModes.join(', ')} (got '${m}')`);
 if (opts.sync !== 'fdatasync' && opts.sync !== 'none') usage(`--sync must be fdatasync or none (got '${opts.sync}')`);
@@ -234,7 +262,10 @@ interface SizeResult {
   readonly leaders: string[];
   readonly checkPerf: CheckPerfRun | null;
   readonly gatewayKey: string | null;
+  readonly coordination: CoordinationSize | null;
 }
+
+const coordinationPhase = new CoordinationPhase(coordinationOptions, measurer, group, progress, elapsed);
 
 let secretFile = '';
 let token = '';
@@ -245,15 +276,16 @@ async function measureSize(members: number, install: EtcdInstall | null, withChe
   const c = install !== null && opts.etcdPeers.includes(members) ? new EtcdCluster(install, members, join(dir, `etcd-${members}`), group, etcdLoad) : null;
   progress(`[${elapsed()}] starting ${members} edgeraft peers${c !== null ? ` and ${members} etcd members` : ''} in ${dir} (--sync ${opts.sync})...`);
   await Promise.all([e.start(), c?.start()]);
-  progress(`  leaders: edgeraft ${e.leaderId}${c !== null ? `, etcd ${c.leaderName}` : ''}; writing the ${keyCount} keys every load uses...`);
-  await Promise.all([e.prefill(keyCount, valueBytes), c?.prefill(keyCount, valueBytes)]);
+  const kvLoads = !opts.onlyCoordination;
+  progress(`  leaders: edgeraft ${e.leaderId}${c !== null ? `, etcd ${c.leaderName}` : ''}${kvLoads ? `; writing the ${keyCount} keys every load uses...` : ''}`);
+  if (kvLoads) await Promise.all([e.prefill(keyCount, valueBytes), c?.prefill(keyCount, valueBytes)]);
   // Memory first, on peers no load has grown yet: a heap a load grew has room for the clients
   // and shows them costing nothing.
-  const memory = opts.memoryClients > 0 && members === Math.min(...opts.peers) ? await measureMemory(e, members) : null;
+  const memory = kvLoads && opts.memoryClients > 0 && members === Math.min(...opts.peers) ? await measureMemory(e, members) : null;
   for (const g of groupsFor(members, e, c)) await measureGroup(g, done);
   let checkPerf: CheckPerfRun | null = null;
   let gatewayKey: string | null = null;
-  if (c !== null && withCheckPerf && opts.checkPerf !== 'none') {
+  if (kvLoads && c !== null && withCheckPerf && opts.checkPerf !== 'none') {
     const load = opts.checkPerf;
     const shape = checkPerfShapePoint(load, members);
     gatewayKey = shape.key;
@@ -268,11 +300,18 @@ async function measureSize(members: number, install: EtcdInstall | null, withChe
       progress(`  etcdctl check perf failed: ${(err as Error).message}`);
     }
   }
+  // Watches, leases and transactions, after everything else on these clusters.
+  let coordination: CoordinationSize | null = null;
+  if (opts.coordination && opts.coordinationPeers.includes(members)) {
+    progress(`  [${elapsed()}] coordination: watch delivery (${fmt(coordinationOptions.watchers)} watchers, ${fmt(coordinationOptions.watchRatePerS)} puts/s), ` +
+      `txns (${coordinationOptions.txnClients.join(', ')} clients), keep-alives (${coordinationOptions.keepaliveClients} clients)...`);
+    coordination = await coordinationPhase.measure(members, e, c, toMeasureCoordination);
+  }
   leaderProfiles.add(e.leaderProfileName);
   const leaders = [`edgeraft ${members} peers: ${e.leaderId}`, ...(c !== null ? [`etcd ${members} members: ${c.leaderName}`] : [])];
   await measurer.stopGenerators();
   await Promise.all([e.stop(), c?.stop()]);
-  return { leaders, checkPerf, gatewayKey, memory };
+  return { leaders, checkPerf, gatewayKey, memory, coordination };
 }
 
 function countMeasurements(etcd: boolean, checkPerf: boolean): number {
@@ -288,9 +327,17 @@ function countMeasurements(etcd: boolean, checkPerf: boolean): number {
   }
   n *= opts.shapes.length;
   // The gateway load in check perf's shape, once, on the smallest etcd cluster.
-  if (checkPerf && opts.etcdPeers.some((m) => opts.peers.includes(m))) n += 1;
+  if (!opts.onlyCoordination && checkPerf && opts.etcdPeers.some((m) => opts.peers.includes(m))) n += 1;
   return n * opts.runs;
 }
+
+/** The coordination phase's runs, all sizes together. */
+function countCoordination(etcd: boolean): number {
+  if (!opts.coordination) return 0;
+  return opts.coordinationPeers.reduce((n, m) => n + coordinationPhase.runsPerSize(etcd && opts.etcdPeers.includes(m)), 0);
+}
+
+let toMeasureCoordination = 0;
 
 // ---- lifecycle --------------------------------------------------------------------------------------
 
@@ -350,16 +397,21 @@ async function main(): Promise<void> {
   writeFileSync(secretFile, secret, { mode: 0o600 });
   token = await mintToken(secret, { role: 'client', sub: 'bench', cluster: 'edgeraft', expMs: Date.now() + 24 * 3600_000 });
   toMeasure = countMeasurements(install !== null, install?.etcdctl != null && opts.checkPerf !== 'none');
+  toMeasureCoordination = countCoordination(install !== null);
   const perRunS = opts.warmupS + opts.seconds + 2;
+  // A watch run also connects its watchers and waits for the last events: count it double.
+  const coordinationS = toMeasureCoordination * perRunS + opts.coordinationPeers.length * opts.runs * (install !== null ? 2 : 1) * perRunS;
   progress(`edgeraft ${opts.peers.join(' and ')} peers${install !== null ? `, etcd ${install.version} ${opts.etcdPeers.join(' and ')} members` : ', no etcd'}: ` +
-    `${toMeasure} runs of ${opts.warmupS} s warm-up + ${opts.seconds} s, about ${fmt((toMeasure * perRunS) / 60, 0)} minutes` +
-    `${install !== null && opts.checkPerf !== 'none' ? ' plus 1 minute of etcdctl check perf' : ''}`);
+    `${toMeasure + toMeasureCoordination} runs of ${opts.warmupS} s warm-up + ${opts.seconds} s, about ${fmt((toMeasure * perRunS + (opts.coordination ? coordinationS : 0)) / 60, 0)} minutes` +
+    `${install !== null && opts.checkPerf !== 'none' && !opts.onlyCoordination ? ' plus 1 minute of etcdctl check perf' : ''}`);
   const done: Array<readonly [Point, PointFigures]> = [];
   const leaders: string[] = [];
   let checkPerf: CheckPerfRun | null = null;
   let gatewayKey: string | null = null;
   let memory: MemoryFigures | null = null;
-  for (const members of opts.peers) {
+  const coordinationSizes: CoordinationSize[] = [];
+  // --only-coordination: only the sizes the phase measures.
+  for (const members of opts.onlyCoordination ? opts.peers.filter((m) => opts.coordinationPeers.includes(m)) : opts.peers) {
     const etcdSizes = opts.etcdPeers.filter((m) => opts.peers.includes(m));
     const withCheckPerf = install?.etcdctl != null && etcdSizes.length > 0 && members === Math.min(...etcdSizes);
     const r = await measureSize(members, install, withCheckPerf, done);
@@ -367,7 +419,13 @@ async function main(): Promise<void> {
     checkPerf ??= r.checkPerf;
     gatewayKey ??= r.gatewayKey;
     memory ??= r.memory;
+    if (r.coordination !== null) coordinationSizes.push(r.coordination);
   }
+  const coordination: CoordinationReport = {
+    notMeasured: opts.coordination ? null : flags.only !== undefined ? `the run measured --only ${flags.only}` : 'the run was asked not to (--no-coordination)',
+    etcdNotMeasured: install === null ? reason ?? 'etcd is not installed' : opts.coordinationPeers.some((m) => opts.etcdPeers.includes(m)) ? null : 'no etcd cluster of the sizes it measured (--etcd-peers)',
+    options: coordinationOptions, sizes: coordinationSizes,
+  };
   progress(`[${elapsed()}] stopping...`);
   await shutdown();
   const report: Report = {
@@ -378,10 +436,12 @@ async function main(): Promise<void> {
     },
     etcd: { notMeasured: reason, version: install?.version ?? null, members: install !== null ? opts.etcdPeers.filter((m) => opts.peers.includes(m)) : [], checkPerf, gatewayCheckPerfKey: gatewayKey },
     memory,
+    coordination,
     machine: machineInfo(repo),
     durationS: (Date.now() - startedMs) / 1000,
   };
-  process.stdout.write(reportMarkdown(report, false));
+  // --only-coordination: its section alone (the key-value tables would be empty).
+  process.stdout.write(opts.onlyCoordination ? `${coordinationMarkdown(coordination).join('\n')}\n` : reportMarkdown(report, false));
   if (opts.docs) writeDocs(report);
   if (opts.profileDir !== null) {
     process.stdout.write(profileReport(opts.profileDir, measurer.windows, (name) => (leaderProfiles.has(name) ? 'leader' : name.startsWith('gen-') ? 'load generator' : 'follower')));

@@ -8,6 +8,7 @@ import {
   checkPerfLines, comparisonHeader, comparisonRows, detailHeader, detailRows, selfTargetLines, targetLines, type Done, type Report,
 } from './cluster-report.ts';
 import { mixedWriteShare, type Point } from './compare.ts';
+import { coordinationMarkdown } from './coordination-report.ts';
 
 export const chartFile = 'benchmarks-latency.svg';
 
@@ -155,6 +156,7 @@ export function reportMarkdown(r: Report, withChart: boolean): string {
     'operation, which does not depend on how busy the machine was. runs min–max: the lowest and highest ops/s of the runs (the figures are medians).',
     'entries/save and persist p50: from the leader\'s metrics (etcd: committed proposals per WAL fsync, and its fsync p50); in brackets, the raw',
     'write + fdatasync p50 of the same bytes. served: the path edgeraft reported, or the etcd read kind.',
+    ...(r.coordination === undefined ? [] : ['', ...coordinationMarkdown(r.coordination)]),
   ];
   return `${out.join('\n')}\n`;
 }

@@ -5,6 +5,8 @@
 import { fmt } from '../machine.ts';
 import { etcdConsistencyFor, metText, rows, targets, type Point, type Row, type Shape } from './compare.ts';
 import { checkPerfLoads, checkPerfSeconds, type CheckPerfLoad, type CheckPerfSummary } from './etcd-check-perf.ts';
+import { coordinationJson } from './coordination-report.ts';
+import type { CoordinationReport } from './coordination.ts';
 import type { MachineInfo } from './machine-info.ts';
 import type { PointFigures } from './measure.ts';
 
@@ -56,6 +58,8 @@ export interface Report {
   readonly method: Method;
   readonly etcd: EtcdReport;
   readonly memory: MemoryFigures | null;
+  /** Watches, leases and transactions (lib/coordination.ts), measured or why not; absent: a report from before that phase. */
+  readonly coordination?: CoordinationReport;
   readonly machine: MachineInfo;
   readonly durationS: number;
 }
@@ -271,6 +275,11 @@ export function reportJson(r: Report): Record<string, unknown> {
   }
   // The headline ratios to etcd under the names the issue uses, e.g. ratio_to_etcd_writes_256_independent.
   for (const row of rows(r.done)) if (row.ratios !== null) j[`ratio_to_etcd_${row.edgeraft.key}`] = rd(row.ratios.ops);
+  if (r.coordination !== undefined) {
+    const coordination = coordinationJson(r.coordination);
+    Object.assign(j, coordination.keys);
+    Object.assign(toEtcd, coordination.ratioToEtcd);
+  }
   j.ratio_to_target = toTarget;
   j.target_ratio_to_etcd = need;
   j.targets_met = met;

@@ -158,6 +158,13 @@ export class EdgeraftCluster implements BenchCluster {
     return [...local.ids.filter((id) => id === this.#leader), ...local.ids.filter((id) => id !== this.#leader)].map((id) => local.url(id));
   }
 
+  /** Every member's id and URL, the leader's first (where the watch phase spreads its watchers). */
+  membersLeaderFirst(): Array<{ readonly name: string; readonly url: string }> {
+    const local = this.#cluster();
+    const ids = [...local.ids.filter((id) => id === this.#leader), ...local.ids.filter((id) => id !== this.#leader)];
+    return ids.map((id) => ({ name: id, url: local.url(id) }));
+  }
+
   /** Leader-path loads list every member (leader first); follower and stale reads go to one follower each, spread evenly. */
   clientPeers(point: Point, gi: number, k: number): string[][] {
     const all = this.urlsLeaderFirst();

@@ -171,6 +171,12 @@ export class EtcdCluster implements BenchCluster {
     return this.#leader !== before;
   }
 
+  /** Every member's name and client URL, the leader's first (where the watch phase spreads its watchers). */
+  membersLeaderFirst(): Array<{ readonly name: string; readonly url: string }> {
+    const lead = this.#leader!;
+    return [lead, ...this.#members.filter((m) => m !== lead)].map((m) => ({ name: m.name, url: m.clientUrl }));
+  }
+
   processes(): ChildProcess[] {
     const lead = this.#leader!;
     return [lead.child, ...this.#members.filter((m) => m !== lead).map((m) => m.child)];

@@ -1,6 +1,12 @@
-// Requests and answers of etcd's v3 HTTP/JSON gateway (grpc-gateway in front of the KV and
-// Maintenance services), for the etcd side of `npm run bench`: no gRPC library is installed, so
-// the load generators speak JSON with base64 keys and values. Pure: no sockets here.
+// Requests and answers of etcd's v3 HTTP/JSON gateway (grpc-gateway in front of the KV, Lease,
+// Watch and Maintenance services), for the etcd side of `npm run bench`: no gRPC library is
+// installed, so the load generators speak JSON with base64 keys and values. Pure: no sockets here.
+//
+// Streams through the gateway (etcd 3.4, Go 1.19's HTTP/1.1 server): a watch is one POST whose
+// answer is a stream of JSON objects, one per line, for as long as the connection stays open. A
+// lease keep-alive is a bidirectional stream in gRPC, but the HTTP/1.1 server does not read a
+// request body once it started answering, so each keep-alive is its own POST (one request, one
+// answer, a new gRPC stream inside etcd's gateway each time).
 
 export type EtcdConsistency = 'linearizable' | 'serializable';
 
@@ -8,6 +14,11 @@ export const gatewayPaths = {
   put: '/v3/kv/put',
   range: '/v3/kv/range',
   status: '/v3/maintenance/status',
+  txn: '/v3/kv/txn',
+  leaseGrant: '/v3/lease/grant',
+  leaseKeepAlive: '/v3/lease/keepalive',
+  leaseRevoke: '/v3/lease/revoke',
+  watch: '/v3/watch',
 } as const;
 
 export class GatewayError extends Error {
@@ -90,4 +101,93 @@ export function parseStatus(text: string): { memberId: string; leaderId: string;
   const leaderId = String(o.leader ?? '');
   if (memberId === '' || leaderId === '') throw new GatewayError('ERR_ETCD_BAD_JSON', `etcd status answered without member_id or leader: ${text.slice(0, 160)}`);
   return { memberId, leaderId, version: String(o.version ?? ''), dbBytes: Number(o.dbSize ?? 0) };
+}
+
+// ---- transactions, leases, watches (issue 16) ------------------------------------------------
+
+/**
+ * A txn that writes `a` and `b` if `a`'s version is `version` (else reads `a`): the bench's
+ * optimistic-concurrency transaction, as edgeraft's generator sends it through the SDK.
+ */
+export function txnBody(a: string, b: string, version: number, value: Uint8Array): string {
+  const v = b64(value);
+  return JSON.stringify({
+    compare: [{ key: b64(a), result: 'EQUAL', target: 'VERSION', version: String(version) }],
+    success: [{ request_put: { key: b64(a), value: v } }, { request_put: { key: b64(b), value: v } }],
+    failure: [{ request_range: { key: b64(a) } }],
+  });
+}
+
+/** Whether the txn's compare held; when it did not, the version of the key its failure branch read (0: absent). */
+export function parseTxn(text: string): { revision: number; succeeded: boolean; version: number } {
+  const o = parseObject(text, 'txn');
+  const revision = headerRevision(o);
+  // proto3 JSON leaves false out.
+  if (o.succeeded === true) return { revision, succeeded: true, version: Number.NaN };
+  const responses = o.responses as Array<{ response_range?: { kvs?: Array<{ version?: unknown }> } }> | undefined;
+  const version = Number(responses?.[0]?.response_range?.kvs?.[0]?.version ?? 0);
+  return { revision, succeeded: false, version: Number.isSafeInteger(version) ? version : 0 };
+}
+
+/** A lease grant of `ttlS` seconds (etcd's TTLs are whole seconds). */
+export function leaseGrantBody(ttlS: number): string {
+  return JSON.stringify({ TTL: ttlS });
+}
+
+/** The granted lease's id, kept as the decimal string etcd sends (int64 does not fit a double). */
+export function parseLeaseGrant(text: string): { id: string; ttlS: number } {
+  const o = parseObject(text, 'lease grant');
+  if (typeof o.error === 'string' && o.error !== '') throw new GatewayError('ERR_ETCD_REQUEST', `etcd lease grant: ${o.error}`);
+  const id = String(o.ID ?? '');
+  if (!/^\d+$/.test(id)) throw new GatewayError('ERR_ETCD_BAD_JSON', `etcd lease grant answered without an ID: ${text.slice(0, 160)}`);
+  return { id, ttlS: Number(o.TTL ?? 0) };
+}
+
+/** A keep-alive or revoke of lease `id` (the decimal string from parseLeaseGrant). */
+export function leaseIdBody(id: string): string {
+  return JSON.stringify({ ID: id });
+}
+
+/**
+ * A keep-alive's answer: a stream message `{"result": {..., "TTL"}}` (or `{"error": ...}`, sent
+ * with HTTP 200 since the stream had started). TTL 0 or less: the lease is gone.
+ */
+export function parseKeepAlive(text: string): { ttlS: number } {
+  const o = parseObject(text.trim().split('\n')[0] ?? '', 'lease keep-alive');
+  if (o.error !== undefined) throw new GatewayError('ERR_ETCD_REQUEST', `etcd lease keep-alive: ${JSON.stringify(o.error).slice(0, 160)}`);
+  const r = o.result as { TTL?: unknown } | undefined;
+  const ttlS = Number(r?.TTL ?? 0);
+  if (!(ttlS > 0)) throw new GatewayError('ERR_ETCD_LEASE_NOT_FOUND', `etcd lease keep-alive answered TTL ${String(r?.TTL)}: the lease is gone`);
+  return { ttlS };
+}
+
+/** The smallest key after every key that starts with `prefix` (etcd's range_end for a prefix). */
+export function prefixRangeEnd(prefix: string): Uint8Array {
+  const bytes = new Uint8Array(Buffer.from(prefix, 'utf8'));
+  for (let i = bytes.length - 1; i >= 0; i--) {
+    if (bytes[i]! < 0xff) {
+      const end = bytes.slice(0, i + 1);
+      end[i]!++;
+      return end;
+    }
+  }
+  // Every byte is 0xff: to the end of the keyspace ("\0").
+  return new Uint8Array([0]);
+}
+
+/** A watch of every key starting with `prefix`, from `startRevision` (its history must still be kept). */
+export function watchCreateBody(prefix: string, startRevision: number): string {
+  return JSON.stringify({ create_request: { key: b64(prefix), range_end: b64(prefixRangeEnd(prefix)), start_revision: String(startRevision) } });
+}
+
+/** One message of a watch stream: the mod revisions of its events (empty for created/progress), or why it ended. */
+export function parseWatchMessage(line: string): { revisions: number[]; canceled: string | null } {
+  const o = parseObject(line, 'watch');
+  if (o.error !== undefined) return { revisions: [], canceled: JSON.stringify(o.error).slice(0, 160) };
+  const r = o.result as { events?: Array<{ kv?: { mod_revision?: unknown } }>; canceled?: unknown; cancel_reason?: unknown } | undefined;
+  if (r === undefined) throw new GatewayError('ERR_ETCD_BAD_JSON', `etcd watch sent ${line.slice(0, 120)}`);
+  if (r.canceled === true) return { revisions: [], canceled: String(r.cancel_reason ?? 'canceled') };
+  const revisions = (r.events ?? []).map((e) => Number(e.kv?.mod_revision ?? Number.NaN));
+  if (revisions.some((v) => !Number.isSafeInteger(v))) throw new GatewayError('ERR_ETCD_BAD_JSON', `etcd watch event without a mod_revision: ${line.slice(0, 160)}`);
+  return { revisions, canceled: null };
 }

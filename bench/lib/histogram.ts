@@ -39,7 +39,12 @@ export class Histogram {
   /** The upper edge of the bucket holding quantile q (0..1), in ms; NaN when empty. */
   quantileMs(q: number): number {
     if (this.#total === 0) return Number.NaN;
-    const rank = Math.max(1, Math.ceil(q * this.#total));
+    return this.atRankMs(Math.max(1, Math.ceil(q * this.#total)));
+  }
+
+  /** The upper edge of the bucket holding the rank-th smallest sample (1-based), in ms; NaN when empty. */
+  atRankMs(rank: number): number {
+    if (this.#total === 0) return Number.NaN;
     let seen = 0;
     for (let i = 0; i < histogramBuckets; i++) {
       seen += this.counts[i]!;
@@ -52,4 +57,16 @@ export class Histogram {
   toArray(): number[] {
     return Array.from(this.counts);
   }
+}
+
+/**
+ * The q-quantile of signed samples kept as two histograms: `pos` the samples >= 0, `neg` the
+ * magnitudes of the negative ones. NaN when both are empty.
+ */
+export function signedQuantileMs(pos: Histogram, neg: Histogram, q: number): number {
+  const total = pos.total + neg.total;
+  if (total === 0) return Number.NaN;
+  const rank = Math.max(1, Math.ceil(q * total));
+  // Ascending: the negatives from the largest magnitude down, then the rest.
+  return rank <= neg.total ? -neg.atRankMs(neg.total - rank + 1) : pos.atRankMs(rank - neg.total);
 }

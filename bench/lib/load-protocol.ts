@@ -8,7 +8,11 @@ import type { EtcdConsistency } from './etcd-gateway.ts';
 
 /** edgeraft's read modes, and etcd's two ('linearizable' is common to both). */
 export type LoadConsistency = Consistency | EtcdConsistency;
-export type LoadOp = 'write' | 'read' | 'mixed';
+/**
+ * 'txn' (issue 16): a transaction comparing one key's version and writing two keys, per loop its
+ * own pair of keys; 'keepalive': one lease per loop, renewed by one keep-alive after another.
+ */
+export type LoadOp = 'write' | 'read' | 'mixed' | 'txn' | 'keepalive';
 
 export interface PrepareLoad {
   readonly type: 'prepare';
@@ -47,7 +51,106 @@ export interface ReleaseLoad {
   readonly type: 'release';
 }
 
-export type ToLoad = PrepareLoad | GoLoad | ReleaseLoad | { readonly type: 'exit' };
+// ---- watch delivery (bench/lib/coordination.ts) ------------------------------------------------
+// One generator writes at a fixed rate; the others hold the watchers. Every time is taken with
+// nowMs() (lib/watch-samples.ts: CLOCK_MONOTONIC, one clock for every process of the machine).
+
+/** Connects one client (the writer's) for the next messages. */
+export interface PrepareWriter {
+  readonly type: 'prepareWriter';
+  /** The writer's member list (edgeraft: every member, the leader first; etcd: the leader's client URL). */
+  readonly peers: readonly string[];
+  readonly token: string;
+}
+
+/** One put of `key` (the marker watchers start from); answered by 'marked' with its revision. */
+export interface MarkWrite {
+  readonly type: 'mark';
+  readonly key: string;
+}
+
+/** Puts at a fixed rate (open loop: a slow put does not delay the next) for warmupMs + measureMs. */
+export interface WriteAtRate {
+  readonly type: 'writeAtRate';
+  readonly ratePerS: number;
+  readonly warmupMs: number;
+  readonly measureMs: number;
+  /** Keys are `${keyPrefix}${n % keyCount}`. */
+  readonly keyPrefix: string;
+  readonly keyCount: number;
+  readonly valueBytes: number;
+}
+
+/** One write of the measured window: [revision, send time, resolve time] (nowMs()). */
+export type TimedWrite = readonly [revision: number, sentMs: number, resolvedMs: number];
+
+export interface WatchClientSpec {
+  /** Its member list, the member it should watch on first. */
+  readonly peers: readonly string[];
+  /** That member's id (edgeraft) or name (etcd). */
+  readonly member: string;
+}
+
+/** Connects the watcher clients and watches `prefix` from `fromRevision` (the marker's revision). */
+export interface PrepareWatchers {
+  readonly type: 'prepareWatchers';
+  readonly clients: readonly WatchClientSpec[];
+  readonly watchersPerClient: number;
+  readonly token: string;
+  /** The leader's id (edgeraft) or name (etcd): watchers streaming from it count as on the leader. */
+  readonly leader: string;
+  readonly prefix: string;
+  readonly fromRevision: number;
+  /** Fail if some watcher has not received the marker's event within this. */
+  readonly readyTimeoutMs: number;
+}
+
+/** The measured window's writes; answered with 'watchResult' once every watcher has them or graceMs passed. */
+export interface CollectWatch {
+  readonly type: 'collectWatch';
+  readonly writes: readonly TimedWrite[];
+  readonly graceMs: number;
+}
+
+export type ToLoad = PrepareLoad | GoLoad | ReleaseLoad | PrepareWriter | MarkWrite | WriteAtRate | PrepareWatchers | CollectWatch | { readonly type: 'exit' };
+
+export interface WrittenAtRate {
+  readonly type: 'written';
+  /** The writes sent inside the measured window that resolved. */
+  readonly writes: TimedWrite[];
+  readonly errors: number;
+  readonly errorCodes: Record<string, number>;
+  /** How late the writer sent its puts against the schedule, at most (a busy generator lags). */
+  readonly lagMsMax: number;
+}
+
+export interface WatchResult {
+  readonly type: 'watchResult';
+  /**
+   * Latency histograms (lib/histogram.ts) of (receive − put resolve), watchers on the leader and
+   * on followers (where each streams from at the end: edgeraft's watcher.servedBy, etcd's
+   * member): the samples >= 0, and the magnitudes of those < 0 (received before the put resolved).
+   */
+  readonly fromResolveLeader: number[];
+  readonly fromResolveFollowers: number[];
+  readonly earlyLeader: number[];
+  readonly earlyFollowers: number[];
+  /** (receive − put send), all watchers: an upper bound of commit-to-watcher. */
+  readonly fromSend: number[];
+  /** Events received of the writes asked about, and how many were expected (writes × watchers). */
+  readonly received: number;
+  readonly expected: number;
+  /** Received before the writer's put resolved (in the early histograms). */
+  readonly beforeResolve: number;
+  readonly watchers: number;
+  /** Watchers by the member streaming to them at the end (edgeraft: watcher.servedBy), and how many were not on the member listed first. */
+  readonly servedBy: Record<string, number>;
+  readonly misplaced: number;
+  /** Streams opened again (edgeraft: watcher.reconnects; etcd: streams that ended). */
+  readonly reconnects: number;
+  /** (performance.timeOrigin + performance.now()) − nowMs() in this process: the same in every process if both clocks agree. */
+  readonly clockOffsetMs: number;
+}
 
 export interface LoadResult {
   readonly type: 'result';
@@ -68,4 +171,9 @@ export type FromLoad =
   | { readonly type: 'prepared' }
   | { readonly type: 'released' }
   | LoadResult
+  | { readonly type: 'writerReady' }
+  | { readonly type: 'marked'; readonly revision: number }
+  | WrittenAtRate
+  | { readonly type: 'watching'; readonly servedBy: Record<string, number> }
+  | WatchResult
   | { readonly type: 'failed'; readonly message: string };

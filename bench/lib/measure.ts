@@ -186,7 +186,8 @@ export class Measurer {
     return { procs, clientsPerProc: Math.min(perProc, this.#o.clients ?? (perProc >= 16 ? 4 : 1)) };
   }
 
-  async #generators(script: string, system: System, n: number): Promise<LoadChild[]> {
+  /** The first `n` generator processes of `script` (forked on first use, then reused by every load). */
+  async generators(script: string, system: System, n: number): Promise<LoadChild[]> {
     const pool = this.#pools.get(script) ?? [];
     this.#pools.set(script, pool);
     while (pool.length < n) {
@@ -210,7 +211,7 @@ export class Measurer {
   }
 
   /** CPU used by everything on the machine that this benchmark did not start, in ms so far. */
-  #otherCpuMs(): number {
+  otherCpuMs(): number {
     const own = process.cpuUsage();
     const ours = this.#group.children().reduce((s, c) => s + (c.pid !== undefined ? cpuMs(c.pid) ?? 0 : 0), 0);
     return machineBusyMs() - ours - (own.user + own.system) / 1000;
@@ -220,14 +221,15 @@ export class Measurer {
    * Other processes share this machine (other benchmarks, test clusters): wait, within bounds,
    * until they leave the cores alone, so the run measures the clusters and not them.
    */
-  async #waitQuiet(): Promise<void> {
+  async waitQuiet(): Promise<void> {
+    if (this.#o.quietWaitS <= 0 || this.#quietLeftMs <= 0) return;
     const deadline = Date.now() + Math.min(this.#o.quietWaitS * 1000, this.#quietLeftMs);
     let said = false;
     for (;;) {
-      const o0 = this.#otherCpuMs();
+      const o0 = this.otherCpuMs();
       const t0 = Date.now();
       await Promise.race([sleep(1000), this.#group.crashed]);
-      const pct = (this.#otherCpuMs() - o0) / 10;
+      const pct = (this.otherCpuMs() - o0) / 10;
       if (pct <= otherCpuPctMax) return;
       // Every second spent on a busy machine counts, so the budget does run out.
       this.#quietLeftMs -= Date.now() - t0;
@@ -247,7 +249,7 @@ export class Measurer {
 
   async #prepare(cluster: BenchCluster, point: Point): Promise<{ gens: LoadChild[]; procs: number; clientsPerProc: number }> {
     const { procs, clientsPerProc } = this.layout(point.concurrency, point.shape);
-    const gens = await this.#generators(cluster.loadScript, cluster.system, procs);
+    const gens = await this.generators(cluster.loadScript, cluster.system, procs);
     await Promise.all(gens.map((g, gi) => {
       const loops = share(point.concurrency, procs, gi);
       const spec: PrepareLoad = {
@@ -273,7 +275,7 @@ export class Measurer {
 
   /** One run of one load point. */
   async once(cluster: BenchCluster, point: Point): Promise<RunFigures & { procs: number; clientsPerProc: number }> {
-    if (this.#o.quietWaitS > 0 && this.#quietLeftMs > 0) await this.#waitQuiet();
+    if (this.#o.quietWaitS > 0 && this.#quietLeftMs > 0) await this.waitQuiet();
     const { gens, procs, clientsPerProc } = await this.#prepare(cluster, point);
     const watched = [...cluster.processes(), ...gens.map((g) => g.child)];
     const members = cluster.members;
@@ -286,12 +288,12 @@ export class Measurer {
     await Promise.race([sleep(warmupMs), this.#group.crashed]);
     const cpu = () => watched.map((c) => (c.pid !== undefined ? cpuMs(c.pid) ?? 0 : 0));
     const c0 = cpu();
-    const o0 = this.#otherCpuMs();
+    const o0 = this.otherCpuMs();
     const t0 = performance.now();
     const w0 = Number(process.hrtime.bigint() / 1000n);
     await Promise.race([sleep(measureMs), this.#group.crashed]);
     const c1 = cpu();
-    const o1 = this.#otherCpuMs();
+    const o1 = this.otherCpuMs();
     this.windows.push([w0, Number(process.hrtime.bigint() / 1000n)]);
     const windowMs = performance.now() - t0;
     const results: LoadResult[] = await answers;

@@ -281,6 +281,19 @@ export class KvClient {
     return lease;
   }
 
+  /**
+   * One keep-alive now, answered by the leader: the lease lives its TTL from when this was sent.
+   * A Lease this client keeps alive moves its lost time on too. ERR_LEASE_NOT_FOUND if it is gone.
+   */
+  async keepAliveOnce(lease: LeaseRef): Promise<{ ttlMs: number }> {
+    const id = leaseIdOf(lease);
+    if (id === 0) throw new ClientError('ERR_BAD_REQUEST', 'lease 0 means "no lease": there is nothing to keep alive');
+    const sentAt = this.#clock.now();
+    const ttlMs = await this.#keepAliveOnce(id, this.#c.o.timeoutMs);
+    this.#keepers.get(id)?.lease.renewed(sentAt, ttlMs);
+    return { ttlMs };
+  }
+
   async #keepAliveOnce(id: number, timeoutMs: number): Promise<number> {
     const attemptTimeoutMs = Math.max(1, Math.min(this.#c.o.attemptTimeoutMs, timeoutMs));
     const { reply: r } = await this.#c.call({ op: 'leaseKeepAlive', lease: id }, 'leader', { timeoutMs, attemptTimeoutMs });
