@@ -33,8 +33,8 @@ export const peerKvHelp = `leases and watches (every member should use the same 
                        (default 1000, at most --watchers-max)
   --watch-progress-ms N  an idle watcher is sent the current revision this often (default 1000)
   --history-events-max N  watch history kept, in events; a watch from an older revision gets
-                       ERR_COMPACTED with where to resume (default 100000)
-  --history-bytes-max N  watch history kept, in bytes of keys and values (default 33554432 = 32 MiB)
+                       ERR_COMPACTED with where to resume (default 10000)
+  --history-bytes-max N  watch history kept, in bytes of keys and values (default 8388608 = 8 MiB)
 `;
 
 /**

@@ -420,7 +420,7 @@ t('a snapshot keeps records with their revisions and leases, the history, and ca
   assert.is(c.m.history.since(4), 'compacted');
   assert.is(c.m.history.events, l.m.history.events);
   assert.is(c.m.history.bytes, l.m.history.bytes);
-  assert.equal(c.m.history.limits, { eventsMax: 100_000, bytesMax: 32 * 1024 * 1024 }, 'limits are the restoring machine\'s own');
+  assert.equal(c.m.history.limits, { eventsMax: 10_000, bytesMax: 8 * 1024 * 1024 }, 'limits are the restoring machine\'s own');
   // The retry gets the first answer, byte values and nulls included.
   const retry = c.run({ op: 'txn', compare: [], success: [], failure: [] }, { client, seq: 1, firstUnacked: 1 });
   assert.equal(retry, cached);

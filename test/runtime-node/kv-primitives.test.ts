@@ -332,7 +332,7 @@ const base = { id: 'n1', port: 0, peers: { n1: 'ws://127.0.0.1:7001' }, dataDir:
 opts('defaults: the shortest TTL is 1.5 election timeouts, rounded up; the rest are named constants', () => {
   const d = resolvePeerOptions(base);
   assert.equal([d.leaseTtlMinMs, d.leaseTtlMaxMs, d.leasesMax, d.watchersMax, d.watchersPerConnectionMax, d.watchProgressMs, d.historyEventsMax, d.historyBytesMax],
-    [750, 7 * 86_400_000, 100_000, 10_000, 1000, 1000, 100_000, 32 * 1024 * 1024]);
+    [750, 7 * 86_400_000, 100_000, 10_000, 1000, 1000, 10_000, 8 * 1024 * 1024]);
   assert.is(resolvePeerOptions({ ...base, tickMs: 7, raft: { electionTicks: 3 } }).leaseTtlMinMs, 32, '1.5 x 21 = 31.5, rounded up');
   assert.is(resolvePeerOptions({ ...base, leaseTtlMinMs: 60 }).leaseTtlMinMs, 60, 'a given minimum wins');
 });

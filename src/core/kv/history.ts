@@ -28,7 +28,11 @@ export interface HistoryLimits {
   readonly bytesMax: number;
 }
 
-export const historyDefaults: HistoryLimits = { eventsMax: 100_000, bytesMax: 32 * 1024 * 1024 };
+/**
+ * The history rides in every snapshot (a follower or a browser tab that installs one downloads
+ * it), so it is kept modest: a watcher away for longer reloads (ERR_COMPACTED) and resumes.
+ */
+export const historyDefaults: HistoryLimits = { eventsMax: 10_000, bytesMax: 8 * 1024 * 1024 };
 
 function valueBytes(kv: KeyValue | null): number {
   if (kv === null) return 0;
