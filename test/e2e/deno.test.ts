@@ -68,4 +68,27 @@ it('a Deno peer joins Node peers as a voter, replicates, leads after a transfer,
   }
 });
 
+it('the browser build of the SDK runs under Deno with its native WebSocket: txn, watch, a kept-alive lease, a lock', async () => {
+  const build = spawnSync(process.execPath, ['build.mjs', '--quiet'], { cwd: root, encoding: 'utf8' });
+  assert.is(build.status, 0, build.stderr);
+  const c = await Cluster.start({ size: 3, tickMs: 20, name: 'deno-client' });
+  try {
+    // --node-modules-dir=manual: Deno resolves cbor-x from node_modules as npm left it, changing nothing.
+    const run = spawnSync(denoBin, ['run', '--node-modules-dir=manual', '--allow-net', '--allow-read', '--allow-env',
+      join(root, 'test/e2e/deno-client.mjs'), await c.token('client'), ...c.ids.map((id) => c.url(id))], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    assert.is(run.status, 0, `deno exited ${String(run.status)}: ${run.stderr}`);
+    const steps = Object.fromEntries(run.stdout.trim().split('\n').map((l) => { const j = JSON.parse(l) as { step: string; value: unknown }; return [j.step, j.value]; }));
+    assert.equal(steps, {
+      put: true,
+      txn: [true, 'one'],
+      watch: ['put deno/a=one', 'put deno/b=two'],
+      lease: [true, 'while alive'],
+      revoked: null,
+      lock: true,
+    });
+  } finally {
+    await c.close();
+  }
+});
+
 test.run();
