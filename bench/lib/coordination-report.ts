@@ -41,8 +41,7 @@ export function methodLines(o: CoordinationOptions, etcdMeasured: boolean): stri
     'for every process of a Linux machine. Each process also reports how far `performance.timeOrigin + performance.now()` is from it; the largest difference between ' +
     'processes (the clock spread in the details) says how far apart two processes\' `performance` clocks could be, had they been used.',
     `- **Lease keep-alives**: ${fmt(o.keepaliveClients)} independent clients, each with a lease of its own (30 s TTL), each sending one keep-alive after another ` +
-    '(`resumeLease(id)`: one `leaseKeepAlive` request to the leader, the request `keepAlive()` sends every third of the TTL in the background; the SDK has no ' +
-    'public one-shot keep-alive, and resumeLease also makes a new Lease each time, so the generators\' CPU per keep-alive in the details is more than a bare request costs); ' +
+    '(`keepAliveOnce(id)`: one `leaseKeepAlive` request to the leader, the request `keepAlive()` sends every third of the TTL in the background); ' +
     'keep-alives/s and their p50/p99.',
     `- **Transactions**: ${o.txnClients.join(', ')} independent clients, each with two keys of its own, in a loop: \`txn({ compare: [a's version = the one last seen], ` +
     `success: [put a, put b], failure: [get a] })\` with ${fmt(o.valueBytes)}-byte values; txns/s (each one log entry, one revision, writing two keys; a failed compare counts as an error) and p50/p99.`,
