@@ -134,7 +134,7 @@ t('damage is refused with an error naming it', () => {
   const badFormat = put.slice();
   badFormat[0] = 3;
   assert.throws(() => decodeCommand(badFormat), /unknown format 3/);
-  for (const op of [0, 11, 99, 255]) {
+  for (const op of [0, 12, 99, 255]) {
     const bad = put.slice();
     bad[1] = op;
     assert.throws(() => decodeCommand(bad), /unknown op/, `op ${op}`);

@@ -248,31 +248,36 @@ t('grants applied while leading: TTL from then, plus the extension when proposed
   const apply = (index: number, term: number, cmd: KvCommand) => machine.apply({ index, term, type: 'normal', data: encodeCommand({ timeMs: 0, session: null, cmd }) });
   apply(1, 5, { op: 'leaseGrant', id: 7, ttlMs: TTL });
   apply(2, 4, { op: 'leaseGrant', id: 8, ttlMs: TTL });
+  // Nothing is renewed or expired before this term's lease epoch applies (it voids older expiries).
+  keeper.tick();
+  assert.equal(proposed, [{ op: 'leaseEpoch', term: 5 }]);
+  apply(3, 5, { op: 'leaseEpoch', term: 5 });
+  const expiries = () => proposed.filter((c) => c.op === 'leaseExpire');
   assert.is(keeper.remainingMs(7), SPAN);
   assert.is(keeper.remainingMs(8), SPAN + EXTENSION, 'an earlier leader may have renewed it');
   clock.advance(SPAN);
   keeper.tick();
-  assert.equal(proposed, [{ op: 'leaseExpire', id: 7 }]);
+  assert.equal(expiries(), [{ op: 'leaseExpire', id: 7, term: 5 }]);
   keeper.tick();
-  assert.equal(proposed.length, 1, 'not again before expiryRetryMs (two elections: 1000 ms)');
+  assert.equal(expiries().length, 1, 'not again before expiryRetryMs (two elections: 1000 ms)');
   clock.advance(EXTENSION);
   keeper.tick();
-  assert.equal(proposed.slice(1), [{ op: 'leaseExpire', id: 8 }]);
+  assert.equal(expiries().slice(1), [{ op: 'leaseExpire', id: 8, term: 5 }]);
   clock.advance(499);
   keeper.tick();
-  assert.is(proposed.length, 2);
+  assert.is(expiries().length, 2);
   clock.advance(1);
   keeper.tick();
-  assert.equal(proposed.slice(2), [{ op: 'leaseExpire', id: 7 }], '7 retried 1000 ms after it was proposed: its expiry never applied');
+  assert.equal(expiries().slice(2), [{ op: 'leaseExpire', id: 7, term: 5 }], '7 retried 1000 ms after it was proposed: its expiry never applied');
   // Applied: the clock stops.
-  apply(3, 5, { op: 'leaseExpire', id: 7 });
+  apply(4, 5, { op: 'leaseExpire', id: 7, term: 5 });
   assert.is(keeper.remainingMs(7), null);
   // Demoted: every clock is dropped; nothing more is proposed.
   driver.role = 'follower';
   clock.advance(10_000);
   keeper.tick();
   assert.is(keeper.tracked, 0);
-  assert.is(proposed.length, 3);
+  assert.is(expiries().length, 3);
   keeper.close();
 });
 
@@ -285,11 +290,13 @@ t('at most 16 expiries are proposed per tick, oldest deadline first', () => {
     machine.apply({ index: i, term: 2, type: 'normal', data: encodeCommand({ timeMs: 0, session: null, cmd: { op: 'leaseGrant', id: 100 + i, ttlMs: 1000 - i } }) });
   }
   assert.is(keeper.tracked, 20);
+  machine.apply({ index: 21, term: 2, type: 'normal', data: encodeCommand({ timeMs: 0, session: null, cmd: { op: 'leaseEpoch', term: 2 } }) });
   clock.advance(SPAN);
   keeper.tick();
-  assert.equal(proposed.map((c) => (c as { id: number }).id), Array.from({ length: 16 }, (_, i) => 120 - i), 'shortest TTL (earliest deadline) first');
+  const ids = () => proposed.filter((c) => c.op === 'leaseExpire').map((c) => (c as { id: number }).id);
+  assert.equal(ids(), Array.from({ length: 16 }, (_, i) => 120 - i), 'shortest TTL (earliest deadline) first');
   keeper.tick();
-  assert.equal(proposed.slice(16).map((c) => (c as { id: number }).id), [104, 103, 102, 101]);
+  assert.equal(ids().slice(16), [104, 103, 102, 101]);
   assert.is(keeper.stats.expiriesProposed, 20);
   keeper.close();
 });

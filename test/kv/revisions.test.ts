@@ -263,6 +263,22 @@ t('leases: grants (auto id = the entry index, explicit ids), ERR_LEASE_EXISTS, a
   assert.equal(l.leaseCalls, [[1, 5000, 1], [100, 2000, 2], [5, 1, 4], [6, 1, 5]], 'grants told to lease listeners, failed ones not');
 });
 
+t('an expiry proposed in a term before the latest lease epoch is void; one from the epoch\'s term or later applies', () => {
+  const l = new Log();
+  l.run({ op: 'leaseGrant', id: 7, ttlMs: 1000 }); // 1
+  l.run({ op: 'put', key: 'k', value: 'v', lease: 7 }); // 2
+  assert.equal(l.run({ op: 'leaseEpoch', term: 3 }), { op: 'leaseEpoch', index: 3, term: 3 });
+  assert.equal(l.run({ op: 'leaseExpire', id: 7, term: 2 }), { op: 'leaseExpire', index: 4, found: false, deleted: 0 }, 'a stale leader\'s expiry');
+  assert.equal(l.run({ op: 'leaseExpire', id: 7 }), { op: 'leaseExpire', index: 5, found: false, deleted: 0 }, 'no term: 0, void too');
+  assert.is(l.m.get('k'), 'v', 'the key lives');
+  assert.equal(l.run({ op: 'leaseEpoch', term: 2 }), { op: 'leaseEpoch', index: 6, term: 3 }, 'an older epoch does not lower it');
+  assert.equal(l.run({ op: 'leaseExpire', id: 7, term: 3 }), { op: 'leaseExpire', index: 7, found: true, deleted: 1 });
+  assert.is(l.m.get('k'), undefined);
+  const copy = new KvMachine();
+  copy.restore(l.m.snapshot());
+  assert.is(copy.leaseEpoch, 3, 'the epoch rides in snapshots');
+});
+
 t('a revoke deletes exactly its lease\'s keys in one revision; an expiry of an unknown lease finds nothing', () => {
   const l = new Log();
   l.run({ op: 'leaseGrant', id: 7, ttlMs: 1000 }); // 1
@@ -402,7 +418,7 @@ t('a snapshot keeps records with their revisions and leases, the history, and ca
   }, { client, seq: 1, firstUnacked: 1 }); // 9
   l.run({ op: 'delete', key: 'a' }, { client, seq: 2, firstUnacked: 1 }); // 10
   const snap = l.m.snapshot();
-  assert.is(snap[0], 3);
+  assert.is(snap[0], 4);
 
   const c = new Log();
   c.m.restore(snap);

@@ -4,6 +4,8 @@
 import type { HistoryOp } from './history.ts';
 import { ABSENT, REJECTED, applyOp, readOf, rejectReason, showValueKey, unreachableReads, valueKey, writeOf } from './model.ts';
 import type { KeyOp, ValueTable } from './model.ts';
+import { showState, type MultiModel, type MultiOp, type MultiState } from './txn-model.ts';
+import type { TxnCompare, TxnStep, TxnStepResult } from './history.ts';
 
 export interface PlacedOp {
   readonly op: HistoryOp;
@@ -80,6 +82,56 @@ export function buildViolation(
   };
 }
 
+/** The same report for a partition that txns tie together (keys: its keys joined by ' + '). */
+export function buildMultiViolation(
+  key: string, history: readonly HistoryOp[], model: MultiModel, ops: readonly MultiOp[],
+  deepest: ReadonlyArray<{ readonly op: number; readonly after: MultiState }>,
+): Violation {
+  const all = ops.map((op) => history[op.index] as HistoryOp).sort((a, b) => a.callMs - b.callMs || a.id - b.id);
+  const prefix = deepest.slice();
+  while (prefix.length > 0 && ops[prefix[prefix.length - 1]!.op]!.returnMs === Infinity) prefix.pop();
+  const state = prefix.length === 0 ? model.initial() : prefix[prefix.length - 1]!.after;
+  const inPrefix = new Set(prefix.map((p) => p.op));
+  const rest = ops.map((op, i) => ({ op, i })).filter(({ i }) => !inPrefix.has(i));
+  let first: MultiOp | undefined;
+  for (const { op } of rest) if (first === undefined || op.returnMs < first.returnMs) first = op;
+  if (first === undefined || first.returnMs === Infinity) throw new Error(`lincheck: keys ${key} failed with every op placed`);
+  const deadlineMs = first.returnMs;
+  const blocked = rest.filter(({ op }) => op.callMs <= deadlineMs).map(({ op }) => {
+    const r = op.step(state);
+    const reason = typeof r === 'string' ? r
+      : op.returnMs === Infinity ? 'its outcome is unknown, and taking effect here leads nowhere'
+        : 'it fits, but no order of the remaining ops works from there';
+    return { op: history[op.index] as HistoryOp, reason };
+  });
+  return {
+    kind: 'no-order', key, ops: all,
+    prefix: prefix.map((p) => ({ op: history[ops[p.op]!.index] as HistoryOp, stateAfter: showState(model.keys, p.after) })),
+    stateAfterPrefix: showState(model.keys, state), deadline: history[first.index] as HistoryOp, blocked,
+  };
+}
+
+function showCompare(c: TxnCompare): string {
+  return `${c.key}.${c.target} ${c.op} ${typeof c.value === 'number' ? c.value : showValue(c.value)}`;
+}
+
+function showStep(s: TxnStep): string {
+  switch (s.op) {
+    case 'put': return `put ${s.key}=${showValue(s.value)}`;
+    case 'delete': case 'get': return `${s.op} ${s.key}`;
+    case 'range': case 'deleteRange': return `${s.op} [${s.start}, ${s.end ?? '∞'})`;
+  }
+}
+
+function showStepResult(r: TxnStepResult): string {
+  switch (r.op) {
+    case 'put': return 'ok';
+    case 'delete': case 'deleteRange': return `${r.deleted} deleted`;
+    case 'get': return r.kv === null ? '(absent)' : `${showValue(r.kv.value)} v${r.kv.version} mod ${r.kv.modRevision}`;
+    case 'range': return `[${r.kvs.map((kv) => `${kv.key}=${showValue(kv.value)}`).join(', ')}]`;
+  }
+}
+
 function whyUnreachable(op: KeyOp, keyOps: readonly KeyOp[], history: readonly HistoryOp[], table: ValueTable): string {
   const value = readOf(op);
   let writer: KeyOp | undefined;
@@ -125,14 +177,22 @@ export function formatOp(op: HistoryOp): string {
       call = `cas(${showValue(op.expected)} => ${showValue(op.value)})${swapped}`;
       break;
     }
+    case 'txn': {
+      const t = op.txn!;
+      const r = op.txnResult;
+      const ran = r === undefined ? '' : ` -> ${r.succeeded ? 'success' : 'failure'} [${r.results.map(showStepResult).join('; ')}]`;
+      call = `txn(if ${t.compare.map(showCompare).join(' && ') || 'true'} then ${t.success.map(showStep).join('; ') || 'nothing'} else ${t.failure.map(showStep).join('; ') || 'nothing'})${ran}`;
+      break;
+    }
   }
+  if (op.revision !== undefined && op.op !== 'get') call += ` @${op.revision}`;
   const ret = op.outcome === 'unknown' ? '?' : String(op.returnMs);
   return `#${op.id} client ${op.client} ${call} [${op.callMs}, ${ret}] ${op.outcome}`;
 }
 
 export function formatViolation(v: Violation): string {
   const lines: string[] = [];
-  lines.push(`key ${JSON.stringify(v.key)}: no linearization of its ${v.ops.length} ops exists.`);
+  lines.push(`${v.key.includes(' + ') ? 'keys' : 'key'} ${JSON.stringify(v.key)}: no linearization of its ${v.ops.length} ops exists.`);
   if (v.kind === 'unreachable-value') {
     lines.push('These ops read a value that no op of this key wrote before they returned:');
     for (const b of v.blocked.slice(0, BLOCKED_SHOWN_MAX)) lines.push(`  ${formatOp(b.op)}: ${b.reason}`);
@@ -143,15 +203,15 @@ export function formatViolation(v: Violation): string {
   const skipped = Math.max(0, v.prefix.length - PREFIX_SHOWN_MAX);
   if (skipped > 0) lines.push(`      ... ${skipped} earlier ops`);
   v.prefix.slice(skipped).forEach((p, k) => {
-    lines.push(`  ${String(skipped + k + 1).padStart(4)}. ${formatOp(p.op)}  => key holds ${p.stateAfter}`);
+    lines.push(`  ${String(skipped + k + 1).padStart(4)}. ${formatOp(p.op)}  => ${v.key.includes(' + ') ? '' : 'key holds '}${p.stateAfter}`);
   });
   if (v.prefix.length === 0) lines.push('      (none)');
-  lines.push(`After it the key holds ${v.stateAfterPrefix}. Op #${v.deadline.id} returned at ${v.deadline.returnMs},`);
+  lines.push(`After it ${v.key.includes(' + ') ? 'the keys are' : 'the key holds'} ${v.stateAfterPrefix}. Op #${v.deadline.id} returned at ${v.deadline.returnMs},`);
   lines.push('so it or an op called by then must come next, and none can:');
   for (const b of v.blocked.slice(0, BLOCKED_SHOWN_MAX)) lines.push(`  ${formatOp(b.op)}: ${b.reason}`);
   if (v.blocked.length > BLOCKED_SHOWN_MAX) lines.push(`  ... and ${v.blocked.length - BLOCKED_SHOWN_MAX} more (see result.violation.blocked)`);
   if (v.ops.length <= PARTITION_SHOWN_MAX) {
-    lines.push(`All checked ops of key ${JSON.stringify(v.key)}, by call time:`);
+    lines.push(`All checked ops of ${JSON.stringify(v.key)}, by call time:`);
     for (const op of v.ops) lines.push(`  ${formatOp(op)}`);
   }
   return lines.join('\n');

@@ -91,6 +91,7 @@ export function compileOp(op: HistoryOp, index: number, table: ValueTable): KeyO
     case 'delete': code = OP_DELETE; break;
     case 'get': code = OP_GET; break;
     case 'cas': code = unknown ? OP_CAS_MAYBE : op.result === true ? OP_CAS_TRUE : OP_CAS_FALSE; break;
+    case 'txn': throw new Error(`lincheck: txn #${op.id} in a single-key partition (the checker gives txns the multi-key model)`);
   }
   const result = op.op === 'get' && typeof op.result !== 'boolean' ? op.result : null;
   return {

@@ -3,7 +3,10 @@
 // leader, pauses processes (SIGSTOP, GC) and suspends machines, slows senders down, and transfers
 // leadership (its timeoutNow and transfer votes delayed, lost or overtaken) while clients work.
 // At the end the network heals and the cluster must converge. Any violation carries the seed and
-// the command that replays it.
+// the command that replays it. In key-value runs the clients also run transactions over small key
+// groups, hold leases (some stop renewing, so they expire) and watch keys and prefixes across
+// members; the checks are linearizability (txns included), the lease expiry property, and every
+// watcher's stream against the applied history (reference.ts).
 
 import { AssertionError } from '../../src/core/assert.ts';
 import { RaftError } from '../../src/core/errors.ts';
@@ -12,6 +15,9 @@ import { SafetyViolation } from './checker.ts';
 import { reliableNetwork, unreliableNetwork, type NetworkOptions } from './network.ts';
 import { checkHistory, formatResult } from '../lincheck/checker.ts';
 import { KvWorkload } from './kv-workload.ts';
+import { LeaseClients } from './lease-clients.ts';
+import { ReferenceLog } from './reference.ts';
+import { WatchClients } from './watch-clients.ts';
 import { Sim, type SimOptions } from './sim.ts';
 import type { ModeStats as ParallelStats } from '../../src/core/mode.ts';
 
@@ -21,6 +27,61 @@ export function emptyParallelStats(): ParallelStats {
 
 export function addParallelStats(into: ParallelStats, s: ParallelStats): void {
   for (const k of Object.keys(into) as Array<keyof ParallelStats>) into[k] += s[k];
+}
+
+/** What the coordination primitives did over runs, summed (see ChaosResult). */
+export interface PrimitiveStats {
+  txns: number;
+  txnSucceeded: number;
+  leases: number;
+  keepAlives: number;
+  leasesExpired: number;
+  leasesRevoked: number;
+  closeCalls: number;
+  watchEvents: number;
+  watchRevisions: number;
+  watchResumes: number;
+  watchCompacted: number;
+}
+
+export function emptyPrimitiveStats(): PrimitiveStats {
+  return { txns: 0, txnSucceeded: 0, leases: 0, keepAlives: 0, leasesExpired: 0, leasesRevoked: 0, closeCalls: 0, watchEvents: 0, watchRevisions: 0, watchResumes: 0, watchCompacted: 0 };
+}
+
+export function addPrimitiveStats(into: PrimitiveStats, r: ChaosResult): void {
+  into.txns += r.txns;
+  into.txnSucceeded += r.txnSucceeded;
+  into.leases += r.leasesGranted;
+  into.keepAlives += r.keepAlives;
+  into.leasesExpired += r.leasesExpired;
+  into.leasesRevoked += r.leasesRevoked;
+  into.closeCalls += r.leaseCloseCalls;
+  into.watchEvents += r.watchEvents;
+  into.watchRevisions += r.watchRevisions;
+  into.watchResumes += r.watchResumes;
+  into.watchCompacted += r.watchCompacted;
+}
+
+export function describePrimitives(p: PrimitiveStats): string {
+  return `txns: ${p.txns} answered (${p.txnSucceeded} took the success branch), checked with the other operations; ` +
+    `leases: ${p.leases} granted, ${p.keepAlives} keep-alives acknowledged, ${p.leasesExpired} expired (${p.closeCalls} within 1.5 TTL of an acknowledged keep-alive's send), ` +
+    `${p.leasesRevoked} revoked, no expiry before its last acknowledged keep-alive's send + TTL; ` +
+    `watches: ${p.watchEvents} events in ${p.watchRevisions} revisions checked against the applied history, ${p.watchResumes} resumptions, ${p.watchCompacted} ERR_COMPACTED reloads`;
+}
+
+/**
+ * Problems when the primitives did not really run over `seeds` runs (the checks would prove
+ * nothing): about half the seeds run key-value clients; the rarer events are required from 100 on.
+ */
+export function primitivesRan(p: PrimitiveStats, seeds: number): string[] {
+  const out: string[] = [];
+  const many = seeds >= 100;
+  if (p.txns < seeds * 10 || p.txnSucceeded === 0 || p.txnSucceeded === p.txns) out.push(`txns ${p.txns} (${p.txnSucceeded} succeeded)`);
+  if (p.keepAlives < seeds * 5 || p.leasesExpired < seeds / 4 || (many && (p.leasesRevoked === 0 || p.closeCalls === 0))) {
+    out.push(`leases: ${p.keepAlives} keep-alives, ${p.leasesExpired} expired (${p.closeCalls} close calls), ${p.leasesRevoked} revoked`);
+  }
+  if (p.watchEvents < seeds * 20 || (many && (p.watchResumes === 0 || p.watchCompacted === 0))) out.push(`watches: ${p.watchEvents} events, ${p.watchResumes} resumptions, ${p.watchCompacted} ERR_COMPACTED`);
+  return out;
 }
 
 export interface ChaosOptions {
@@ -59,6 +120,21 @@ export interface ChaosResult {
   /** Writes the state machine answered ERR_OUTCOME_UNKNOWN (an evicted answer), and expired sessions. */
   readonly outcomeUnknown: number;
   readonly expired: number;
+  /** Transactions answered, and how many took their success branch. */
+  readonly txns: number;
+  readonly txnSucceeded: number;
+  /** Leases granted, keep-alives acknowledged, leases whose expiry was applied (checked against their keep-alives), revoked. */
+  readonly leasesGranted: number;
+  readonly keepAlives: number;
+  readonly leasesExpired: number;
+  readonly leasesRevoked: number;
+  /** Expiries applied within 1.5 TTL of the lease's last acknowledged keep-alive's send time. */
+  readonly leaseCloseCalls: number;
+  /** Watch events and revisions checked against the applied history; resumptions. */
+  readonly watchEvents: number;
+  readonly watchRevisions: number;
+  readonly watchResumes: number;
+  readonly watchCompacted: number;
   readonly profile: string;
   readonly replay: string;
 }
@@ -103,9 +179,16 @@ export function chaosProfile(seed: number, mode: 'raft' | 'parallel' = 'raft'): 
     sim.mode = 'parallel';
     sim.raft = { ...sim.raft, lookBehindEntries: 1 + rng.nextInt(8), msgBytesMax: 64 + rng.nextInt(512) };
   }
+  // The coordination primitives (drawn last, so the choices above stay what they were): a history
+  // short enough that watchers meet ERR_COMPACTED, small catch-up batches, progress notices often
+  // enough to matter in a run of a few seconds.
+  const eventsMax = [20, 60, 400, 100_000][rng.nextInt(4)]!;
+  sim.kvMachine = { ...sim.kvMachine, history: { eventsMax } };
+  sim.watchLimits = { batchEventsMax: [3, 50, 1000][rng.nextInt(3)]! };
+  sim.watchProgressMs = [200, 500, 1000][rng.nextInt(3)]!;
   const name = `${voters} voters${learners ? ` + ${learners} learner` : ''}${observers ? ` + ${observers} observers (at ${observersAt})` : ''}, ${netName} network` +
     `${transferFaults ? ' (transfer messages delayed/lost)' : ''}, snapshots ${snapshotEvery || 'off'}, reorder buffer ${reorderBuffer || 'off'}` +
-    `${kv ? `, kv clients + linearizability check${tightSessions ? ' (tight session limits)' : ''}` : ''}`;
+    `${kv ? `, kv clients (txns, leases, watchers; history of ${eventsMax} events) + linearizability check${tightSessions ? ' (tight session limits)' : ''}` : ''}`;
   return { sim, name };
 }
 
@@ -126,9 +209,12 @@ export async function runChaos(seed: number, options: ChaosOptions = {}): Promis
   let error: string | null = null;
   let kvOps = 0;
   let workload: KvWorkload | null = null;
+  let leases: LeaseClients | null = null;
+  let watches: WatchClients | null = null;
   try {
     sim = new Sim(simOptions);
     const s = sim;
+    const ref = simOptions.kv === true ? new ReferenceLog(s) : null;
     const rng = new SeededPrng(seed ^ 0x1234567);
     const voters = s.conf.voters;
     const everyone = s.ids;
@@ -242,9 +328,20 @@ export async function runChaos(seed: number, options: ChaosOptions = {}): Promis
         // Impatient clients move to a new leader sooner; patient ones stay with the old one longer.
         attemptTimeoutMs: 30 + rng.nextInt(270),
         keyEpochMs: 500,
+        txnClients: 2 + rng.nextInt(3), txnGroups: 1, leaseReaders: 2,
       })
       : null;
     workload?.start();
+    if (ref !== null) {
+      // TTLs of 1.5 to 4 election timeouts: leases meet pauses and leader changes of that order.
+      leases = new LeaseClients(s, { seed, clients: 3 + rng.nextInt(5), ttlMinMs: 1.5 * electionMs, ttlMaxMs: 3 * electionMs });
+      watches = new WatchClients(s, ref, {
+        seed, watchers: 2 + rng.nextInt(5), prefixes: ['', 'k', 'g', 'L'], keys: ['k0@0', 'k1@1', 'k0@2', 'g0@1/a'],
+        compactEveryMs: rng.nextInt(2) === 0 ? 0 : 300 + rng.nextInt(500),
+      });
+      leases.start();
+      watches.start();
+    }
     const client = (): void => {
       if (healing || workload !== null) return;
       const burst = 1 + rng.nextInt(8);
@@ -256,6 +353,8 @@ export async function runChaos(seed: number, options: ChaosOptions = {}): Promis
     while (s.now < durationMs && s.steps < stepsMax && await s.stepOnce()) { /* run */ }
     healing = true;
     workload?.stop();
+    leases?.stop();
+    watches?.stop();
     s.net.heal();
     s.net.options = reliableNetwork;
     for (const id of everyone) s.restart(id);
@@ -286,6 +385,13 @@ export async function runChaos(seed: number, options: ChaosOptions = {}): Promis
         })());
     }
     s.checkDurableQuorum();
+    if (ref !== null) {
+      ref.checkComplete();
+      watches?.check();
+    }
+    if (workload !== null && workload.readsBehindCommit.length > 0) {
+      throw new SafetyViolation(`a linearizable read was stale: ${workload.readsBehindCommit[0]} (${workload.readsBehindCommit.length} such reads)`);
+    }
     if (workload !== null) {
       // SIM_LINCHECK_STEPS raises the checker's budget when a replay ends undecided.
       const steps = Number(process.env.SIM_LINCHECK_STEPS ?? 0);
@@ -317,6 +423,12 @@ export async function runChaos(seed: number, options: ChaosOptions = {}): Promis
     committed: sim?.checker.maxCommitted ?? 0, crashes, partitions, leaderChanges, reorderAccepted, parallel, kvOps,
     pauses: sim?.pauses ?? 0, transfers, leaseReads: workload?.stats.leaseReads ?? 0, readIndexReads: workload?.stats.readIndexReads ?? 0,
     leaseForfeitedTerms, outcomeUnknown: workload?.stats.outcomeUnknown ?? 0, expired: workload?.stats.expired ?? 0,
+    txns: workload?.stats.txns ?? 0, txnSucceeded: workload?.stats.txnSucceeded ?? 0,
+    leasesGranted: leases?.stats.granted ?? 0, keepAlives: leases?.stats.keepAlivesAcked ?? 0, leasesExpired: leases?.stats.expired ?? 0,
+    leasesRevoked: leases?.stats.revoked ?? 0, leaseCloseCalls: leases?.stats.closeCalls ?? 0,
+    watchEvents: watches?.stats.eventsChecked ?? 0, watchRevisions: watches?.stats.revisionsChecked ?? 0,
+    watchResumes: (watches?.stats.resumedAfterCrash ?? 0) + (watches?.stats.resumedAfterSlow ?? 0) + (watches?.stats.resumedAfterStall ?? 0) + (watches?.stats.moved ?? 0),
+    watchCompacted: watches?.stats.compactedReloads ?? 0,
     profile: name, replay: `npm run sim -- --seed ${seed}${mode === 'parallel' ? ' --mode parallel' : ''}`,
   };
 }

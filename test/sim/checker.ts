@@ -128,6 +128,11 @@ export class Checker {
     else if (before !== index) this.fail(`exactly-once: ${node} executed request ${seq} of client ${client} at ${index}, and it executed at ${before} before`);
   }
 
+  /** The index request `seq` of `client` executed at, if it did anywhere. */
+  executedAt(client: number, seq: number): number | undefined {
+    return this.#executed.get(`${client}/${seq}`);
+  }
+
   /**
    * Leader Completeness: a leader's log holds every committed entry. `termAt` answers -1 for
    * indexes covered by its snapshot (`snapIndex`), which hold committed state by construction.

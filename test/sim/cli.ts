@@ -3,7 +3,7 @@
 //   npm run sim -- --seeds N [--from S] run N seeds (S, S+1, ...), with progress and a summary
 //   --duration-ms D                    virtual ms of faults per seed before healing (default 2500)
 //   --steps K                          events per seed at most before healing (default 40000)
-import { addParallelStats, emptyParallelStats, runChaos, type ChaosResult } from './chaos.ts';
+import { addParallelStats, addPrimitiveStats, describePrimitives, emptyParallelStats, emptyPrimitiveStats, runChaos, type ChaosResult } from './chaos.ts';
 
 const usage = `usage: npm run sim -- (--seed N | --seeds N [--from S]) [--duration-ms D] [--steps K] [--mode raft|parallel] [--quiet]
 
@@ -51,7 +51,9 @@ function parse(argv: string[]): Args {
 function describe(r: ChaosResult): string {
   return `seed ${r.seed}: ${r.ok ? 'ok' : 'FAILED'} — ${r.profile}; ${r.steps} steps, ${(r.virtualMs / 1000).toFixed(1)} s virtual, ` +
     `${r.committed} committed, ${r.crashes} crashes, ${r.partitions} partitions, ${r.pauses} pauses, ${r.transfers} transfers, ${r.reorderAccepted} resends saved by the reorder buffer` +
-    (r.kvOps > 0 ? `, ${r.kvOps} key-value operations linearizable` : '');
+    (r.kvOps > 0 ? `, ${r.kvOps} key-value operations linearizable (${r.txns} txns)` : '') +
+    (r.leasesGranted > 0 ? `, ${r.leasesGranted} leases (${r.keepAlives} keep-alives acknowledged, ${r.leasesExpired} expired, ${r.leasesRevoked} revoked)` : '') +
+    (r.watchRevisions > 0 ? `, ${r.watchEvents} watch events in ${r.watchRevisions} revisions checked (${r.watchResumes} resumptions, ${r.watchCompacted} ERR_COMPACTED reloads)` : '');
 }
 
 async function main(): Promise<number> {
@@ -79,6 +81,7 @@ async function main(): Promise<number> {
   let kvRuns = 0;
   const faults = { pauses: 0, transfers: 0, crashes: 0, partitions: 0 };
   const reads = { lease: 0, readIndex: 0, forfeited: 0, outcomeUnknown: 0, expired: 0 };
+  const prim = emptyPrimitiveStats();
   const par = emptyParallelStats();
   for (let i = 0; i < count; i++) {
     const r = await runChaos(args.from + i, { steps: args.steps, durationMs: args.durationMs, mode: args.mode });
@@ -96,6 +99,7 @@ async function main(): Promise<number> {
     reads.forfeited += r.leaseForfeitedTerms;
     reads.outcomeUnknown += r.outcomeUnknown;
     reads.expired += r.expired;
+    addPrimitiveStats(prim, r);
     if (r.profile.includes('kv clients')) kvRuns++;
     if (!r.ok) {
       failures.push(r);
@@ -112,6 +116,7 @@ async function main(): Promise<number> {
   console.log(`faults: ${faults.crashes} crashes, ${faults.partitions} partitions, ${faults.pauses} pauses, ${faults.transfers} transfers; ` +
     `reads: ${reads.lease} by lease, ${reads.readIndex} by ReadIndex at the leader, ${reads.forfeited} leader terms without a lease after a timeoutNow; ` +
     `writes: ${reads.outcomeUnknown} answered ERR_OUTCOME_UNKNOWN, ${reads.expired} on an expired session`);
+  console.log(describePrimitives(prim));
   if (args.mode === 'parallel') {
     console.log(`parallel mode: ${par.outOfOrderAccepted} entries acknowledged past a hole, ${par.outOfOrderCommitted} committed ` +
       `and ${par.outOfOrderApplied} applied out of order, ${par.applyHeldByConflict} apply waits on a conflict, ` +
@@ -120,6 +125,8 @@ async function main(): Promise<number> {
   if (args.json) {
     console.log(JSON.stringify({
       seeds: count, failed: failures.length, steps, committed_entries: committed, kv_ops: kvOps, pauses: faults.pauses, transfers: faults.transfers,
+      txns: prim.txns, leases_granted: prim.leases, keep_alives: prim.keepAlives, leases_expired: prim.leasesExpired,
+      watch_events_checked: prim.watchEvents, watch_revisions_checked: prim.watchRevisions,
       lease_reads: reads.lease, read_index_reads: reads.readIndex, duration_s: seconds,
     }));
   }

@@ -5,6 +5,13 @@
 // retries apply exactly once; the rules for what an answer proves are the SDK's (src/client/kv.ts):
 // an expired session proves nothing was applied only if no earlier attempt is in doubt. Every
 // operation lands in a history for the linearizability checker, unknown outcomes marked as such.
+// With txnClients, more clients work on groups of two keys instead (txn-ops.ts): transactions over
+// a group, and plain puts, cas, deletes and reads of its keys, checked as one partition. Every
+// write records the revision it took effect at (from its answer; for an unknown outcome, from where
+// the state machine executed it, if it did), which the checker needs to model modRevision. With
+// leaseReaders, more clients only read by lease. In Raft mode every read is also checked against
+// the simulator's global view (readsBehindCommit): its index covers every entry committed before it
+// was sent, and no read is served from a lease while another member leads a newer term.
 
 import { RaftError } from '../../src/core/errors.ts';
 import { encodeCommand, type KvCommand } from '../../src/core/kv/command.ts';
@@ -13,6 +20,7 @@ import { SeededPrng } from '../../src/core/prng.ts';
 import type { Entry } from '../../src/core/types.ts';
 import type { HistoryOp } from '../lincheck/history.ts';
 import type { Settled, Sim } from './sim.ts';
+import { randomTxn, txnGroup, txnResultOf } from './txn-ops.ts';
 
 export type SimReadMode = 'readindex' | 'lease' | 'follower' | 'stale';
 
@@ -42,6 +50,15 @@ export interface WorkloadOptions {
   readonly leaseTarget?: () => string | null;
   /** ReadIndex reads go to this node when set. */
   readonly readTarget?: () => string | null;
+  /** Clients, beside `clients`, that work on txn groups only (txns, and plain ops on the group's keys). */
+  readonly txnClients?: number;
+  /** Groups of two keys per key epoch that transactions tie together. */
+  readonly txnGroups?: number;
+  /**
+   * Clients, beside the others, that only read by lease, pinned to the member they last saw lead,
+   * one read after another: a lease an old leader should not hold shows in their read indexes.
+   */
+  readonly leaseReaders?: number;
 }
 
 type MutableOp = { -readonly [K in keyof HistoryOp]: HistoryOp[K] };
@@ -55,6 +72,9 @@ interface Client {
    * 'cached': it stays until an attempt times out or fails.
    */
   readonly finds: 'sticky' | 'fresh' | 'cached';
+  /** Works on the txn groups only, or only reads by lease. */
+  readonly groups: boolean;
+  readonly leaseReader: boolean;
   session: number | null;
   registering: boolean;
   nextSeq: number;
@@ -75,6 +95,9 @@ export interface WorkloadStats {
   outcomeUnknown: number;
   /** Writes refused because their session expired. */
   expired: number;
+  /** Transactions answered (success and failure branches), and plain ops on group keys. */
+  txns: number;
+  txnSucceeded: number;
 }
 
 type Opts = Required<Omit<WorkloadOptions, 'staleTarget' | 'leaseTarget' | 'readTarget'>> &
@@ -82,7 +105,9 @@ type Opts = Required<Omit<WorkloadOptions, 'staleTarget' | 'leaseTarget' | 'read
 
 export class KvWorkload {
   readonly history: MutableOp[] = [];
-  readonly stats: WorkloadStats = { leaseReads: 0, readIndexReads: 0, followerReads: 0, unknownWrites: 0, outcomeUnknown: 0, expired: 0 };
+  readonly stats: WorkloadStats = { leaseReads: 0, readIndexReads: 0, followerReads: 0, unknownWrites: 0, outcomeUnknown: 0, expired: 0, txns: 0, txnSucceeded: 0 };
+  /** History op id -> the (session, sequence number) its attempts carried. */
+  readonly #requestOf = new Map<number, { client: number; seq: number }>();
   readonly #sim: Sim;
   readonly #o: Opts;
   readonly #rng: SeededPrng;
@@ -94,6 +119,11 @@ export class KvWorkload {
   readonly #leaderOf = new Map<number, string>();
   #running = false;
   #nextId = 1;
+  /**
+   * Linearizable reads (Raft mode) served below an index committed before they were sent, and
+   * reads served from a lease while a newer leader existed (a lease exists to rule that out).
+   */
+  readonly readsBehindCommit: string[] = [];
   /** Commands committed more than once (retries that both landed): exactly-once must hide them. */
   duplicatesCommitted = 0;
   /** (client, seq) -> the log indexes it was committed at. */
@@ -101,18 +131,22 @@ export class KvWorkload {
 
   constructor(sim: Sim, o: WorkloadOptions) {
     this.#sim = sim;
-    this.#o = { writeRatio: 0.5, attemptTimeoutMs: 300, attemptsMax: 4, thinkMsMax: 5, pipeline: 1, keyEpochMs: 0, ...o };
+    this.#o = { writeRatio: 0.5, attemptTimeoutMs: 300, attemptsMax: 4, thinkMsMax: 5, pipeline: 1, keyEpochMs: 0, txnClients: 0, txnGroups: 1, leaseReaders: 0, ...o };
     this.#rng = new SeededPrng(o.seed ^ 0x6b5f);
-    sim.hooks.applied = (_node, e, r) => { if (r !== null && r.op !== 'register' && e.type === 'normal') this.#countDuplicate(e); };
+    sim.hooks.applied.push((_node, e, r) => { if (r !== null && r.op !== 'register' && e.type === 'normal') this.#countDuplicate(e); });
   }
 
   start(): void {
     this.#running = true;
-    for (let c = 0; c < this.#o.clients; c++) {
-      const finds = (['sticky', 'fresh', 'cached'] as const)[this.#rng.nextInt(3)]!;
-      const client: Client = { id: c, finds, session: null, registering: false, nextSeq: 1, outstanding: new Set(), waiting: [] };
+    const plain = this.#o.clients;
+    const groups = plain + this.#o.txnClients;
+    for (let c = 0; c < groups + this.#o.leaseReaders; c++) {
+      const leaseReader = c >= groups;
+      const finds = leaseReader ? 'sticky' : (['sticky', 'fresh', 'cached'] as const)[this.#rng.nextInt(3)]!;
+      const client: Client = { id: c, finds, groups: c >= plain && !leaseReader, leaseReader, session: null, registering: false, nextSeq: 1, outstanding: new Set(), waiting: [] };
       this.#clients.push(client);
-      for (let slot = 0; slot < this.#o.pipeline; slot++) this.#sim.at(this.#rng.nextInt(20), () => this.#op(client, slot));
+      // A lease reader reads one at a time.
+      for (let slot = 0; slot < (leaseReader ? 1 : this.#o.pipeline); slot++) this.#sim.at(this.#rng.nextInt(20), () => this.#op(client, slot));
     }
   }
 
@@ -123,8 +157,33 @@ export class KvWorkload {
 
   #op(c: Client, slot: number): void {
     if (!this.#running) return;
+    if (c.groups) {
+      this.#groupOp(c, slot);
+      return;
+    }
+    if (c.leaseReader) {
+      this.#read(c, slot, undefined, 'lease');
+      return;
+    }
     if (this.#rng.nextFloat() < this.#o.writeRatio) this.#write(c, slot);
     else this.#read(c, slot);
+  }
+
+  /** An operation on a txn group of the current epoch: mostly a txn, else a plain op on one of its keys. */
+  #groupOp(c: Client, slot: number): void {
+    const epoch = this.#o.keyEpochMs > 0 ? Math.floor(this.#sim.now / this.#o.keyEpochMs) : 0;
+    const g = txnGroup(`g${this.#rng.nextInt(this.#o.txnGroups)}@${epoch}`);
+    const roll = this.#rng.nextInt(10);
+    if (roll < 6) {
+      const look = this.#sim.ids[this.#rng.nextInt(this.#sim.ids.length)]!;
+      const t = randomTxn(this.#rng, g, (k) => this.#sim.kvOf(look)?.getKv(k), () => `c${c.id}-${this.#nextId}-${this.#rng.nextInt(1000)}`);
+      const op: MutableOp = { id: this.#nextId++, client: `${c.id}.${slot}`, op: 'txn', key: g.keys[0], txn: t.spec, callMs: this.#sim.now, returnMs: null, outcome: 'unknown' };
+      this.#submit(c, slot, op, t.cmd);
+      return;
+    }
+    const key = g.keys[this.#rng.nextInt(2)]!;
+    if (roll < 8) this.#write(c, slot, key);
+    else this.#read(c, slot, key);
   }
 
   #next(c: Client, slot: number): void {
@@ -188,8 +247,8 @@ export class KvWorkload {
     return this.#o.keyEpochMs > 0 ? `${k}@${Math.floor(this.#sim.now / this.#o.keyEpochMs)}` : k;
   }
 
-  #write(c: Client, slot: number): void {
-    const key = this.#key();
+  #write(c: Client, slot: number, at?: string): void {
+    const key = at ?? this.#key();
     const roll = this.#rng.nextInt(10);
     const value = `c${c.id}-${this.#nextId}`;
     let cmd: KvCommand;
@@ -209,10 +268,16 @@ export class KvWorkload {
       cmd = { op: 'delete', key };
       op.op = 'delete';
     }
+    this.#submit(c, slot, op, cmd);
+  }
+
+  /** Records `op` and runs `cmd` under the client's session, with retries. */
+  #submit(c: Client, slot: number, op: MutableOp, cmd: KvCommand): void {
     this.history.push(op);
     this.#withSession(c, () => {
       const session = c.session!;
       const seq = c.nextSeq++;
+      this.#requestOf.set(op.id, { client: session, seq });
       c.outstanding.add(seq);
       let firstUnacked = seq;
       for (const s of c.outstanding) if (s < firstUnacked) firstUnacked = s;
@@ -270,14 +335,24 @@ export class KvWorkload {
     switch (result.op) {
       case 'put': case 'delete':
         op.outcome = 'ok';
+        op.revision = result.index;
         op.returnMs = this.#sim.now;
         return;
       case 'cas':
         op.outcome = 'ok';
         op.result = result.swapped;
+        op.revision = result.index;
         op.returnMs = this.#sim.now;
         return;
-      case 'register':
+      case 'txn':
+        op.outcome = 'ok';
+        op.txnResult = txnResultOf(result);
+        op.revision = result.index;
+        op.returnMs = this.#sim.now;
+        this.stats.txns++;
+        if (result.succeeded) this.stats.txnSucceeded++;
+        return;
+      case 'register': case 'deleteRange': case 'leaseGrant': case 'leaseRevoke': case 'leaseExpire': case 'compact':
         return;
       case 'error':
         if (result.code === 'ERR_SESSION_EXPIRED') {
@@ -326,9 +401,9 @@ export class KvWorkload {
 
   // ---- reads --------------------------------------------------------------------------------
 
-  #read(c: Client, slot: number): void {
-    const mode = this.#o.readModes[this.#rng.nextInt(this.#o.readModes.length)]!;
-    const key = this.#key();
+  #read(c: Client, slot: number, at?: string, only?: SimReadMode): void {
+    const mode = only ?? this.#o.readModes[this.#rng.nextInt(this.#o.readModes.length)]!;
+    const key = at ?? this.#key();
     const op: MutableOp = { id: this.#nextId++, client: `${c.id}.${slot}`, op: 'get', key, callMs: this.#sim.now, returnMs: null, outcome: 'unknown' };
     this.history.push(op);
     const live = this.#sim.ids.filter((id) => this.#sim.alive(id));
@@ -357,15 +432,25 @@ export class KvWorkload {
       this.#next(c, slot);
     });
     const parallel = this.#sim.opts.mode === 'parallel';
-    this.#sim.request(node, (n): Promise<{ value: unknown; path: string }> => {
-      if (mode === 'stale') return Promise.resolve({ value: n.machine!.kv!.get(key), path: 'stale' });
+    // Everything committed anywhere before the read is sent is below its read index (Raft mode:
+    // the leader that serves it knows every commit; ParallelRaft's per-key reads wait for their key).
+    const committedAtCall = this.#sim.checker.maxCommitted;
+    this.#sim.request(node, (n): Promise<{ value: unknown; path: string; index: number }> => {
+      if (mode === 'stale') return Promise.resolve({ value: n.machine!.kv!.get(key), path: 'stale', index: 0 });
       // As the peer's client service: the leader paths are refused by a follower.
       if ((mode === 'lease' || mode === 'readindex') && n.driver!.role !== 'leader') {
         throw new RaftError('ERR_NOT_LEADER', `${n.id} is not the leader`, n.driver!.leader);
       }
+      // A lease is decided now: while it is valid no other member can have been elected.
+      const newer = parallel ? null : this.#newerLeader(n.node!.term);
       const at = n.driver!.read({ allowLease: mode !== 'readindex', ...(parallel ? { key } : {}) });
       // Read when the driver says the index is applied (a snapshot restore may have replaced the machine).
-      return at.then((r) => ({ value: n.machine!.kv!.get(key), path: r.path }));
+      return at.then((r) => {
+        if (r.path === 'lease' && newer !== null) {
+          this.readsBehindCommit.push(`${n.id} (term ${n.node?.term}) served a read of ${key} from its lease while ${newer} already led`);
+        }
+        return { value: n.machine!.kv!.get(key), path: r.path, index: r.index };
+      });
     }, (r) => {
       if (settled) return;
       settled = true;
@@ -377,6 +462,9 @@ export class KvWorkload {
       } else {
         op.outcome = 'ok';
         op.result = typeof r.value.value === 'string' ? r.value.value : null;
+        if (!parallel && mode !== 'stale' && r.value.index < committedAtCall) {
+          this.readsBehindCommit.push(`a ${r.value.path} read of ${key} at ${node} (sent at ${op.callMs.toFixed(1)} ms) was served at index ${r.value.index}, but ${committedAtCall} was committed before it was sent`);
+        }
         if (r.value.path === 'lease') this.stats.leaseReads++;
         else if (r.value.path === 'readIndex') this.stats.readIndexReads++;
         else if (r.value.path === 'follower') this.stats.followerReads++;
@@ -392,8 +480,25 @@ export class KvWorkload {
     return () => { live = false; };
   }
 
-  /** The history as the checker wants it. */
+  /** A member leading in a term above `term` now (the simulator's global view), or null. */
+  #newerLeader(term: number): string | null {
+    for (const m of this.#sim.nodes.values()) {
+      if (m.node !== null && m.node.role === 'leader' && m.node.term > term) return `${m.id} (term ${m.node.term})`;
+    }
+    return null;
+  }
+
+  /**
+   * The history as the checker wants it. A write of unknown outcome that the state machine did
+   * execute carries the revision it executed at (the simulator saw it; a client would learn it by
+   * reading the key's modRevision): the model of modRevision needs it.
+   */
   result(): HistoryOp[] {
-    return this.history.map((h) => ({ ...h }));
+    return this.history.map((h) => {
+      if (h.outcome !== 'unknown' || h.op === 'get') return { ...h };
+      const req = this.#requestOf.get(h.id);
+      const at = req === undefined ? undefined : this.#sim.checker.executedAt(req.client, req.seq);
+      return at === undefined ? { ...h } : { ...h, revision: at };
+    });
   }
 }

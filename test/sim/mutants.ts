@@ -25,6 +25,15 @@ export interface Mutant {
    * asked for the chaos mix itself to find it. Scripted scenarios are still tried afterwards.
    */
   readonly chaosOnly?: boolean;
+  /** A read-lease mutant: the scripted lease schedules (lease-scenarios.ts) must catch it too. */
+  readonly leaseSchedules?: boolean;
+  /** A lease-keeper mutant: the scripted stopped-leader schedule (keeper-scenarios.ts) is tried too. */
+  readonly keeperSchedule?: boolean;
+  /**
+   * Not expected to be caught: the rule it breaks is safe in practice here (the note says why).
+   * The hunt still runs it and reports what it found.
+   */
+  readonly safe?: string;
 }
 
 const one = (file: string, from: string, to: string): readonly Edit[] => [{ file, from, to }];
@@ -62,6 +71,7 @@ export const mutants: readonly Mutant[] = [
     // Bug 1 of issue 13: the lease was off only while a transfer was in progress.
     name: 'serve lease reads again once an abandoned transfer\'s timeoutNow has left (transfer votes bypass the lease)',
     chaosOnly: true,
+    leaseSchedules: true,
     edits: one('src/core/reads.ts', '    if (r.transferee !== null || this.#leaseForfeited) return false;', '    if (r.transferee !== null) return false;'),
   },
   {
@@ -69,6 +79,7 @@ export const mutants: readonly Mutant[] = [
     // dropped on a stall and revived by acknowledgements of a round sent before it.
     name: 'measure the lease in ticks, dropped on a stall and revived by acknowledgements of a round sent before it',
     chaosOnly: true,
+    leaseSchedules: true,
     edits: [
       { file: 'src/core/reads.ts', from: '    return this.#readOnly.startRound(r.mode.readIndex(), r.cfg.clock === null ? null : instant(r.cfg.clock));', to: '    return this.#readOnly.startRound(r.mode.readIndex(), { mono: r.tickCount, wall: r.tickCount });' },
       {
@@ -83,6 +94,7 @@ export const mutants: readonly Mutant[] = [
   {
     name: 'measure the lease on the monotonic clock alone (a suspended machine keeps its lease)',
     chaosOnly: true,
+    leaseSchedules: true,
     edits: one('src/core/clock.ts', '  return Math.max(clock.monoMs() - since.mono, clock.wallMs() - since.wall);', '  return clock.monoMs() - since.mono;'),
   },
   {
@@ -90,6 +102,61 @@ export const mutants: readonly Mutant[] = [
     name: 'run a retried request again when its cached answer was evicted (no outcome-unknown answer)',
     chaosOnly: true,
     edits: one('src/core/kv/machine.ts', '    if (s.seq <= session.evictedMax) {', '    if (false as boolean) {'),
+  },
+  // Issue 16: the coordination primitives. Hunted by the chaos run alone: its clients hold
+  // leases, run transactions and watch, and the checks are the lease expiry property, the
+  // linearizability of txns, and each watcher's stream against the applied history.
+  {
+    name: 'start a new leader\'s lease clocks without the TTL (only the promote extension)',
+    chaosOnly: true,
+    keeperSchedule: true,
+    edits: one('src/core/kv/lessor.ts', 'nowMs + this.#span(l.ttlMs) + this.#o.promoteExtensionMs);', 'nowMs + this.#o.promoteExtensionMs);'),
+  },
+  {
+    name: 'start a new leader\'s lease clocks without the promote extension',
+    chaosOnly: true,
+    keeperSchedule: true,
+    safe: 'a keep-alive is renewed only after a linearizable read, so every acknowledged one was received before the next leader was elected, and that leader starts every clock at a full TTL (with the drift margin) after its election: the extension only adds slack',
+    edits: one('src/core/kv/lessor.ts', 'nowMs + this.#span(l.ttlMs) + this.#o.promoteExtensionMs);', 'nowMs + this.#span(l.ttlMs));'),
+  },
+  {
+    name: 'renew a lease on a keep-alive without the linearizable read (a deposed leader still renews)',
+    chaosOnly: true,
+    keeperSchedule: true,
+    edits: one('src/core/kv/lease-keeper.ts', '    await this.#d.read({ allowLease: true });\n', ''),
+  },
+  {
+    name: 'renew a lease from the time the keep-alive is answered instead of received',
+    chaosOnly: true,
+    keeperSchedule: true,
+    safe: 'the answer comes after the receipt, so the lease is renewed from a later time and expires later: that only delays expiry, which the property (no expiry before the acknowledged send + TTL) allows; the receive time is the tighter bound an SDK can count on',
+    edits: one('src/core/kv/lease-keeper.ts', 'this.#lessor.renew(id, lease.ttlMs, received);', 'this.#lessor.renew(id, lease.ttlMs, this.#clock.monoMs());'),
+  },
+  {
+    name: 'send a watcher catching up from history its last revision again (off by one in #catchUp)',
+    chaosOnly: true,
+    edits: one('src/core/kv/watch-hub.ts', 'this.#m.history.since(w.delivered + 1, this.limits.batchEventsMax);', 'this.#m.history.since(Math.max(w.delivered, this.#m.history.compactRevision + 1), this.limits.batchEventsMax);'),
+  },
+  {
+    name: 'skip a revision when a watcher catches up from history (off by one in #catchUp)',
+    chaosOnly: true,
+    edits: one('src/core/kv/watch-hub.ts', 'this.#m.history.since(w.delivered + 1, this.limits.batchEventsMax);', 'this.#m.history.since(w.delivered + 2, this.limits.batchEventsMax);'),
+  },
+  {
+    // since() alone is not enough: the hub checks the boundary itself before it asks (both the
+    // refusal in add() and the snapshot case in #restored), so the mutant moves all three by one.
+    name: 'accept a watch from the compaction revision itself (history boundary off by one)',
+    chaosOnly: true,
+    edits: [
+      { file: 'src/core/kv/history.ts', from: '    if (from <= this.#compactRevision) return \'compacted\';', to: '    if (from < this.#compactRevision) return \'compacted\';' },
+      { file: 'src/core/kv/watch-hub.ts', from: '      if (from <= compactRevision) {', to: '      if (from < compactRevision) {' },
+      { file: 'src/core/kv/watch-hub.ts', from: '      if (w.delivered < compactRevision) {', to: '      if (w.delivered + 1 < compactRevision) {' },
+    ],
+  },
+  {
+    name: 'leave a transaction\'s compared keys out of its ParallelRaft conflict set',
+    mode: 'parallel',
+    edits: one('src/core/kv/command.ts', '      for (const c of cmd.compare) keys.add(c.key);\n', ''),
   },
   {
     name: 'rank Merge claims by entry term alone, ignoring look-behinds (the ghost entry of Gu et al.)',
@@ -121,6 +188,7 @@ export interface MutantRunner {
   figure8: (seed: number) => Promise<string | null>;
   reads: (seed: number) => Promise<string | null>;
   leases: (seed: number) => Promise<string | null>;
+  keeper: (seed: number) => Promise<string | null>;
   script: () => Promise<string | null>;
   dispose: () => void;
 }
@@ -149,6 +217,7 @@ export async function loadMutant(m: Mutant): Promise<MutantRunner> {
   const ghost = await load<typeof import('./ghost.ts')>('ghost.ts');
   const preads = await load<typeof import('./parallel-reads.ts')>('parallel-reads.ts');
   const lease = await load<typeof import('./lease-scenarios.ts')>('lease-scenarios.ts');
+  const keeper = await load<typeof import('./keeper-scenarios.ts')>('keeper-scenarios.ts');
   const describe = (err: unknown) => `${(err as Error).name}: ${(err as Error).message}`;
   return {
     run: (seed) => chaos.runChaos(seed, { mode: m.mode ?? 'raft' }),
@@ -198,6 +267,15 @@ export async function loadMutant(m: Mutant): Promise<MutantRunner> {
         }
       }
       return null;
+    },
+    keeper: async (seed) => {
+      try {
+        const r = await keeper.pausedLeaderHolders(seed);
+        return r.violation;
+      } catch (err) {
+        if (err instanceof keeper.KeeperSetupError) return null;
+        return describe(err);
+      }
     },
     script: async () => {
       try {
@@ -258,6 +336,20 @@ export async function hunt(m: Mutant, seedsMax: number): Promise<Catch | null> {
         const reads = await r.reads(seed);
         if (reads !== null) return { how: 'reads from a cut-off leader', seed, error: reads };
       }
+    }
+    return null;
+  } finally {
+    r.dispose();
+  }
+}
+
+/** Whether the scripted stopped-leader schedule of the lease keeper catches the mutant on seeds 1..`seeds`. */
+export async function huntKeeperSchedule(m: Mutant, seeds: number): Promise<Catch | null> {
+  const r = await loadMutant(m);
+  try {
+    for (let seed = 1; seed <= seeds; seed++) {
+      const found = await r.keeper(seed);
+      if (found !== null) return { how: 'scripted stopped-leader lease schedule', seed, error: found };
     }
     return null;
   } finally {

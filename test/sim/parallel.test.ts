@@ -2,15 +2,16 @@
 // ends with a no-op where the ghost was and equal replicas; a follower's read index that outlives
 // its own election is served only once the new leader's barrier is committed; and seeded chaos
 // runs in parallel mode keep every safety property (per-key state, no committed entry lost,
-// linearizable histories) while entries really are acknowledged, committed and applied out of order.
+// linearizable histories, txns included, lease expiries, watchers' streams in index order) while
+// entries really are acknowledged, committed and applied out of order.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { addParallelStats, emptyParallelStats, runChaos } from './chaos.ts';
+import { addParallelStats, addPrimitiveStats, describePrimitives, emptyParallelStats, emptyPrimitiveStats, primitivesRan, runChaos } from './chaos.ts';
 import { ghostScenario, GhostSetupError } from './ghost.ts';
 import { followerReadAcrossElection, ReadScenarioSetupError } from './parallel-reads.ts';
 
 const t = suite('parallel');
-const seeds = Number(process.env.SIM_SEEDS ?? 500);
+const seeds = Number(process.env.SIM_SEEDS ?? 400);
 const from = Number(process.env.SIM_FROM ?? 1);
 
 t('a ghost entry left on a minority does not come back under an entry applied out of order', async () => {
@@ -55,16 +56,20 @@ t(`${seeds} seeded chaos runs in parallel mode keep every safety property and co
   const stats = emptyParallelStats();
   let committed = 0;
   let kvOps = 0;
+  const prim = emptyPrimitiveStats();
   for (let seed = from; seed < from + seeds; seed++) {
     const r = await runChaos(seed, { mode: 'parallel' });
     committed += r.committed;
     kvOps += r.kvOps;
+    addPrimitiveStats(prim, r);
     addParallelStats(stats, r.parallel);
     if (!r.ok) failures.push(`seed ${seed} (${r.profile}): ${r.error?.slice(0, 2000)}\n    replay: ${r.replay}`);
   }
   console.log(`    ${seeds} parallel seeds: ${committed} entries committed, ${kvOps} key-value operations linearizable; ${JSON.stringify(stats)}`);
+  console.log(`    ${describePrimitives(prim)}`);
   assert.is(failures.length, 0, `failing seeds:\n  ${failures.join('\n  ')}`);
   assert.ok(kvOps > seeds * 20, 'the key-value histories are not empty');
+  assert.equal(primitivesRan(prim, seeds), [], 'the coordination primitives ran and met their faults');
   // The mode must actually run out of order, or the runs above prove nothing about it.
   assert.ok(stats.outOfOrderAccepted > 0 && stats.outOfOrderCommitted > 0 && stats.outOfOrderApplied > 0, JSON.stringify(stats));
   assert.ok(stats.merges > 0 && stats.mergeNoops > 0 && stats.applyHeldByConflict > 0, JSON.stringify(stats));

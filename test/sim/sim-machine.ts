@@ -25,7 +25,6 @@ export class SimMachine implements ReplicatedStateMachine<KvResult | null> {
   kv: KvMachine | null;
   readonly #parallel: boolean;
   readonly #checker: Checker;
-  readonly #kvOptions: KvMachineOptions | null;
   readonly #onApply: (e: Entry, result: KvResult | null) => void;
 
   constructor(o: {
@@ -35,7 +34,6 @@ export class SimMachine implements ReplicatedStateMachine<KvResult | null> {
     this.id = o.id;
     this.#parallel = o.parallel;
     this.#checker = o.checker;
-    this.#kvOptions = o.kv;
     this.kv = o.kv === null ? null : new KvMachine({ ...o.kv, outOfOrder: o.parallel });
     this.#onApply = o.onApply;
   }
@@ -90,7 +88,7 @@ export class SimMachine implements ReplicatedStateMachine<KvResult | null> {
     const len = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0);
     this.sm = JSON.parse(decoder.decode(data.subarray(4, 4 + len))) as MachineState;
     this.appliedAboveSet = new Set();
-    this.kv = this.#kvOptions === null ? null : new KvMachine({ ...this.#kvOptions, outOfOrder: this.#parallel });
+    // The same machine object, as a peer keeps it: its watch hub and lease keeper stay attached.
     if (this.kv !== null) this.kv.restore(data.subarray(4 + len));
   }
 }

@@ -4,7 +4,10 @@
 // and the time policy that skips stalls), over a simulated disk whose unsynced writes are lost or
 // torn on crash, with its own drifting clock, and woken by a timer as a runtime wakes it. Nodes can
 // be paused (SIGSTOP, a long GC: messages wait in their socket buffers) or suspended (a VM: the
-// monotonic clock stops too). The checker runs on every Ready and every apply.
+// monotonic clock stops too). The checker runs on every Ready and every apply. With the key-value
+// machine each node also runs what a peer runs beside its driver: a LeaseKeeper ticked with the
+// driver (the leader's lease clocks and expiries) and a WatchHub with a progress round every
+// watchProgressMs of the node's own clock.
 //
 // The driver is asynchronous, so after every event the simulator lets the microtasks it caused run
 // to the end (one macrotask turn) before the next event: virtual time stands still meanwhile, and
@@ -19,7 +22,10 @@ import type { RaftNode, Ready } from '../../src/core/node.ts';
 import { SeededPrng } from '../../src/core/prng.ts';
 import type { ConfState, Entry } from '../../src/core/types.ts';
 import { encodeCommand, kvKeysOf } from '../../src/core/kv/command.ts';
+import { LeaseKeeper } from '../../src/core/kv/lease-keeper.ts';
+import type { LessorOptions } from '../../src/core/kv/lessor.ts';
 import type { KvMachine } from '../../src/core/kv/machine.ts';
+import { WatchHub, type WatchLimits } from '../../src/core/kv/watch-hub.ts';
 import { Checker, entryKey } from './checker.ts';
 import { CheckedNode } from './checked-node.ts';
 import { Network, reliableNetwork, type NetworkOptions } from './network.ts';
@@ -57,6 +63,12 @@ export interface SimOptions {
   observersAt?: 'leader' | 'followers';
   /** Consensus mode of every node; parallel runs ParallelRaft (out-of-order ack/commit/apply). */
   mode?: 'raft' | 'parallel';
+  /** Options of each node's lessor (the keeper's defaults otherwise, as a peer runs it). */
+  lessor?: Partial<LessorOptions>;
+  /** Limits of each node's watch hub. */
+  watchLimits?: Partial<WatchLimits>;
+  /** A node's watch hub sends progress to idle watchers this often, on the node's own clock. */
+  watchProgressMs?: number;
   raft?: Partial<Omit<RaftOptions, 'id' | 'prng' | 'clock' | 'tickMs'>>;
 }
 
@@ -85,6 +97,11 @@ export class SimNode {
   node: CheckedNode | null = null;
   driver: RaftDriver<KvResult | null> | null = null;
   machine: SimMachine | null = null;
+  /** With the key-value machine: the lease clocks and expiries, and the watchers served here. */
+  keeper: LeaseKeeper | null = null;
+  watches: WatchHub | null = null;
+  /** The node's monotonic reading at which its hub sends the next progress round. */
+  nextProgressMs = 0;
   /** Virtual time a pause ends, or null while running. */
   pausedUntil: number | null = null;
   /** What arrived while paused (messages, requests, disk completions), in arrival order. */
@@ -123,6 +140,8 @@ const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolv
 
 export class Sim {
   readonly opts: Required<Omit<SimOptions, 'raft' | 'kvMachine'>> & { raft: SimOptions['raft']; kvMachine: KvMachineOptions };
+  /** Lease keep-alives answered and expiries proposed by keepers of processes that have died. */
+  readonly #leaseStatsDead = { keepAlives: 0, expiriesProposed: 0 };
   readonly rng: SeededPrng;
   readonly net: Network;
   readonly checker: Checker;
@@ -149,6 +168,7 @@ export class Sim {
     this.opts = {
       learners: 0, tickMs: 10, network: reliableNetwork, fsyncMinMs: 0.1, fsyncMaxMs: 1, clockDrift: 0,
       tornWrites: true, snapshotEvery: 0, snapshotRetain: 5, kv: false, observers: 0, observersAt: 'leader', mode: 'raft',
+      lessor: {}, watchLimits: {}, watchProgressMs: 1000,
       ...options, raft: options.raft, kvMachine: options.kvMachine ?? {},
     };
     this.checker = new Checker(this.opts.mode);
@@ -240,10 +260,13 @@ export class Sim {
     return false;
   }
 
-  /** Observers for workloads layered on the simulator. */
+  /** Observers for workloads layered on the simulator (each a list: several workloads may listen). */
   readonly hooks: {
-    applied?: (node: string, e: Entry, result: KvResult | null) => void;
-  } = {};
+    /** Node `node` applied entry `e` (its command alone in parallel mode) with this result. */
+    readonly applied: Array<(node: string, e: Entry, result: KvResult | null) => void>;
+    /** Node `node`'s process died (crash): its connections are gone. */
+    readonly crashed: Array<(node: string) => void>;
+  } = { applied: [], crashed: [] };
 
   at(delayMs: number, fn: () => void): void {
     this.#push(this.now + delayMs, { kind: 'call', fn });
@@ -280,7 +303,7 @@ export class Sim {
     }
     const machine = new SimMachine({
       id: n.id, parallel: this.opts.mode === 'parallel', checker: this.checker, kv: this.opts.kv ? this.opts.kvMachine : null,
-      onApply: (e, result) => this.hooks.applied?.(n.id, e, result),
+      onApply: (e, result) => { for (const h of this.hooks.applied) h(n.id, e, result); },
     });
     if (d.snapshot !== null) machine.restore(d.snapshot.data);
     n.store = store;
@@ -306,6 +329,12 @@ export class Sim {
       // simulator raises it after the event (stepOnce), as if it had been thrown there.
       onFatal: (err) => { this.#fatal ??= err; },
     });
+    if (machine.kv !== null) {
+      // As a peer wires them: the keeper on the driver, machine and clock; the hub on the machine.
+      n.keeper = new LeaseKeeper({ driver: n.driver, machine: machine.kv, clock: n.clock, lessor: this.opts.lessor });
+      n.watches = new WatchHub(machine.kv, this.opts.watchLimits);
+      n.nextProgressMs = n.clock.monoMs() + this.opts.watchProgressMs;
+    }
     // The runtime's timer: first wake-up somewhere within a tick of the start.
     this.#push(this.now + n.clock.virtualFor(this.opts.tickMs) * (0.5 + this.rng.nextFloat() * 0.5), { kind: 'wake', node: n.id, epoch });
   }
@@ -336,6 +365,13 @@ export class Sim {
     // A torn write: a prefix of the in-flight entries reached the disk, the rest did not.
     const tear = this.opts.tornWrites && this.rng.nextFloat() < 0.5 ? (k: number) => this.rng.nextInt(k) : null;
     n.store!.crash(tear);
+    if (n.keeper !== null) {
+      this.#leaseStatsDead.keepAlives += n.keeper.stats.keepAlives;
+      this.#leaseStatsDead.expiriesProposed += n.keeper.stats.expiriesProposed;
+    }
+    // The process is gone: nothing it held is closed politely, its connections just drop.
+    n.keeper = null;
+    n.watches = null;
     n.node = null;
     n.driver = null;
     n.machine = null;
@@ -344,6 +380,7 @@ export class Sim {
     n.inbox = [];
     n.epoch++;
     n.crashes++;
+    for (const h of this.hooks.crashed) h(id);
     this.checkDurableQuorum();
   }
 
@@ -357,9 +394,9 @@ export class Sim {
    * Freezes node `id` for `ms` (SIGSTOP, a long GC pause, CPU starvation): what reaches it waits
    * in its socket buffers; on resume its timer and the waiting input run in the order a runtime
    * would see them. With `suspend` the machine itself was suspended: its monotonic clock did not
-   * count the time, its wall clock did.
+   * count the time, its wall clock did. `resume` fixes which runs first on resume (default: a coin).
    */
-  pause(id: string, ms: number, suspend = false): void {
+  pause(id: string, ms: number, suspend = false, resume: 'either' | 'timerFirst' | 'inputFirst' = 'either'): void {
     const n = this.#node(id);
     if (!n.alive || n.paused) return;
     const epoch = n.epoch;
@@ -371,8 +408,10 @@ export class Sim {
       if (suspend) n.clock.suspended(ms);
       const waiting = n.inbox;
       n.inbox = [];
-      // The timer first, or the socket data first: either may come first after a stop.
-      const timerFirst = this.rng.nextInt(2) === 0;
+      // The timer first, or the socket data first: either may come first after a stop (a scripted
+      // schedule may pick; the coin is thrown all the same, so the rest of the run stays as it was).
+      const coin = this.rng.nextInt(2) === 0;
+      const timerFirst = resume === 'either' ? coin : resume === 'timerFirst';
       if (timerFirst) this.#wakeNow(n);
       for (const fn of waiting) this.at(0, () => { if (n.epoch === epoch && n.alive) fn(); });
       if (!timerFirst) this.at(0, () => { if (n.epoch === epoch && n.alive) this.#wakeNow(n); });
@@ -406,6 +445,12 @@ export class Sim {
   #wakeNow(n: SimNode): void {
     n.wakeMissed = false;
     n.driver!.catchUp();
+    // The peer's ticker runs the keeper after the driver; its progress timer runs the hub.
+    n.keeper?.tick();
+    if (n.watches !== null && n.clock.monoMs() >= n.nextProgressMs) {
+      n.nextProgressMs = n.clock.monoMs() + this.opts.watchProgressMs;
+      n.watches.progress();
+    }
     // Timers fire a little late, never early.
     const next = n.clock.virtualFor(this.opts.tickMs) * (1 + this.rng.nextFloat() * 0.1);
     this.#push(this.now + next, { kind: 'wake', node: n.id, epoch: n.epoch });
@@ -648,6 +693,17 @@ export class Sim {
 
   stateMachine(id: string): MachineState {
     return this.#node(id).machine?.sm ?? { applied: 0, hash: 0 };
+  }
+
+  /** Keep-alives answered and expiries proposed, over every keeper that ever ran. */
+  leaseTotals(): { keepAlives: number; expiriesProposed: number } {
+    const t = { ...this.#leaseStatsDead };
+    for (const n of this.nodes.values()) {
+      if (n.keeper === null) continue;
+      t.keepAlives += n.keeper.stats.keepAlives;
+      t.expiriesProposed += n.keeper.stats.expiriesProposed;
+    }
+    return t;
   }
 
   countMessages(): number {

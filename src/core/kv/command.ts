@@ -41,8 +41,18 @@ export type KvCommand =
   /** id 0: the lease's id is the entry's index. */
   | { readonly op: 'leaseGrant'; readonly id: number; readonly ttlMs: number }
   | { readonly op: 'leaseRevoke'; readonly id: number }
-  /** Proposed by the leader when a lease's time ran out on its clock (lessor.ts), never by clients. */
-  | { readonly op: 'leaseExpire'; readonly id: number }
+  /**
+   * Proposed by the leader when a lease's time ran out on its clock (lessor.ts), never by clients.
+   * `term`: the term of the leader that proposed it; void when applied after a later leader's
+   * leaseEpoch (that leader may have renewed the lease since). Absent: 0.
+   */
+  | { readonly op: 'leaseExpire'; readonly id: number; readonly term?: number }
+  /**
+   * Proposed by a new leader before it renews or expires any lease: from here on, an expiry
+   * proposed in an earlier term is void. ParallelRaft's Merge stage can commit an old leader's
+   * expiry long after a newer leader renewed the lease; this orders the two.
+   */
+  | { readonly op: 'leaseEpoch'; readonly term: number }
   /** Forget watch history up to and including `revision`. */
   | { readonly op: 'compact'; readonly revision: number }
   /** Opens a client session (Raft dissertation, section 6.3); its id is the entry's index. */
@@ -65,9 +75,9 @@ export interface CommandEnvelope {
 }
 
 const OP: Readonly<Record<KvOp, number>> = {
-  put: 1, delete: 2, cas: 3, register: 4, deleteRange: 5, txn: 6, leaseGrant: 7, leaseRevoke: 8, leaseExpire: 9, compact: 10,
+  put: 1, delete: 2, cas: 3, register: 4, deleteRange: 5, txn: 6, leaseGrant: 7, leaseRevoke: 8, leaseExpire: 9, compact: 10, leaseEpoch: 11,
 };
-const OPS: readonly (KvOp | undefined)[] = [undefined, 'put', 'delete', 'cas', 'register', 'deleteRange', 'txn', 'leaseGrant', 'leaseRevoke', 'leaseExpire', 'compact'];
+const OPS: readonly (KvOp | undefined)[] = [undefined, 'put', 'delete', 'cas', 'register', 'deleteRange', 'txn', 'leaseGrant', 'leaseRevoke', 'leaseExpire', 'compact', 'leaseEpoch'];
 const TXN_OPS: readonly TxnOp['op'][] = ['put', 'delete', 'deleteRange', 'get', 'range'];
 const FLAG_SESSION = 1;
 const FLAG_VALUE_BYTES = 2;
@@ -186,7 +196,9 @@ export function encodeCommand(env: CommandEnvelope): Uint8Array {
       for (const o of c.failure) writeTxnOp(w, o);
       break;
     case 'leaseGrant': w.num(c.id).num(c.ttlMs); break;
-    case 'leaseRevoke': case 'leaseExpire': w.num(c.id); break;
+    case 'leaseRevoke': w.num(c.id); break;
+    case 'leaseExpire': w.num(c.id).num(c.term ?? 0); break;
+    case 'leaseEpoch': w.num(c.term); break;
     case 'compact': w.num(c.revision); break;
     case 'register': break;
   }
@@ -244,7 +256,14 @@ export function decodeCommand(data: Uint8Array): CommandEnvelope {
       break;
     }
     case 'leaseGrant': cmd = { op, id: r.num(), ttlMs: r.num() }; break;
-    case 'leaseRevoke': case 'leaseExpire': cmd = { op, id: r.num() }; break;
+    case 'leaseRevoke': cmd = { op, id: r.num() }; break;
+    case 'leaseExpire': {
+      const id = r.num();
+      const term = r.num();
+      cmd = term === 0 ? { op, id } : { op, id, term };
+      break;
+    }
+    case 'leaseEpoch': cmd = { op, term: r.num() }; break;
     case 'compact': cmd = { op, revision: r.num() }; break;
     case 'register': cmd = { op }; break;
     case undefined: throw new RangeError('kv command: unknown op');
@@ -279,7 +298,7 @@ export function commandKeys(cmd: KvCommand): string[] | null {
       return [...keys];
     }
     case 'leaseGrant': return cmd.id === 0 ? null : [leaseConflictKey(cmd.id)];
-    case 'deleteRange': case 'leaseRevoke': case 'leaseExpire': case 'compact': case 'register': return null;
+    case 'deleteRange': case 'leaseRevoke': case 'leaseExpire': case 'leaseEpoch': case 'compact': case 'register': return null;
   }
 }
 

@@ -19,7 +19,7 @@ export class LeaseError extends CodedError<'ERR_LEASE_NOT_FOUND'> {
 
 export interface LeaseKeeperOptions {
   readonly driver: Pick<RaftDriver<KvResult>, 'role' | 'leader' | 'node' | 'propose' | 'read'>;
-  readonly machine: Pick<KvMachine, 'onLease' | 'lease' | 'leases'>;
+  readonly machine: Pick<KvMachine, 'onLease' | 'lease' | 'leases' | 'leaseEpoch'>;
   /** The same clock the driver ticks by. */
   readonly clock: Clock;
   readonly lessor?: Partial<LessorOptions>;
@@ -37,6 +37,8 @@ export class LeaseKeeper {
   readonly #lessor: Lessor;
   readonly stats: LeaseKeeperStats = { keepAlives: 0, expiriesProposed: 0 };
   readonly #unlisten: () => void;
+  /** This term's lease epoch as proposed: resolves true once applied here, false if dropped. */
+  #epoch: { readonly term: number; readonly applied: Promise<boolean> } | null = null;
 
   constructor(o: LeaseKeeperOptions) {
     this.#d = o.driver;
@@ -80,12 +82,34 @@ export class LeaseKeeper {
     else this.#lessor.granted(id, ttlMs, this.#clock.monoMs(), entry.term === this.#lessor.term);
   }
 
+  /**
+   * Resolves true once this term's lease epoch is applied here, proposing it first (again, when
+   * the last proposal was dropped); false when it was dropped. Until it is applied this leader
+   * renews and expires nothing: an expiry an earlier leader proposed can still commit
+   * (ParallelRaft's Merge stage can adopt it long after), and the epoch, ordered before anything
+   * this leader renews, voids it. (Proposed from tick and keepAlive, never from inside an apply.)
+   */
+  #epochApplied(term: number): Promise<boolean> {
+    if (this.#m.leaseEpoch >= term) return Promise.resolve(true);
+    if (this.#epoch === null || this.#epoch.term !== term) {
+      const data = encodeCommand({ timeMs: this.#clock.wallMs(), session: null, cmd: { op: 'leaseEpoch', term } });
+      const epoch = { term, applied: this.#d.propose(data).then(() => true, () => false) };
+      this.#epoch = epoch;
+      void epoch.applied.then((ok) => { if (!ok && this.#epoch === epoch) this.#epoch = null; });
+    }
+    return this.#epoch.applied;
+  }
+
   /** Proposes the expiries that are due. Call it on every tick. */
   tick(): void {
     if (!this.#sync()) return;
+    if (this.#m.leaseEpoch < this.#lessor.term) {
+      void this.#epochApplied(this.#lessor.term);
+      return;
+    }
     for (const id of this.#lessor.due(this.#clock.monoMs())) {
       this.stats.expiriesProposed++;
-      const data = encodeCommand({ timeMs: this.#clock.wallMs(), session: null, cmd: { op: 'leaseExpire', id } });
+      const data = encodeCommand({ timeMs: this.#clock.wallMs(), session: null, cmd: { op: 'leaseExpire', id, term: this.#lessor.term } });
       // A dropped proposal is proposed again after expiryRetryMs; a new leader starts over.
       this.#d.propose(data).catch(() => {});
     }
@@ -101,6 +125,7 @@ export class LeaseKeeper {
     if (!this.#sync()) throw new RaftError('ERR_NOT_LEADER', 'lease keep-alives go to the leader', this.#d.leader);
     const received = this.#clock.monoMs();
     const term = this.#lessor.term;
+    if (!(await this.#epochApplied(term))) throw new RaftError('ERR_NOT_LEADER', 'leadership changed before this leader started its lease clocks', this.#d.leader);
     await this.#d.read({ allowLease: true });
     if (!this.#sync() || this.#lessor.term !== term) throw new RaftError('ERR_NOT_LEADER', 'leadership changed during the keep-alive', this.#d.leader);
     const lease = this.#m.lease(id);

@@ -35,6 +35,7 @@ export type KvResult =
   | { readonly op: 'leaseGrant'; readonly index: Index; readonly id: number; readonly ttlMs: number }
   | { readonly op: 'leaseRevoke'; readonly index: Index; readonly deleted: number }
   | { readonly op: 'leaseExpire'; readonly index: Index; readonly found: boolean; readonly deleted: number }
+  | { readonly op: 'leaseEpoch'; readonly index: Index; readonly term: number }
   | { readonly op: 'compact'; readonly index: Index; readonly compactRevision: number }
   | { readonly op: 'register'; readonly index: Index; readonly client: number }
   | { readonly op: 'error'; readonly index: Index; readonly code: KvErrorCode; readonly message: string };
@@ -105,11 +106,12 @@ interface Session {
 }
 
 /**
+ * Format 4 adds the lease epoch (the term of the latest leader whose lease clocks run) to format 3.
  * Format 3: byte keys with their revisions, leases, the watch history and answers as data trees.
  * Format 2 adds each session's evictedMax to format 1. Both older formats load: their keys get
  * the snapshot's index as create and mod revision and version 1 (the true ones were not kept).
  */
-const SNAPSHOT_FORMAT = 3;
+const SNAPSHOT_FORMAT = 4;
 
 interface Lease {
   readonly ttlMs: number;
@@ -127,6 +129,8 @@ export class KvMachine {
   logTimeMs = 0;
   readonly #records = new Records();
   readonly #leases = new Map<number, Lease>();
+  /** The latest leaseEpoch applied: expiries proposed in earlier terms are void. */
+  #leaseEpoch = 0;
   readonly #history: EventHistory;
   /** Out of order: events of entries applied above the contiguous prefix, until it reaches them. */
   readonly #pending = new Map<Index, KvEvent[]>();
@@ -173,6 +177,11 @@ export class KvMachine {
 
   get leaseCount(): number {
     return this.#leases.size;
+  }
+
+  /** The term of the latest lease epoch applied (0: none): the lessor of that term is in office. */
+  get leaseEpoch(): number {
+    return this.#leaseEpoch;
   }
 
   get history(): Pick<EventHistory, 'compactRevision' | 'events' | 'bytes' | 'lastRevision' | 'since' | 'limits'> {
@@ -322,9 +331,15 @@ export class KvMachine {
         return { op: 'leaseRevoke', index, deleted: this.#endLease(cmd.id, index, events) };
       }
       case 'leaseExpire': {
+        // An earlier leader's decision, applied after a later leader took office: that leader
+        // may have renewed the lease since. Void; the leader in office expires it when it is due.
+        if ((cmd.term ?? 0) < this.#leaseEpoch) return { op: 'leaseExpire', index, found: false, deleted: 0 };
         const found = this.#leases.has(cmd.id);
         return { op: 'leaseExpire', index, found, deleted: found ? this.#endLease(cmd.id, index, events) : 0 };
       }
+      case 'leaseEpoch':
+        if (cmd.term > this.#leaseEpoch) this.#leaseEpoch = cmd.term;
+        return { op: 'leaseEpoch', index, term: this.#leaseEpoch };
       case 'compact': {
         if (cmd.revision >= index) {
           return { op: 'error', index, code: 'ERR_BAD_REQUEST', message: `compaction to revision ${cmd.revision}: the store is only at ${index - 1}` };
@@ -509,6 +524,7 @@ export class KvMachine {
     for (const kv of this.#records.values()) writeKv(w, kv);
     w.varint(this.#leases.size);
     for (const [id, l] of this.#leases) w.num(id).num(l.ttlMs);
+    w.num(this.#leaseEpoch);
     const batches = this.#history.all();
     w.num(this.#history.compactRevision).varint(batches.length);
     for (const b of batches) {
@@ -543,6 +559,7 @@ export class KvMachine {
     this.logTimeMs = r.num();
     this.#records.clear();
     this.#leases.clear();
+    this.#leaseEpoch = 0;
     const n = r.varint();
     for (let i = 0; i < n; i++) {
       if (format >= 3) {
@@ -555,6 +572,7 @@ export class KvMachine {
     }
     if (format >= 3) {
       for (let i = r.varint(); i > 0; i--) this.#leases.set(r.num(), { ttlMs: r.num(), keys: new Set() });
+      this.#leaseEpoch = format >= 4 ? r.num() : 0;
       for (const kv of this.#records.values()) {
         if (kv.lease === 0) continue;
         const l = this.#leases.get(kv.lease);
