@@ -154,6 +154,12 @@ export const mutants: readonly Mutant[] = [
     ],
   },
   {
+    name: 'apply a lease expiry proposed before the latest lease epoch (a deposed leader\'s, adopted by a later Merge)',
+    mode: 'parallel',
+    keeperSchedule: true,
+    edits: one('src/core/kv/machine.ts', 'if ((cmd.term ?? 0) < this.#leaseEpoch) return', 'if ((false as boolean) && (cmd.term ?? 0) < this.#leaseEpoch) return'),
+  },
+  {
     name: 'leave a transaction\'s compared keys out of its ParallelRaft conflict set',
     mode: 'parallel',
     edits: one('src/core/kv/command.ts', '      for (const c of cmd.compare) keys.add(c.key);\n', ''),
@@ -271,7 +277,10 @@ export async function loadMutant(m: Mutant): Promise<MutantRunner> {
     keeper: async (seed) => {
       try {
         const r = await keeper.pausedLeaderHolders(seed);
-        return r.violation;
+        if (r.violation !== null) return r.violation;
+        // ParallelRaft: a deposed leader's expiry adopted by a later Merge (the lease epoch's case).
+        const p = await keeper.parallelStaleExpiry(seed);
+        return p.violation;
       } catch (err) {
         if (err instanceof keeper.KeeperSetupError) return null;
         return describe(err);
