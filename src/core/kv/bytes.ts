@@ -147,11 +147,19 @@ export class ByteReader {
 
   /** A byte string written by ByteWriter.bin. */
   bin(): string {
-    const b = this.bytes();
-    let out = '';
-    for (let i = 0; i < b.length; i += 4096) out += String.fromCharCode.apply(null, b.subarray(i, i + 4096) as unknown as number[]);
-    return out;
+    return charsOf(this.bytes());
   }
+}
+
+/**
+ * One char per byte (0-255): ASCII text as it is, and the byte strings keys are kept as (keys.ts).
+ * In chunks, since String.fromCharCode takes its arguments on the stack.
+ */
+export function charsOf(b: Uint8Array): string {
+  if (b.length <= 4096) return String.fromCharCode.apply(null, b as unknown as number[]);
+  let out = '';
+  for (let k = 0; k < b.length; k += 4096) out += String.fromCharCode.apply(null, b.subarray(k, k + 4096) as unknown as number[]);
+  return out;
 }
 
 export function utf8Encode(s: string): Uint8Array {
@@ -218,12 +226,7 @@ export function utf8Decode(b: Uint8Array): string {
       break;
     }
   }
-  if (ascii) {
-    if (b.length <= 4096) return String.fromCharCode.apply(null, b as unknown as number[]);
-    let out = '';
-    for (let k = 0; k < b.length; k += 4096) out += String.fromCharCode.apply(null, b.subarray(k, k + 4096) as unknown as number[]);
-    return out;
-  }
+  if (ascii) return charsOf(b);
   let s = '';
   let i = 0;
   while (i < b.length) {

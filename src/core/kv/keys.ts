@@ -2,7 +2,7 @@
 // one UTF-16 code unit per byte (0-255), so Map lookups stay fast, JavaScript's own string order
 // is the byte order, and an ASCII key is its own byte string (the common case costs nothing).
 
-import { utf8Decode, utf8Encode } from './bytes.ts';
+import { charsOf, utf8Decode, utf8Encode } from './bytes.ts';
 
 /** A key as users give it: a string (its UTF-8 bytes) or raw bytes. */
 export type Key = string | Uint8Array;
@@ -15,16 +15,10 @@ function isAscii(s: string): boolean {
   return true;
 }
 
-function fromBytes(b: Uint8Array): ByteKey {
-  let out = '';
-  for (let i = 0; i < b.length; i += 4096) out += String.fromCharCode.apply(null, b.subarray(i, i + 4096) as unknown as number[]);
-  return out;
-}
-
 /** The machine's form of a user's key. */
 export function byteKey(k: Key): ByteKey {
-  if (typeof k === 'string') return isAscii(k) ? k : fromBytes(utf8Encode(k));
-  return fromBytes(k);
+  if (typeof k === 'string') return isAscii(k) ? k : charsOf(utf8Encode(k));
+  return charsOf(k);
 }
 
 /** The bytes of a machine key. */
