@@ -16,7 +16,7 @@ import type { RevisionEvents } from '../core/kv/history.ts';
 import type { Caller, StreamHandle } from './caller.ts';
 import { clientErrorOf } from './caller.ts';
 import { ClientError } from './errors.ts';
-import { fromWire, type ByteRange, type Key, type KeyValue, type Value } from './keys.ts';
+import { fromWire, type ByteRange, type KeyValue } from './keys.ts';
 import type { Response } from './protocol.ts';
 
 export interface WatchOptions {
@@ -52,16 +52,12 @@ export const watchDefaults = {
   retryMsMax: 1000,
 } as const;
 
-export interface WatchEvent {
+/**
+ * A change: the key as it is after it (for a delete: an empty value, version 0, and modRevision
+ * the deletion's revision, which is the event's).
+ */
+export interface WatchEvent extends KeyValue {
   readonly type: 'put' | 'delete';
-  readonly key: Key;
-  /** The new value ('' for a delete). */
-  readonly value: Value;
-  readonly createRevision: number;
-  /** The event's revision. */
-  readonly modRevision: number;
-  readonly version: number;
-  readonly lease: number;
   /** The key before the event, when prevValue was asked for and the key existed. */
   readonly prev?: KeyValue;
 }

@@ -4,12 +4,13 @@
 // It replicates from the leader or a relaying follower, moves on when its source stops serving
 // it, pauses while the page is hidden, and resumes from where it stood (docs/browser.md).
 
+import { requestRange, type RangeSpec } from '../client/keys.ts';
 import { KvClient } from '../client/kv.ts';
 import type { Clock } from '../core/clock.ts';
 import type { RaftDriver, ReadResult } from '../core/driver.ts';
 import type { Value } from '../core/kv/command.ts';
 import type { RevisionEvents } from '../core/kv/history.ts';
-import { byteKey, prefixEnd, userKey, type Key } from '../core/kv/keys.ts';
+import { userKey, type Key } from '../core/kv/keys.ts';
 import { KvMachine, type KvResult } from '../core/kv/machine.ts';
 import { WatchHub, type WatchError } from '../core/kv/watch-hub.ts';
 import type { Message, SnapshotMsg } from '../core/message.ts';
@@ -409,22 +410,12 @@ export class FollowerReplica {
    * in the history. Returns the cancel.
    */
   watch(
-    what: { readonly key: Key } | { readonly prefix: Key } | { readonly start: Key; readonly end?: Key },
+    what: RangeSpec,
     fn: (batch: RevisionEvents) => void,
     options: { readonly fromRevision?: number; readonly prevValue?: boolean; readonly onError?: (err: WatchError) => void; readonly onProgress?: (revision: number) => void } = {},
   ): () => void {
-    let start: string;
-    let end: string | null;
-    if ('key' in what) {
-      start = byteKey(what.key);
-      end = `${start}\u0000`;
-    } else if ('prefix' in what) {
-      start = byteKey(what.prefix);
-      end = prefixEnd(start);
-    } else {
-      start = byteKey(what.start);
-      end = what.end === undefined ? null : byteKey(what.end);
-    }
+    // The SDK's reading of a range spec, checks included.
+    const { start, end } = requestRange(what, 'watch');
     const id = this.#hub.add({ start, end, fromRevision: options.fromRevision ?? 0, prevValue: options.prevValue ?? false }, {
       events: (batches) => {
         for (const b of batches) fn(b);

@@ -2,6 +2,7 @@
 // its own subject (a random id kept in sessionStorage, so it survives reloads of this tab only),
 // then shows the replica's progress, the keys it holds (flashing as they change) and local reads.
 
+import { keyText } from '../../client/keys.ts';
 import { StoreError } from '../../core/index.ts';
 import type { Index, Value } from '../../core/index.ts';
 import { joinAsFollower, type FollowerReplica, type ReplicaConsistency } from '../follower.ts';
@@ -94,7 +95,7 @@ export class ReplicaPanel {
     const replica = await this.#join();
     this.#replica = replica;
     byTestId('replica-id').textContent = replica.id;
-    replica.subscribe('', (key, value, index) => this.#onChange(typeof key === 'string' ? key : `0x${[...key].map((b) => b.toString(16).padStart(2, '0')).join('')}`, value, index));
+    replica.subscribe('', (key, value, index) => this.#onChange(keyText(key), value, index));
     this.#note('');
     this.#renderStatus();
     setInterval(() => this.#renderStatus(), statusMs);
