@@ -11,19 +11,8 @@ import { ClientError } from './errors.ts';
 export type { Key, Value };
 export { byteKey, userKey };
 
-/** A key with its value and the revisions etcd keeps for it. */
-export interface KeyValue {
-  readonly key: Key;
-  readonly value: Value;
-  /** The revision of the write that created the key (since it last did not exist). */
-  readonly createRevision: number;
-  /** The revision of its latest write. */
-  readonly modRevision: number;
-  /** Writes since its creation (1 after the creating one). */
-  readonly version: number;
-  /** The lease it is attached to (0: none). */
-  readonly lease: number;
-}
+/** A key with its value and the revisions etcd keeps for it, the key as users get keys back. */
+export type KeyValue = WireKeyValue<Key>;
 
 /**
  * Which keys: one key, every key that starts with a prefix (the empty prefix: every key), or

@@ -21,9 +21,7 @@ export type LeaseRef = number | { readonly id: number };
  * op: '=', value: 0 }` means "the key does not exist", and `{ target: 'version', op: '>', value:
  * 0 }` that it does.
  */
-export type Compare =
-  | { readonly key: Key; readonly target: 'value'; readonly op: CompareOp; readonly value: Value }
-  | { readonly key: Key; readonly target: Exclude<CompareTarget, 'value'>; readonly op: CompareOp; readonly value: number };
+export type Compare = WireCompare<Key>;
 
 /** One operation of a branch. `range` and `deleteRange` take a RangeSpec's fields. */
 export type TxnOp =
@@ -42,12 +40,7 @@ export interface TxnRequest {
 }
 
 /** What one operation gave, in the order of the branch that ran. */
-export type TxnOpResult =
-  | { readonly op: 'put' }
-  | { readonly op: 'delete'; readonly deleted: number }
-  | { readonly op: 'deleteRange'; readonly deleted: number }
-  | { readonly op: 'get'; readonly kv: KeyValue | null }
-  | { readonly op: 'range'; readonly kvs: readonly KeyValue[]; readonly more: boolean };
+export type TxnOpResult = WireTxnResult<KeyValue>;
 
 export interface TxnResponse {
   /** Whether the compares held (the success branch ran). */

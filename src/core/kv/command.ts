@@ -18,9 +18,9 @@ export const compareTargets: readonly CompareTarget[] = ['value', 'version', 'cr
  * One condition of a transaction, on one key. A missing key has version, createRevision,
  * modRevision and lease 0, and no value: a value compare on it holds only for '!='.
  */
-export type Compare =
-  | { readonly key: ByteKey; readonly target: 'value'; readonly op: CompareOp; readonly value: Value }
-  | { readonly key: ByteKey; readonly target: Exclude<CompareTarget, 'value'>; readonly op: CompareOp; readonly value: number };
+export type Compare<K = ByteKey> =
+  | { readonly key: K; readonly target: 'value'; readonly op: CompareOp; readonly value: Value }
+  | { readonly key: K; readonly target: Exclude<CompareTarget, 'value'>; readonly op: CompareOp; readonly value: number };
 
 /** One operation of a transaction's branch. Ranges are [start, end), end null: to the last key. */
 export type TxnOp =

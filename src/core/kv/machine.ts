@@ -19,12 +19,12 @@ export type { KeyValue } from './records.ts';
 export type { KvEvent, RevisionEvents } from './history.ts';
 
 /** What one operation of a transaction's branch gave. */
-export type TxnOpResult =
+export type TxnOpResult<KV = KeyValue> =
   | { readonly op: 'put' }
   | { readonly op: 'delete'; readonly deleted: number }
   | { readonly op: 'deleteRange'; readonly deleted: number }
-  | { readonly op: 'get'; readonly kv: KeyValue | null }
-  | { readonly op: 'range'; readonly kvs: readonly KeyValue[]; readonly more: boolean };
+  | { readonly op: 'get'; readonly kv: KV | null }
+  | { readonly op: 'range'; readonly kvs: readonly KV[]; readonly more: boolean };
 
 export type KvResult =
   | { readonly op: 'put'; readonly index: Index }

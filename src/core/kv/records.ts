@@ -5,9 +5,9 @@
 import type { Value } from './command.ts';
 import type { ByteKey } from './keys.ts';
 
-/** A key as stored and as answered. */
-export interface KeyValue {
-  readonly key: ByteKey;
+/** A key as stored and as answered (K: the machine's byte string; the SDK gives users their Key). */
+export interface KeyValue<K = ByteKey> {
+  readonly key: K;
   readonly value: Value;
   /** The revision (log index) of the write that created the key since it last did not exist. */
   readonly createRevision: number;
