@@ -1,22 +1,33 @@
 // bench:core — a 3-node in-memory cluster (no I/O, no encoding) driven as fast as one core can:
-// committed entries/s of 256-byte entries at several proposal batch sizes, and an estimate of
-// the bytes allocated per entry. Usage: npm run bench:core [-- --json] [--runs N] [--seconds S]
+// committed entries/s of 256-byte key-value puts at several proposal batch sizes, in raft mode and
+// in ParallelRaft mode (the cost of its entry headers, windows and apply rule, side by side, runs
+// interleaved), and an estimate of the bytes allocated per entry.
+// Usage: npm run bench:core [-- --json] [--runs N] [--seconds S] [--modes raft,parallel]
+import { encodeCommand, kvKeysOf } from '../src/core/kv/command.ts';
 import { RaftNode } from '../src/core/node.ts';
 import type { Message } from '../src/core/message.ts';
 import { SeededPrng } from '../src/core/prng.ts';
 import { fmt, machineLine, median, table } from './machine.ts';
 
-interface Args { json: boolean; runs: number; seconds: number }
+type Mode = 'raft' | 'parallel';
+interface Args { json: boolean; runs: number; seconds: number; modes: Mode[] }
 
 function parse(argv: string[]): Args {
-  const a: Args = { json: false, runs: 5, seconds: 1.5 };
+  const a: Args = { json: false, runs: 5, seconds: 1.5, modes: ['raft', 'parallel'] };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
     if (k === '--json') a.json = true;
     else if (k === '--runs') a.runs = Number(argv[++i]);
     else if (k === '--seconds') a.seconds = Number(argv[++i]);
-    else if (k === '--help' || k === '-h') {
-      process.stdout.write('usage: npm run bench:core -- [--json] [--runs N] [--seconds S]\n');
+    else if (k === '--modes') {
+      const ms = (argv[++i] ?? '').split(',');
+      if (ms.length === 0 || ms.some((m) => m !== 'raft' && m !== 'parallel')) {
+        process.stderr.write(`bench:core: --modes takes raft, parallel or raft,parallel (got '${ms.join(',')}')\n`);
+        process.exit(2);
+      }
+      a.modes = ms as Mode[];
+    } else if (k === '--help' || k === '-h') {
+      process.stdout.write('usage: npm run bench:core -- [--json] [--runs N] [--seconds S] [--modes raft,parallel]\n');
       process.exit(0);
     } else {
       process.stderr.write(`bench:core: unknown option '${k}'\n`);
@@ -34,11 +45,14 @@ class Cluster {
   #queue: Message[] = [];
   applied = 0;
 
-  constructor() {
+  constructor(mode: Mode) {
     const ids = ['a', 'b', 'c'];
     this.nodes = ids.map((id, i) => new RaftNode({
       // Reads are not measured here: no clock, no lease.
-      options: { id, prng: new SeededPrng(i + 1), inflightMsgsMax: 1024, uncommittedBytesMax: 256 * 1024 * 1024, leaseReads: false },
+      options: {
+        id, prng: new SeededPrng(i + 1), inflightMsgsMax: 1024, uncommittedBytesMax: 256 * 1024 * 1024, leaseReads: false,
+        ...(mode === 'parallel' ? { mode: 'parallel' as const, keysOf: kvKeysOf } : {}),
+      },
       bootstrap: { voters: ids, learners: [] },
     }));
     for (const n of this.nodes) this.#byId.set(n.status().id, n);
@@ -76,11 +90,15 @@ function heapUsed(): number {
   return process.memoryUsage().heapUsed;
 }
 
-function runOnce(batch: number, seconds: number): { entriesPerS: number; bytesPerEntry: number } {
-  const c = new Cluster();
+/** Puts of 256-byte values to keys spread over 100,000 (encoded once: encoding is not measured). */
+const puts: Uint8Array[] = Array.from({ length: 4096 }, (_, i) => encodeCommand({
+  timeMs: 0, session: null, cmd: { op: 'put', key: `k/${(i * 7919) % 100_000}`, value: 'v'.repeat(256) },
+}));
+
+function runOnce(mode: Mode, batch: number, seconds: number): { entriesPerS: number; bytesPerEntry: number } {
+  const c = new Cluster(mode);
   const leader = c.nodes[0]!;
-  const payload = new Uint8Array(256);
-  const proposals: Uint8Array[] = new Array<Uint8Array>(batch).fill(payload);
+  const proposals: Uint8Array[] = Array.from({ length: batch }, (_, i) => puts[i % puts.length]!);
   let compactAt = 100_000;
   const start = performance.now();
   const startApplied = c.applied;
@@ -112,26 +130,36 @@ function main(): void {
   const batches = [64, 256, 1024, 4096];
   const rows: string[][] = [];
   const json: Record<string, number> = {};
-  process.stderr.write(`bench:core: ${batches.length} batch sizes × ${args.runs} runs × ${args.seconds} s\n`);
-  runOnce(256, 0.5); // warm up the JIT
+  process.stderr.write(`bench:core: ${batches.length} batch sizes × ${args.modes.join(' and ')} × ${args.runs} runs × ${args.seconds} s\n`);
+  for (const mode of args.modes) runOnce(mode, 256, 0.5); // warm up the JIT
   for (const batch of batches) {
-    const rates: number[] = [];
-    const allocs: number[] = [];
+    const rates = new Map<Mode, number[]>(args.modes.map((m) => [m, []]));
+    const allocs = new Map<Mode, number[]>(args.modes.map((m) => [m, []]));
+    // Runs alternate between the modes, so a slow spell of the machine falls on both.
     for (let r = 0; r < args.runs; r++) {
-      const res = runOnce(batch, args.seconds);
-      rates.push(res.entriesPerS);
-      allocs.push(res.bytesPerEntry);
-      process.stderr.write(`  batch ${batch}: run ${r + 1}/${args.runs} ${fmt(res.entriesPerS)} entries/s\n`);
+      for (const mode of r % 2 === 0 ? args.modes : [...args.modes].reverse()) {
+        const res = runOnce(mode, batch, args.seconds);
+        rates.get(mode)!.push(res.entriesPerS);
+        allocs.get(mode)!.push(res.bytesPerEntry);
+        process.stderr.write(`  batch ${batch} ${mode}: run ${r + 1}/${args.runs} ${fmt(res.entriesPerS)} entries/s\n`);
+      }
     }
-    const rate = median(rates);
-    const alloc = median(allocs);
-    rows.push([String(batch), fmt(rate), fmt(Math.min(...rates)), fmt(Math.max(...rates)), fmt(rate / 1_000_000, 2), fmt(alloc)]);
-    json[`batch_${batch}_entries_per_s`] = Math.round(rate);
-    json[`batch_${batch}_ratio_to_target`] = Number((rate / 1_000_000).toFixed(3));
-    json[`batch_${batch}_alloc_bytes_per_entry`] = Math.round(alloc);
+    const raftRate = rates.has('raft') ? median(rates.get('raft')!) : null;
+    for (const mode of args.modes) {
+      const rs = rates.get(mode)!;
+      const rate = median(rs);
+      const alloc = median(allocs.get(mode)!);
+      const ratio = raftRate !== null && mode !== 'raft' ? `${fmt(rate / raftRate, 2)}×` : '';
+      rows.push([String(batch), mode, fmt(rate), fmt(Math.min(...rs)), fmt(Math.max(...rs)), ratio, fmt(alloc)]);
+      const prefix = mode === 'raft' ? `batch_${batch}` : `batch_${batch}_${mode}`;
+      json[`${prefix}_entries_per_s`] = Math.round(rate);
+      json[`${prefix}_alloc_bytes_per_entry`] = Math.round(alloc);
+      if (mode === 'raft') json[`${prefix}_ratio_to_target`] = Number((rate / 1_000_000).toFixed(3));
+      else if (raftRate !== null) json[`${prefix}_ratio_to_raft`] = Number((rate / raftRate).toFixed(3));
+    }
   }
-  console.log(`bench:core — 3 in-memory nodes, 256-byte entries, no I/O or encoding, one core\n${machineLine()}\nmedian of ${args.runs} runs of ${args.seconds} s\n`);
-  console.log(table(['batch', 'committed entries/s (median)', 'min', 'max', 'ratio to 1M target', 'heap bytes allocated/entry (approx)'], rows));
+  console.log(`bench:core — 3 in-memory nodes, 256-byte key-value puts, no I/O or encoding, one core\n${machineLine()}\nmedian of ${args.runs} runs of ${args.seconds} s, modes interleaved\n`);
+  console.log(table(['batch', 'mode', 'committed entries/s (median)', 'min', 'max', 'parallel/raft', 'heap bytes allocated/entry (approx)'], rows));
   if (args.json) console.log(JSON.stringify(json));
 }
 

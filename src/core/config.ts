@@ -87,8 +87,12 @@ export interface RaftOptions {
    * (docs/parallel-raft.md). Every member of a cluster must run the same mode.
    */
   readonly mode?: ReplicationModeName;
-  /** Parallel mode: entries each entry describes behind it, and the longest hole a follower bridges. */
+  /**
+   * Parallel mode: a batch's window covers the leader's previous lookBehindBatches batches, at most
+   * lookBehindEntries entries; a follower acknowledges entries up to lookBehindEntries past a hole.
+   */
   readonly lookBehindEntries?: number;
+  readonly lookBehindBatches?: number;
   /** Parallel mode: bytes of entries a voter sends a candidate for its Merge stage (more: no vote); well under a frame. */
   readonly mergeBytesMax?: number;
   /**
@@ -132,14 +136,16 @@ export const defaults = {
   leaseReads: true,
   leaseDriftPercent: 10,
   mode: 'raft',
-  lookBehindEntries: 2,
+  lookBehindEntries: 512,
+  lookBehindBatches: 4,
   mergeBytesMax: 16 * 1024 * 1024,
   keysOf: null,
   debugChecks: false,
 } as const;
 
-/** The look-behind window is carried in every entry: keep it small. */
-export const lookBehindEntriesMax = 64;
+/** A window's identities and key summary ride in each batch's head: bounded. */
+export const lookBehindEntriesMax = 4096;
+export const lookBehindBatchesMax = 64;
 
 assert(defaults.electionTicks > defaults.heartbeatTicks, 'default electionTicks must exceed heartbeatTicks');
 assert(defaults.reorderTimeoutTicks < defaults.electionTicks, 'default reorder timeout must be under an election');
@@ -214,6 +220,8 @@ export function validate(options: RaftOptions): RaftConfig {
   if (c.mode !== 'raft' && c.mode !== 'parallel') throw invalid('mode', "'raft' or 'parallel'", c.mode);
   intAtLeast('lookBehindEntries', c.lookBehindEntries, 1);
   if (c.lookBehindEntries > lookBehindEntriesMax) throw invalid('lookBehindEntries', `at most ${lookBehindEntriesMax}`, c.lookBehindEntries);
+  intAtLeast('lookBehindBatches', c.lookBehindBatches, 1);
+  if (c.lookBehindBatches > lookBehindBatchesMax) throw invalid('lookBehindBatches', `at most ${lookBehindBatchesMax}`, c.lookBehindBatches);
   intAtLeast('mergeBytesMax', c.mergeBytesMax, 1);
   if (c.keysOf !== null && typeof c.keysOf !== 'function') throw invalid('keysOf', 'a function or null', c.keysOf);
   if (c.leaseReads && !c.checkQuorum) {

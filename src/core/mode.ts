@@ -12,7 +12,7 @@ import type { Entry, EntryType, Index, Term } from './types.ts';
 
 /** Counters a mode keeps (ParallelRaft's out-of-order work; zeros in raft mode). */
 export interface ModeStats {
-  /** Entries a follower accepted ahead of a hole (the look-behind window at work). */
+  /** Entries a follower accepted ahead of a hole (the batch window at work). */
   outOfOrderAccepted: number;
   /** Entries the leader committed before an earlier one. */
   outOfOrderCommitted: number;

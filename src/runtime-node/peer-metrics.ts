@@ -40,7 +40,7 @@ export class PeerMetrics {
     g('edgeraft_snapshots_sent_total', 'Snapshots sent to lagging followers.', (set) => set(status().stats.snapshotsSent));
     g('edgeraft_reorder_accepted_total', 'AppendEntries held by the reorder buffer and accepted once their gap filled.', (set) => set(status().stats.reorder.accepted));
     g('edgeraft_reorder_held_total', 'AppendEntries that arrived ahead of a gap and were held by the reorder buffer.', (set) => set(status().stats.reorder.held));
-    g('edgeraft_parallel_events_total', 'Parallel mode: entries acknowledged past a hole (look-behind window used), committed and applied out of order, apply waits on a key conflict, Merge stages and the no-ops they wrote.', (set) => {
+    g('edgeraft_parallel_events_total', 'Parallel mode: entries acknowledged past a hole (the batch window at work), committed and applied out of order, apply waits on a key conflict, Merge stages and the no-ops they wrote.', (set) => {
       const p = status().stats.parallel;
       set(p.outOfOrderAccepted, { event: 'accepted_out_of_order' });
       set(p.outOfOrderCommitted, { event: 'committed_out_of_order' });

@@ -168,6 +168,7 @@ t('commandKeys: the keys and leases a command touches, null when they are known 
     [{ op: 'put', key: 'k', value: 'v' }, ['k']],
     [{ op: 'put', key: 'k', value: 'v', lease: 0 }, ['k']],
     [{ op: 'put', key: 'k', value: 'v', lease: 5 }, ['k', L(5)]],
+    [{ op: 'put', key: 'k', value: new Uint8Array([1, 2, 255]) }, ['k']],
     [{ op: 'delete', key: K }, [K]],
     [{ op: 'cas', key: 'k', expected: null, value: 'v' }, ['k']],
     [{ op: 'deleteRange', start: 'a', end: 'b' }, null],
@@ -197,6 +198,10 @@ t('commandKeys: the keys and leases a command touches, null when they are known 
     assert.equal(withSession, want === null ? null : [...want, '\u0000session:12'], `kvKeysOf ${cmd.op} in a session`);
   }
   assert.is(kvKeysOf(new Uint8Array([9, 9, 9])), null, 'a command that does not decode conflicts with everything');
+  // The put/delete fast path (no value decoding) gives way to the full decode on a torn command.
+  const put = encodeCommand({ timeMs: 1, session, cmd: { op: 'put', key: 'k', value: 'value', lease: 4 } });
+  assert.is(kvKeysOf(put.subarray(0, put.length - 1)), null, 'a truncated put');
+  assert.is(kvKeysOf(new Uint8Array([...put, 0])), null, 'a put with a byte after it');
   assert.is(kvKeysOf(new Uint8Array(0)), null);
 });
 

@@ -175,9 +175,11 @@ export function chaosProfile(seed: number, mode: 'raft' | 'parallel' = 'raft'): 
     },
   };
   if (mode === 'parallel') {
-    // Small messages and a wider window make holes (and out-of-order everything) common.
+    // Small messages and a wider window make holes (and out-of-order everything) common; windows
+    // of a few entries or batches put holes at their edges, and batches cut across messages.
     sim.mode = 'parallel';
-    sim.raft = { ...sim.raft, lookBehindEntries: 1 + rng.nextInt(8), msgBytesMax: 64 + rng.nextInt(512) };
+    const lookBehindEntries = rng.nextInt(2) === 0 ? 1 + rng.nextInt(8) : 8 + rng.nextInt(56);
+    sim.raft = { ...sim.raft, lookBehindEntries, lookBehindBatches: 1 + rng.nextInt(4), msgBytesMax: 64 + rng.nextInt(512) };
   }
   // The coordination primitives (drawn last, so the choices above stay what they were): a history
   // short enough that watchers meet ERR_COMPACTED, small catch-up batches, progress notices often
@@ -200,7 +202,7 @@ export async function runChaos(seed: number, options: ChaosOptions = {}): Promis
   const durationMs = options.durationMs ?? 2500;
   const mode = options.mode ?? 'raft';
   const { sim: simOptions, name: profileName } = chaosProfile(seed, mode);
-  const name = mode === 'parallel' ? `parallel mode (look-behind ${simOptions.raft?.lookBehindEntries}), ${profileName}` : profileName;
+  const name = mode === 'parallel' ? `parallel mode (window ${simOptions.raft?.lookBehindBatches} batches, at most ${simOptions.raft?.lookBehindEntries} entries), ${profileName}` : profileName;
   const log = options.verbose ? (s: string) => process.stderr.write(`${s}\n`) : () => {};
   let sim: Sim | null = null;
   let crashes = 0;

@@ -19,13 +19,13 @@ export interface GhostResult {
   readonly converged: boolean;
 }
 
-function put(sim: Sim, id: string, key: string, value: string): number {
+export function put(sim: Sim, id: string, key: string, value: string): number {
   const r = sim.proposeBytes(id, encodeCommand({ timeMs: 0, session: null, cmd: { op: 'put', key, value } }));
   if (r === null) throw new GhostSetupError(`${id} refused a proposal`);
   return r.index;
 }
 
-function must(ok: boolean, what: string): void {
+export function must(ok: boolean, what: string): void {
   if (!ok) throw new GhostSetupError(`scenario setup failed: ${what}`);
 }
 

@@ -165,15 +165,38 @@ export const mutants: readonly Mutant[] = [
     edits: one('src/core/kv/command.ts', '      for (const c of cmd.compare) keys.add(c.key);\n', ''),
   },
   {
-    name: 'rank Merge claims by entry term alone, ignoring look-behinds (the ghost entry of Gu et al.)',
+    name: 'rank Merge claims by entry term alone, ignoring batch heads\' windows (the ghost entry of Gu et al.)',
     mode: 'parallel',
-    edits: one('src/core/parallel/merge.ts', '      if (b !== undefined && b.originTerm > 0) consider({ authority: h.originTerm, id: entryId(b.kind, b.originTerm) });', '      void b;'),
+    edits: one('src/core/parallel/merge.ts', '          if (id !== null) consider(k, { authority: h.originTerm, id });', '          void id;'),
   },
   {
-    name: 'merge only its own log, not what the voters sent with their votes',
+    name: 'ignore what a batch\'s creator had at the other indexes of the batch in the Merge stage',
     mode: 'parallel',
-    edits: one('src/core/parallel/merge.ts', '  for (const reply of state.mergeReplies()) sources.push(sourceOf(reply));', ''),
+    edits: one('src/core/parallel/merge.ts', 'k < head + h.batchLen && k <= end; k++) consider(k, { authority: h.originTerm, id: own });', 'k < head + h.batchLen && k <= end; k++) void own;'),
   },
+  {
+    name: 'acknowledge an entry past a hole without its batch\'s head (a Merge may miss the window it was applied by)',
+    mode: 'parallel',
+    edits: one('src/core/parallel/follower.ts', 'if (log.term(i) === r.term && headHeld(c, i)) acks.push(i);', 'if (log.term(i) === r.term) acks.push(i);'),
+  },
+  {
+    name: 'apply an entry past a hole in its window without consulting the key summary',
+    mode: 'parallel',
+    chaosOnly: true,
+    edits: one('src/core/parallel/apply.ts', '    if (summaryMayConflict(w.summary, mine)) return false;\n', ''),
+  },
+  {
+    name: 'summarize a window with an entry that writes anything as writing nothing (a non-conservative summary)',
+    mode: 'parallel',
+    chaosOnly: true,
+    edits: one('src/core/parallel/header.ts', '    if (keys === null || !keysFit(keys)) {\n      this.#all = true;\n      return;\n    }\n    for (const k of keys) this.#keys.add(k);', '    if (keys === null || !keysFit(keys)) return;\n    for (const k of keys) this.#keys.add(k);'),
+  },
+  {
+    name: 'apply an entry past unapplied entries of its own batch without checking their keys',
+    mode: 'parallel',
+    edits: one('src/core/parallel/apply.ts', '    if (idOf(c, held) !== id || keysConflict(mine, state.decoded(held).header.keys)) return false;', '    if (idOf(c, held) !== id) return false;'),
+  },
+
   {
     // Parallel seeds 6349, 9034, 15862, 18819: a follower's read index outlived its election.
     name: 'serve a per-key read on a leader still in its Merge stage, skipping the entries it has not committed',
@@ -181,9 +204,9 @@ export const mutants: readonly Mutant[] = [
     edits: one('src/core/parallel/apply.ts', '  if (!knowsCommits(c) && log.committed < index) return false;', "  if (c.raft.role !== 'leader' && log.committed < index) return false;"),
   },
   {
-    name: 'apply committed entries out of order without checking the look-behind for conflicts',
+    name: 'apply committed entries out of order past held entries of their window without checking their keys',
     mode: 'parallel',
-    edits: one('src/core/parallel/apply.ts', '        if (!done(k) && keysConflict(mine, keysBehind(c, e, k))) {', '        if (false as boolean) {'),
+    edits: one('src/core/parallel/apply.ts', '      if (keysConflict(mine, keys)) return false;\n', ''),
   },
 ];
 
@@ -221,6 +244,7 @@ export async function loadMutant(m: Mutant): Promise<MutantRunner> {
   const f8 = await load<typeof import('./figure8.ts')>('figure8.ts');
   const kv = await load<typeof import('./kv-scenarios.ts')>('kv-scenarios.ts');
   const ghost = await load<typeof import('./ghost.ts')>('ghost.ts');
+  const batch = await load<typeof import('./batch-scenarios.ts')>('batch-scenarios.ts');
   const preads = await load<typeof import('./parallel-reads.ts')>('parallel-reads.ts');
   const lease = await load<typeof import('./lease-scenarios.ts')>('lease-scenarios.ts');
   const keeper = await load<typeof import('./keeper-scenarios.ts')>('keeper-scenarios.ts');
@@ -228,15 +252,27 @@ export async function loadMutant(m: Mutant): Promise<MutantRunner> {
   return {
     run: (seed) => chaos.runChaos(seed, { mode: m.mode ?? 'raft' }),
     ghost: async (seed) => {
-      try {
-        const r = await ghost.ghostScenario(seed);
-        if (!r.converged) return 'no convergence after the ghost scenario';
-        if (new Set(r.x).size !== 1) return `replicas disagree on x: ${r.x.join(', ')}`;
-        return r.atGhostIndex === 'noop' ? null : `the Merge stage put ${r.atGhostIndex} at the ghost's index`;
-      } catch (err) {
-        if (err instanceof ghost.GhostSetupError) return null;
-        return describe(err);
+      const scenarios = [['ghost', ghost.ghostScenario], ['in-batch ghost', batch.batchGhostScenario], ['acknowledgement without the batch head', batch.headlessAckScenario]] as const;
+      for (const [name, scenario] of scenarios) {
+        try {
+          const r = await scenario(seed);
+          if (r === null) continue;
+          if (!r.converged) return `no convergence after the ${name} scenario`;
+          if (new Set(r.x).size !== 1) return `${name}: replicas disagree on x: ${r.x.join(', ')}`;
+          if (r.atGhostIndex !== 'noop') return `${name}: the Merge stage put ${r.atGhostIndex} at the ghost's index`;
+        } catch (err) {
+          if (!(err instanceof ghost.GhostSetupError)) return `${name}: ${describe(err)}`;
+        }
       }
+      try {
+        const r = await batch.batchOrderScenario(seed);
+        if (!r.converged) return 'no convergence after the batch-order scenario';
+        // k and j of one batch both wrote x; j, later in the log, must be what every replica holds.
+        if (r.x.some((v) => v !== 'j')) return `batch order: x is ${r.x.join(', ')} (j, the later write, expected everywhere)`;
+      } catch (err) {
+        if (!(err instanceof ghost.GhostSetupError)) return `batch order: ${describe(err)}`;
+      }
+      return null;
     },
     parallelReads: async (seed) => {
       try {

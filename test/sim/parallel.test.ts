@@ -1,5 +1,5 @@
-// ParallelRaft mode in the simulator: the scripted ghost-entry scenario (docs/parallel-raft.md)
-// ends with a no-op where the ghost was and equal replicas; a follower's read index that outlives
+// ParallelRaft mode in the simulator: the scripted ghost-entry scenarios (docs/parallel-raft.md;
+// before a batch, and inside one) end with a no-op where the ghost was and equal replicas; a follower's read index that outlives
 // its own election is served only once the new leader's barrier is committed; and seeded chaos
 // runs in parallel mode keep every safety property (per-key state, no committed entry lost,
 // linearizable histories, txns included, lease expiries, watchers' streams in index order) while
@@ -7,6 +7,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { addParallelStats, addPrimitiveStats, describePrimitives, emptyParallelStats, emptyPrimitiveStats, primitivesRan, runChaos } from './chaos.ts';
+import { batchGhostScenario, batchOrderScenario, headlessAckScenario } from './batch-scenarios.ts';
 import { ghostScenario, GhostSetupError } from './ghost.ts';
 import { followerReadAcrossElection, ReadScenarioSetupError } from './parallel-reads.ts';
 
@@ -30,6 +31,62 @@ t('a ghost entry left on a minority does not come back under an entry applied ou
     assert.ok(r.converged, `seed ${seed}: replicas converged`);
     assert.equal(new Set(r.x).size, 1, `seed ${seed}: every replica agrees on x: ${r.x.join(', ')}`);
     assert.is(r.x[0], 'w');
+  }
+  assert.ok(runs >= 3, `the scenario could be set up on only ${runs} seeds`);
+});
+
+t('a ghost entry does not come back under an entry that overtook it inside its own batch', async () => {
+  let runs = 0;
+  const setup: string[] = [];
+  for (let seed = 1; seed <= 20 && runs < 3; seed++) {
+    let r;
+    try {
+      r = await batchGhostScenario(seed);
+    } catch (err) {
+      if (err instanceof GhostSetupError) {
+        setup.push(`seed ${seed}: ${err.message}`);
+        continue;
+      }
+      throw err;
+    }
+    runs++;
+    assert.is(r.atGhostIndex, 'noop', `seed ${seed}: the Merge stage filled z's index with a no-op`);
+    assert.ok(r.converged, `seed ${seed}: replicas converged`);
+    assert.equal(new Set(r.x).size, 1, `seed ${seed}: every replica agrees on x: ${r.x.join(', ')}`);
+    assert.is(r.x[0], 'w');
+  }
+  assert.ok(runs >= 3, `the scenario could be set up on only ${runs} seeds:\n${setup.join('\n')}`);
+});
+
+t('an entry past a hole is not acknowledged without its batch\'s head, so it cannot commit and overtake by a window no Merge sees', async () => {
+  let runs = 0;
+  for (let seed = 1; seed <= 20 && runs < 3; seed++) {
+    let r;
+    try {
+      r = await headlessAckScenario(seed);
+    } catch (err) {
+      if (err instanceof GhostSetupError) continue;
+      throw err;
+    }
+    runs++;
+    assert.is(r, null, `seed ${seed}: w committed and applied early: ${JSON.stringify(r)}`);
+  }
+  assert.ok(runs >= 3, `the scenario could be set up on only ${runs} seeds`);
+});
+
+t('entries of one batch that write the same key apply in log order, even when the later one commits first', async () => {
+  let runs = 0;
+  for (let seed = 1; seed <= 10 && runs < 3; seed++) {
+    let r;
+    try {
+      r = await batchOrderScenario(seed);
+    } catch (err) {
+      if (err instanceof GhostSetupError) continue;
+      throw err;
+    }
+    runs++;
+    assert.ok(r.converged, `seed ${seed}: replicas converged`);
+    assert.equal(r.x, r.x.map(() => 'j'), `seed ${seed}: x on every replica`);
   }
   assert.ok(runs >= 3, `the scenario could be set up on only ${runs} seeds`);
 });

@@ -156,6 +156,8 @@ export class Sim {
   pauses = 0;
   /** A scenario's own message filter: matching messages are lost on delivery. */
   dropIf: ((m: Message) => boolean) | null = null;
+  /** A scenario's own rewriting: the messages delivered instead of `m` (null: `m` itself). */
+  rewriteIf: ((m: Message) => readonly Message[] | null) | null = null;
   /** A scenario's own delays: extra virtual ms for a message as it is sent (null: none). */
   delayIf: ((m: Message) => number | null) | null = null;
   #heap: Queued[] = [];
@@ -462,6 +464,11 @@ export class Sim {
     // A link cut while the message was in flight loses it too.
     if (!this.net.connected(m.from, m.to)) return;
     if (this.dropIf !== null && this.dropIf(m)) return;
+    const parts = this.rewriteIf?.(m) ?? null;
+    if (parts !== null) {
+      for (const p of parts) this.#arrive(n, epoch, () => this.#stepInto(n, p));
+      return;
+    }
     this.#arrive(n, epoch, () => this.#stepInto(n, m));
   }
 
@@ -590,6 +597,22 @@ export class Sim {
     let key = 'd:';
     for (const b of data) key += String.fromCharCode(b);
     return { index: r.index, key };
+  }
+
+  /** Proposes one batch of raw commands at node `id` (one appendProposals); returns its first index. */
+  proposeBatch(id: string, data: readonly Uint8Array[]): { index: number; term: number } | null {
+    const n = this.#node(id);
+    if (n.driver === null || n.paused) return null;
+    let out: { index: number; term: number } | null = null;
+    try {
+      n.driver.poke((node) => {
+        const r = node.propose(data);
+        out = { index: r.firstIndex, term: r.term };
+      });
+    } catch {
+      return null;
+    }
+    return out;
   }
 
   /**

@@ -75,6 +75,17 @@ export class ByteWriter {
     return this;
   }
 
+  /** Starts over, keeping the buffer (a writer reused for many small encodings). */
+  reset(): this {
+    this.#len = 0;
+    return this;
+  }
+
+  /** The bytes written so far, without a copy: valid until the next write or reset. */
+  view(): Uint8Array {
+    return this.#buf.subarray(0, this.#len);
+  }
+
   /** The bytes written; no copy when the writer was sized exactly. */
   finish(): Uint8Array {
     return this.#len === this.#buf.length ? this.#buf : this.#buf.slice(0, this.#len);

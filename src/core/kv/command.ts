@@ -308,6 +308,8 @@ export function commandKeys(cmd: KvCommand): string[] | null {
  * commandKeys says so, and for a command that does not decode.
  */
 export function kvKeysOf(data: Uint8Array): readonly string[] | null {
+  const quick = putOrDeleteKeys(data);
+  if (quick !== undefined) return quick;
   let env: CommandEnvelope;
   try {
     env = decodeCommand(data);
@@ -318,6 +320,41 @@ export function kvKeysOf(data: Uint8Array): readonly string[] | null {
   if (keys === null) return null;
   if (env.session !== null) keys.push(`\u0000session:${env.session.client}`);
   return keys;
+}
+
+/**
+ * kvKeysOf for a put or delete (most of a write load) without decoding the value: the leader runs
+ * it on every proposal. Undefined for any other command (the full decode decides), and for bytes
+ * that do not read as one: the full decode then fails and says "everything".
+ */
+function putOrDeleteKeys(data: Uint8Array): string[] | undefined {
+  if (data.length < 11 || data[0] !== FORMAT) return undefined;
+  const op = OPS[data[1]!];
+  if (op !== 'put' && op !== 'delete') return undefined;
+  try {
+    const r = new ByteReader(data, 'kv command');
+    r.u8();
+    r.u8();
+    const flags = r.u8();
+    r.num();
+    let client: number | null = null;
+    if ((flags & FLAG_SESSION) !== 0) {
+      client = r.num();
+      r.num();
+      r.num();
+    }
+    const keys = [r.bin()];
+    if (op === 'put') {
+      r.bytes(); // the value, as a string or bytes: the same framing, skipped unread
+      const lease = (flags & FLAG_LEASE) !== 0 ? r.num() : 0;
+      if (lease !== 0) keys.push(leaseConflictKey(lease));
+    }
+    if (!r.done) return undefined;
+    if (client !== null) keys.push(`\u0000session:${client}`);
+    return keys;
+  } catch {
+    return undefined;
+  }
 }
 
 export function valuesEqual(a: Value | undefined, b: Value | undefined): boolean {

@@ -1,37 +1,71 @@
-// ParallelRaft: which committed entries may apply now, out of order. Entry j applies when it is
-// committed and durable here, everything more than lookBehindEntries before it is applied, and no
-// unapplied entry in its window writes one of its keys (by what this log holds there and by what
-// j's creator knew). Re-stamped entries (merged by a later leader) apply in log order only: their
-// look-behind describes an older leader's log. Linearizable reads wait per key.
+// ParallelRaft: which committed entries may apply now, out of order. Entry j of a batch applies
+// when it is committed and durable here and no unapplied entry before it may write one of its keys:
+// in its own batch by the entries this log holds there, before its batch by its head's window (what
+// its creator had there, with a key summary for the indexes this log does not hold as the creator
+// did); everything before the window must be applied. Re-stamped entries (merged by a later
+// leader) and config entries apply in log order only. Linearizable reads wait per key.
 
 import type { Entry, Index } from '../types.ts';
-import { keysConflict, type KeySet } from './header.ts';
+import { entryId, keysConflict, summaryMayConflict, lookBehindIdAt, type KeySet } from './header.ts';
 import { knowsCommits } from './leader.ts';
 import type { ParallelContext } from './state.ts';
 
-/** Keys the entry at `k` may write, as far as `e` (at k + d) and this log know; null: anything. */
-function keysBehind(c: ParallelContext, e: Entry, k: Index): KeySet {
-  const log = c.log;
-  const b = c.state.decoded(e).header.behind[e.index - k - 1];
-  const told: KeySet = b === undefined || b.originTerm === 0 ? null : b.keys;
-  if (told === null) return null;
-  if (k <= log.snapIndex || log.isHole(k)) return told;
-  const held = c.state.decoded(log.entry(k)).header.keys;
-  if (held === null) return null;
-  return held.length === 0 ? told : told.length === 0 ? held : [...told, ...held];
-}
-
-function isRestamped(c: ParallelContext, e: Entry): boolean {
-  return c.state.decoded(e).header.originTerm !== e.term;
+function idOf(c: ParallelContext, e: Entry): string {
+  return entryId(e.type, c.state.decoded(e).header.originTerm);
 }
 
 /**
- * Committed entries that may be handed to the state machine now, in index order. `count` (when
- * they are taken, not when the node only asks whether there are any) updates the statistics.
+ * Whether committed entry `e` may apply before the unapplied entries below it (`done` tells which
+ * are applied or taken; everything up to `watermark` is). Sound because the entry finally at an
+ * index its creator described is that same entry or a no-op (docs/parallel-raft.md).
  */
-export function applicable(c: ParallelContext, count = false): Entry[] {
+function mayOvertake(c: ParallelContext, e: Entry, watermark: Index, done: (i: Index) => boolean): boolean {
+  const { log, state } = c;
+  const h = state.decoded(e).header;
+  if (e.type === 'config' || h.originTerm !== e.term) return false;
+  const mine: KeySet = h.keys;
+  const id = entryId(e.type, h.originTerm);
+  const head = e.index - h.headOffset;
+  // Its own batch: only entries held here as their creator made them, and not conflicting.
+  for (let k = Math.max(head, watermark + 1); k < e.index; k++) {
+    if (done(k)) continue;
+    if (log.isHole(k)) return false;
+    const held = log.entry(k);
+    if (idOf(c, held) !== id || keysConflict(mine, state.decoded(held).header.keys)) return false;
+  }
+  if (head <= watermark + 1) return true;
+  // Before its batch: the head's lookBehind, which must be held here as its creator made it.
+  if (log.isHole(head)) return false;
+  const headEntry = log.entry(head);
+  if (idOf(c, headEntry) !== id) return false;
+  const w = state.decoded(headEntry).header.lookBehind;
+  // Everything before the window must be applied (a fast exit: the loop below stops at the first
+  // unapplied index the window cannot name).
+  if (w === null || head - w.length - 1 > watermark) return false;
+  for (let k = watermark + 1; k < head; k++) {
+    if (done(k)) continue;
+    const told = lookBehindIdAt(w, head, k);
+    if (told === null) return false;
+    if (!log.isHole(k)) {
+      const held = log.entry(k);
+      const keys = state.decoded(held).header.keys;
+      if (keysConflict(mine, keys)) return false;
+      // Held as its creator had it: its keys are exactly the ones that index will ever write.
+      if (idOf(c, held) === told) continue;
+    }
+    // A hole or another entry here: whatever finally lands is the creator's entry or a no-op.
+    if (summaryMayConflict(w.summary, mine)) return false;
+  }
+  return true;
+}
+
+/**
+ * Committed entries that may be handed to the state machine now, in index order (at most `max`).
+ * `count` (when they are taken, not when the node only asks whether there are any) updates the
+ * statistics.
+ */
+export function applicable(c: ParallelContext, count = false, max = Number.MAX_SAFE_INTEGER): Entry[] {
   const { raft: r, log, state } = c;
-  const n = r.cfg.lookBehindEntries;
   const hi = log.maxCommitted();
   const out: Entry[] = [];
   // A received snapshot not yet restored: nothing applies until it is.
@@ -39,28 +73,21 @@ export function applicable(c: ParallelContext, count = false): Entry[] {
   const taken = new Set<Index>();
   const done = (i: Index) => log.isApplied(i) || taken.has(i);
   let watermark = log.applied;
-  for (let i = log.applied + 1; i <= hi; i++) {
-    if (i - n - 1 > watermark) break;
+  // An entry further than a window and a batch past the watermark cannot overtake it.
+  const reach = 2 * r.cfg.lookBehindEntries + 1;
+  for (let i = log.applied + 1; i <= hi && i <= watermark + reach; i++) {
     if (done(i)) continue;
     if (!log.isCommitted(i) || log.isHole(i) || !log.durable(i)) continue;
     const e = log.entry(i);
-    const inOrderOnly = e.type === 'config' || isRestamped(c, e);
-    let blocked = inOrderOnly && watermark !== i - 1;
-    if (!blocked) {
-      const mine = state.decoded(e).header.keys;
-      for (let k = Math.max(i - n, log.applied + 1); k < i; k++) {
-        if (!done(k) && keysConflict(mine, keysBehind(c, e, k))) {
-          blocked = true;
-          break;
-        }
+    if (i !== watermark + 1) {
+      if (!mayOvertake(c, e, watermark, done)) {
+        if (count) state.stats.applyHeldByConflict++;
+        continue;
       }
+      if (count) state.stats.outOfOrderApplied++;
     }
-    if (blocked) {
-      if (count) state.stats.applyHeldByConflict++;
-      continue;
-    }
-    if (count && i !== watermark + 1) state.stats.outOfOrderApplied++;
     out.push(e);
+    if (out.length >= max) break;
     taken.add(i);
     while (done(watermark + 1)) watermark++;
   }

@@ -1,6 +1,7 @@
 // ParallelRaft, follower side: appends that match are written in place (never truncating: the
 // suffix may hold acknowledged entries); entries of the leader's term up to lookBehindEntries
-// past a hole are persisted and acknowledged on their own; commit sets mark out-of-order commits.
+// past a hole are persisted, and acknowledged on their own once their batch's head is held too
+// (the head carries the window a Merge must see); commit sets mark out-of-order commits.
 
 import type { AppendMsg, HeartbeatMsg, SnapshotMsg } from '../message.ts';
 import type { Index, NodeId } from '../types.ts';
@@ -86,13 +87,26 @@ function learnCommit(c: ParallelContext, commit: Index, commitSet: readonly Inde
   }
 }
 
-/** Acknowledges the verified prefix plus every entry of this term held beyond it. */
+/**
+ * Whether the head of the batch of entry `i` (of this term) is held here as the leader made it:
+ * a Merge that sees an acknowledged entry must also see the window it was created against.
+ */
+function headHeld(c: ParallelContext, i: Index): boolean {
+  const { log, state } = c;
+  const h = state.decoded(log.entry(i)).header;
+  const head = i - h.headOffset;
+  if (head <= state.verified) return true;
+  if (log.isHole(head) || log.term(head) !== c.raft.term) return false;
+  return state.decoded(log.entry(head)).header.originTerm === h.originTerm;
+}
+
+/** Acknowledges the verified prefix plus every entry of this term held beyond it with its batch's head. */
 function reply(c: ParallelContext, to: NodeId): void {
   const { raft: r, log, state } = c;
   const v = state.verified;
   const acks: Index[] = [];
   const end = Math.min(log.lastIndex(), v + r.cfg.lookBehindEntries + 1);
-  for (let i = v + 2; i <= end; i++) if (log.term(i) === r.term) acks.push(i);
+  for (let i = v + 2; i <= end; i++) if (log.term(i) === r.term && headHeld(c, i)) acks.push(i);
   const base = { type: 'appResp' as const, from: r.id, to, term: r.term, index: v, reject: false, hintIndex: 0, hintTerm: 0 };
   r.send(acks.length > 0 ? { ...base, acks } : base);
 }

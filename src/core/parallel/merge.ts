@@ -1,15 +1,17 @@
 // ParallelRaft: the Merge stage. Granted votes carry each voter's entries above the candidate's
 // commit cursor; the winner decides every index in that range from the claims about it (the
-// entry held there, ranked by its stamp, and the look-behinds of the entries after it, ranked by
-// their creator's term), re-stamps the range with its own term, and closes it with a no-op: the
-// barrier below which nothing commits out of order. See docs/parallel-raft.md for why.
+// entry held there, ranked by its stamp; what the creator of a batch had there, ranked by the
+// creator's term: its own batch, and its head's lookBehind), re-stamps the range with its own term,
+// and closes it with a no-op: the barrier below which nothing commits out of order. See
+// docs/parallel-raft.md for why.
 
 import { assert } from '../assert.ts';
 import type { MergeReply, VoteMsg } from '../message.ts';
 import type { Entry, Index } from '../types.ts';
 import { entryBytes } from '../types.ts';
-import { encodeParallelData, entryId, type Behind, type KeySet } from './header.ts';
+import { entryId, lookBehindIdAt } from './header.ts';
 import type { ParallelContext } from './state.ts';
+import { batchEntry, lookBehindFor } from './look-behind.ts';
 
 /** A voter's Merge reply for `m` (a granted vote), or null when it would exceed mergeBytesMax. */
 export function mergeReply(c: ParallelContext, m: VoteMsg): MergeReply | null {
@@ -60,10 +62,10 @@ export function merge(c: ParallelContext): Index {
   // those indexes are decided too, so the leader's log has no hole.
   let end = Math.max(base, log.lastIndex());
   for (const s of sources) for (const i of s.at.keys()) if (i > end) end = i;
-  const n = r.cfg.lookBehindEntries;
+  const claims = claimsAbout(c, sources, base, end);
   const decided: Entry[] = [];
   for (let i = base + 1; i <= end; i++) {
-    const chosen = choose(c, sources, i, n);
+    const chosen = choose(c, sources, i, claims.get(i) ?? null);
     const e: Entry = chosen === null
       ? filler(c, i, decided)
       : chosen.type === 'config' && chosen.conf !== undefined
@@ -78,32 +80,51 @@ export function merge(c: ParallelContext): Index {
   return end;
 }
 
-function choose(c: ParallelContext, sources: readonly Source[], i: Index, n: number): Entry | null {
+/**
+ * The strongest claim about each index in (base, end]: the entry a voter holds there (authority:
+ * its stamp), and what the creator of a held entry's batch had there (authority: the creator's
+ * term) — over the batch itself, and over the head's lookBehind. Claims of one authority were made by
+ * one leader about its own log, so they agree.
+ */
+function claimsAbout(c: ParallelContext, sources: readonly Source[], base: Index, end: Index): Map<Index, Claim> {
+  const best = new Map<Index, Claim>();
+  const consider = (i: Index, cl: Claim) => {
+    if (i <= base || i > end) return;
+    const b = best.get(i);
+    if (b === undefined || cl.authority > b.authority) best.set(i, cl);
+    else if (cl.authority === b.authority) {
+      assert(cl.id === b.id, () => `merge at ${i}: two claims of authority ${cl.authority} disagree (${cl.id} vs ${b.id})`);
+    }
+  };
+  const batchesSeen = new Set<string>();
+  for (const s of sources) {
+    for (const [i, e] of s.at) {
+      const h = c.state.decoded(e).header;
+      consider(i, { authority: e.term, id: entryId(e.type, h.originTerm) });
+      const head = i - h.headOffset;
+      const batch = `${h.originTerm}:${head}`;
+      if (!batchesSeen.has(batch)) {
+        batchesSeen.add(batch);
+        const own = entryId(e.type, h.originTerm);
+        for (let k = Math.max(head, base + 1); k < head + h.batchLen && k <= end; k++) consider(k, { authority: h.originTerm, id: own });
+      }
+      if (h.lookBehind !== null) {
+        for (let k = Math.max(head - h.lookBehind.length, base + 1); k < head; k++) {
+          const id = lookBehindIdAt(h.lookBehind, head, k);
+          if (id !== null) consider(k, { authority: h.originTerm, id });
+        }
+      }
+    }
+  }
+  return best;
+}
+
+function choose(c: ParallelContext, sources: readonly Source[], i: Index, winner: Claim | null): Entry | null {
   // An entry some voter knows to be committed is final.
   for (const s of sources) {
     const e = s.at.get(i);
     if (e !== undefined && s.commit >= i) return e;
   }
-  const best: { claim: Claim | null } = { claim: null };
-  const consider = (cl: Claim) => {
-    const b = best.claim;
-    if (b === null || cl.authority > b.authority) best.claim = cl;
-    else if (cl.authority === b.authority) {
-      assert(cl.id === b.id, () => `merge at ${i}: two claims of authority ${cl.authority} disagree (${cl.id} vs ${b.id})`);
-    }
-  };
-  for (const s of sources) {
-    const e = s.at.get(i);
-    if (e !== undefined) consider({ authority: e.term, id: idOf(c, e) });
-    for (let j = i + 1; j <= i + n; j++) {
-      const later = s.at.get(j);
-      if (later === undefined) continue;
-      const h = c.state.decoded(later).header;
-      const b = h.behind[j - i - 1];
-      if (b !== undefined && b.originTerm > 0) consider({ authority: h.originTerm, id: entryId(b.kind, b.originTerm) });
-    }
-  }
-  const winner = best.claim;
   if (winner === null) return null;
   for (const s of sources) {
     const e = s.at.get(i);
@@ -116,36 +137,7 @@ function idOf(c: ParallelContext, e: Entry): string {
   return entryId(e.type, c.state.decoded(e).header.originTerm);
 }
 
-/** A no-op of this term for an index nobody in the quorum holds as its winning claim names it. */
+/** A no-op of this term (a batch of its own) for an index nobody in the quorum holds as its winning claim names it. */
 function filler(c: ParallelContext, index: Index, decided: readonly Entry[]): Entry {
-  const term = c.raft.term;
-  const data = encodeParallelData({ originTerm: term, kind: 'noop', keys: [], behind: behindFor(c, index, decided) }, new Uint8Array(0));
-  return { term, index, type: 'noop', data };
-}
-
-/**
- * What the leader knows of the entries before `index`: from `pending` (decided but not yet in the
- * log) or the log itself; nothing for compacted indexes.
- */
-export function behindFor(c: ParallelContext, index: Index, pending: readonly Entry[] = []): Behind[] {
-  const out: Behind[] = [];
-  const log = c.log;
-  for (let d = 1; d <= c.raft.cfg.lookBehindEntries; d++) {
-    const k = index - d;
-    if (k < 1) break;
-    const fromPending = pending.length > 0 ? pending[k - (pending[0]!.index)] : undefined;
-    const e = fromPending ?? (k > log.snapIndex && k <= log.lastIndex() && !log.isHole(k) ? log.entry(k) : undefined);
-    if (e === undefined) {
-      out.push({ originTerm: 0, kind: 'noop', keys: null });
-      continue;
-    }
-    const h = c.state.decoded(e).header;
-    out.push({ originTerm: h.originTerm, kind: e.type, keys: h.keys });
-  }
-  return out;
-}
-
-/** Wraps a payload into a ParallelRaft entry's data, with this leader's look-behind. */
-export function wrap(c: ParallelContext, index: Index, kind: Entry['type'], keys: KeySet, payload: Uint8Array): Uint8Array {
-  return encodeParallelData({ originTerm: c.raft.term, kind, keys, behind: behindFor(c, index) }, payload);
+  return batchEntry(c, { term: c.raft.term, index, type: 'noop' }, [], new Uint8Array(0), index, 1, lookBehindFor(c, index, decided));
 }

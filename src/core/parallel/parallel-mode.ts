@@ -1,5 +1,5 @@
 // ParallelRaft as a replication mode (docs/parallel-raft.md): every entry carries a header (its
-// origin term, keys and look-behind); followers accept and acknowledge entries past a hole and
+// origin term, keys and batch; a batch's head also its lookBehind); followers accept and acknowledge entries past a hole and
 // write in place; the leader commits out of order once its barrier is committed; a Merge stage
 // carried on granted votes settles the log of a new leader; entries apply out of order where
 // their keys allow, and reads wait per key.
@@ -14,8 +14,10 @@ import { applicable, keyReadable } from './apply.ts';
 import * as follower from './follower.ts';
 import * as leader from './leader.ts';
 import { ParallelLog } from './log.ts';
-import { merge, mergeReply, wrap } from './merge.ts';
+import { parallelPayload } from './header.ts';
+import { merge, mergeReply } from './merge.ts';
 import { ParallelState, type ParallelContext } from './state.ts';
+import { batchEntry, lookBehindFor } from './look-behind.ts';
 
 export class ParallelMode implements ReplicationMode {
   readonly name = 'parallel' as const;
@@ -74,6 +76,7 @@ export class ParallelMode implements ReplicationMode {
    */
   onElected(): Index {
     const mergedFrom = this.log.committed + 1;
+    this.#state.clearHeads();
     merge(this.#ctx);
     return mergedFrom;
   }
@@ -95,23 +98,32 @@ export class ParallelMode implements ReplicationMode {
 
   // ---- entries ----------------------------------------------------------------------------------
 
+  /** A no-op or config entry: a batch of its own. */
   entryData(index: Index, kind: EntryType, payload: Uint8Array, keys: readonly string[] | null): Uint8Array {
-    return wrap(this.#ctx, index, kind, keys, payload);
+    const c = this.#ctx;
+    const e = batchEntry(c, { term: c.raft.term, index, type: kind }, keys, payload, index, 1, lookBehindFor(c, index));
+    this.#state.noteHead(index, c.raft.cfg.lookBehindBatches);
+    return e.data;
   }
 
-  /** One at a time: each entry's look-behind describes the ones appended just before it. */
+  /** One batch: every entry names its head, and the head carries the window before it. */
   appendProposals(term: Term, batch: readonly Uint8Array[]): Index {
+    const c = this.#ctx;
     const first = this.log.lastIndex() + 1;
+    if (batch.length === 0) return first;
+    const lookBehind = lookBehindFor(c, first);
+    const entries: Entry[] = [];
     for (let i = 0; i < batch.length; i++) {
       const d = batch[i]!;
-      const index = first + i;
-      this.log.append([{ term, index, type: 'normal', data: wrap(this.#ctx, index, 'normal', this.#keysOf?.(d) ?? null, d) }]);
+      entries.push(batchEntry(c, { term, index: first + i, type: 'normal' }, this.#keysOf?.(d) ?? null, d, first, batch.length, i === 0 ? lookBehind : null));
     }
+    this.log.append(entries);
+    this.#state.noteHead(first, c.raft.cfg.lookBehindBatches);
     return first;
   }
 
   payloadOf(e: Entry): Uint8Array {
-    return this.#state.decoded(e).payload;
+    return parallelPayload(e);
   }
 
   originTermOf(e: Entry): Term {
@@ -171,7 +183,7 @@ export class ParallelMode implements ReplicationMode {
   }
 
   hasApplicable(): boolean {
-    return this.log.maxCommitted() > this.log.applied && applicable(this.#ctx).length > 0;
+    return this.log.maxCommitted() > this.log.applied && applicable(this.#ctx, false, 1).length > 0;
   }
 
   takeApplicable(): Entry[] {

@@ -23,6 +23,8 @@ export class ParallelState {
   readonly #mergeReplies = new Map<NodeId, MergeReply>();
   readonly stats: ModeStats = emptyModeStats();
   readonly #decoded = new WeakMap<Entry, DecodedData>();
+  /** Leader: heads of its latest batches this term, oldest first (at most lookBehindBatches). */
+  readonly #heads: Index[] = [];
 
   get verified(): Index {
     return this.#verified;
@@ -57,6 +59,29 @@ export class ParallelState {
 
   clearMergeReplies(): void {
     this.#mergeReplies.clear();
+  }
+
+  /** Leader: a batch headed at `head` was appended; the window keeps the latest `keep` heads. */
+  noteHead(head: Index, keep: number): void {
+    assert(this.#heads.length === 0 || head > this.#heads[this.#heads.length - 1]!, () => `batch head ${head} after ${this.#heads.join(',')}`);
+    this.#heads.push(head);
+    while (this.#heads.length > keep) this.#heads.shift();
+  }
+
+  /** Where the window of a new batch at `head` starts: the oldest remembered head (none: `head`). */
+  lookBehindStart(head: Index, batches: number): Index {
+    const h = this.#heads;
+    return h.length === 0 ? head : h[Math.max(0, h.length - batches)]!;
+  }
+
+  /** A new leadership: the batches of earlier terms are not this leader's to describe. */
+  clearHeads(): void {
+    this.#heads.length = 0;
+  }
+
+  /** The entry's header and payload as its creator built them (the leader decodes nothing). */
+  prime(e: Entry, d: DecodedData): void {
+    this.#decoded.set(e, d);
   }
 
   /** The entry's header and payload (decoded once per entry object). */
