@@ -1,6 +1,7 @@
 // Bundles edgeraft with esbuild for each runtime and emits type declarations with tsc.
 // The build fails when src/core or the browser bundle pulls in a Node built-in: those bundles
-// must run unchanged in browsers and Deno. Browser bundles carry plain Raft only (raftOnly below).
+// must run unchanged in browsers and Deno. Browser bundles carry both replication modes: a
+// follower-reader runs the mode of the cluster it follows (ParallelRaft adds ~6 KiB gzipped).
 import { build } from 'esbuild';
 import { builtinModules } from 'node:module';
 import { spawnSync } from 'node:child_process';
@@ -12,18 +13,6 @@ const quiet = process.argv.includes('--quiet');
 const log = (...a) => { if (!quiet) console.log(...a); };
 const nodeBuiltins = new Set([...builtinModules, ...builtinModules.map((m) => `node:${m}`)]);
 const external = ['ws', 'cbor-x', 'idb-keyval', '@node-rs/crc32'];
-
-/**
- * Browser bundles carry plain Raft only (browser tabs never run ParallelRaft): the one file that
- * names both replication modes is swapped for src/core/modes-raft-only.ts, which has its exports.
- */
-const raftOnly = {
-  name: 'raft-only',
-  setup(b) {
-    b.onResolve({ filter: /^\.\/modes\.ts$/ }, (args) => (args.importer.endsWith(join('src', 'core', 'node.ts')) || args.importer.endsWith(join('src', 'core', 'index.ts'))
-      ? { path: join(process.cwd(), 'src/core/modes-raft-only.ts') } : undefined));
-  },
-};
 
 /** Each bundle: where from, where to, for which platform, and whether Node built-ins are banned. */
 const bundles = [
@@ -62,7 +51,6 @@ async function main() {
       metafile: true,
       sourcemap: true,
       logLevel: 'silent',
-      plugins: b.platform === 'browser' ? [raftOnly] : [],
       ...(b.banner ? { banner: { js: b.banner } } : {}),
     }).catch((err) => { problems.push(`${b.entry}: ${err.message}`); return null; });
     if (result === null) continue;
@@ -122,7 +110,7 @@ async function reportSizes() {
   const summary = [];
   for (const b of sizedBundles) {
     const source = b.code !== undefined ? { stdin: { contents: b.code, resolveDir: process.cwd(), sourcefile: 'size-entry.js', loader: 'js' } } : { entryPoints: [b.entry] };
-    const common = { ...source, bundle: true, format: 'esm', platform: 'browser', target: 'es2022', write: false, logLevel: 'silent', minify: true, plugins: [raftOnly] };
+    const common = { ...source, bundle: true, format: 'esm', platform: 'browser', target: 'es2022', write: false, logLevel: 'silent', minify: true };
     const min = await build({ ...common, external: external.filter((e) => e !== 'ws' && e !== '@node-rs/crc32') });
     const all = await build({ ...common, metafile: true });
     const minText = min.outputFiles[0].contents;

@@ -5,8 +5,6 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
-import * as fullModes from '../src/core/modes.ts';
-import * as raftOnlyModes from '../src/core/modes-raft-only.ts';
 
 const coreDir = resolve('src/core');
 
@@ -67,7 +65,7 @@ function importsOf(file: string): string[] {
 // shared protocol, the driver, the stores, the machine, the transport and the runtimes reach a
 // mode through the ReplicationMode and LogRules interfaces.
 const modeDirs = [resolve('src/core/parallel'), resolve('src/core/raft-mode')];
-const modesFiles = new Set([resolve('src/core/modes.ts'), resolve('src/core/modes-raft-only.ts')]);
+const modesFiles = new Set([resolve('src/core/modes.ts')]);
 
 test('only modes.ts names a replication mode\'s folder', () => {
   const files = ['src/core', 'src/transport', 'src/runtime-node', 'src/runtime-browser', 'src/client'].flatMap((d) => sources(resolve(d)));
@@ -93,13 +91,6 @@ test('no mode branch outside the modes: nothing compares a mode by name', () => 
     const hit = /(?:===|!==)\s*'(?:parallel|raft)'|'(?:parallel|raft)'\s*(?:===|!==)|\.parallel\b/.exec(body);
     assert.not.ok(hit, `${file} branches on the replication mode: '${hit?.[0]}'`);
   }
-});
-
-test('the browser builds\' raft-only modes.ts has modes.ts\'s exports and refuses another mode by name', () => {
-  const same: typeof fullModes = raftOnlyModes; // the type check is the point; keys below guard re-exports
-  assert.equal(Object.keys(same).sort(), Object.keys(fullModes).sort());
-  assert.equal(raftOnlyModes.logRulesFor('raft'), fullModes.logRulesFor('raft'));
-  assert.throws(() => raftOnlyModes.logRulesFor('parallel'), /mode 'parallel' is not in this build/);
 });
 
 test('the checker itself catches a forbidden use', () => {

@@ -1,8 +1,10 @@
 // What a follower-reader learns before and while it follows: whether its token can work at all,
-// and who leads and which voters could relay, read from a member's status reply. The reply comes
-// from the network, so it is parsed field by field into a typed view, never trusted as it is.
+// who leads and which voters could relay, and which replication mode the cluster runs, read from
+// a member's status reply. The reply comes from the network, so it is parsed field by field into
+// a typed view, never trusted as it is.
 
 import type { KvClient } from '../client/kv.ts';
+import type { ReplicationModeName } from '../core/index.ts';
 import { readClaims, type TokenClaims } from '../transport/token.ts';
 import { FollowerError } from './follower-error.ts';
 import type { ClusterView, Target } from './source-policy.ts';
@@ -37,6 +39,23 @@ export function memberStatus(st: Record<string, unknown>): MemberStatus {
   return { commit, view: { leader, followers } };
 }
 
+/** The modes a follower-reader can follow: a member naming another one runs a newer edgeraft. */
+const knownModes: ReadonlySet<string> = new Set<ReplicationModeName>(['raft', 'parallel']);
+
+/**
+ * The replication mode a member's status says its cluster runs (every member runs the same one,
+ * fixed per data directory). The replica builds its core, store and link for it, so a member that
+ * names no mode or one this edgeraft does not know is refused (ERR_UNKNOWN_MODE), never guessed.
+ */
+export function clusterMode(st: Record<string, unknown>, member: string): ReplicationModeName {
+  const mode = st.mode;
+  if (typeof mode === 'string' && knownModes.has(mode)) return mode as ReplicationModeName;
+  if (mode === undefined) {
+    throw new FollowerError('ERR_UNKNOWN_MODE', `${member} did not say which replication mode it runs (no 'mode' in its status): it is not an edgeraft peer this replica can follow`);
+  }
+  throw new FollowerError('ERR_UNKNOWN_MODE', `${member} runs replication mode ${JSON.stringify(mode)}, which this edgeraft does not know (it follows ${[...knownModes].map((m) => `'${m}'`).join(' and ')}): upgrade edgeraft in the page`);
+}
+
 /** The token's claims, refused early when they cannot work: malformed, expired, or for another cluster. */
 export function checkToken(token: string, cluster: string | undefined, nowMs: number): TokenClaims {
   let claims: TokenClaims;
@@ -58,15 +77,14 @@ export function checkToken(token: string, cluster: string | undefined, nowMs: nu
  * Asks each member in turn who leads, until one names a leader (an election may be running).
  * Credentials a member refuses fail at once: retrying elsewhere would not change the answer.
  */
-export async function findLeader(kv: KvClient, peers: readonly string[], claims: TokenClaims, timeoutMs: number): Promise<{ view: ClusterView; commit: number | null }> {
+export async function findLeader(kv: KvClient, peers: readonly string[], claims: TokenClaims, timeoutMs: number): Promise<{ view: ClusterView; commit: number | null; mode: ReplicationModeName }> {
   const deadline = Date.now() + timeoutMs;
   let last = 'no member answered';
   for (let round = 0; ; round++) {
     for (const url of peers) {
+      let reply: Record<string, unknown>;
       try {
-        const st = memberStatus(await kv.status(url));
-        if (st.view !== null) return { view: st.view, commit: st.commit };
-        last = `${url} knows no leader yet`;
+        reply = await kv.status(url);
       } catch (err) {
         const e = err as { code?: string; message?: string };
         const other = /for cluster "([^"]*)", this is "([^"]*)"/.exec(e.message ?? '');
@@ -75,7 +93,13 @@ export async function findLeader(kv: KvClient, peers: readonly string[], claims:
         }
         if (e.code === 'ERR_FORBIDDEN') throw new FollowerError('ERR_FORBIDDEN', e.message ?? `${url} refused the token of ${claims.sub}`);
         last = e.message ?? String(err);
+        continue;
       }
+      const st = memberStatus(reply);
+      // The mode is what the core, the store and the link are built for: taken from the member
+      // that named the leader, and refused at once if unknown (another member would say the same).
+      if (st.view !== null) return { view: st.view, commit: st.commit, mode: clusterMode(reply, url) };
+      last = `${url} knows no leader yet`;
     }
     if (Date.now() > deadline) throw new FollowerError('ERR_NO_LEADER', `no member named a leader within ${timeoutMs} ms (last: ${last})`);
     await new Promise((r) => setTimeout(r, Math.min(1000, 100 * 2 ** round)));

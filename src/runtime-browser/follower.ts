@@ -2,11 +2,13 @@
 // in a quorum) that keeps its own copy in IndexedDB, answers linearizable reads locally after
 // getting a read index from the leader, serves stale reads at once, and emits change events.
 // It replicates from the leader or a relaying follower, moves on when its source stops serving
-// it, pauses while the page is hidden, and resumes from where it stood (docs/browser.md).
+// it, pauses while the page is hidden, and resumes from where it stood (docs/browser.md). It runs
+// the replication mode the cluster runs (plain Raft or ParallelRaft), as the members it asks say.
 
 import { requestRange, type RangeSpec } from '../client/keys.ts';
 import { KvClient } from '../client/kv.ts';
 import type { Clock } from '../core/clock.ts';
+import { kvKeysOf, logRulesFor, type LogRules, type ReplicationModeName } from '../core/index.ts';
 import type { RaftDriver, ReadResult } from '../core/driver.ts';
 import type { Value } from '../core/kv/command.ts';
 import type { RevisionEvents } from '../core/kv/history.ts';
@@ -24,7 +26,7 @@ import { Mesh } from '../transport/mesh.ts';
 import type { Dialer } from '../transport/socket.ts';
 import type { TokenClaims } from '../transport/token.ts';
 import type { Logger } from '../transport/transport.ts';
-import { checkToken, findLeader, memberStatus } from './cluster-view.ts';
+import { checkToken, clusterMode, findLeader, memberStatus } from './cluster-view.ts';
 import { dialDom } from './dom-socket.ts';
 import { FollowerError } from './follower-error.ts';
 import { IdbStore, type IdbDurability } from './idb-store.ts';
@@ -45,8 +47,13 @@ export interface JoinOptions {
   readonly token: string;
   /** The cluster the app expects: a token for another one is refused before connecting. */
   readonly cluster?: string;
-  /** Where the copy lives; default IndexedDB, one database per cluster and token subject. */
-  readonly store?: LogStore;
+  /**
+   * Where the copy lives; default IndexedDB, one database per cluster and token subject. A
+   * function gets the cluster's replication mode and the log rules the store must keep (a
+   * ParallelRaft log has holes, falling terms and in-place fills), learned from the members
+   * before the store is opened; a store given as it is must keep the cluster's rules already.
+   */
+  readonly store?: LogStore | ((cluster: { readonly mode: ReplicationModeName; readonly logRules: LogRules }) => LogStore | Promise<LogStore>);
   /**
    * Durability of the default IndexedDB store. 'relaxed' (the default) skips the disk flush of
    * each transaction: a replica counts in no quorum, so an OS crash that loses its last writes
@@ -81,6 +88,8 @@ export type ReplicaState = 'connecting' | 'following' | 'paused' | 'closed';
 
 export interface ReplicaStatus {
   readonly id: string;
+  /** The cluster's replication mode, as the members said when the replica joined. */
+  readonly mode: ReplicationModeName;
   readonly state: ReplicaState;
   readonly paused: boolean;
   readonly applied: number;
@@ -116,6 +125,7 @@ export class FollowerReplica {
   readonly #mesh: Mesh;
   readonly #streams: SnapshotStreams;
   readonly #o: Timing;
+  readonly #mode: ReplicationModeName;
   readonly #resumedFrom: number;
   /** The leader, as last named by a member. */
   #leader: Target;
@@ -141,9 +151,10 @@ export class FollowerReplica {
 
   private constructor(init: {
     claims: TokenClaims; kv: KvClient; machine: KvMachine; driver: RaftDriver<KvResult>; store: LogStore; mesh: Mesh;
-    view: ClusterView; resumedFrom: number; o: Timing; prng: SeededPrng;
+    view: ClusterView; mode: ReplicationModeName; resumedFrom: number; o: Timing; prng: SeededPrng;
   }) {
     this.id = init.claims.sub;
+    this.#mode = init.mode;
     this.#claims = init.claims;
     this.#kv = init.kv;
     this.#machine = init.machine;
@@ -187,9 +198,15 @@ export class FollowerReplica {
     const kv = new KvClient({ peers: o.peers, token: o.token, dial });
     let store: LogStore | null = null;
     try {
-      const { view } = await findLeader(kv, o.peers, claims, opts.readTimeoutMs);
-      store = o.store ?? await IdbStore.open({ cluster: claims.cluster, member: claims.sub, durability: o.durability ?? 'relaxed' });
-      const machine = new KvMachine();
+      // The cluster's mode comes from the member that names the leader, never from an option: the
+      // core, the store's rules, the machine's apply order and the link's validation follow it.
+      const { view, mode } = await findLeader(kv, o.peers, claims, opts.readTimeoutMs);
+      const logRules = logRulesFor(mode);
+      const parallel = mode === 'parallel';
+      store = typeof o.store === 'function'
+        ? await o.store({ mode, logRules })
+        : o.store ?? await IdbStore.open({ cluster: claims.cluster, member: claims.sub, durability: o.durability ?? 'relaxed', logRules });
+      const machine = new KvMachine({ outOfOrder: parallel });
       const seed = new Uint32Array(1);
       crypto.getRandomValues(seed);
       const prng = new SeededPrng(seed[0]!);
@@ -197,11 +214,17 @@ export class FollowerReplica {
       const { driver, resumedFrom } = createReplica<KvResult>({
         store, machine, loaded: await store.load(),
         // Not in the configuration: it never campaigns, and leases are never served from a tab.
-        node: { options: { id: claims.sub, prng, leaseReads: false, clock: browserClock, tickMs: opts.tickMs }, bootstrap: { voters: [], learners: [] } },
+        node: {
+          options: {
+            id: claims.sub, prng, leaseReads: false, clock: browserClock, tickMs: opts.tickMs,
+            ...(parallel ? { mode: 'parallel' as const, keysOf: kvKeysOf } : {}),
+          },
+          bootstrap: { voters: [], learners: [] },
+        },
         driver: { send: (msgs) => mesh?.send(msgs), snapshotEntries: 10_000, readTimeoutTicks: Math.max(5, Math.ceil(1000 / opts.tickMs)) },
       });
-      mesh = await Mesh.start({ id: claims.sub, cluster: claims.cluster, token: o.token, dial, logger: consoleWarnings(claims.sub) });
-      const replica = new FollowerReplica({ claims, kv, machine, driver, store, mesh, view, resumedFrom, o: opts, prng });
+      mesh = await Mesh.start({ id: claims.sub, cluster: claims.cluster, token: o.token, dial, logRules, logger: consoleWarnings(claims.sub) });
+      const replica = new FollowerReplica({ claims, kv, machine, driver, store, mesh, view, mode, resumedFrom, o: opts, prng });
       replica.#start(view, o.pauseWhenHidden ?? true);
       return replica;
     } catch (err) {
@@ -289,6 +312,7 @@ export class FollowerReplica {
     }
     if (this.#closed || this.#pausedBy !== null) return true;
     const { commit, view } = memberStatus(st);
+    if (!this.#sameMode(st)) return true;
     if (commit !== null) this.#leaderCommit = Math.max(this.#leaderCommit, commit);
     if (view === null) return false;
     this.#leader = view.leader;
@@ -308,6 +332,31 @@ export class FollowerReplica {
     const want = this.#policy.choose(view);
     if (want !== null && (want.id !== this.#policy.linked || this.#mesh.connectionCount(want.id) === 0)) this.#link(want);
     return true;
+  }
+
+  /**
+   * Whether the member still runs the mode this replica was built for. Members of one cluster all
+   * run the same mode, fixed per data directory: another one means the cluster was rebuilt under
+   * the same name, and this copy (its log rules, its apply order) cannot follow it. The replica
+   * stops following and says so; stale reads still answer from the copy.
+   */
+  #sameMode(st: Record<string, unknown>): boolean {
+    const member = typeof st.id === 'string' ? st.id : 'a member';
+    let mode: ReplicationModeName;
+    try {
+      mode = clusterMode(st, member);
+    } catch (err) {
+      this.#problem = { code: (err as FollowerError).code, message: (err as Error).message };
+      this.#unlink();
+      return false;
+    }
+    if (mode === this.#mode) return true;
+    this.#problem = {
+      code: 'ERR_MODE_MISMATCH',
+      message: `${member} runs replication mode '${mode}', but replica ${this.id} joined a '${this.#mode}' cluster: the cluster was rebuilt; close the replica, delete its store (IdbStore.destroy()) and join again`,
+    };
+    this.#unlink();
+    return false;
   }
 
   // ---- pause and resume ---------------------------------------------------------------------
@@ -366,7 +415,7 @@ export class FollowerReplica {
     const deadline = browserClock.monoMs() + this.#o.readTimeoutMs;
     for (;;) {
       try {
-        const r = await this.#readIndex();
+        const r = await this.#readIndex(key);
         return { value: this.#machine.get(key), index: r.index, path: 'follower' };
       } catch (err) {
         const code = (err as { code?: string }).code;
@@ -377,11 +426,12 @@ export class FollowerReplica {
   }
 
   /** One read index, applied here; abandoned (the driver expires it) if the replica pauses. */
-  #readIndex(): Promise<ReadResult> {
+  #readIndex(key: string): Promise<ReadResult> {
     return new Promise<ReadResult>((resolve, reject) => {
       const abort = (err: FollowerError): void => reject(err);
       this.#readAborts.add(abort);
-      this.#driver.read().then(resolve, reject).finally(() => this.#readAborts.delete(abort));
+      // The key lets a ParallelRaft replica answer once the entries writing it are applied.
+      this.#driver.read({ key }).then(resolve, reject).finally(() => this.#readAborts.delete(abort));
     });
   }
 
@@ -446,7 +496,7 @@ export class FollowerReplica {
     const state: ReplicaState = this.#closed ? 'closed' : this.#pausedBy !== null ? 'paused' : connected && this.#policy.following() ? 'following' : 'connecting';
     const applied = this.#machine.appliedIndex;
     return {
-      id: this.id, state, paused: this.#pausedBy !== null, applied, leader: this.#leader.id, source: linked,
+      id: this.id, mode: this.#mode, state, paused: this.#pausedBy !== null, applied, leader: this.#leader.id, source: linked,
       lag: Math.max(0, this.#leaderCommit - applied), connected, resumedFrom: this.#resumedFrom,
       fetchedEntries: this.#fetchedEntries, fetchedSnapshots: this.#fetchedSnapshots, problem: this.#problem,
     };

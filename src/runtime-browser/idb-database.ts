@@ -5,7 +5,7 @@
 import { getMany, promisifyRequest } from 'idb-keyval';
 import type { UseStore } from 'idb-keyval';
 import { StoreError, assert, emptyHardState } from '../core/index.ts';
-import type { Entry, HardState, LoadedState, Snapshot } from '../core/index.ts';
+import type { Entry, HardState, LoadedState, LogRules, Snapshot } from '../core/index.ts';
 import { LogState } from '../core/store/log-state.ts';
 import {
   checkHardState, checkMeta, checkSnapshotMeta, corruptRecord, decodeEntryRecord, formatName, formatVersion,
@@ -108,9 +108,9 @@ export async function readAll(store: UseStore, name: string): Promise<{ loaded: 
 }
 
 /** The records' relations (no gaps, terms in order, entries right after the snapshot). */
-export function logStateFrom(loaded: LoadedState, name: string): LogState {
+export function logStateFrom(loaded: LoadedState, name: string, rules: LogRules): LogState {
   try {
-    return LogState.from(loaded);
+    return LogState.from(loaded, rules);
   } catch (err) {
     if (!(err instanceof StoreError)) throw err;
     throw new StoreError('ERR_STORE_CORRUPT', `IndexedDB database "${name}" holds an inconsistent log: ${err.message}`);

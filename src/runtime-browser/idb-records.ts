@@ -1,6 +1,7 @@
 // Where IdbStore's entries sit: runs of consecutive entries, one IndexedDB record per run keyed by
 // its first index (Chromium spends ~80 us per record whatever its size: a catch-up must not cost a
-// record per entry). It plans the writes of appends, truncations and compactions, nothing more.
+// record per entry). It plans the writes of appends, truncations, in-place fills (parallel mode)
+// and compactions, nothing more.
 
 import { assert, entryBytes } from '../core/index.ts';
 import type { Index } from '../core/index.ts';
@@ -67,6 +68,44 @@ export class EntryRecords {
       ops.push({ kind: 'put', key: start, value: log.range(start, from) });
     }
     return ops;
+  }
+
+  /**
+   * Replaces entries in place (ParallelRaft's fills: a hole or stale entry rewritten, the rest of
+   * the log untouched): rewrites each record holding one, as it is with the fills put in. A record
+   * that outgrows recordBytesMax (a run of holes filled) is split, so `starts` may name new records
+   * inside it. `fills` lie at or below `end`, the log's last index after this batch's truncation;
+   * `log` is the accepted view before the batch.
+   */
+  planFills(fills: ReadonlyMap<Index, EntryRecord>, end: Index, log: LogState): { ops: WriteOp[]; starts: number[]; bytes: number } {
+    const ops: WriteOp[] = [];
+    const starts: number[] = [];
+    let bytes = 0;
+    const done = new Set<number>();
+    for (const index of fills.keys()) {
+      const k = this.#containing(index);
+      assert(k >= 0, () => `fill at ${index} lies in no record`);
+      if (done.has(k)) continue;
+      done.add(k);
+      const start = this.#starts[k]!;
+      const recordEnd = Math.min(k + 1 < this.#starts.length ? this.#starts[k + 1]! - 1 : log.lastIndex(), end);
+      assert(index <= recordEnd, () => `fill at ${index} lies past the log's end ${end}`);
+      const run: EntryRecord[] = log.range(start, recordEnd + 1);
+      for (let i = 0; i < run.length; i++) run[i] = fills.get(start + i) ?? run[i]!;
+      for (const e of run) bytes += entryBytes(e);
+      const planned = this.planAppend(run);
+      ops.push(...planned.ops);
+      // The first run keeps the record's key (overwriting it); the others are new records.
+      starts.push(...planned.starts.slice(1));
+    }
+    return { ops, starts, bytes };
+  }
+
+  /** Records a split by planFills created (all inside the log, before any appended record). */
+  insert(starts: readonly number[]): void {
+    if (starts.length === 0) return;
+    const all = new Set([...this.#starts, ...starts]);
+    this.#starts = [...all].sort((a, b) => a - b);
   }
 
   truncate(from: Index): void {

@@ -5,6 +5,9 @@
 // A save is checked and applied to an in-memory LogState when called, so overlapping saves take
 // effect in call order; a failed transaction fails the store, and reopening reloads what landed.
 // A second opener of the same member in the origin is refused (Web Locks, see idb-lock.ts).
+// Opened with ParallelRaft's log rules (a follower-reader of a parallel cluster), it also keeps
+// holes and falling terms, and writes fills in place: each rewrites the record holding it, in the
+// same transaction as the rest of its save, so a crash leaves the fill wholly there or not at all.
 //
 // Why not idb-keyval's createStore(): it opens transactions with the browser's default durability,
 // which is 'relaxed' since Chrome 121 (the complete event fires before the OS flushes), and it
@@ -13,13 +16,13 @@
 
 import { promisifyRequest } from 'idb-keyval';
 import type { UseStore } from 'idb-keyval';
-import { StoreError, assert, entryBytes } from '../core/index.ts';
-import type { Entry, Index, LoadedState, LogStore, Snapshot, StoreBatch } from '../core/index.ts';
+import { StoreError, assert, entryBytes, raftLogRules } from '../core/index.ts';
+import type { Entry, Index, LoadedState, LogRules, LogStore, Snapshot, StoreBatch } from '../core/index.ts';
 // LogState is the log model every store validates through, so all stores refuse the same batches.
 // TODO(lead): re-export it from src/core/index.ts; imports across folders should go through it.
 import type { LogState } from '../core/store/log-state.ts';
 import { copyEntry, copySnapshot, formatName, formatVersion, invalidInput, keyHardState, keySnapshotData, keySnapshotMeta } from './idb-codec.ts';
-import type { Fail } from './idb-codec.ts';
+import type { EntryRecord, Fail } from './idb-codec.ts';
 import { checkMetaRecord, describe, logStateFrom, openDatabase, readAll, storeOf, transactionDone, upgradeMetaRecord, writeError } from './idb-database.ts';
 import type { IdbDurability } from './idb-database.ts';
 import { defaultLockManager, tryLock } from './idb-lock.ts';
@@ -51,6 +54,11 @@ export interface IdbStoreOptions {
   readonly recordBytesMax?: number;
   /** Bytes accepted by save() but not yet durable; a save beyond it is refused (ERR_STORE_INVALID). */
   readonly pendingBytesMax?: number;
+  /**
+   * The rules the log keeps: plain Raft's by default; `logRulesFor('parallel')` for a replica of a
+   * ParallelRaft cluster (holes, falling terms, in-place fills). Not stored: give the same each open.
+   */
+  readonly logRules?: LogRules;
 }
 
 export const idbStoreDefaults = {
@@ -80,6 +88,7 @@ interface PendingWrite extends WritePlan {
 }
 
 interface Limits {
+  readonly logRules: LogRules;
   readonly durability: IdbDurability;
   readonly transactionBytesMax: number;
   readonly pendingBytesMax: number;
@@ -90,6 +99,8 @@ interface Limits {
 interface RecordChange {
   readonly clear: boolean;
   readonly truncateFrom: Index | null;
+  /** Records a fill's rewrite split off (inside the log, below every appended record). */
+  readonly inserted: readonly number[];
   readonly starts: readonly number[];
 }
 
@@ -160,7 +171,7 @@ export class IdbStore implements LogStore {
         const store = storeOf(db, 'default');
         const meta = await checkMetaRecord(db, store, name, options);
         const { loaded, recordStarts } = await readAll(store, name);
-        const log = logStateFrom(loaded, name);
+        const log = logStateFrom(loaded, name, limits.logRules);
         await upgradeMetaRecord(storeOf(db, limits.durability), name, meta);
         return new IdbStore(name, db, release, limits, log, recordStarts);
       } catch (err) {
@@ -270,27 +281,43 @@ export class IdbStore implements LogStore {
     }
     const entries = batch.entries.map(copyEntry);
     const first = entries[0];
+    // Fills apply after the entries: one at an index this batch also writes goes into its run;
+    // the others rewrite the records already holding their index (LogState checked they exist).
+    const fills = new Map<Index, EntryRecord>();
+    for (const f of batch.fills ?? []) {
+      const e = copyEntry(f);
+      if (first !== undefined && e.index >= first.index) entries[e.index - first.index] = e;
+      else fills.set(e.index, e);
+    }
     // Overwriting a conflicting suffix: the stale entries after the new ones must go too.
     const truncateFrom = first !== undefined && first.index <= last ? first.index : null;
     if (truncateFrom !== null) ops.push(...this.#records.planTruncate(truncateFrom, this.#log));
     const appended = this.#records.planAppend(entries);
     ops.push(...appended.ops);
     for (const e of entries) bytes += entryBytes(e);
+    let inserted: number[] = [];
+    if (fills.size > 0) {
+      const rewritten = this.#records.planFills(fills, (truncateFrom ?? last + 1) - 1, this.#log);
+      ops.push(...rewritten.ops);
+      bytes += rewritten.bytes;
+      inserted = rewritten.starts;
+    }
     const hardState = batch.hardState === null ? null : { ...batch.hardState };
     if (hardState !== null) {
       ops.push({ kind: 'put', key: keyHardState, value: hardState });
       bytes += recordBytes;
     }
     return {
-      plan: { ops, bytes, entryCount: entries.length },
-      applied: { snapshot, entries, hardState },
-      records: { clear: snapshot !== null, truncateFrom, starts: appended.starts },
+      plan: { ops, bytes, entryCount: entries.length + fills.size },
+      applied: fills.size > 0 ? { snapshot, entries, fills: [...fills.values()], hardState } : { snapshot, entries, hardState },
+      records: { clear: snapshot !== null, truncateFrom, inserted, starts: appended.starts },
     };
   }
 
   #applyRecords(change: RecordChange): void {
     if (change.clear) this.#records.clear();
     if (change.truncateFrom !== null) this.#records.truncate(change.truncateFrom);
+    this.#records.insert(change.inserted);
     this.#records.push(change.starts);
   }
 
@@ -423,7 +450,13 @@ function applyOps(store: IDBObjectStore, ops: readonly WriteOp[]): void {
 
 function resolveLimits(options: IdbStoreOptions, name: string): Limits {
   const fail: Fail = invalidInput(name);
+  const rules = options.logRules;
+  if (rules !== undefined && (typeof rules !== 'object' || rules === null || typeof rules.name !== 'string'
+    || typeof rules.termsMayFall !== 'boolean' || typeof rules.fillsAllowed !== 'boolean')) {
+    fail('logRules must be a LogRules object (from logRulesFor(mode))');
+  }
   const limits: Limits = {
+    logRules: rules ?? raftLogRules,
     durability: options.durability ?? idbStoreDefaults.durability,
     transactionBytesMax: options.transactionBytesMax ?? idbStoreDefaults.transactionBytesMax,
     pendingBytesMax: options.pendingBytesMax ?? idbStoreDefaults.pendingBytesMax,

@@ -111,11 +111,11 @@ export class Peer {
       this.leases.tick();
     });
     this.#service = new ClientService(this.#serviceHost());
-    this.#listen(mesh, opts, log);
+    this.#listen(mesh, log);
   }
 
   /** What the mesh delivers: Raft messages to the driver, follower-readers in and out, rpc payloads by route. */
-  #listen(mesh: Mesh, opts: PeerOptions, log: Logger): void {
+  #listen(mesh: Mesh, log: Logger): void {
     mesh.on('messages', (e) => {
       if (this.#blocked.has(e.from)) return;
       // (The driver runs due ticks before it steps each message.)
@@ -128,13 +128,9 @@ export class Peer {
     mesh.on('unreachable', (e) => this.driver.poke((n) => n.reportUnreachable(e.peer)));
     // Follower-readers (browser tabs: a token connection without an SDK instance) are observers,
     // followed while they stay connected; the token's role decides only what their SDK may ask.
+    // They run this cluster's mode (they read it from a member's status before they link).
     mesh.on('peer:up', (e) => {
       if (e.role === 'peer' || !isReplicationLink(e.peer)) return;
-      if (opts.mode === 'parallel') {
-        // A follower-reader (browser tab) runs raft mode and its store has no in-place writes.
-        log('warn', `follower-reader ${e.peer} not followed: follower-readers do not support --mode parallel clusters yet`);
-        return;
-      }
       this.driver.poke((n) => {
         try {
           n.addObserver(e.peer);

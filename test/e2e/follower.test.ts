@@ -2,10 +2,15 @@
 // the ws dialer and an in-memory store: it joins with a learner token as an observer, follows
 // writes, answers linearizable reads that see every write completed before them, emits change
 // events, cannot write with a learner token (a client-token replica can), and follows a new leader after the old one dies.
+// In a --mode parallel cluster it learns the mode from the members and runs ParallelRaft as an
+// observer (fed by the leader, or relayed by a follower), with the same reads and watches.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import type { RevisionEvents } from '../../src/core/kv/history.ts';
+import { userKey } from '../../src/core/kv/keys.ts';
+import type { LogRules } from '../../src/core/store/log-rules.ts';
 import { MemoryBacking, MemoryStore } from '../../src/core/store/memory-store.ts';
-import { joinAsFollower } from '../../src/runtime-browser/follower.ts';
+import { joinAsFollower, type FollowerReplica } from '../../src/runtime-browser/follower.ts';
 import { dialWs } from '../../src/runtime-node/ws-socket.ts';
 import { waitFor, withCluster } from './cluster.ts';
 
@@ -97,6 +102,69 @@ test('subscribe resumes from a revision: a closed replica reopened on its store 
       await waitFor(() => progressed >= second.revision && progressed > more[2]![0], 'a progress notice with the current revision', 5_000);
     } finally {
       await second.close();
+      await admin.close();
+    }
+  });
+});
+
+/** A store that keeps whatever log rules the cluster's mode asks for (the replica says which). */
+const memoryStoreFor = ({ logRules }: { logRules: LogRules }): MemoryStore => new MemoryStore(new MemoryBacking({ rules: logRules }));
+
+/** What a replica's watch of a prefix delivers: each event as `key=value` (`key=-`: deleted), each batch's revision. */
+function recordWatch(replica: FollowerReplica, prefix: string): { events: string[]; revisions: number[] } {
+  const out = { events: [] as string[], revisions: [] as number[] };
+  replica.watch({ prefix }, (batch: RevisionEvents) => {
+    out.revisions.push(batch.revision);
+    for (const e of batch.events) out.events.push(`${userKey(e.kv.key)}=${e.type === 'put' ? String(e.kv.value) : '-'}`);
+  });
+  return out;
+}
+
+test('in a --mode parallel cluster follower-readers (from the leader, and relayed) read, watch and follow a leader change', async () => {
+  await withCluster({ size: 3, tickMs: 20, name: 'follower-parallel', extraArgs: ['--mode', 'parallel'] }, async (c) => {
+    const admin = await c.client();
+    // Independent writers: entries commit and apply out of order on the members.
+    await Promise.all(Array.from({ length: 40 }, (_, i) => admin.put(`p/${i}`, `v${i}`)));
+    const peers = c.ids.map((id) => c.url(id));
+    const options = { peers, dial: dialWs, store: memoryStoreFor, tickMs: 20, leaderCheckMs: 200 };
+    // Two subjects (token roles name them): one follows the leader, one a relaying follower.
+    const direct = await joinAsFollower({ ...options, token: await c.token('learner') });
+    const relayed = await joinAsFollower({ ...options, token: await c.token('reader'), serveFrom: 'follower' });
+    const replicas = [direct, relayed];
+    try {
+      for (const r of replicas) assert.is(r.status().mode, 'parallel', 'the replica learned the mode from the members');
+      const watched = replicas.map((r) => recordWatch(r, 'p/'));
+      for (const r of replicas) await waitFor(async () => (await r.get('p/39', { consistency: 'stale' })) === 'v39', `${r.id} to catch up`, 10_000);
+      const leader = await c.leader();
+      await waitFor(() => { const s = relayed.status().source; return s !== null && s !== leader; }, 'a follower to relay to the second replica', 10_000);
+      // Linearizable reads see every completed write, from either replica.
+      for (let i = 0; i < 10; i++) {
+        await admin.put('p/k', `w${i}`);
+        for (const r of replicas) {
+          const got = await r.getWithMeta('p/k');
+          assert.equal([got.value, got.path], [`w${i}`, 'follower'], `${r.id} read ${i}`);
+        }
+      }
+      // The leader dies: a new one runs its Merge stage; both replicas follow it.
+      await c.kill(leader);
+      await waitFor(async () => (await c.leader()) !== leader, 'a new leader', 15_000);
+      await Promise.all(Array.from({ length: 20 }, (_, i) => admin.put(`p/${i}`, `after${i}`)));
+      await admin.put('p/k', 'after');
+      for (const r of replicas) {
+        assert.is(await r.get('p/k'), 'after', `${r.id} reads the write made under the new leader`);
+        for (const i of [0, 7, 19, 25]) assert.is(await r.get(`p/${i}`), i < 20 ? `after${i}` : `v${i}`, `${r.id} p/${i}`);
+      }
+      for (const r of replicas) await waitFor(() => r.status().leader !== leader, `${r.id} to name the new leader`, 10_000);
+      // Watches: every change once, in revision order, each key's writes in the order they were made.
+      for (const [k, w] of watched.entries()) {
+        await waitFor(() => w.events.includes('p/k=after'), `${replicas[k]!.id}'s watch to see the last write`, 10_000);
+        assert.equal(w.revisions, [...w.revisions].sort((a, b) => a - b), 'revisions in order');
+        assert.is(new Set(w.revisions).size, w.revisions.length, 'no revision twice');
+        assert.equal(w.events.filter((e) => e.startsWith('p/k=')), [...Array.from({ length: 10 }, (_, i) => `p/k=w${i}`), 'p/k=after']);
+        assert.is(w.events.filter((e) => e.startsWith('p/7=')).at(-1), 'p/7=after7', 'a key written by many writers at once ends with its last write');
+      }
+    } finally {
+      for (const r of replicas) await r.close();
       await admin.close();
     }
   });

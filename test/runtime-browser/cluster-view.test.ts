@@ -2,7 +2,7 @@
 // fields, and refuses a token that cannot work before it connects.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { checkToken, memberStatus } from '../../src/runtime-browser/cluster-view.ts';
+import { checkToken, clusterMode, memberStatus } from '../../src/runtime-browser/cluster-view.ts';
 import { FollowerError } from '../../src/runtime-browser/follower-error.ts';
 import { mintToken } from '../../src/transport/token.ts';
 
@@ -23,6 +23,21 @@ test('malformed fields are ignored, never used', () => {
   assert.equal(memberStatus({ leader: 'n1', leaderUrl: 'ws://h:1', commit: 1.5 }).commit, null);
   const st = memberStatus({ leader: 'n1', leaderUrl: 'ws://h:1', members: { members: [{ id: 5, url: 'ws://x', role: 'voter' }, 'junk', { id: 'n2', url: 'ftp://x', role: 'voter' }] } });
   assert.equal(st.view?.followers, []);
+});
+
+test('the cluster\'s mode is read from the status, and an unknown or missing one is refused', () => {
+  assert.is(clusterMode({ mode: 'raft' }, 'n1'), 'raft');
+  assert.is(clusterMode({ mode: 'parallel' }, 'n1'), 'parallel');
+  for (const st of [{ mode: 'quantum' }, { mode: 3 }, {}]) {
+    try {
+      clusterMode(st, 'n1');
+      assert.unreachable(`accepted ${JSON.stringify(st)}`);
+    } catch (err) {
+      assert.instance(err, FollowerError);
+      assert.is((err as FollowerError).code, 'ERR_UNKNOWN_MODE');
+      assert.match((err as Error).message, /n1/);
+    }
+  }
 });
 
 test('checkToken refuses a malformed, expired or foreign token with its own code', async () => {

@@ -1,6 +1,9 @@
 // Stores in parallel mode (ParallelRaft): holes (term 0) and stale entries whose terms fall along
 // the log, in-place fills that leave the suffix alone, all surviving a reopen (FileWal replays fill
-// records over tiny segments); and the same batches refused by stores in raft mode.
+// records over tiny segments; IdbStore rewrites the small records holding them); and the same
+// batches refused by stores in raft mode.
+import 'fake-indexeddb/auto';
+import { IDBFactory } from 'fake-indexeddb';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +13,7 @@ import { MemoryBacking, MemoryStore } from '../../src/core/store/memory-store.ts
 import type { LogStore } from '../../src/core/storage.ts';
 import type { Entry } from '../../src/core/types.ts';
 import { FileWal } from '../../src/runtime-node/wal.ts';
+import { IdbStore } from '../../src/runtime-browser/idb-store.ts';
 import { logRulesFor } from '../../src/core/modes.ts';
 
 const t = suite('parallel stores');
@@ -39,6 +43,12 @@ const kinds: Array<[string, (parallel: boolean) => Promise<Opened>]> = [
     const options = { segmentBytes: 4096, ...(parallel ? { logRules: logRulesFor('parallel') } : {}), logger: { warn: () => undefined } };
     let store: LogStore = await FileWal.open(dir, options);
     return { store, reopen: async () => { await store.close(); store = await FileWal.open(dir, options); return store; } };
+  }],
+  ['indexeddb', async (parallel) => {
+    // Records of a few entries, so fills land inside runs (and the run of holes filled splits).
+    const options = { cluster: 'c', member: `m${n++}`, indexedDB: new IDBFactory(), locks: null, recordBytesMax: 200, ...(parallel ? { logRules: logRulesFor('parallel') } : {}) };
+    let store: LogStore = await IdbStore.open(options);
+    return { store, reopen: async () => { await store.close(); store = await IdbStore.open(options); return store; } };
   }],
 ];
 
