@@ -108,6 +108,13 @@ export class Caller {
   readonly #instance: string;
   #nextId = 1;
   #leaderUrl: string | null = null;
+  /**
+   * Members' ids by the URL this client was given for them: a leader hint names the member's own
+   * view of the leader's address, and a client behind a proxy, a NAT or a relay of its region
+   * should keep using its own address for that member when it has one.
+   */
+  readonly #configuredUrlOf = new Map<string, string>();
+  readonly #configured: ReadonlySet<string>;
   #rotate = 0;
   #closed = false;
   #session: { client: number; nextSeq: number; outstanding: Set<number> } | null = null;
@@ -122,6 +129,7 @@ export class Caller {
     crypto.getRandomValues(r);
     this.#instance = Array.from(r, (b) => b.toString(16).padStart(2, '0')).join('');
     for (const url of o.peers) this.#conns.set(trim(url), { url: trim(url), rpc: null, opening: null });
+    this.#configured = new Set(o.peers.map(trim));
   }
 
   get closed(): boolean {
@@ -218,7 +226,9 @@ export class Caller {
           if (err instanceof Attempt) {
             const e = err.error;
             last = `${e.code}: ${e.message}`;
-            if (e.code === 'ERR_NOT_LEADER' && e.leader?.url != null && where === 'leader') this.#leaderUrl = trim(e.leader.url);
+            if (e.code === 'ERR_NOT_LEADER' && e.leader?.url != null && where === 'leader') {
+              this.#leaderUrl = this.#configuredUrlOf.get(e.leader.id) ?? trim(e.leader.url);
+            }
             else if (where === 'leader' && this.#leaderUrl === url) this.#leaderUrl = null;
             if (!transient.has(e.code)) throw clientErrorOf(e);
             if (e.code === 'ERR_NOT_LEADER' && e.leader?.url != null) continue;
@@ -283,6 +293,7 @@ export class Caller {
           throw new ClientError('ERR_CLOSED', 'the client was closed');
         }
         conn.rpc = rpc;
+        if (this.#configured.has(url)) this.#configuredUrlOf.set(rpc.serverId, url);
         rpc.listen({
           payloads: (ps) => this.#onPayloads(ps),
           closed: () => this.#onClosed(rpc),
