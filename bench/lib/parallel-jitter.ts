@@ -5,27 +5,10 @@
 // connection (a byte stream cannot reorder), so messages reorder only across connections.
 
 import { fork, type ChildProcess } from 'node:child_process';
-import type { SeededPrng } from '../../src/core/prng.ts';
 import type { ProcessGroup } from './procs.ts';
 
-/** A delay drawn from a normal distribution of mean and spread `jitterMs`; negative draws are 0. */
-export function jitterDelayMs(prng: SeededPrng, jitterMs: number): number {
-  if (!(Number.isFinite(jitterMs) && jitterMs >= 0)) throw new RangeError(`jitter must be a finite number of ms >= 0 (got ${jitterMs})`);
-  if (jitterMs === 0) return 0;
-  // Box-Muller; 1 - u keeps the logarithm finite.
-  const u = 1 - prng.nextFloat();
-  const v = prng.nextFloat();
-  const z = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
-  return Math.max(0, jitterMs + jitterMs * z);
-}
-
-/**
- * When a chunk that arrived at `nowMs` with `delayMs` may go out on a connection whose previous
- * chunk goes out at `lastMs`: never before it (FIFO per connection and direction).
- */
-export function releaseAtMs(lastMs: number, nowMs: number, delayMs: number): number {
-  return Math.max(lastMs, nowMs + delayMs);
-}
+// The delay arithmetic is the WAN emulator's (bench/lib/net/), which grew out of this relay.
+export { jitterDelayMs, releaseAtMs } from './net/profiles.ts';
 
 /** The relay's messages (parent -> proxy, proxy -> parent). */
 export type ToProxy =

@@ -47,6 +47,11 @@ export interface ClusterOptions {
   readonly hostOf?: (id: string) => string;
   /** A command member `id` runs under, which must exec it in place (e.g. `ip netns exec NS`). */
   readonly spawnPrefix?: (id: string) => readonly string[];
+  /**
+   * Given the bootstrap ids and ports, each bootstrap member's own --peers (bench/lib/net/
+   * emulator.ts routes them through its relays); members added later list the others directly.
+   */
+  readonly route?: (ids: readonly string[], ports: readonly number[]) => Promise<(id: string) => string>;
 }
 
 export interface MemberInfo {
@@ -85,14 +90,14 @@ export class Cluster {
   readonly dir: string;
   readonly secret: string;
   readonly secretFile: string;
-  readonly options: Required<Omit<ClusterOptions, 'snapshotEntries' | 'name' | 'hostOf' | 'spawnPrefix'>> & { snapshotEntries: number | null };
+  readonly options: Required<Omit<ClusterOptions, 'snapshotEntries' | 'name' | 'hostOf' | 'spawnPrefix' | 'route'>> & { snapshotEntries: number | null };
   readonly #local: LocalCluster;
   readonly #logs = new Map<string, PeerLog>();
   readonly #clients = new Set<KvClient>();
   #probe: KvClient | null = null;
   #closed = false;
 
-  private constructor(dir: string, secret: string, options: ClusterOptions, ports: readonly number[]) {
+  private constructor(dir: string, secret: string, options: ClusterOptions, ports: readonly number[], routed: ((id: string) => string) | null) {
     this.dir = dir;
     this.secret = secret;
     this.secretFile = join(dir, 'secret');
@@ -107,6 +112,7 @@ export class Cluster {
       size: ports.length, dir, ports, secretFile: this.secretFile, cli: cliPath, nodeArgs: cliNodeArgs, cwd: repoRoot, env: hermeticEnv(),
       ...(options.hostOf !== undefined ? { host: options.hostOf } : {}),
       ...(options.spawnPrefix !== undefined ? { spawnPrefix: options.spawnPrefix } : {}),
+      ...(routed !== null ? { peersOf: (id: string) => this.#peersOf(id, routed) } : {}),
       args: [
         '--tick-ms', String(o.tickMs), '--log-level', o.logLevel, ...(o.snapshotEntries !== null ? ['--snapshot-entries', String(o.snapshotEntries)] : []),
         ...(o.faults ? ['--faults'] : []), ...o.extraArgs,
@@ -123,9 +129,16 @@ export class Cluster {
     const size = options.size ?? 3;
     if (!Number.isInteger(size) || size < 1) throw new Error(`size must be an integer >= 1 (got ${size})`);
     const ports = await freePorts(size);
+    const routed = options.route !== undefined ? await options.route(ports.map((_, i) => `n${i + 1}`), ports) : null;
     const dir = mkdtempSync(join(tmpdir(), `edgeraft-e2e-${options.name ?? 'cluster'}-`));
     // 32 random bytes, written as hex: the CLI reads the secret as text.
-    return new Cluster(dir, randomBytes(32).toString('hex'), options, ports);
+    return new Cluster(dir, randomBytes(32).toString('hex'), options, ports, routed);
+  }
+
+  /** A routed --peers for bootstrap members; a member added later gets the harness's default (the others directly, and itself). */
+  #peersOf(id: string, routed: (id: string) => string): string {
+    const bootstrap = this.#local.bootstrapIds;
+    return bootstrap.includes(id) ? routed(id) : this.#local.peersFlag([...bootstrap, id]);
   }
 
   /** Creates and starts a cluster, then waits for a leader. */
@@ -302,9 +315,12 @@ export class Cluster {
     return mintToken(this.secret, { role, sub: `e2e-${role}`, cluster: 'edgeraft', expMs: Date.now() + ttlMs });
   }
 
-  /** An SDK client (closed by close()); by default it knows every member and is an admin. */
-  async client(role: TokenRole = 'admin', options: { peers?: readonly string[]; timeoutMs?: number; token?: string } = {}): Promise<KvClient> {
-    const peers = (options.peers ?? this.live()).map((id) => this.url(id));
+  /**
+   * An SDK client (closed by close()); by default it knows every member and is an admin. `urls`
+   * replaces the members' own URLs (a relay's, say).
+   */
+  async client(role: TokenRole = 'admin', options: { peers?: readonly string[]; urls?: readonly string[]; timeoutMs?: number; token?: string } = {}): Promise<KvClient> {
+    const peers = options.urls ?? (options.peers ?? this.live()).map((id) => this.url(id));
     const kv = await connect({ peers, token: options.token ?? await this.token(role), timeoutMs: options.timeoutMs ?? this.options.clientTimeoutMs });
     this.#clients.add(kv);
     return kv;
