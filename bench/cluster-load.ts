@@ -11,6 +11,7 @@ import type { Consistency, KvClient } from '../src/client/kv.ts';
 import type { Lease } from '../src/client/lease.ts';
 import type { Watcher } from '../src/client/watch.ts';
 import { SeededPrng } from '../src/core/prng.ts';
+import type { DialOptions } from '../src/transport/socket.ts';
 import { Histogram } from './lib/histogram.ts';
 import type { CollectWatch, FromLoad, GoLoad, LoadResult, PrepareLoad, PrepareWatchers, PrepareWriter, ToLoad, WatchResult } from './lib/load-protocol.ts';
 import { awaitComplete, awaitMarker, clockOffsetMs, nowMs, WatchSamples, writeAtRate } from './lib/watch-samples.ts';
@@ -57,7 +58,19 @@ async function prepare(spec: PrepareLoad): Promise<void> {
   for (let i = 0; i < value.length; i++) value[i] = (i * 31 + 7) & 0xff;
   let loops: LoopState[] = [];
   try {
-    for (const peers of spec.clientPeers) clients.push(await connect({ peers, token: spec.token, timeoutMs: 30_000 }));
+    const dialMap = spec.dialMap;
+    // Loaded only by bench:wan's loads, which dial through the emulator's relays.
+    const dialWs = dialMap === undefined ? null : (await import('../src/runtime-node/ws-socket.ts')).dialWs;
+    const dial = dialMap === undefined || dialWs === null ? undefined : (url: string, o: DialOptions) => dialWs(dialMap[url] ?? url, o);
+    const open = (peers: readonly string[]) => connect({ peers, token: spec.token, timeoutMs: 30_000, ...(dial !== undefined ? { dial } : {}) });
+    // One after another unless asked otherwise (then a few at a time, in the given order).
+    const step = Math.max(1, spec.connectConcurrency ?? 1);
+    for (let i = 0; i < spec.clientPeers.length; i += step) {
+      const opened = await Promise.allSettled(spec.clientPeers.slice(i, i + step).map(open));
+      for (const o of opened) if (o.status === 'fulfilled') clients.push(o.value);
+      const failed = opened.find((o) => o.status === 'rejected');
+      if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+    }
     // One operation per client before the clock starts: it finds the leader and, for writes,
     // registers the client session, so neither lands in the measured window.
     await Promise.all(clients.map(async (kv, i) => {
@@ -181,8 +194,10 @@ async function run(p: Prepared, go: GoLoad): Promise<LoadResult> {
   const measuredMs = performance.now() - startedMs;
   running = false;
   await Promise.all(loops);
-  await closePrepared(p);
-  prepared = null;
+  if (go.keepClients !== true) {
+    await closePrepared(p);
+    prepared = null;
+  }
   return { type: 'result', ops, measuredMs, histogram: histogram.toArray(), errors, errorCodes, paths, servedBy };
 }
 

@@ -38,12 +38,24 @@ export interface PrepareLoad {
   readonly newKeys: boolean;
   /** Seeds this child's key choice, so runs are repeatable. */
   readonly seed: number;
+  /**
+   * Clients connected at once (default 1: one after another). Over emulated WAN links a connect
+   * takes several round trips, and a member refuses handshakes past its handshakesMax (16).
+   */
+  readonly connectConcurrency?: number;
+  /**
+   * Addresses to dial instead of others (bench:wan): a member's address as the members advertise
+   * it (leader hints, their --peers) -> the relay that reaches it from this client's region.
+   */
+  readonly dialMap?: Readonly<Record<string, string>>;
 }
 
 export interface GoLoad {
   readonly type: 'go';
   readonly warmupMs: number;
   readonly measureMs: number;
+  /** Leave the clients connected for another 'go' (bench:wan's interleaved runs); 'release' closes them. */
+  readonly keepClients?: boolean;
 }
 
 /** Closes the prepared clients without running a load (after holding them idle to measure memory). */

@@ -56,6 +56,9 @@ bootstraps the cluster from --peers (which must include this peer); later starts
                        timeout 10-20 ticks, leader lease (10 - 1) x N x 0.9 ms); every member
                        must use the same value (a peer with another is refused when it connects)
   --connections N      parallel connections per peer pair (default 1)
+  --read-rounds N      ReadIndex rounds that may be in flight at once (default 1: a read arriving
+                       during a round waits for the next, costing up to one more round trip;
+                       across regions set 8, so each batch of reads starts its own round)
   --snapshot-entries N take a snapshot every N applied entries (default 50000)
   --snapshot-retain N  entries kept behind a snapshot for followers that lag a little (default 5000)
   --learners-max N     follower-readers (browser tabs) this peer replicates to at once; more are
@@ -122,7 +125,7 @@ async function peerCommand(argv: string[]): Promise<number> {
     id: { type: 'string' }, listen: { type: 'string' }, peers: { type: 'string' }, data: { type: 'string' },
     'secret-file': { type: 'string' }, insecure: { type: 'boolean' }, cluster: { type: 'string' }, join: { type: 'boolean' },
     mode: { type: 'string' }, 'tick-ms': { type: 'string' }, connections: { type: 'string' }, 'snapshot-entries': { type: 'string' },
-    'snapshot-retain': { type: 'string' }, 'learners-max': { type: 'string' }, 'learner-inflight': { type: 'string' }, 'relay-learners': { type: 'string' },
+    'snapshot-retain': { type: 'string' }, 'learners-max': { type: 'string' }, 'read-rounds': { type: 'string' }, 'learner-inflight': { type: 'string' }, 'relay-learners': { type: 'string' },
     'learner-inflight-bytes': { type: 'string' }, sync: { type: 'string' }, 'log-level': { type: 'string' }, faults: { type: 'boolean' }, 'web-root': { type: 'string' },
     'exit-with-parent': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     ...peerKvFlags,
@@ -155,6 +158,7 @@ async function peerCommand(argv: string[]): Promise<number> {
         learnerInflightMsgsMax: integer(opt(values, 'learner-inflight'), 'learner-inflight', 32, 1, 4096),
         learnerInflightBytesMax: integer(opt(values, 'learner-inflight-bytes'), 'learner-inflight-bytes', learnerWindowDefault, 1, learnerWindowMax),
         relayObservers: onOff(opt(values, 'relay-learners'), 'relay-learners', true),
+        readRoundsInFlightMax: integer(opt(values, 'read-rounds'), 'read-rounds', 1, 1, 64),
       },
       sync, logLevel, faults: values.faults === true, webRoot: opt(values, 'web-root') ?? null, ...kvLimits,
     });

@@ -169,9 +169,16 @@ export function suggestedTickMs(p: NetProfile): number {
   return Math.max(tickMsMin, Math.ceil(electionMsMin / electionTicks));
 }
 
-/** Peer flags for a cluster on this profile: `--tick-ms` of suggestedTickMs (the lease and the lease TTL floor follow it). */
+/** Round trips past this (ms) make a read that waits for the next ReadIndex round pay for it. */
+const readRoundsRttMs = 5;
+
+/**
+ * Peer flags for a cluster on this profile: `--tick-ms` of suggestedTickMs (the lease and the
+ * lease TTL floor follow it), and across regions several ReadIndex rounds in flight, so a read does
+ * not wait out a round trip for the round before it to confirm.
+ */
 export function suggestedPeerArgs(p: NetProfile): string[] {
-  return ['--tick-ms', String(suggestedTickMs(p))];
+  return ['--tick-ms', String(suggestedTickMs(p)), ...(maxRttMs(p) > readRoundsRttMs ? ['--read-rounds', '8'] : [])];
 }
 
 /** A delay drawn from a normal distribution of mean and spread `jitterMs`; negative draws are 0. */
