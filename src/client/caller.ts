@@ -17,6 +17,8 @@ export interface CallerOptions {
   readonly cluster: string;
   readonly timeoutMs: number;
   readonly attemptTimeoutMs: number;
+  /** The longest pause between attempts (they back off from 20 ms, doubling, jittered). */
+  readonly retryBackoffMaxMs: number;
   readonly inflightMax: number;
   readonly dial: Dialer;
 }
@@ -244,7 +246,7 @@ export class Caller {
             last = `${url}: ${(err as Error).message}`;
             if (this.#leaderUrl === url) this.#leaderUrl = null;
           }
-          await sleep(Math.min(1000, 20 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random() / 2));
+          await sleep(Math.min(this.o.retryBackoffMaxMs, 20 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random() / 2));
         }
       }
     } finally {

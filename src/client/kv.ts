@@ -29,6 +29,11 @@ export interface ConnectOptions {
   readonly timeoutMs?: number;
   /** Give up on one attempt (one member) after this long and try again. */
   readonly attemptTimeoutMs?: number;
+  /**
+   * The longest pause between attempts while no member leads (default 250 ms): attempts back off
+   * from 20 ms, so a client notices a new leader within this after its election.
+   */
+  readonly retryBackoffMaxMs?: number;
   /** Requests in flight at once; more wait. */
   readonly inflightMax?: number;
   /** Opens sockets (ws in Node, the native WebSocket elsewhere). */
@@ -108,6 +113,9 @@ export class KvClient {
     for (const p of o.peers) {
       if (typeof p !== 'string' || !/^wss?:\/\//.test(p)) throw new ClientError('ERR_OPTIONS', `peer address ${JSON.stringify(p)} must start with ws:// or wss://`);
     }
+    for (const [name, v] of [['timeoutMs', o.timeoutMs], ['attemptTimeoutMs', o.attemptTimeoutMs], ['retryBackoffMaxMs', o.retryBackoffMaxMs], ['inflightMax', o.inflightMax]] as const) {
+      if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v > 0)) throw new ClientError('ERR_OPTIONS', `connect(): ${name} must be a positive number (got ${String(v)})`);
+    }
     let cluster = o.cluster ?? 'edgeraft';
     let token = o.token;
     if (token !== undefined) {
@@ -122,6 +130,7 @@ export class KvClient {
     const timeoutMs = o.timeoutMs ?? 10_000;
     this.#c = new Caller({
       peers: o.peers, token, cluster, timeoutMs, attemptTimeoutMs: o.attemptTimeoutMs ?? Math.min(2000, timeoutMs / 2),
+      retryBackoffMaxMs: o.retryBackoffMaxMs ?? 250,
       inflightMax: o.inflightMax ?? 4096, dial: o.dial,
     });
     this.#clock = o.clock ?? systemClock;

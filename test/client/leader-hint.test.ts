@@ -1,6 +1,6 @@
 // The SDK follows a NOT_LEADER hint to the leader by the address it was given for that member when
 // it has one, not by the address the member advertises: a client that reaches the cluster through
-// a proxy, a NAT or its region's relay must not be sent around it.
+// a proxy, a NAT or its region's relay must not be sent around it. Bad numeric options are refused.
 import { createServer, connect as tcpConnect, type Server } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -70,6 +70,16 @@ t('a hint naming a member this client reaches through a relay sends the request 
     relay.server.close();
     await m1.mesh.close();
     await m2.mesh.close();
+  }
+});
+
+t('client options with a bad number are refused, naming the option', async () => {
+  const token = await mintToken(secret, { role: 'client', sub: 'app', cluster, expMs: Date.now() + 3600_000 });
+  for (const bad of [{ retryBackoffMaxMs: 0 }, { timeoutMs: Number.NaN }, { attemptTimeoutMs: -1 }, { inflightMax: Infinity }]) {
+    const [name] = Object.keys(bad);
+    const err = await connectWith({ peers: ['ws://127.0.0.1:1'], token, dial: dialWs, ...bad }).then(() => null, (e: { code?: string; message: string }) => e);
+    assert.is(err?.code, 'ERR_OPTIONS', name);
+    assert.match(err!.message, new RegExp(`${name} must be a positive number`));
   }
 });
 
