@@ -872,7 +872,7 @@ export function whatTheFiguresSay(r: WanReport): string[] {
     const cells = summarizeFailover(r.failover, r.profile.clientRegions);
     out.push(`- **Failover**: ${cells.map((c) => `${c.timeouts} timeouts, ${c.signal === 'kill' ? 'SIGKILL' : 'SIGSTOP'}: new leader after ${ms(c.leaderKnownMs, 0)} ms, ` +
       `writes acknowledged again after ${c.ackMs.map((a) => `${ms(a.ms, 0)} ms (${regionName(r.profile, a.region)})`).join(', ')}, ${ms(c.afterLeaderMs, 0)} ms after the new leader (median)`).join('; ')}. ` +
-      `Between the two, the client retries: after a SIGKILL its connection closes at once and it backs off (20 ms doubling to 1 s, jittered) while no member leads, ` +
+      `Between the two, the client retries: after a SIGKILL its connection closes at once and it backs off (20 ms doubling to the SDK's retryBackoffMaxMs, 250 ms, jittered) while no member leads, ` +
       `then follows a leader hint; after a SIGSTOP it first waits out its attempt timeout (${fmt(r.failover.attemptTimeoutMs)} ms) on the frozen leader, so writes resume no sooner than that whatever the election takes.`);
   }
   const others = finite([...r.writes, ...r.reads].flatMap((c) => c.runs.map((x) => Math.max(0, x.otherCpuPct))));
