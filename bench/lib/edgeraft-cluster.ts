@@ -53,6 +53,8 @@ export interface EdgeraftOptions {
   readonly route?: (ids: readonly string[], ports: readonly number[]) => Promise<(id: string) => string>;
   /** Names this cluster's processes in errors (default 'edgeraft'). */
   readonly label?: string;
+  /** Extra `edgeraft peer` flags of every member (a WAN profile's tick and read rounds). */
+  readonly peerArgs?: readonly string[];
 }
 
 export class EdgeraftCluster implements BenchCluster {
@@ -117,7 +119,7 @@ export class EdgeraftCluster implements BenchCluster {
     const local = new LocalCluster({
       size: members, idPrefix: prefix, dir, secretFile, ports, cli: cliPath, nodeArgs: extraNodeArgs,
       memberNodeArgs: (id) => (profileDir !== null ? ['--cpu-prof', '--cpu-prof-dir', join(profileDir, this.profileName(id))] : []),
-      args: ['--sync', sync, '--log-level', 'info', ...(mode !== undefined ? ['--mode', mode] : []), ...(connections !== undefined ? ['--connections', String(connections)] : [])],
+      args: ['--sync', sync, '--log-level', 'info', ...(mode !== undefined ? ['--mode', mode] : []), ...(connections !== undefined ? ['--connections', String(connections)] : []), ...(this.#o.peerArgs ?? [])],
       ...(peersOf !== undefined ? { peersOf } : {}), limits,
     });
     this.#local = local;

@@ -18,7 +18,7 @@ export interface ModeStats {
   outOfOrderCommitted: number;
   /** Entries applied before an earlier one. */
   outOfOrderApplied: number;
-  /** Times a committed, durable entry waited for an earlier conflicting one. */
+  /** Committed, durable entries that waited for an earlier one that may write their keys (each counted once). */
   applyHeldByConflict: number;
   /** Merge stages run, and entries they filled with a no-op. */
   merges: number;

@@ -81,7 +81,7 @@ export function applicable(c: ParallelContext, count = false, max = Number.MAX_S
     const e = log.entry(i);
     if (i !== watermark + 1) {
       if (!mayOvertake(c, e, watermark, done)) {
-        if (count) state.stats.applyHeldByConflict++;
+        if (count) state.heldByConflict(i);
         continue;
       }
       if (count) state.stats.outOfOrderApplied++;

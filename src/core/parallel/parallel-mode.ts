@@ -196,6 +196,7 @@ export class ParallelMode implements ReplicationMode {
     const log = this.log;
     const restoring = log.applied < log.snapIndex;
     for (const e of entries) if (!restoring || e.index <= log.snapIndex) log.markApplied(e.index);
+    this.#state.forgetHeldThrough(log.applied);
   }
 
   keyReadable(key: string, index: Index): boolean {

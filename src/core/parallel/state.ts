@@ -23,6 +23,8 @@ export class ParallelState {
   readonly #mergeReplies = new Map<NodeId, MergeReply>();
   readonly stats: ModeStats = emptyModeStats();
   readonly #decoded = new WeakMap<Entry, DecodedData>();
+  /** Committed entries already counted as held by a conflict (each counts once, not per re-check). */
+  readonly #heldCounted = new Set<Index>();
   /** Leader: heads of its latest batches this term, oldest first (at most lookBehindBatches). */
   readonly #heads: Index[] = [];
 
@@ -59,6 +61,18 @@ export class ParallelState {
 
   clearMergeReplies(): void {
     this.#mergeReplies.clear();
+  }
+
+  /** A committed entry could not apply yet for a possible conflict: counted the first time only. */
+  heldByConflict(i: Index): void {
+    if (this.#heldCounted.has(i)) return;
+    this.#heldCounted.add(i);
+    this.stats.applyHeldByConflict++;
+  }
+
+  /** Entries through `applied` no longer wait (the held-entry count forgets them). */
+  forgetHeldThrough(applied: Index): void {
+    for (const i of this.#heldCounted) if (i <= applied) this.#heldCounted.delete(i);
   }
 
   /** Leader: a batch headed at `head` was appended; the window keeps the latest `keep` heads. */
