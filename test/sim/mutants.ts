@@ -180,10 +180,10 @@ export const mutants: readonly Mutant[] = [
     edits: one('src/core/parallel/follower.ts', 'if (log.term(i) === r.term && headHeld(c, i)) acks.push(i);', 'if (log.term(i) === r.term) acks.push(i);'),
   },
   {
-    name: 'apply an entry past a hole in its window without consulting the key summary',
+    name: 'apply an entry past a hole in its look-behind without consulting the key summary',
     mode: 'parallel',
     chaosOnly: true,
-    edits: one('src/core/parallel/apply.ts', '    if (summaryMayConflict(w.summary, mine)) return false;\n', ''),
+    edits: one('src/core/parallel/apply.ts', '    if (summaryMayConflict(w.summary, h.keys)) return false;\n', ''),
   },
   {
     name: 'summarize a window with an entry that writes anything as writing nothing (a non-conservative summary)',
@@ -191,11 +191,7 @@ export const mutants: readonly Mutant[] = [
     chaosOnly: true,
     edits: one('src/core/parallel/header.ts', '    if (keys === null || !keysFit(keys)) {\n      this.#all = true;\n      return;\n    }\n    for (const k of keys) this.#keys.add(k);', '    if (keys === null || !keysFit(keys)) return;\n    for (const k of keys) this.#keys.add(k);'),
   },
-  {
-    name: 'apply an entry past unapplied entries of its own batch without checking their keys',
-    mode: 'parallel',
-    edits: one('src/core/parallel/apply.ts', '    if (idOf(c, held) !== id || keysConflict(mine, state.decoded(held).header.keys)) return false;', '    if (idOf(c, held) !== id) return false;'),
-  },
+
 
   {
     // Parallel seeds 6349, 9034, 15862, 18819: a follower's read index outlived its election.
@@ -204,9 +200,9 @@ export const mutants: readonly Mutant[] = [
     edits: one('src/core/parallel/apply.ts', '  if (!knowsCommits(c) && log.committed < index) return false;', "  if (c.raft.role !== 'leader' && log.committed < index) return false;"),
   },
   {
-    name: 'apply committed entries out of order past held entries of their window without checking their keys',
+    name: 'apply committed entries out of order without checking the keys of the unapplied entries held before them',
     mode: 'parallel',
-    edits: one('src/core/parallel/apply.ts', '      if (keysConflict(mine, keys)) return false;\n', ''),
+    edits: one('src/core/parallel/apply.ts', 'if (sharesPending(state.decoded(e).header.keys, pending, pendingAll) || checks++', 'if (checks++'),
   },
 ];
 
