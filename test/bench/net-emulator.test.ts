@@ -177,7 +177,7 @@ test('profiles: one-way latency, the nearest quorum, and the peer flags derived 
   assert.is(quorumRttMs(wan3, 1, 0), 0);
   assert.equal(suggestedPeerArgs(wan3), ['--tick-ms', '90', '--read-rounds', '8']);
   assert.equal(suggestedPeerArgs(profiles.wan5!), ['--tick-ms', '150', '--read-rounds', '8']);
-  assert.equal(suggestedPeerArgs(profiles.lan!), ['--tick-ms', '10']);
+  assert.equal(suggestedPeerArgs(profiles.lan!), ['--tick-ms', '50']);
   // Both jitter shapes have a mean of about jitterMs and never go negative.
   for (const shape of ['normal', 'pareto'] as const) {
     const prng = new SeededPrng(3);
