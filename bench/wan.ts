@@ -17,7 +17,7 @@
 //     [--warmup 1] [--clients 1,16,256] [--high 64x32] [--readers 16] [--modes readindex,lease,follower,stale]
 //     [--tabs 1] [--failover-runs 3] [--signals kill,stop] [--timeouts default,derived]
 //     [--only writes,reads,tabs,failover] [--relays 1] [--sync fdatasync|none] [--no-docs] [--quiet-budget S] [--seed N]
-//     [--peer-args "--read-rounds 8"] [--doc wan-bench]
+//     [--peer-args="--read-rounds 8"] [--doc wan-bench]
 //   --peer-args: extra flags of the measured peers (both clusters); --doc: docs/<doc>.md and .svg.
 //   --quick: one short run per cell, fewer clients in flight, no docs (a smoke test).
 // Progress goes to stderr; `--json` prints one JSON object as the last line of stdout.

@@ -144,7 +144,7 @@ export function parseWanFlags(argv: readonly string[]): WanOptions {
   };
 }
 
-/** `--peer-args "--read-rounds 8"`: flags only, each a --name (with its value after it). */
+/** `--peer-args="--read-rounds 8"` (with '=': the value starts with a dash): flags only, each a --name (with its value after it). */
 function peerArgsOf(text: string | undefined): string[] {
   if (text === undefined) return [];
   const args = text.trim().split(/\s+/).filter((a) => a !== '');

@@ -7,6 +7,7 @@ import { fmt as fmtNumber, median, table } from '../machine.ts';
 import type { ChartPanel, ChartSeries, ChartSpec } from './chart-svg.ts';
 import type { MachineInfo } from './machine-info.ts';
 import { hashOf } from '../../src/runtime-browser/source-policy.ts';
+import type { LinkStats, NetStats } from './net/emulator.ts';
 import { quorumRttMs, suggestedPeerArgs, type NetProfile } from './net/profiles.ts';
 import type { FailSignal, ReadMode, TimeoutSet } from './wan-options.ts';
 
@@ -431,21 +432,10 @@ export function electionRangeMs(args: readonly string[]): readonly [number, numb
 
 // ---- the whole report ----------------------------------------------------------------------------
 
-/** The emulator's figures (bench/lib/net/emulator.ts NetStats), as the report prints them. */
-export interface LinkFigures {
-  readonly name: string;
-  readonly chunks: number;
-  readonly bytes: number;
-  readonly heldP50Ms: number;
-  readonly heldP99Ms: number;
-  readonly lost: number;
-}
-
-export interface NetFigures {
+/** The emulator's figures (bench/lib/net/emulator.ts), as the report reads them (connection counts aside). */
+export type LinkFigures = Omit<LinkStats, 'connections'>;
+export interface NetFigures extends Omit<NetStats, 'links'> {
   readonly links: readonly LinkFigures[];
-  readonly timerLagP50Ms: number;
-  readonly timerLagP99Ms: number;
-  readonly eventLoopLagP99Ms: number;
 }
 
 export interface WanMethod {

@@ -620,18 +620,7 @@ export class Sim {
    * proposal batching); returns where the entry went, or null if refused or the node is paused.
    */
   proposeBytes(id: string, data: Uint8Array): { index: number; term: number } | null {
-    const n = this.#node(id);
-    if (n.driver === null || n.paused) return null;
-    let out: { index: number; term: number } | null = null;
-    try {
-      n.driver.poke((node) => {
-        const r = node.propose(data);
-        out = { index: r.firstIndex, term: r.term };
-      });
-    } catch {
-      return null;
-    }
-    return out;
+    return this.proposeBatch(id, [data]);
   }
 
   kvOf(id: string): KvMachine | null {
