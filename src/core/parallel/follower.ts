@@ -1,7 +1,7 @@
 // ParallelRaft, follower side: appends that match are written in place (never truncating: the
 // suffix may hold acknowledged entries); entries of the leader's term up to lookBehindEntries
 // past a hole are persisted, and acknowledged on their own once their batch's head is held too
-// (the head carries the window a Merge must see); commit sets mark out-of-order commits.
+// (the head carries the look-behind a Merge must see); commit sets mark out-of-order commits.
 
 import type { AppendMsg, HeartbeatMsg, SnapshotMsg } from '../message.ts';
 import type { Index, NodeId } from '../types.ts';
@@ -89,7 +89,7 @@ function learnCommit(c: ParallelContext, commit: Index, commitSet: readonly Inde
 
 /**
  * Whether the head of the batch of entry `i` (of this term) is held here as the leader made it:
- * a Merge that sees an acknowledged entry must also see the window it was created against.
+ * a Merge that sees an acknowledged entry must also see the look-behind it was created against.
  */
 function headHeld(c: ParallelContext, i: Index): boolean {
   const { log, state } = c;

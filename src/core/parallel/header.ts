@@ -19,7 +19,7 @@ export interface Run {
 }
 
 /**
- * Every key the entries of a window may write, never fewer: 'all' (one of them writes anything, or
+ * Every key the entries of a look-behind may write, never fewer: 'all' (one of them writes anything, or
  * its creator did not know), an exact set, or a bitset of hashed keys when the set grew large (a
  * false conflict costs a wait, a missed one would break replicas: so a key always sets its bit).
  */
@@ -54,12 +54,12 @@ const kinds: readonly EntryType[] = ['normal', 'noop', 'config'];
 /** Keys in one entry's key set, and bytes of one key: a header must stay small. */
 export const headerKeysMax = 64;
 export const headerKeyBytesMax = 1024;
-/** A window's key summary stays an exact set up to this many keys, then becomes a bitset. */
+/** A look-behind's key summary stays an exact set up to this many keys, then becomes a bitset. */
 export const summaryListMax = 64;
 /** Bits of a hashed summary: a power of two, about 8 per key (a false conflict per key ~1/8), within these bounds. */
 export const summaryBitsMin = 512;
 export const summaryBitsMax = 16384;
-/** Past this many distinct keys a window's summary says "everything". */
+/** Past this many distinct keys a look-behind's summary says "everything". */
 export const summaryKeysMax = 8192;
 
 function writeKeys(w: ByteWriter, keys: KeySet): void {
@@ -111,7 +111,7 @@ function bitOf(key: string, bits: number): number {
   return (h >>> 0) & (bits - 1);
 }
 
-/** Builds a window's summary from its entries' key sets. */
+/** Builds a look-behind's summary from its entries' key sets. */
 export class SummaryBuilder {
   #all = false;
   readonly #keys = new Set<string>();
@@ -126,7 +126,7 @@ export class SummaryBuilder {
     if (this.#keys.size > summaryKeysMax) this.#all = true;
   }
 
-  /** Marks the window as writing anything (an index its creator cannot describe). */
+  /** Marks the look-behind as writing anything (an index its creator cannot describe). */
   addEverything(): void {
     this.#all = true;
   }
@@ -193,9 +193,9 @@ function readSummary(r: ByteReader): KeySummary {
   throw new RangeError(`entry header: unknown key summary tag ${tag}`);
 }
 
-// ---- windows ------------------------------------------------------------------------------------
+// ---- look-behinds ------------------------------------------------------------------------------
 
-/** The identity its creator had at index `k` of the window of the batch headed at `head`; null: none known. */
+/** The identity its creator had at index `k` of the look-behind of the batch headed at `head`; null: none known. */
 export function lookBehindIdAt(w: LookBehind, head: Index, k: Index): string | null {
   let at = head - w.length;
   if (k < at || k >= head) return null;
@@ -316,7 +316,7 @@ export function decodeParallelData(e: Entry): DecodedData {
 
 /**
  * Version 1 (every entry described the N entries before it, one by one): read as a batch of one
- * whose window is those N entries. Logs written before batches keep working.
+ * whose look-behind is those N entries. Logs written before batches keep working.
  */
 function decodeVersion1(e: Entry): DecodedData {
   const r = new ByteReader(e.data, `entry ${e.index}`);
@@ -337,7 +337,7 @@ function decodeVersion1(e: Entry): DecodedData {
   }
   const payload = r.bytes();
   if (!r.done) throw new RangeError(`entry ${e.index}: bytes after the payload`);
-  // behind[0] was about index - 1: the window lists oldest first.
+  // behind[0] was about index - 1: the look-behind lists oldest first.
   const length = Math.min(n, e.index - 1);
   const runs = told.slice(0, length).reverse();
   return { header: { originTerm, kind, keys, headOffset: 0, batchLen: 1, lookBehind: { length, runs, summary: summary.finish() } }, payload };

@@ -1,4 +1,4 @@
-// ParallelRaft, leader side: the window a batch's head carries. It covers the entries of the
+// ParallelRaft, leader side: the look-behind a batch's head carries. It covers the entries of the
 // leader's previous few batches (lookBehindBatches, at most lookBehindEntries entries), the unit
 // that travels in one message, so a follower can acknowledge and apply a batch that overtook them.
 
@@ -7,7 +7,7 @@ import { encodeParallelData, SummaryBuilder, type KeySet, type ParallelHeader, t
 import type { ParallelContext } from './state.ts';
 
 /**
- * The window of a batch headed at `head`: identities and a key summary of the indexes since the
+ * The look-behind of a batch headed at `head`: identities and a key summary of the indexes since the
  * start of this leader's lookBehindBatches-th previous batch (none before its first batch: a new
  * leader's first batches apply in order), read from `pending` (decided, not yet in the log) or the log.
  */

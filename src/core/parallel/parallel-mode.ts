@@ -106,7 +106,7 @@ export class ParallelMode implements ReplicationMode {
     return e.data;
   }
 
-  /** One batch: every entry names its head, and the head carries the window before it. */
+  /** One batch: every entry names its head, and the head carries the look-behind before it. */
   appendProposals(term: Term, batch: readonly Uint8Array[]): Index {
     const c = this.#ctx;
     const first = this.log.lastIndex() + 1;

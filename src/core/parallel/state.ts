@@ -75,14 +75,14 @@ export class ParallelState {
     for (const i of this.#heldCounted) if (i <= applied) this.#heldCounted.delete(i);
   }
 
-  /** Leader: a batch headed at `head` was appended; the window keeps the latest `keep` heads. */
+  /** Leader: a batch headed at `head` was appended; look-behinds start at the oldest of the latest `keep` heads. */
   noteHead(head: Index, keep: number): void {
     assert(this.#heads.length === 0 || head > this.#heads[this.#heads.length - 1]!, () => `batch head ${head} after ${this.#heads.join(',')}`);
     this.#heads.push(head);
     while (this.#heads.length > keep) this.#heads.shift();
   }
 
-  /** Where the window of a new batch at `head` starts: the oldest remembered head (none: `head`). */
+  /** Where the look-behind of a new batch at `head` starts: the oldest remembered head (none: `head`). */
   lookBehindStart(head: Index, batches: number): Index {
     const h = this.#heads;
     return h.length === 0 ? head : h[Math.max(0, h.length - batches)]!;
