@@ -761,8 +761,9 @@ export function whatToSet(r: WanReport): string[] {
     `Set the tick to about the largest round trip between members (here ${ms(maxRtt, 0)} ms: \`--tick-ms ${tick}\`, elections after ${fmt(dlo)}–${fmt(dhi)} ms), so the ` +
     `election timeout stays at least ten round trips and a heartbeat goes out about once per round trip: jitter, a retransmitted segment (200 ms) or a slow turn then never looks like a dead leader.${measured} ` +
     `The default 50 ms tick (500–1,000 ms) ${elections === 0 ? `held in this run (no election started during ${r.writes.filter((c) => c.profile === r.profile.name).reduce((s, c) => s + c.runs.length, 0)} loaded windows)` : `started ${elections} election(s) during the loaded windows of this run`}` +
-    `${Number.isFinite(known('default', 'kill')) ? ` and found a new leader ${ms(known('default', 'kill'), 0)} ms after a SIGKILL, against ${ms(known('derived', 'kill'), 0)} ms with the derived tick` : ''}: ` +
-    'the longer tick costs failover time, bought back in fewer needless elections when a link is slow. Clients: lower the SDK\'s `attemptTimeoutMs` (default 2 s) towards the election timeout, ' +
+    `${Number.isFinite(known('default', 'kill')) ? ` and found a new leader ${ms(known('default', 'kill'), 0)} ms after a SIGKILL, against ${ms(known('derived', 'kill'), 0)} ms with the derived tick` : ''}` +
+    `${known('derived', 'kill') > known('default', 'kill') ? ': the longer tick costs failover time, bought back in fewer needless elections when a link is slow' : ': an election\'s randomized timeout and its vote round trips weigh as much as the tick here, so the longer tick costs little failover time and buys fewer needless elections when a link is slow'}. ` +
+    'Clients: lower the SDK\'s `attemptTimeoutMs` (default 2 s) towards the election timeout, ' +
     'or a client of a frozen (not crashed) leader waits it out before trying another member; put writers near the leader and read with `follower` or `stale` from the nearest member.',
   ];
 }
