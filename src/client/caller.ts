@@ -102,6 +102,26 @@ export function clientErrorOf(e: ErrorReply): ClientError {
   });
 }
 
+/**
+ * A connection failure that no retry can fix, as the error to throw at once: the member answered
+ * for another cluster than this client's token names (ERR_WRONG_CLUSTER, naming both), or refused
+ * the token (ERR_FORBIDDEN). Null for anything another attempt or member may get past.
+ */
+function refusal(url: string, err: unknown): ClientError | null {
+  const message = (err as Error).message ?? String(err);
+  const code = (err as { code?: unknown }).code;
+  const other = /frame is for cluster (.+), this is (.+)$/.exec(message);
+  if (code === 'ERR_FRAME_CLUSTER' || other !== null || /\b4003\b/.test(message)) {
+    const [theirs, ours] = other !== null ? [other[1]!, other[2]!] : ['another cluster', 'the token\'s'];
+    return new ClientError('ERR_WRONG_CLUSTER',
+      `${url} belongs to cluster ${theirs}, but this client's token is for cluster ${ours}: use a token minted for ${theirs} (edgeraft token --cluster), or the addresses of ${ours}'s members`);
+  }
+  if (/\b(4001|4010)\b|ERR_TOKEN/.test(message)) {
+    return new ClientError('ERR_FORBIDDEN', `${url} refused the token (${message}): check the token, its cluster and its expiry`);
+  }
+  return null;
+}
+
 export class Caller {
   readonly o: CallerOptions;
   readonly #conns = new Map<string, Conn>();
@@ -236,9 +256,9 @@ export class Caller {
             if (e.code === 'ERR_NOT_LEADER' && e.leader?.url != null) continue;
           } else if (err instanceof ClientError) {
             throw err;
-          } else if (/\b(4001|4010)\b|ERR_TOKEN/.test((err as Error).message)) {
-            // The member refused our credentials: retrying elsewhere will not change that.
-            throw new ClientError('ERR_FORBIDDEN', `${url} refused the token (${(err as Error).message}): check the token, its cluster and its expiry`);
+          } else if (refusal(url, err) !== null) {
+            // The member refused our credentials, or is another cluster's: retrying will not change that.
+            throw refusal(url, err)!;
           } else if (where !== 'leader' && where !== 'any') {
             // A request for one named member does not wander elsewhere: report it unreachable.
             throw new ClientError('ERR_UNAVAILABLE', `${url} is unreachable: ${(err as Error).message}`);
@@ -329,10 +349,7 @@ export class Caller {
       rpc = await this.#connection(trim(url));
     } catch (err) {
       if (err instanceof ClientError) throw err;
-      if (/\b(4001|4010)\b|ERR_TOKEN/.test((err as Error).message)) {
-        throw new ClientError('ERR_FORBIDDEN', `${url} refused the token (${(err as Error).message}): check the token, its cluster and its expiry`);
-      }
-      throw new ClientError('ERR_UNAVAILABLE', `${url} is unreachable: ${(err as Error).message}`);
+      throw refusal(url, err) ?? new ClientError('ERR_UNAVAILABLE', `${url} is unreachable: ${(err as Error).message}`);
     }
     if (!rpc.open) throw new ClientError('ERR_UNAVAILABLE', `${url} closed the connection`);
     const id = this.#nextId++;

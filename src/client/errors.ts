@@ -7,6 +7,8 @@ export type ClientErrorCode =
   | 'ERR_TIMEOUT' | 'ERR_FORBIDDEN' | 'ERR_BAD_REQUEST' | 'ERR_TOO_LARGE' | 'ERR_CLOSED' | 'ERR_NO_PEERS'
   | 'ERR_CONF_CHANGE' | 'ERR_SESSION_EXPIRED' | 'ERR_SESSION_STALE' | 'ERR_INTERNAL' | 'ERR_UNAVAILABLE' | 'ERR_NOT_LEADER'
   | 'ERR_OPTIONS' | 'ERR_BUSY' | 'ERR_PROPOSAL_DROPPED'
+  /** The member belongs to another cluster than this client's token names: no retry can help. */
+  | 'ERR_WRONG_CLUSTER'
   /** The leader cannot serve a lease read right now (it just took over). */
   | 'ERR_LEASE_UNAVAILABLE'
   /**

@@ -1,6 +1,7 @@
 // The SDK follows a NOT_LEADER hint to the leader by the address it was given for that member when
 // it has one, not by the address the member advertises: a client that reaches the cluster through
-// a proxy, a NAT or its region's relay must not be sent around it. Bad numeric options are refused.
+// a proxy, a NAT or its region's relay must not be sent around it. Bad numeric options are refused,
+// and a token for another cluster fails at once, naming both clusters.
 import { createServer, connect as tcpConnect, type Server } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -80,6 +81,20 @@ t('client options with a bad number are refused, naming the option', async () =>
     const err = await connectWith({ peers: ['ws://127.0.0.1:1'], token, dial: dialWs, ...bad }).then(() => null, (e: { code?: string; message: string }) => e);
     assert.is(err?.code, 'ERR_OPTIONS', name);
     assert.match(err!.message, new RegExp(`${name} must be a positive number`));
+  }
+});
+
+t('a token for another cluster fails at once with ERR_WRONG_CLUSTER, naming both clusters', async () => {
+  const m1 = await startNode('m1');
+  const token = await mintToken(secret, { role: 'client', sub: 'app', cluster: 'other', expMs: Date.now() + 3600_000 });
+  try {
+    const err = await connectWith({ peers: [m1.url], token, dial: dialWs, timeoutMs: 10_000 }).then(() => null, (e: { code?: string; message: string }) => e);
+    assert.is(err?.code, 'ERR_WRONG_CLUSTER', err?.message);
+    assert.match(err!.message, new RegExp(`belongs to cluster "${cluster}", but this client's token is for cluster "other"`));
+    // Not retried until the 10 s deadline: one attempt's worth of messages, then the answer.
+    assert.not.match(err!.message, /no answer from the cluster/);
+  } finally {
+    await m1.mesh.close();
   }
 });
 
