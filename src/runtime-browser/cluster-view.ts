@@ -87,7 +87,8 @@ export async function findLeader(kv: KvClient, peers: readonly string[], claims:
         reply = await kv.status(url);
       } catch (err) {
         const e = err as { code?: string; message?: string };
-        const other = /for cluster "([^"]*)", this is "([^"]*)"/.exec(e.message ?? '');
+        // The SDK names the member's cluster when it answers for another one (ERR_WRONG_CLUSTER).
+        const other = e.code === 'ERR_WRONG_CLUSTER' ? /belongs to cluster "([^"]*)"/.exec(e.message ?? '') ?? ['', '?'] : /for cluster "([^"]*)", this is "([^"]*)"/.exec(e.message ?? '');
         if (other !== null) {
           throw new FollowerError('ERR_WRONG_CLUSTER', `the token of ${claims.sub} is for cluster '${claims.cluster}', but ${url} serves cluster '${other[1]}'`);
         }
