@@ -18,9 +18,8 @@
 //   --quick: one short run per cell, fewer keys, no docs (a smoke test).
 
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -40,7 +39,8 @@ import { WriteLoad, type RawRun, type WriteGroup } from './lib/parallel-load.ts'
 import {
   aboveFloorQuantileMs, compare, floorMs, metricsJson, n2, snapshotsInWindow, summarizeCell, sumQuantileMs, windowCounters, type Cell, type Run,
 } from './lib/parallel-report.ts';
-import { cpuMs, ProcessGroup, settleDisk, sleep } from './lib/procs.ts';
+import { startBenchRun } from './lib/bench-run.ts';
+import { cpuMs, settleDisk, sleep } from './lib/procs.ts';
 import { fmt, machineLine, median } from './machine.ts';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -137,30 +137,9 @@ if (!existsSync(cliPath)) usage(`${cliPath} is missing: run \`node build.mjs\` (
 /** Generator processes per client region (--net): --procs spread over the regions, at least one each. */
 const procsPerRegion = net !== null ? Math.max(1, Math.ceil(opts.procs / net.clientRegions.length)) : opts.procs;
 
-const progress = (text: string) => process.stderr.write(`${text}\n`);
-const startedMs = Date.now();
-const elapsed = () => {
-  const s = Math.round((Date.now() - startedMs) / 1000);
-  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
-};
-
 // ---- lifecycle ------------------------------------------------------------------------------
 
-const group = new ProcessGroup();
-const dir = mkdtempSync(join(tmpdir(), 'edgeraft-bench-parallel-'));
-
-// Exit through process.exit on a signal so the exit hook below SIGKILLs every peer, generator
-// and relay this run started (by PID) and removes the temp dir.
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(sig, () => {
-    progress(`${sig}: stopping the clusters, the load generators and the relays...`);
-    process.exit(130);
-  });
-}
-process.on('exit', () => {
-  group.killAllSync();
-  rmSync(dir, { recursive: true, force: true });
-});
+const { startedMs, group, dir, progress, elapsed } = startBenchRun('parallel');
 
 // ---- measuring ------------------------------------------------------------------------------
 

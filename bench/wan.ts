@@ -22,9 +22,8 @@
 //   --quick: one short run per cell, fewer clients in flight, no docs (a smoke test).
 // Progress goes to stderr; `--json` prints one JSON object as the last line of stdout.
 
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaults as raftDefaults } from '../src/core/config.ts';
@@ -34,7 +33,7 @@ import { chartSvg } from './lib/chart-svg.ts';
 import { machineInfo } from './lib/machine-info.ts';
 import { NetEmulator } from './lib/net/emulator.ts';
 import { parseNet, suggestedPeerArgs, type NetProfile } from './lib/net/profiles.ts';
-import { ProcessGroup } from './lib/procs.ts';
+import { startBenchRun } from './lib/bench-run.ts';
 import { rawSyncP50 } from './lib/raw-sync.ts';
 import { WanCluster } from './lib/wan-cluster.ts';
 import { measureFailover, probeAttemptTimeoutMs } from './lib/wan-failover.ts';
@@ -93,27 +92,9 @@ if (baseline !== null && profile.clientRegions.length % baseline.clientRegions.l
 }
 if (!existsSync(cliPath)) usage(`${cliPath} is missing: run \`node build.mjs\` (npm run bench:wan does)`);
 
-const progress = (text: string) => process.stderr.write(`${text}\n`);
-const startedMs = Date.now();
-const elapsed = () => {
-  const s = Math.round((Date.now() - startedMs) / 1000);
-  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
-};
-
 // ---- lifecycle ------------------------------------------------------------------------------
 
-const group = new ProcessGroup();
-const dir = mkdtempSync(join(tmpdir(), 'edgeraft-bench-wan-'));
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(sig, () => {
-    progress(`${sig}: stopping the clusters, the load generators and the relays...`);
-    process.exit(130);
-  });
-}
-process.on('exit', () => {
-  group.killAllSync();
-  rmSync(dir, { recursive: true, force: true });
-});
+const { startedMs, group, dir, progress, elapsed } = startBenchRun('wan');
 
 // ---- cells ----------------------------------------------------------------------------------
 

@@ -43,3 +43,8 @@ export function machineInfo(repo: string): MachineInfo {
     node: process.version, commit: gitCommit(repo), date: new Date().toISOString(),
   };
 }
+
+/** The "## Machine" section of a generated benchmark doc; `versions` follows the edgeraft commit (say, etcd's version). */
+export function machineSection(mc: MachineInfo, versions = ''): string[] {
+  return ['## Machine', '', `- CPU: ${mc.cpuModel}, ${mc.cores} cores; RAM ${mc.memGiB} GiB; Linux ${mc.kernel}`, `- Node ${mc.node}; edgeraft ${mc.commit}${versions}`];
+}

@@ -6,7 +6,7 @@
 import { defaults } from '../../src/core/config.ts';
 import { fmt, median, table } from '../machine.ts';
 import type { ChartPanel, ChartSpec } from './chart-svg.ts';
-import type { MachineInfo } from './machine-info.ts';
+import { machineSection, type MachineInfo } from './machine-info.ts';
 import {
   compare, countersTable, keysText, n2, p99RatioGoal, ratiosTable, ratioText, resultsTable, writesRatioGoal,
   type Cell, type Comparison, type Mode, type TableShape,
@@ -347,10 +347,7 @@ export function parallelMarkdown(r: ParallelReport): string {
       ? 'Over emulated WAN links: `npm run bench:parallel -- --net wan3` (and `lossy`, `lan`) writes `parallel-bench-wan3.md` and so on.'
       : `Without the emulator (one jittered follower on loopback): [parallel-bench.md](parallel-bench.md).`),
     '',
-    '## Machine',
-    '',
-    `- CPU: ${mc.cpuModel}, ${mc.cores} cores; RAM ${mc.memGiB} GiB; Linux ${mc.kernel}`,
-    `- Node ${mc.node}; edgeraft ${mc.commit}`,
+    ...machineSection(mc),
     '',
     '## Method',
     '',
