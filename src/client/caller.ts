@@ -256,13 +256,12 @@ export class Caller {
             if (e.code === 'ERR_NOT_LEADER' && e.leader?.url != null) continue;
           } else if (err instanceof ClientError) {
             throw err;
-          } else if (refusal(url, err) !== null) {
-            // The member refused our credentials, or is another cluster's: retrying will not change that.
-            throw refusal(url, err)!;
-          } else if (where !== 'leader' && where !== 'any') {
-            // A request for one named member does not wander elsewhere: report it unreachable.
-            throw new ClientError('ERR_UNAVAILABLE', `${url} is unreachable: ${(err as Error).message}`);
           } else {
+            // The member refused our credentials, or is another cluster's: retrying will not change that.
+            const refused = refusal(url, err);
+            if (refused !== null) throw refused;
+            // A request for one named member does not wander elsewhere: report it unreachable.
+            if (where !== 'leader' && where !== 'any') throw new ClientError('ERR_UNAVAILABLE', `${url} is unreachable: ${(err as Error).message}`);
             last = `${url}: ${(err as Error).message}`;
             if (this.#leaderUrl === url) this.#leaderUrl = null;
           }
