@@ -6,7 +6,7 @@
 import { encodeCommand } from '../../src/core/kv/command.ts';
 import type { Message } from '../../src/core/message.ts';
 import type { Entry } from '../../src/core/types.ts';
-import { must, put, type GhostResult } from './ghost.ts';
+import { ghostStage, must, put, type GhostResult } from './ghost.ts';
 import { Sim } from './sim.ts';
 
 /** B leads rest (A crashed, F cut off), holding g's index free; X and Y are its followers. */
@@ -22,26 +22,9 @@ interface BatchStage {
 
 async function batchStage(seed: number, pads: number): Promise<BatchStage> {
   const sim = new Sim({ seed, voters: 5, kv: true, mode: 'parallel', snapshotEvery: 0 });
-  must(await sim.runUntil(() => sim.leader() !== null, 5000), 'a first leader');
-  const A = sim.leader()!;
-  const base = put(sim, A, 'base', '0');
-  must(await sim.runUntil(() => sim.converged() && sim.checker.maxCommitted >= base, 5000), 'baseline converged');
-  const others = sim.conf.voters.filter((id) => id !== A);
-  const F = others[0]!;
-  const rest = others.slice(1);
-  const firstLost = sim.raft(A).status().lastIndex + 1;
-  sim.dropIf = (m) => m.type === 'app' && m.from === A && m.to !== F && m.entries.some((e) => e.index >= firstLost);
-  for (let i = 0; i < 10; i++) put(sim, A, `h${i}`, 'lost');
-  const gAt = put(sim, A, 'x', 'g');
-  must(await sim.runUntil(() => (sim.status(F)?.lastIndex ?? 0) >= gAt, 1000), 'F holds g');
-  sim.crash(A);
-  sim.dropIf = null;
-  sim.net.partition([[F], rest]);
-  must(await sim.runUntil(() => { const l = sim.leader(); return l !== null && rest.includes(l); }, 10_000), 'B elected');
-  const B = sim.leader()!;
+  const { A, F, rest, B, gAt } = await ghostStage(sim, 10);
   const [X, Y] = rest.filter((id) => id !== B) as [string, string];
   const settled = () => sim.runUntil(() => { const st = sim.status(B)!; return st.commit === st.lastIndex; }, 5000);
-  must(await settled(), 'B committed its barrier');
   while (sim.status(B)!.lastIndex + 1 < gAt - pads) put(sim, B, 'pad', String(sim.status(B)!.lastIndex));
   must(await settled(), 'B committed the padding');
   // Anything B appended meanwhile (a lease epoch) is padded over too, without running the clock.

@@ -29,8 +29,20 @@ export function must(ok: boolean, what: string): void {
   if (!ok) throw new GhostSetupError(`scenario setup failed: ${what}`);
 }
 
-export async function ghostScenario(seed = 5): Promise<GhostResult> {
-  const sim = new Sim({ seed, voters: 5, kv: true, mode: 'parallel', snapshotEvery: 0, raft: { lookBehindEntries: 2 } });
+/** Where both ghost scripts start: A's g reached only F, A crashed, and B leads the rest. */
+export interface GhostStage {
+  readonly A: string;
+  readonly F: string;
+  readonly rest: readonly string[];
+  readonly B: string;
+  readonly gAt: number;
+}
+
+/**
+ * Leader A writes `lost` entries and then g (key x) that only F stores, and crashes; F is cut off,
+ * and B, elected by the rest, has committed its barrier (the first ones leave room for B's no-op).
+ */
+export async function ghostStage(sim: Sim, lost: number): Promise<GhostStage> {
   must(await sim.runUntil(() => sim.leader() !== null, 5000), 'a first leader');
   const A = sim.leader()!;
   const base = put(sim, A, 'base', '0');
@@ -38,19 +50,23 @@ export async function ghostScenario(seed = 5): Promise<GhostResult> {
   const others = sim.conf.voters.filter((id) => id !== A);
   const F = others[0]!;
   const rest = others.slice(1);
-  // 1. A few entries, g last, reach only F (the first ones leave room for B's no-op).
   const firstLost = sim.raft(A).status().lastIndex + 1;
   sim.dropIf = (m) => m.type === 'app' && m.from === A && m.to !== F && m.entries.some((e) => e.index >= firstLost);
-  for (let i = 0; i < 4; i++) put(sim, A, `h${i}`, 'lost');
+  for (let i = 0; i < lost; i++) put(sim, A, `h${i}`, 'lost');
   const gAt = put(sim, A, 'x', 'g');
   must(await sim.runUntil(() => (sim.status(F)?.lastIndex ?? 0) >= gAt, 1000), 'F holds g');
   sim.crash(A);
   sim.dropIf = null;
-  // 2. B leads without F; z is lost, w commits out of order and applies before z's hole.
   sim.net.partition([[F], rest]);
   must(await sim.runUntil(() => { const l = sim.leader(); return l !== null && rest.includes(l); }, 10_000), 'B elected');
   const B = sim.leader()!;
   must(await sim.runUntil(() => { const st = sim.status(B)!; return st.commit === st.lastIndex; }, 5000), 'B committed its barrier');
+  return { A, F, rest, B, gAt };
+}
+
+export async function ghostScenario(seed = 5): Promise<GhostResult> {
+  const sim = new Sim({ seed, voters: 5, kv: true, mode: 'parallel', snapshotEvery: 0, raft: { lookBehindEntries: 2 } });
+  const { A, F, rest, B, gAt } = await ghostStage(sim, 4);
   // B fills the log up to just before g's index with entries everyone gets.
   while (sim.status(B)!.lastIndex + 1 < gAt) put(sim, B, 'pad', String(sim.status(B)!.lastIndex));
   must(await sim.runUntil(() => { const st = sim.status(B)!; return st.commit === st.lastIndex; }, 5000), 'B committed the padding');
