@@ -12,7 +12,7 @@ import { gzipSync } from 'node:zlib';
 const quiet = process.argv.includes('--quiet');
 const log = (...a) => { if (!quiet) console.log(...a); };
 const nodeBuiltins = new Set([...builtinModules, ...builtinModules.map((m) => `node:${m}`)]);
-const external = ['ws', 'cbor-x', 'idb-keyval', '@node-rs/crc32'];
+const external = ['ws', 'cbor-x', 'idb-keyval', '@node-rs/crc32', 'jose', 'prom-client'];
 
 /** Each bundle: where from, where to, for which platform, and whether Node built-ins are banned. */
 const bundles = [
