@@ -24,7 +24,13 @@ const bundles = [
   { entry: 'src/client/browser.ts', out: 'dist/browser/client.js', platform: 'browser', pure: true },
   // The demo page of `npm start`: loaded straight by the browser, so nothing stays external.
   { entry: 'src/runtime-browser/demo/page.ts', out: 'dist/demo/page.js', platform: 'browser', pure: true, standalone: true },
+  // The native Deno runtime (edgeraft/deno, and the runnable peer): everything bundled in, so
+  // `deno run dist/deno/peer.js` needs no node_modules; `deno` bans Node-only packages too.
+  { entry: 'src/runtime-deno/index.ts', out: 'dist/deno/index.js', platform: 'browser', pure: true, standalone: true, deno: true },
+  { entry: 'src/runtime-deno/main.ts', out: 'dist/deno/peer.js', platform: 'browser', pure: true, standalone: true, deno: true },
 ];
+/** Packages that need Node (or a native addon): a `deno` bundle must not contain any of them. */
+const nodeOnlyPackages = ['ws', '@node-rs/crc32', 'prom-client', 'cbor-extract'];
 /** Files of the demo page copied as they are, next to its bundle. */
 const demoAssets = ['index.html', 'style.css'];
 
@@ -64,6 +70,13 @@ async function main() {
             problems.push(`${b.out} must not use Node-only package '${imp.path}' (imported by ${file})`);
           }
         }
+      }
+    }
+    if (b.deno) {
+      for (const file of Object.keys(result.metafile.inputs)) {
+        const pkg = nodeOnlyPackages.find((p) => file.includes(`node_modules/${p}/`) || file === p);
+        if (pkg !== undefined) problems.push(`${b.out} must run on Deno without Node, but bundles Node-only package '${pkg}' (${file})`);
+        if (file.endsWith('.node')) problems.push(`${b.out} must not bundle a native addon (${file})`);
       }
     }
     log(`built ${b.out} (${b.platform})`);

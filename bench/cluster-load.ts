@@ -62,7 +62,9 @@ async function prepare(spec: PrepareLoad): Promise<void> {
     // Loaded only by bench:wan's loads, which dial through the emulator's relays.
     const dialWs = dialMap === undefined ? null : (await import('../src/runtime-node/ws-socket.ts')).dialWs;
     const dial = dialMap === undefined || dialWs === null ? undefined : (url: string, o: DialOptions) => dialWs(dialMap[url] ?? url, o);
-    const open = (peers: readonly string[]) => connect({ peers, token: spec.token, timeoutMs: 30_000, ...(dial !== undefined ? { dial } : {}) });
+    const open = (peers: readonly string[]) => connect({
+      peers, token: spec.token, timeoutMs: 30_000, ...(dial !== undefined ? { dial } : {}), ...(spec.ca !== undefined ? { ca: spec.ca } : {}),
+    });
     // One after another unless asked otherwise (then a few at a time, in the given order).
     const step = Math.max(1, spec.connectConcurrency ?? 1);
     for (let i = 0; i < spec.clientPeers.length; i += step) {

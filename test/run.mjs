@@ -16,11 +16,11 @@ let skipped = 0;
 // mutant hunts take about 4 minutes here) and a hung one counts as a failure.
 const suiteTimeoutMs = (label) => (/e2e|browser/.test(label) ? 12 : /sim/.test(label) ? 8 : 5) * 60_000;
 
-function run(label, args) {
+function run(label, args, extraEnv = {}) {
   const started = Date.now();
   process.stdout.write(`\n== ${label}\n`);
   const timeout = suiteTimeoutMs(label);
-  const r = spawnSync(process.execPath, args, { env, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, timeout, killSignal: 'SIGKILL' });
+  const r = spawnSync(process.execPath, args, { env: { ...env, ...extraEnv }, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, timeout, killSignal: 'SIGKILL' });
   let out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
   if (r.error?.code === 'ETIMEDOUT' || (r.signal === 'SIGKILL' && Date.now() - started >= timeout)) {
     out += `\n!! ${label} did not finish within ${timeout / 60_000} min: killed (a hung test)\n`;
@@ -43,9 +43,11 @@ for (const name of readdirSync('test').sort()) {
   const dir = join('test', name);
   if (statSync(dir).isDirectory()) groups.push({ label: `${dir}/`, dir, pattern: '\\.test\\.ts$' });
 }
+// The peer e2e suite once more with every cluster over TLS (E2E_TLS=1: test/e2e/cluster.ts).
+groups.push({ label: 'test/e2e/ over TLS (E2E_TLS=1)', dir: join('test', 'e2e'), pattern: '^peer\\.test\\.ts$', env: { E2E_TLS: '1' } });
 for (const g of groups) {
   if (only.length > 0 && !only.some((o) => g.dir.includes(o))) continue;
-  const r = run(g.label, ['--import', 'tsx', 'node_modules/uvu/bin.js', g.dir, g.pattern]);
+  const r = run(g.label, ['--import', 'tsx', 'node_modules/uvu/bin.js', g.dir, g.pattern], g.env);
   const total = Number(/Total:\s+(\d+)/.exec(r.out)?.[1] ?? NaN);
   const ok = Number(/Passed:\s+(\d+)/.exec(r.out)?.[1] ?? NaN);
   const skip = Number(/Skipped:\s+(\d+)/.exec(r.out)?.[1] ?? 0);

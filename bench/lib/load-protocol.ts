@@ -48,6 +48,8 @@ export interface PrepareLoad {
    * it (leader hints, their --peers) -> the relay that reaches it from this client's region.
    */
   readonly dialMap?: Readonly<Record<string, string>>;
+  /** bench:tls: the CA (PEM) of wss:// members, given to every SDK client as its `ca`. */
+  readonly ca?: string;
 }
 
 export interface GoLoad {

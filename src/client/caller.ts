@@ -85,7 +85,7 @@ const transient = new Set(['ERR_NOT_LEADER', 'ERR_UNAVAILABLE', 'ERR_BUSY', 'ERR
  */
 const notApplied = new Set([
   'ERR_NOT_LEADER', 'ERR_BUSY', 'ERR_FORBIDDEN', 'ERR_BAD_REQUEST', 'ERR_TOO_LARGE', 'ERR_SESSION_EXPIRED', 'ERR_SESSION_STALE',
-  'ERR_OUTCOME_UNKNOWN', 'ERR_LEASE_NOT_FOUND', 'ERR_LEASE_EXISTS', 'ERR_LEASE_LIMIT',
+  'ERR_OUTCOME_UNKNOWN', 'ERR_LEASE_NOT_FOUND', 'ERR_LEASE_EXISTS', 'ERR_LEASE_LIMIT', 'ERR_REVOCATION_LIMIT',
 ]);
 
 class Attempt extends Error {
@@ -116,8 +116,14 @@ function refusal(url: string, err: unknown): ClientError | null {
     return new ClientError('ERR_WRONG_CLUSTER',
       `${url} belongs to cluster ${theirs}, but this client's token is for cluster ${ours}: use a token minted for ${theirs} (edgeraft token --cluster), or the addresses of ${ours}'s members`);
   }
-  if (/\b(4001|4010)\b|ERR_TOKEN/.test(message)) {
-    return new ClientError('ERR_FORBIDDEN', `${url} refused the token (${message}): check the token, its cluster and its expiry`);
+  const closed = /during the handshake \((\d{4})\b/.exec(message)?.[1];
+  switch (closed) {
+    case '4010': return new ClientError('ERR_FORBIDDEN', `${url} refused the token: it has expired (mint a new one, edgeraft token)`);
+    case '4005': return new ClientError('ERR_FORBIDDEN', `${url} refused the token: its signature does not verify with any key or secret this cluster accepts (minted with another key or secret, or altered)`);
+    case '4006': return new ClientError('ERR_FORBIDDEN', `${url} refused the token: it is not valid yet (its iat or nbf is ahead of the member's clock: check the clock of the machine that minted it)`);
+  }
+  if (closed === '4001' || /ERR_TOKEN/.test(message)) {
+    return new ClientError('ERR_FORBIDDEN', `${url} refused the token (${message}): check the token's role and subject, and the member's log for the reason`);
   }
   return null;
 }

@@ -20,6 +20,8 @@ export type ClientErrorCode =
   | 'ERR_LEASE_NOT_FOUND' | 'ERR_LEASE_EXISTS'
   /** The member keeps as many leases as it may (its leasesMax). */
   | 'ERR_LEASE_LIMIT'
+  /** The cluster keeps as many token revocations as it may (revocationsMax): wait for some to be forgotten. */
+  | 'ERR_REVOCATION_LIMIT'
   /**
    * This client can no longer be sure its lease is alive: no keep-alive was acknowledged in time,
    * or the cluster says the lease is gone. Keys attached to it may be deleted at any moment.

@@ -2,8 +2,10 @@
 export { KvClient, connectWith } from './kv.ts';
 export type {
   ConnectOptions, ReadMeta, ScanOptions, RangeOptions, RangeResult, LeaseInfoResult, GrantOptions, Consistency, ReadPath, Value,
+  TokenRevocation,
 } from './kv.ts';
 export type { Key, KeyValue, RangeSpec } from './keys.ts';
+export type { BackupChunk, BackupOptions } from './backup.ts';
 export type { Compare, CompareOp, CompareTarget, LeaseRef, TxnOp, TxnOpResult, TxnRequest, TxnResponse } from './txn.ts';
 export { Lease, systemClock } from './lease.ts';
 export type { LeaseClock, LeaseState } from './lease.ts';

@@ -5,7 +5,7 @@
 // Runtime-neutral: the dialer is injected.
 
 import type { Value } from '../core/kv/command.ts';
-import { readClaims, unsignedToken } from '../transport/token.ts';
+import { readClaims, unsignedToken } from '../transport/token-claims.ts';
 import { Caller } from './caller.ts';
 import { ClientError } from './errors.ts';
 import { fromWire, requestKey, requestRange, userKey, type Key, type KeyValue, type RangeSpec } from './keys.ts';
@@ -14,12 +14,13 @@ import type { Consistency, FaultDelay, MembersAction, ReadPath, Reply } from './
 import { Election, acquireLock, type ElectionOptions, type Lock, type LockOptions } from './recipes.ts';
 import { fromWireResult, leaseIdOf, toWireTxn, type LeaseRef, type TxnRequest, type TxnResponse } from './txn.ts';
 import { Watcher, type WatchOptions } from './watch.ts';
+import { pullBackup, type BackupChunk, type BackupOptions } from './backup.ts';
 import type { Dialer } from '../transport/socket.ts';
 
 export type { Consistency, ReadPath, Value };
 
 export interface ConnectOptions {
-  /** Member addresses (ws://host:port); any one that answers is enough to start. */
+  /** Member addresses (ws://host:port, or wss://host:port for a TLS cluster); any one that answers is enough to start. */
   readonly peers: readonly string[];
   /** A token from `edgeraft token`; omit only for clusters run with --insecure. */
   readonly token?: string;
@@ -38,6 +39,13 @@ export interface ConnectOptions {
   readonly inflightMax?: number;
   /** Opens sockets (ws in Node, the native WebSocket elsewhere). */
   readonly dial: Dialer;
+  /**
+   * Node only (edgeraft/client's Node connect()): the CA certificate(s), PEM text or bytes, that
+   * wss:// members' certificates must be signed by, in place of the system's CA store (a cluster
+   * with certificates from \`edgeraft cert --dev\` or a private CA). Browsers and Deno trust
+   * their own store (Deno: --cert FILE or DENO_CERT), so their connect() refuses this option.
+   */
+  readonly ca?: string | Uint8Array;
   /** The clock leases are timed with (tests inject one; default: monotonic, epoch-scaled ms). */
   readonly clock?: LeaseClock;
 }
@@ -84,6 +92,20 @@ export interface LeaseInfoResult {
   readonly remainingMs: number | null;
   readonly keys: readonly Key[];
   readonly revision: number;
+}
+
+/** A revocation as the leader applied it. */
+export interface TokenRevocation {
+  readonly by: 'sub' | 'jti';
+  readonly name: string;
+  /** Tokens of a subject issued at or before this time (ms since the epoch) are refused. */
+  readonly revokedAtMs: number;
+  /** The cluster forgets it at this time: every token it covers has expired by then. */
+  readonly untilMs: number;
+  /** The log index it applied at. */
+  readonly index: number;
+  /** Revocations in force after it. */
+  readonly revocations: number;
 }
 
 export interface GrantOptions {
@@ -377,6 +399,30 @@ export class KvClient {
   /** Moves leadership to `to` (admin token). */
   async transferLeader(to: string): Promise<void> {
     await this.#c.call({ op: 'transfer', to }, 'leader');
+  }
+
+  /**
+   * An online backup (admin token): the snapshot of the state at an applied index at or above a
+   * linearizable read index taken when it starts, in order, chunk by chunk (backup.ts).
+   */
+  backup(options: BackupOptions = {}): AsyncGenerator<BackupChunk> {
+    return pullBackup(this.#c, options);
+  }
+
+  /**
+   * Revokes tokens through the log (admin token, whole keyspace): every token of subject `sub`
+   * issued until now, or the one token with id `jti` (give its `expMs` when known: the cluster
+   * forgets the revocation then, instead of after its longest token lifetime). Resolves once the
+   * leader applied it: from then on the leader refuses the tokens, and so does every member for
+   * linearizable reads; other requests at a follower within its apply lag (docs/operations.md,
+   * "Scoped tokens and revocation").
+   */
+  async revokeTokens(which: { readonly sub: string } | { readonly jti: string; readonly expMs?: number }): Promise<TokenRevocation> {
+    const body = 'sub' in which
+      ? { op: 'tokenRevoke' as const, by: 'sub' as const, name: which.sub, expMs: null }
+      : { op: 'tokenRevoke' as const, by: 'jti' as const, name: which.jti, expMs: which.expMs ?? null };
+    const { reply: r } = await this.#c.call(body, 'leader');
+    return reply(r, 'info', 'tokenRevoke').info as TokenRevocation;
   }
 
   /** Stops every renewer and watcher, and closes the connections. Leases left run out on the cluster. */

@@ -8,6 +8,7 @@ import { compareOps, compareTargets, type Compare, type SessionRef, type TxnOp, 
 import type { KvEvent, RevisionEvents } from '../core/kv/history.ts';
 import { byteKey, userKey, type ByteKey, type Key } from '../core/kv/keys.ts';
 import type { KeyValue, TxnOpResult } from '../core/kv/machine.ts';
+import { revokeByKinds, type RevokeBy } from '../core/kv/revocations.ts';
 import type { MessageType } from '../core/message.ts';
 import type { TokenRole } from '../transport/token.ts';
 import type { PeerRole } from '../transport/transport.ts';
@@ -59,7 +60,19 @@ export type Request =
    * Fault injection (peers started with --faults only): drop all Raft traffic with these members,
    * and hold back the Raft messages of the listed types this member sends by their delay.
    */
-  | { readonly id: number; readonly op: 'fault'; readonly block: readonly string[]; readonly delays: readonly FaultDelay[] };
+  | { readonly id: number; readonly op: 'fault'; readonly block: readonly string[]; readonly delays: readonly FaultDelay[] }
+  /**
+   * Online backup (admin): backup 0 takes a snapshot at or above a linearizable read index and
+   * answers its first chunk; later requests name the backup and the offset of the next chunk
+   * wanted (the client pulls, so a slow one holds back nothing but its own snapshot).
+   */
+  | { readonly id: number; readonly op: 'backup'; readonly backup: number; readonly offset: number }
+  /**
+   * Token revocation (admin, through the log): every token of subject `name` issued until now, or
+   * the token whose id (jti) is `name`. expMs: that token's expiry when known (it is forgotten
+   * then); otherwise it is kept for the longest token lifetime the member accepts.
+   */
+  | { readonly id: number; readonly op: 'tokenRevoke'; readonly by: RevokeBy; readonly name: string; readonly expMs: number | null };
 
 /** A message type this member's sends of which are held back, and by how long (fault injection). */
 export interface FaultDelay {
@@ -74,10 +87,12 @@ export type RequestOp = Request['op'];
 const opCodes: Readonly<Record<RequestOp, number>> = {
   put: 1, delete: 2, cas: 3, get: 4, scan: 5, register: 6, status: 7, members: 8, transfer: 9, fault: 10,
   range: 11, deleteRange: 12, txn: 13, leaseGrant: 14, leaseRevoke: 15, leaseKeepAlive: 16, leaseInfo: 17, watch: 18, watchCancel: 19, compact: 20,
+  backup: 21, tokenRevoke: 22,
 };
 const opsByCode: readonly (RequestOp | undefined)[] = [
   undefined, 'put', 'delete', 'cas', 'get', 'scan', 'register', 'status', 'members', 'transfer', 'fault',
   'range', 'deleteRange', 'txn', 'leaseGrant', 'leaseRevoke', 'leaseKeepAlive', 'leaseInfo', 'watch', 'watchCancel', 'compact',
+  'backup', 'tokenRevoke',
 ];
 
 /** The answer's body, by the request's op (the client knows which op each id was). */
@@ -97,13 +112,19 @@ export type Reply =
   | { readonly kind: 'leaseInfo'; readonly index: number; readonly lease: number; readonly ttlMs: number; readonly remainingMs: number | null; readonly keys: readonly ByteKey[] }
   /** One message of a watch stream: events through `revision` (none: a progress notice). */
   | { readonly kind: 'watch'; readonly revision: number; readonly batches: readonly RevisionEvents[] }
-  | { readonly kind: 'compact'; readonly index: number; readonly compactRevision: number };
+  | { readonly kind: 'compact'; readonly index: number; readonly compactRevision: number }
+  /**
+   * One chunk of backup `backup`: the snapshot of cluster `cluster` (in `mode`) at log index
+   * `index` of term `term`, `size` bytes in all; `chunk` holds the bytes from `offset`.
+   */
+  | { readonly kind: 'backup'; readonly backup: number; readonly cluster: string; readonly mode: string; readonly index: number; readonly term: number; readonly size: number; readonly offset: number; readonly chunk: Uint8Array };
 
 export const errorCodes = [
   'ERR_NOT_LEADER', 'ERR_UNAVAILABLE', 'ERR_FORBIDDEN', 'ERR_BAD_REQUEST', 'ERR_TIMEOUT',
   'ERR_SESSION_EXPIRED', 'ERR_SESSION_STALE', 'ERR_OUTCOME_UNKNOWN', 'ERR_TOO_LARGE', 'ERR_BUSY', 'ERR_LEASE_UNAVAILABLE',
   'ERR_PROPOSAL_DROPPED', 'ERR_CONF_CHANGE', 'ERR_INTERNAL',
   'ERR_LEASE_NOT_FOUND', 'ERR_LEASE_EXISTS', 'ERR_LEASE_LIMIT', 'ERR_COMPACTED', 'ERR_WATCH_SLOW', 'ERR_WATCH_LIMIT',
+  'ERR_REVOCATION_LIMIT',
 ] as const;
 
 export type ErrorCode = (typeof errorCodes)[number];
@@ -234,6 +255,8 @@ export function encodeRequest(id: number, r: RequestBody): Uint8Array {
     case 'members': return toBytes(encoder.encode([id, code, membersActions.indexOf(r.action), r.node, r.url]));
     case 'transfer': return toBytes(encoder.encode([id, code, r.to]));
     case 'fault': return toBytes(encoder.encode(r.delays.length === 0 ? [id, code, r.block] : [id, code, r.block, r.delays.map((d) => [d.type, d.ms])]));
+    case 'backup': return toBytes(encoder.encode([id, code, r.backup, r.offset]));
+    case 'tokenRevoke': return toBytes(encoder.encode([id, code, revokeByKinds.indexOf(r.by), r.name, r.expMs]));
   }
 }
 
@@ -399,6 +422,15 @@ export function decodeRequest(payload: Uint8Array, limits: ProtocolLimits = prot
       const block = list.map((_, i) => new Fields(list, id, limits).node(i));
       return { id, op, block, delays: raw.length === 4 ? faultDelays(f, raw[3]) : [] };
     }
+    case 'backup': f.arity(4); return { id, op, backup: f.count(2, 'backup'), offset: f.count(3, 'offset') };
+    case 'tokenRevoke': {
+      f.arity(5);
+      const by = revokeByKinds[raw[2] as number];
+      if (by === undefined) throw f.bad(`a revocation is by 0..${revokeByKinds.length - 1} (${revokeByKinds.join(', ')})`, raw[2]);
+      const name = raw[3];
+      if (typeof name !== 'string' || name.length === 0 || name.length > 256) throw f.bad(`a revocation names a ${by === 'sub' ? 'subject' : 'token id'} of 1 to 256 characters`, name);
+      return { id, op, by, name, expMs: raw[4] === null ? null : f.count(4, 'expMs') };
+    }
     default: throw f.bad('unknown op', raw[1]);
   }
 }
@@ -447,7 +479,7 @@ export function allowed(role: PeerRole | TokenRole, op: RequestOp): boolean {
     case 'get': case 'scan': case 'status': case 'range': case 'watch': case 'watchCancel': case 'leaseInfo': return true;
     case 'put': case 'delete': case 'cas': case 'register': case 'deleteRange': case 'txn': case 'leaseGrant': case 'leaseRevoke': case 'leaseKeepAlive':
       return role === 'client' || role === 'admin' || role === 'peer';
-    case 'members': case 'transfer': case 'fault': case 'compact': return role === 'admin' || role === 'peer';
+    case 'members': case 'transfer': case 'fault': case 'compact': case 'backup': case 'tokenRevoke': return role === 'admin' || role === 'peer';
   }
 }
 
@@ -474,6 +506,7 @@ export function encodeResponse(r: Response): Uint8Array {
     case 'leaseInfo': return toBytes(encoder.encode([r.id, 0, b.index, b.lease, b.ttlMs, b.remainingMs, b.keys.map(wk)]));
     case 'watch': return toBytes(encoder.encode([r.id, 0, b.revision, b.batches.map((x) => [x.revision, x.events.map(wireEvent)])]));
     case 'compact': return toBytes(encoder.encode([r.id, 0, b.index, b.compactRevision]));
+    case 'backup': return toBytes(encoder.encode([r.id, 0, b.backup, b.cluster, b.mode, b.index, b.term, b.size, b.offset, b.chunk]));
   }
 }
 
@@ -522,7 +555,7 @@ export function decodeResponse(raw: readonly unknown[], op: RequestOp): Response
     case 'register':
       if (!isId(raw[2])) throw bad('client must be a safe integer');
       return { id, ok: true, reply: { kind: 'register', client: raw[2] } };
-    case 'status': case 'members': case 'transfer': case 'fault': case 'watchCancel':
+    case 'status': case 'members': case 'transfer': case 'fault': case 'watchCancel': case 'tokenRevoke':
       return { id, ok: true, reply: { kind: 'info', info: raw[2] } };
     case 'range': {
       const path = readPaths[raw[3] as number];
@@ -558,6 +591,14 @@ export function decodeResponse(raw: readonly unknown[], op: RequestOp): Response
     case 'compact':
       if (!isId(raw[2]) || !isId(raw[3])) throw bad('a compact answer must be [index, compactRevision]');
       return { id, ok: true, reply: { kind: 'compact', index: raw[2], compactRevision: raw[3] } };
+    case 'backup': {
+      const [, , backup, cluster, mode, index, term, size, offset, chunk] = raw;
+      if (!isId(backup) || typeof cluster !== 'string' || typeof mode !== 'string' || !isId(index) || !isId(term) || !isId(size) || !isId(offset) || !(chunk instanceof Uint8Array)) {
+        throw bad('a backup answer must be [backup, cluster, mode, index, term, size, offset, chunk]');
+      }
+      if (offset + chunk.byteLength > size) throw bad(`backup chunk [${offset}, ${offset + chunk.byteLength}) runs past the snapshot's ${size} bytes`);
+      return { id, ok: true, reply: { kind: 'backup', backup, cluster, mode, index, term, size, offset, chunk: toBytes(chunk) } };
+    }
   }
 }
 

@@ -5,7 +5,8 @@
 
 import type { KvClient } from '../client/kv.ts';
 import type { ReplicationModeName } from '../core/index.ts';
-import { readClaims, type TokenClaims } from '../transport/token.ts';
+import { scopedReplicaRefusal } from '../transport/handshake.ts';
+import { readClaims, type TokenClaims } from '../transport/token-claims.ts';
 import { FollowerError } from './follower-error.ts';
 import type { ClusterView, Target } from './source-policy.ts';
 
@@ -56,7 +57,7 @@ export function clusterMode(st: Record<string, unknown>, member: string): Replic
   throw new FollowerError('ERR_UNKNOWN_MODE', `${member} runs replication mode ${JSON.stringify(mode)}, which this edgeraft does not know (it follows ${[...knownModes].map((m) => `'${m}'`).join(' and ')}): upgrade edgeraft in the page`);
 }
 
-/** The token's claims, refused early when they cannot work: malformed, expired, or for another cluster. */
+/** The token's claims, refused early when they cannot work: malformed, expired, for another cluster, or scoped. */
 export function checkToken(token: string, cluster: string | undefined, nowMs: number): TokenClaims {
   let claims: TokenClaims;
   try {
@@ -70,6 +71,8 @@ export function checkToken(token: string, cluster: string | undefined, nowMs: nu
   if (claims.expMs <= nowMs) {
     throw new FollowerError('ERR_TOKEN_EXPIRED', `the token of ${claims.sub} expired at ${new Date(claims.expMs).toISOString()} (now ${new Date(nowMs).toISOString()}): get a new token`);
   }
+  // Members refuse it too (handshake.ts), but only with a generic close: say why here, at once.
+  if (claims.scopes !== null) throw new FollowerError('ERR_FORBIDDEN', scopedReplicaRefusal(claims));
   return claims;
 }
 

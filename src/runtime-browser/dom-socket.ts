@@ -45,10 +45,13 @@ export class DomSocket implements SocketLike {
   }
 }
 
-/** A Dialer over the native WebSocket: resolves once open, rejects on error or timeout. */
-export function dialDom(url: string, options: DialOptions): Promise<SocketLike> {
+/**
+ * A Dialer over the native WebSocket: resolves once open, rejects on error or timeout. `create`
+ * opens the socket (Deno passes one that carries its TLS client settings).
+ */
+export function dialDom(url: string, options: DialOptions, create: (url: string) => WebSocket = (u) => new WebSocket(u)): Promise<SocketLike> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
+    const ws = create(url);
     const timer = setTimeout(() => fail(new Error(`opening ${url} timed out after ${options.timeoutMs} ms`)), options.timeoutMs);
     function fail(err: Error): void {
       clearTimeout(timer);
@@ -58,7 +61,8 @@ export function dialDom(url: string, options: DialOptions): Promise<SocketLike> 
       try { ws.close(); } catch { /* already closing */ }
       reject(err);
     }
-    ws.onerror = () => fail(new Error(`could not open ${url}`));
+    // Deno's error event says why (an ErrorEvent); a browser's says nothing.
+    ws.onerror = (ev) => fail(new Error(`could not open ${url}${ev instanceof ErrorEvent && ev.message !== '' ? `: ${ev.message}` : ''}`));
     ws.onclose = (ev) => fail(new Error(`${url} closed before opening (${ev.code})`));
     ws.onopen = () => {
       clearTimeout(timer);

@@ -24,7 +24,7 @@ import { isStreamPayload, SnapshotStreams } from '../transport/snapshot-stream.t
 import { Backoff, defaultBackoff } from '../transport/backoff.ts';
 import { Mesh } from '../transport/mesh.ts';
 import type { Dialer } from '../transport/socket.ts';
-import type { TokenClaims } from '../transport/token.ts';
+import type { TokenClaims } from '../transport/token-claims.ts';
 import type { Logger } from '../transport/transport.ts';
 import { checkToken, clusterMode, findLeader, memberStatus } from './cluster-view.ts';
 import { dialDom } from './dom-socket.ts';
@@ -41,8 +41,9 @@ export interface JoinOptions {
   /** Member addresses (ws://host:port); the replica finds the leader through any of them. */
   readonly peers: readonly string[];
   /**
-   * A token (edgeraft token --role ...): any role replicates and reads; 'client' and 'admin' also
-   * write. Its subject is the replica's member id: two tabs need two subjects.
+   * A token (a JWT from the app backend, or edgeraft token --role ...): any role replicates and
+   * reads; 'client' and 'admin' also write. Its subject is the replica's member id: two tabs need
+   * two subjects. A token with key scopes is refused (ERR_FORBIDDEN): a replica receives every key.
    */
   readonly token: string;
   /** The cluster the app expects: a token for another one is refused before connecting. */

@@ -52,31 +52,34 @@ export function onOff(text: string | undefined, flag: string, fallback: boolean)
   throw new UsageError(`--${flag} must be on or off (got '${text}')`);
 }
 
-/** "ID=HOST:PORT,..." (peer) -> { id: ws://host:port }. */
-export function peerMap(text: string): Record<string, string> {
+/** ws:// or, with TLS (a peer's --tls-cert, a client's --ca), wss://: what a bare HOST:PORT means. */
+export type Scheme = 'ws' | 'wss';
+
+/** "ID=HOST:PORT,..." (peer) -> { id: ws://host:port } (wss:// with `scheme` wss). */
+export function peerMap(text: string, scheme: Scheme = 'ws'): Record<string, string> {
   const out: Record<string, string> = {};
   for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
     const eq = part.indexOf('=');
     if (eq <= 0) throw new UsageError(`--peers entries must be ID=HOST:PORT (got '${part}')`);
     const id = part.slice(0, eq);
-    out[id] = toUrl(part.slice(eq + 1), '--peers');
+    out[id] = toUrl(part.slice(eq + 1), '--peers', scheme);
   }
   if (Object.keys(out).length === 0) throw new UsageError('--peers needs at least one ID=HOST:PORT');
   return out;
 }
 
-/** "host:port,ws://host:port,..." or "ID=HOST:PORT,..." (clients) -> URLs. */
-export function peerUrls(text: string): string[] {
-  const urls = text.split(',').map((s) => s.trim()).filter(Boolean).map((p) => toUrl(p.includes('=') ? p.slice(p.indexOf('=') + 1) : p, '--peers'));
+/** "host:port,ws://host:port,..." or "ID=HOST:PORT,..." (clients) -> URLs (bare HOST:PORT as `scheme`://). */
+export function peerUrls(text: string, scheme: Scheme = 'ws'): string[] {
+  const urls = text.split(',').map((s) => s.trim()).filter(Boolean).map((p) => toUrl(p.includes('=') ? p.slice(p.indexOf('=') + 1) : p, '--peers', scheme));
   if (urls.length === 0) throw new UsageError('--peers needs at least one HOST:PORT');
   return urls;
 }
 
-export function toUrl(hostPort: string, flag: string): string {
+export function toUrl(hostPort: string, flag: string, scheme: Scheme = 'ws'): string {
   if (/^wss?:\/\//.test(hostPort)) return hostPort.replace(/\/$/, '');
   const m = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(hostPort);
   if (m === null || Number(m[2]) > 65535) throw new UsageError(`${flag}: '${hostPort}' is not HOST:PORT`);
-  return `ws://${m[1]}:${m[2]}`;
+  return `${scheme}://${m[1]}:${m[2]}`;
 }
 
 export function hostPort(text: string, flag: string): { host: string; port: number } {

@@ -1,10 +1,11 @@
 // The --help texts of `edgeraft kv` and of each of its actions (cli-kv.ts).
 
 const connection = `connection: --peers HOST:PORT,... (or EDGERAFT_PEERS) and --token T (or EDGERAFT_TOKEN) or
-            --secret-file FILE; --timeout 10s; --json for machine-readable output`;
+            --secret-file FILE; --timeout 10s; --json for machine-readable output; a TLS cluster:
+            --ca FILE (or EDGERAFT_CA), the CA to trust for wss:// (bare HOST:PORT then means wss://)`;
 
 export const kvHelp = {
-  main: `usage: edgeraft kv <action> ... --peers HOST:PORT,... [--token T | --secret-file FILE] [--timeout 10s] [--json]
+  main: `usage: edgeraft kv <action> ... --peers HOST:PORT,... [--token T | --secret-file FILE] [--ca FILE] [--timeout 10s] [--json]
 
 actions (edgeraft kv <action> --help for each):
   put KEY VALUE [--lease ID]            write a key (attached to a lease: it goes when the lease does)
@@ -109,7 +110,7 @@ ${connection}
 
 ${connection}
 `,
-  lock: `usage: edgeraft kv lock NAME [--ttl MS] [-- COMMAND [ARGS...]]
+  lock: `usage: edgeraft kv lock NAME [--ttl MS] [--prefix P] [-- COMMAND [ARGS...]]
 
 Takes the lock NAME (waiting for earlier holders), on a lease of --ttl MS (default 10000) kept
 alive meanwhile. With a COMMAND it runs it while holding the lock, with the lock's fencing token
@@ -117,15 +118,18 @@ in EDGERAFT_FENCING_TOKEN (and its key in EDGERAFT_LOCK_KEY), releases the lock 
 and exits with its exit code. Without, it prints the fencing token and holds the lock until
 Ctrl-C. If this process dies, the lock is released when its lease expires. If the lease is
 lost meanwhile, the command gets SIGTERM and the exit code is 1. Ctrl-C while waiting: 130.
+Its key lives under --prefix P NAME/ (default edgeraft/lock/NAME/): a token scoped to
+tenants/acme/ takes locks with --prefix tenants/acme/lock/.
 
 ${connection}
 `,
-  elect: `usage: edgeraft kv elect NAME VALUE [--ttl MS] | edgeraft kv elect NAME --observe
+  elect: `usage: edgeraft kv elect NAME VALUE [--ttl MS] [--prefix P] | edgeraft kv elect NAME --observe [--prefix P]
 
 Runs for leader of NAME with VALUE, on a lease of --ttl MS (default 10000); prints once it
 leads (with its fencing token, which grows with every new leader) and holds the leadership until
 Ctrl-C (then resigns). Exit 1 if the lease is lost while leading. --observe prints the leader,
-then every change of leader, until Ctrl-C.
+then every change of leader, until Ctrl-C. Keys live under --prefix P NAME/ (default
+edgeraft/election/NAME/): a token scoped to tenants/acme/ uses --prefix tenants/acme/election/.
 
 ${connection}
 `,

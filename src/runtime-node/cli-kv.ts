@@ -20,9 +20,9 @@ import { kvHelp } from './cli-kv-help.ts';
 type Values = Record<string, string | boolean | undefined>;
 export type ConnectFn = (values: Values, role?: TokenRole) => Promise<KvClient>;
 
-const common = ['peers', 'token', 'secret-file', 'timeout', 'json', 'help'];
+const common = ['peers', 'token', 'secret-file', 'timeout', 'ca', 'json', 'help'];
 const flags: Flags = {
-  peers: { type: 'string' }, token: { type: 'string' }, 'secret-file': { type: 'string' }, timeout: { type: 'string' },
+  peers: { type: 'string' }, token: { type: 'string' }, 'secret-file': { type: 'string' }, timeout: { type: 'string' }, ca: { type: 'string' },
   json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
   consistency: { type: 'string' }, prefix: { type: 'string' }, start: { type: 'string' }, end: { type: 'string' }, limit: { type: 'string' },
   absent: { type: 'boolean' }, lease: { type: 'string' }, from: { type: 'string' }, prev: { type: 'boolean' }, progress: { type: 'boolean' },
@@ -33,7 +33,7 @@ const flags: Flags = {
 const actionFlags: Readonly<Record<string, readonly string[]>> = {
   put: ['lease'], get: ['consistency'], del: ['prefix', 'start', 'end'], cas: ['absent'],
   scan: ['consistency', 'prefix', 'start', 'end', 'limit'], range: ['consistency', 'prefix', 'start', 'end', 'limit'],
-  txn: [], watch: ['prefix', 'start', 'end', 'from', 'prev', 'progress'], lease: ['once'], lock: ['ttl'], elect: ['ttl', 'observe'],
+  txn: [], watch: ['prefix', 'start', 'end', 'from', 'prev', 'progress'], lease: ['once'], lock: ['ttl', 'prefix'], elect: ['ttl', 'observe', 'prefix'],
   compact: [],
 };
 
@@ -358,12 +358,18 @@ function lost(lease: Lease): Promise<ClientError> {
 
 // ---- lock and elect --------------------------------------------------------------------------
 
+/** --prefix P: the recipe's keys live under P NAME/ (a token scoped to some prefix needs one inside it). */
+function recipePrefix(values: Values): { prefix?: string } {
+  const prefix = opt(values, 'prefix');
+  return prefix !== undefined ? { prefix } : {};
+}
+
 function ttlOf(values: Values): number {
   return integer(opt(values, 'ttl'), 'ttl', 10_000, 1);
 }
 
 async function lockAction(args: readonly string[], command: readonly string[] | null, values: Values, connect: ConnectFn): Promise<number> {
-  need(args, 1, 'lock NAME [--ttl MS] [-- COMMAND [ARGS...]]');
+  need(args, 1, 'lock NAME [--ttl MS] [--prefix P] [-- COMMAND [ARGS...]]');
   if (command !== null && command.length === 0) throw new UsageError('kv lock NAME --: the command after -- is missing');
   const name = args[0]!;
   const ttlMs = ttlOf(values);
@@ -374,7 +380,7 @@ async function lockAction(args: readonly string[], command: readonly string[] | 
     return await withClient(values, connect, async (kv) => {
       let lock;
       try {
-        lock = await kv.lock(name, { ttlMs, signal: abort.signal });
+        lock = await kv.lock(name, { ttlMs, signal: abort.signal, ...recipePrefix(values) });
       } catch (err) {
         if (err instanceof ClientError && err.code === 'ERR_ABORTED') return 130;
         throw err;
@@ -435,7 +441,7 @@ function signalNumber(s: NodeJS.Signals): number {
 
 async function electAction(args: readonly string[], values: Values, connect: ConnectFn): Promise<number> {
   const observe = values.observe === true;
-  need(args, observe ? 1 : 2, observe ? 'elect NAME --observe' : 'elect NAME VALUE [--ttl MS]');
+  need(args, observe ? 1 : 2, observe ? 'elect NAME --observe [--prefix P]' : 'elect NAME VALUE [--ttl MS] [--prefix P]');
   const [name, value] = args as [string, string | undefined];
   const ttlMs = ttlOf(values);
   const abort = new AbortController();
@@ -443,7 +449,7 @@ async function electAction(args: readonly string[], values: Values, connect: Con
   void sig.done.then(() => abort.abort(new ClientError('ERR_ABORTED', 'interrupted')));
   try {
     return await withClient(values, connect, async (kv) => {
-      const election = kv.election(name, { ttlMs });
+      const election = kv.election(name, { ttlMs, ...recipePrefix(values) });
       if (observe) {
         for await (const l of election.observe({ signal: abort.signal })) {
           const j = l === null ? { leader: null } : { leader: valueText(l.value), key: keyText(l.key), fencingToken: l.createRevision, revision: l.revision };

@@ -4,11 +4,13 @@
 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mintToken } from '../transport/token.ts';
 import { integer, opt, parse, UsageError } from './cli-args.ts';
-import { ensureSecretFile, LocalCluster, portFree, type ExitInfo, type LineSource } from './local-cluster.ts';
+import { devHostsDefault, writeDevCertificates } from './cli-cert.ts';
+import { ensureSecretFile, LocalCluster, portFree, type ExitInfo, type LineSource, type LocalTls } from './local-cluster.ts';
 import { serveStatic } from './static.ts';
 
 const cluster = 'edgeraft';
@@ -25,7 +27,7 @@ const warnKeysMax = 256;
 /** Browsers cannot send this header cross-origin without a preflight we never answer. */
 const controlHeader = 'x-edgeraft-control';
 
-export const startHelp = `usage: edgeraft start [--dir .edgeraft] [--port 7000] [--peers 3]
+export const startHelp = `usage: edgeraft start [--dir .edgeraft] [--port 7000] [--peers 3] [--tls]
 
 Runs a local cluster on 127.0.0.1 as child processes (members n1..nN on ports PORT+1..PORT+N)
 and serves a web page at http://127.0.0.1:PORT/ to watch it, use it and break it. Data, the
@@ -35,6 +37,9 @@ Ctrl-C stops everything.
   --dir DIR     data directory (default .edgeraft)
   --port N      port of the web page; members take the next N ports (default 7000)
   --peers N     number of members, 1..${peersMax} (default 3; fixed once the directory exists)
+  --tls         members serve wss:// and https://, and the page https://, with a throwaway CA
+                and certificate written to DIR/tls (\`edgeraft cert --dev\`); it prints how to
+                trust that CA. Fixed once the directory exists (members' addresses are wss://).
 `;
 
 /** What a directory was created with: the members' addresses are part of the cluster's state. */
@@ -42,24 +47,27 @@ interface Layout {
   readonly format: 1;
   readonly port: number;
   readonly peers: number;
+  /** Created with --tls (absent in directories from before TLS: false). */
+  readonly tls?: boolean;
 }
 
 export async function runStart(argv: readonly string[]): Promise<number> {
   const { values } = parse(argv, {
-    dir: { type: 'string' }, port: { type: 'string' }, peers: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    dir: { type: 'string' }, port: { type: 'string' }, peers: { type: 'string' }, tls: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
   });
   if (values.help === true) {
     process.stdout.write(startHelp);
     return 0;
   }
   const dir = resolve(opt(values, 'dir') ?? '.edgeraft');
-  const { layout, fresh } = readLayout(dir, opt(values, 'port'), opt(values, 'peers'));
+  const { layout, fresh } = readLayout(dir, opt(values, 'port'), opt(values, 'peers'), values.tls === true);
   const webRoot = findWebRoot();
   if (webRoot === null) throw new Error('the demo page is not built (no dist/demo/index.html): run `node build.mjs` first (npm start does)');
   const secret = ensureSecret(dir);
+  const tls = layout.tls === true ? ensureCertificates(dir) : null;
   const cli = process.argv[1];
   if (cli === undefined) throw new Error('cannot tell which edgeraft CLI file is running (process.argv[1] is empty)');
-  const supervisor = new Supervisor(dir, layout, secret, webRoot, fresh, cli);
+  const supervisor = new Supervisor(dir, layout, secret, webRoot, fresh, cli, tls);
   await supervisor.listen();
   try {
     for (let i = 1; i <= layout.peers; i++) {
@@ -79,7 +87,8 @@ export async function runStart(argv: readonly string[]): Promise<number> {
     const c = supervisor.cluster;
     process.stdout.write(`  ${id}  ${c.url(id)}  pid ${c.pid(id) ?? '-'}  log ${shown(c.logPath(id))}\n`);
   }
-  process.stdout.write(`web page: http://127.0.0.1:${layout.port}/   (Ctrl-C stops everything)\n`);
+  process.stdout.write(`web page: ${tls !== null ? 'https' : 'http'}://127.0.0.1:${layout.port}/   (Ctrl-C stops everything)\n`);
+  if (tls !== null) process.stdout.write(trustHint(tls, layout, dir));
   await signalled;
   process.stdout.write('stopping the cluster…\n');
   await supervisor.shutdown();
@@ -87,11 +96,11 @@ export async function runStart(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
-function readLayout(dir: string, portText: string | undefined, peersText: string | undefined): { layout: Layout; fresh: boolean } {
+function readLayout(dir: string, portText: string | undefined, peersText: string | undefined, tls: boolean): { layout: Layout; fresh: boolean } {
   const path = join(dir, 'layout.json');
   if (!existsSync(path)) {
     const peers = integer(peersText, 'peers', 3, 1, peersMax);
-    return { layout: { format: 1, port: integer(portText, 'port', 7000, 1, 65535 - peers), peers }, fresh: true };
+    return { layout: { format: 1, port: integer(portText, 'port', 7000, 1, 65535 - peers), peers, ...(tls ? { tls } : {}) }, fresh: true };
   }
   let stored: Layout;
   try {
@@ -105,7 +114,29 @@ function readLayout(dir: string, portText: string | undefined, peersText: string
       throw new UsageError(`--${flag} ${text} differs from the ${was} that ${dir} was created with (members' addresses are part of the cluster): use --${flag} ${was}, or a new --dir`);
     }
   }
+  if (tls && stored.tls !== true) {
+    throw new UsageError(`${dir} was created without --tls (its members' addresses are ws://, kept in the cluster's log): use a new --dir for a TLS cluster`);
+  }
   return { layout: stored, fresh: false };
+}
+
+/** DIR/tls: the dev CA and certificate, written on the first --tls run and reused after. */
+function ensureCertificates(dir: string): LocalTls {
+  const tlsDir = join(dir, 'tls');
+  const files = { certFile: join(tlsDir, 'cert.pem'), keyFile: join(tlsDir, 'key.pem'), caFile: join(tlsDir, 'ca.pem') };
+  if (Object.values(files).every((f) => existsSync(f))) return files;
+  const made = writeDevCertificates(tlsDir, { hosts: devHostsDefault, days: 825, force: true });
+  return { certFile: made.certFile, keyFile: made.keyFile, caFile: made.caFile };
+}
+
+/** How to trust the throwaway CA: the browser (for the page and its wss://) and the CLI. */
+function trustHint(tls: LocalTls, layout: Layout, dir: string): string {
+  return `TLS: certificates from a throwaway CA, ${shown(tls.caFile)}. Browsers do not trust it: import it as an
+  authority (Chrome: Settings > Privacy and security > Security > Manage certificates; Firefox:
+  Settings > Privacy & Security > Certificates > View Certificates > Authorities > Import), or
+  open the page and each member (https://127.0.0.1:${layout.port + 1}/healthz ...) once and accept the
+  warning. The CLI: edgeraft status --peers 127.0.0.1:${layout.port + 1} --ca ${shown(tls.caFile)} --secret-file ${shown(join(dir, 'secret'))}
+`;
 }
 
 /** dist/demo beside the bundled CLI (dist/node/cli.js), or from the source tree under tsx. */
@@ -159,7 +190,7 @@ class Supervisor {
   readonly #layout: Layout;
   readonly #secret: string;
   readonly #webRoot: string;
-  readonly #server: Server;
+  readonly #server: Server | HttpsServer;
   readonly #warned = new Map<string, number>();
   /** Why we signalled a member; absent while its exit would be a surprise. */
   readonly #expectExit = new Map<string, string>();
@@ -171,7 +202,7 @@ class Supervisor {
   readonly portHint: string;
   #shuttingDown = false;
 
-  constructor(dir: string, layout: Layout, secret: string, webRoot: string, fresh: boolean, cli: string) {
+  constructor(dir: string, layout: Layout, secret: string, webRoot: string, fresh: boolean, cli: string, tls: LocalTls | null) {
     this.#layout = layout;
     this.portHint = fresh ? 'pick another --port'
       : `stop what uses it (the cluster in ${shown(dir)} was created with --port ${layout.port}, so it needs ports ${layout.port}..${layout.port + layout.peers})`;
@@ -182,13 +213,17 @@ class Supervisor {
     // "exit now") with --exit-with-parent (their stdin closes if this process dies, even by SIGKILL).
     this.cluster = new LocalCluster({
       size: layout.peers, dir, ports: Array.from({ length: layout.peers }, (_, i) => layout.port + i + 1), cli, nodeArgs: nodeFlags(),
-      args: ['--faults'], limits: { stopGraceMs },
+      args: ['--faults'], limits: { stopGraceMs }, ...(tls !== null ? { tls } : {}),
       onLine: (id, line, source) => this.#onLine(id, line, source), onExit: (id, exit) => this.#exited(id, exit),
     });
     this.ids = this.cluster.ids;
-    this.#server = createServer((req, res) => void this.#onHttp(req, res).catch((err: Error) => {
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => void this.#onHttp(req, res).catch((err: Error) => {
       if (!res.headersSent) json(res, 500, { error: err.message });
-    }));
+    });
+    // A page served over https:// may open only wss:// (browsers block mixed content).
+    this.#server = tls !== null
+      ? createHttpsServer({ cert: readFileSync(tls.certFile, 'utf8'), key: readFileSync(tls.keyFile, 'utf8') }, onRequest)
+      : createServer(onRequest);
   }
 
   listen(): Promise<void> {

@@ -2,11 +2,12 @@
 // has --help; a wrong flag or argument is a usage error (exit 2) that names it; an operational
 // failure (no quorum, timeout) exits 1.
 
-import { readFileSync, statSync } from 'node:fs';
 import { ClientError } from '../client/errors.ts';
 import type { KvClient } from '../client/kv.ts';
 import { connect } from '../client/node.ts';
-import { mintToken, tokenRoles, type TokenRole } from '../transport/token.ts';
+import { mintToken, tokenAlgs, type TokenAlg, type TokenRole } from '../transport/token.ts';
+import { readSecret, tokenCommand } from './cli-token.ts';
+import { readSecretFile, tokenAlgsFlag } from './token-files.ts';
 import { duration, hostPort, integer, onOff, opt, parse, peerMap, peerUrls, required, UsageError } from './cli-args.ts';
 import { logLevels } from './logger.ts';
 import { Peer } from './peer.ts';
@@ -15,7 +16,10 @@ import { learnerWindowMax, PeerOptionError } from './peer-options.ts';
 import { defaults as raftDefaults } from '../core/config.ts';
 import { runStart } from './cli-start.ts';
 import { kvCommand } from './cli-kv.ts';
+import { backupCommand, restoreCommand } from './cli-backup.ts';
 import type { LogLevel } from '../transport/transport.ts';
+import { certCommand } from './cli-cert.ts';
+import { caFileOf, readCaFile, schemeOf, tlsClientHelp, tlsFlags } from './cli-tls.ts';
 
 const help = {
   main: `edgeraft — consensus for the edge
@@ -25,11 +29,14 @@ usage: edgeraft <command> [options]     (edgeraft <command> --help for each)
 commands:
   start            run a local 3-peer cluster and its web page (what \`npm start\` runs)
   peer             run one peer in the foreground
-  token            print a signed token for clients, readers, learners or admins
+  cert --dev       write a throwaway CA and a certificate for trying TLS on one machine
+  token            print a JWT for clients, readers, learners or admins; keygen; revoke
   status           show each member's role, term, commit and applied index, and lag
   kv               keys, ranges, transactions, watches, leases, locks, elections
   members          list | add | promote | remove members
   transfer-leader  move leadership to another voter
+  backup           stream a consistent snapshot of a running cluster into a file
+  restore          seed a member of a new cluster from a backup file
 
 exit codes: 0 success, 1 operational failure (no quorum, timeout), 2 usage error
 `,
@@ -44,7 +51,8 @@ bootstraps the cluster from --peers (which must include this peer); later starts
   --listen HOST:PORT   where peers, clients and browsers connect (also serves /metrics)
   --peers LIST         every voting member at bootstrap: ID=HOST:PORT,...
   --data DIR           data directory (write-ahead log, snapshots, lock)
-  --secret-file FILE   the cluster secret (at least 16 characters; keep it mode 0600)
+  --secret-file FILE   the cluster secret (at least 16 characters; keep it mode 0600); during a
+                       rotation up to 4, one per line (see Tokens below)
   --insecure           no secret, no authentication: loopback addresses only
   --cluster NAME       cluster id (default edgeraft); tokens name it
   --join               start as a new member of an existing cluster (add it with
@@ -77,16 +85,35 @@ bootstraps the cluster from --peers (which must include this peer); later starts
                        traffic with given members, hold back given message types
   --exit-with-parent   stop gracefully when stdin closes (used by \`edgeraft start\`)
 
-${peerKvHelp}`,
-  token: `usage: edgeraft token --secret-file FILE --role client|reader|learner|admin [--ttl 1h] [--sub NAME] [--cluster NAME]
+TLS (docs/operations.md "TLS"):
+  --tls-cert FILE      PEM certificate (then any intermediates): the port serves wss:// and
+                       https:// (peers, clients, browser tabs, /metrics), and peers are dialed over
+                       wss:// (--peers ID=HOST:PORT then means wss://)
+  --tls-key FILE       its PEM private key (unencrypted; keep it mode 0600)
+  --tls-ca FILE        PEM CA certificate(s) that other peers' certificates must be signed by
+                       (default: the system's CA store)
+  --peer-mtls          also require a client certificate signed by that CA from every peer that
+                       connects (clients and browsers need none)
+  SIGHUP reloads the three files: new connections get the new certificate, open ones stay; a
+  file that fails a check is logged and the previous certificate kept. A missing, unreadable,
+  expired or not-yet-valid certificate, or a key that does not match it, stops the start (exit 2).
 
-Prints a signed token. client: reads and writes; reader: reads only; learner: a browser
-follower-reader; admin: a client that may also change membership and move leadership.
-`,
-  status: `usage: edgeraft status --peers HOST:PORT,... [--token T | --secret-file FILE] [--json]
+Tokens (docs/operations.md "Tokens: JWTs, keys and rotation"):
+  A --secret-file of several secrets: this peer proves with the first (and signs HS256 tokens
+  with it) and accepts all of them from others (a rotation's overlap).
+  --token-public-key FILE  a public key that verifies EdDSA or ES256 tokens minted by an app
+                       backend: PEM (SPKI) or a JWK (repeatable)
+  --token-jwks FILE    a JWKS of such public keys, picked by the token's kid (repeatable)
+  --token-algs LIST    algorithms tokens may be signed with (default EdDSA,ES256,HS256; HS256 is
+                       verified with the cluster secrets: leave it out so only app keys mint)
+  SIGHUP also reads --secret-file and the key files again; a file that fails is logged, naming
+  it, and the previous keys kept. A bad key file at start stops it (exit 2).
+
+${peerKvHelp}`,
+  status: `usage: edgeraft status --peers HOST:PORT,... [--token T | --secret-file FILE] [--ca FILE] [--json]
 
 Asks each member for its view: role, term, commit and applied index, log size, lag.
-`,
+${tlsClientHelp}`,
   members: `usage: edgeraft members <list | add ID HOST:PORT [--learner] | promote ID | remove ID>
                        --peers HOST:PORT,... (--token ADMIN_TOKEN | --secret-file FILE)
 
@@ -94,31 +121,17 @@ Adds a member (as a learner with --learner, the safe way: promote it once it cau
 promotes a caught-up learner to voter, or removes a member. Start a new member with
 \`edgeraft peer --join\` after adding it. A removed member stops by itself once it applies its
 removal or a remaining member tells it (when it next contacts one).
-`,
+${tlsClientHelp}`,
   transfer: `usage: edgeraft transfer-leader ID --peers HOST:PORT,... (--token ADMIN_TOKEN | --secret-file FILE)
-`,
+${tlsClientHelp}`,
 };
 
 const learnerWindowDefault = raftDefaults.learnerInflightBytesMax;
 
 const clientFlags = {
-  peers: { type: 'string' }, token: { type: 'string' }, 'secret-file': { type: 'string' }, timeout: { type: 'string' },
+  peers: { type: 'string' }, token: { type: 'string' }, 'secret-file': { type: 'string' }, timeout: { type: 'string' }, ca: { type: 'string' },
   json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
 } as const;
-
-export function readSecret(path: string): string {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new UsageError(`cannot read --secret-file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  const secret = text.trim();
-  if (secret.length < 16) throw new UsageError(`--secret-file ${path} holds ${secret.length} characters; a secret needs at least 16`);
-  const mode = statSync(path).mode & 0o077;
-  if (mode !== 0) process.stderr.write(`edgeraft: warning: ${path} is readable by group or others (chmod 600 it)\n`);
-  return secret;
-}
 
 async function peerCommand(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
@@ -129,6 +142,10 @@ async function peerCommand(argv: string[]): Promise<number> {
     'learner-inflight-bytes': { type: 'string' }, sync: { type: 'string' }, 'log-level': { type: 'string' }, faults: { type: 'boolean' }, 'web-root': { type: 'string' },
     'exit-with-parent': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     ...peerKvFlags,
+    // Tokens: JWT verification keys (token-files.ts)
+    'token-public-key': { type: 'string', multiple: true }, 'token-jwks': { type: 'string', multiple: true }, 'token-algs': { type: 'string' },
+    // TLS (tls.ts)
+    'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, 'tls-ca': { type: 'string' }, 'peer-mtls': { type: 'boolean' },
   });
   if (values.help === true) return print(help.peer);
   const kvLimits = peerKvLimits(values);
@@ -143,11 +160,12 @@ async function peerCommand(argv: string[]): Promise<number> {
   if (mode !== 'raft' && mode !== 'parallel') throw new UsageError(`--mode must be raft or parallel (got '${mode}')`);
   const sync = opt(values, 'sync') ?? 'fdatasync';
   if (sync !== 'fdatasync' && sync !== 'none') throw new UsageError(`--sync must be fdatasync or none (got '${sync}')`);
+  const tls = tlsFlags(values);
   let peer: Peer;
   try {
     peer = await Peer.start({
-      id: required(values, 'id'), host: listen.host, port: listen.port, peers: peerMap(required(values, 'peers')),
-      dataDir: required(values, 'data'), secret: secretFile !== undefined ? readSecret(secretFile) : null, insecure,
+      id: required(values, 'id'), host: listen.host, port: listen.port, peers: peerMap(required(values, 'peers'), tls.tls !== null ? 'wss' : 'ws'),
+      dataDir: required(values, 'data'), ...tokenFlags(values, secretFile), insecure,
       cluster: opt(values, 'cluster') ?? 'edgeraft', join: values.join === true, mode,
       tickMs: integer(opt(values, 'tick-ms'), 'tick-ms', 50, 1, 10_000),
       connectionsPerPeer: integer(opt(values, 'connections'), 'connections', 1, 1, 16),
@@ -160,7 +178,7 @@ async function peerCommand(argv: string[]): Promise<number> {
         relayObservers: onOff(opt(values, 'relay-learners'), 'relay-learners', true),
         readRoundsInFlightMax: integer(opt(values, 'read-rounds'), 'read-rounds', 1, 1, 64),
       },
-      sync, logLevel, faults: values.faults === true, webRoot: opt(values, 'web-root') ?? null, ...kvLimits,
+      sync, logLevel, faults: values.faults === true, webRoot: opt(values, 'web-root') ?? null, ...kvLimits, ...tls,
     });
   } catch (err) {
     if (err instanceof UsageError) throw err;
@@ -175,6 +193,10 @@ async function peerCommand(argv: string[]): Promise<number> {
   };
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGHUP', () => {
+    peer.log('info', 'SIGHUP: reloading');
+    void peer.reload();
+  });
   if (values['exit-with-parent'] === true) {
     // A supervisor (edgeraft start) holds our stdin open; when it dies the pipe closes.
     process.stdin.on('end', () => onSignal('parent gone'));
@@ -189,34 +211,37 @@ async function peerCommand(argv: string[]): Promise<number> {
   return why.startsWith('removed') ? 0 : 1;
 }
 
-async function tokenCommand(argv: string[]): Promise<number> {
-  const { values } = parse(argv, {
-    'secret-file': { type: 'string' }, role: { type: 'string' }, ttl: { type: 'string' }, sub: { type: 'string' },
-    cluster: { type: 'string' }, help: { type: 'boolean', short: 'h' },
-  });
-  if (values.help === true) return print(help.token);
-  const role = required(values, 'role') as TokenRole;
-  if (!tokenRoles.includes(role)) throw new UsageError(`--role must be one of ${tokenRoles.join(', ')} (got '${role}')`);
-  const ttlMs = duration(opt(values, 'ttl') ?? '1h', 'ttl');
-  const secret = readSecret(required(values, 'secret-file'));
-  const token = await mintToken(secret, {
-    role, sub: opt(values, 'sub') ?? role, cluster: opt(values, 'cluster') ?? 'edgeraft', expMs: Date.now() + ttlMs,
-  });
-  process.stdout.write(`${token}\n`);
-  return 0;
+/** --secret-file (all its secrets: a rotation), --token-public-key, --token-jwks and --token-algs. */
+function tokenFlags(values: Record<string, string | boolean | undefined>, secretFile: string | undefined): {
+  secret: string[] | null; secretFile: string | null; tokenPublicKeyFiles: string[]; tokenJwksFiles: string[]; tokenAlgs: TokenAlg[];
+} {
+  const files = (flag: string) => (values[flag] as unknown as string[] | undefined) ?? [];
+  const algs = opt(values, 'token-algs');
+  let secret: string[] | null = null;
+  if (secretFile !== undefined) {
+    const read = readSecretFile(secretFile);
+    if (read.warning !== null) process.stderr.write(`edgeraft: warning: ${read.warning}\n`);
+    secret = read.secrets;
+  }
+  return {
+    secret, secretFile: secretFile ?? null, tokenPublicKeyFiles: files('token-public-key'), tokenJwksFiles: files('token-jwks'),
+    tokenAlgs: algs !== undefined ? tokenAlgsFlag(algs) : [...tokenAlgs],
+  };
 }
 
 async function client(values: Record<string, string | boolean | undefined>, role: TokenRole = 'admin'): Promise<KvClient> {
   const peersText = (values.peers as string | undefined) ?? process.env.EDGERAFT_PEERS;
   if (peersText === undefined) throw new UsageError('--peers is required (or set EDGERAFT_PEERS)');
-  const peers = peerUrls(peersText);
+  const caFile = caFileOf(values);
+  const ca = caFile !== undefined ? readCaFile(caFile) : undefined;
+  const peers = peerUrls(peersText, schemeOf(values));
   let token = (values.token as string | undefined) ?? process.env.EDGERAFT_TOKEN;
   const secretFile = opt(values, 'secret-file') as string | undefined;
   if (token === undefined && secretFile !== undefined) {
     token = await mintToken(readSecret(secretFile), { role, sub: 'cli', cluster: process.env.EDGERAFT_CLUSTER ?? 'edgeraft', expMs: Date.now() + 600_000 });
   }
   const timeoutMs = duration(opt(values, 'timeout') ?? '10s', 'timeout');
-  return connect({ peers, timeoutMs, ...(token !== undefined ? { token } : {}) });
+  return connect({ peers, timeoutMs, ...(token !== undefined ? { token } : {}), ...(ca !== undefined ? { ca } : {}) });
 }
 
 function out(values: Record<string, string | boolean | undefined>, value: unknown, text: string): void {
@@ -228,7 +253,7 @@ async function statusCommand(argv: string[]): Promise<number> {
   if (values.help === true) return print(help.status);
   const kv = await client(values, 'reader');
   try {
-    const urls = peerUrls(((values.peers as string | undefined) ?? process.env.EDGERAFT_PEERS)!);
+    const urls = peerUrls(((values.peers as string | undefined) ?? process.env.EDGERAFT_PEERS)!, schemeOf(values));
     const rows: Record<string, unknown>[] = [];
     for (const url of urls) {
       try {
@@ -269,7 +294,7 @@ async function membersCommand(argv: string[]): Promise<number> {
       case 'list': r = await kv.members('list'); break;
       case 'add': {
         if (id === undefined || addr === undefined) throw new UsageError('usage: edgeraft members add ID HOST:PORT [--learner]');
-        r = await kv.members(values.learner === true ? 'addLearner' : 'addVoter', id, peerUrls(addr)[0]);
+        r = await kv.members(values.learner === true ? 'addLearner' : 'addVoter', id, peerUrls(addr, schemeOf(values))[0]);
         break;
       }
       case 'promote': if (id === undefined) throw new UsageError('usage: edgeraft members promote ID'); r = await kv.members('promote', id); break;
@@ -313,11 +338,14 @@ export async function main(argv: readonly string[]): Promise<number> {
       case undefined: case 'help': case '-h': case '--help': return print(help.main);
       case 'start': return await runStart(rest);
       case 'peer': return await peerCommand(rest);
-      case 'token': return await tokenCommand(rest);
+      case 'cert': return await certCommand(rest);
+      case 'token': return await tokenCommand(rest, client);
       case 'status': return await statusCommand(rest);
       case 'kv': return await kvCommand(rest, client);
       case 'members': return await membersCommand(rest);
       case 'transfer-leader': return await transferCommand(rest);
+      case 'backup': return await backupCommand(rest, client);
+      case 'restore': return await restoreCommand(rest);
       default: throw new UsageError(`unknown command '${command}'`);
     }
   } catch (err) {
@@ -327,7 +355,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     if (err instanceof ClientError) {
       process.stderr.write(`edgeraft ${command}: ${err.code}: ${err.message}\n`);
-      return err.code === 'ERR_FORBIDDEN' || err.code === 'ERR_BAD_REQUEST' || err.code === 'ERR_OPTIONS' ? 2 : 1;
+      // 2: the request or its credentials are wrong, and no retry will mend them.
+      return ['ERR_FORBIDDEN', 'ERR_WRONG_CLUSTER', 'ERR_BAD_REQUEST', 'ERR_OPTIONS'].includes(err.code) ? 2 : 1;
     }
     process.stderr.write(`edgeraft ${command}: ${(err as Error).message}\n`);
     return 1;

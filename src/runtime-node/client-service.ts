@@ -3,25 +3,33 @@
 // for, lease keep-alives are answered by the leader from memory, watches stream this member's
 // events to the connection that asked until it cancels or goes, and admin requests change
 // membership or move leadership. Every answer goes back to the connection it came from; nothing a
-// client sends is trusted before decodeRequest() passes it and the checks here.
+// client sends is trusted before decodeRequest() passes it and the checks here (authorize.ts: the
+// token's role, key scopes, lease ownership and revocation).
 
 import { CodedError } from '../core/coded-error.ts';
 import { RaftError } from '../core/errors.ts';
 import { encodeCommand, type KvCommand, type SessionRef, type TxnOp } from '../core/kv/command.ts';
-import { isReserved, userKey, type ByteKey } from '../core/kv/keys.ts';
+import { isReserved, type ByteKey } from '../core/kv/keys.ts';
 import { LeaseError, type LeaseKeeper } from '../core/kv/lease-keeper.ts';
 import type { KvErrorCode, KvResult, RevisionEvents } from '../core/kv/machine.ts';
 import { WatchError, type WatchHub, type WatchSink } from '../core/kv/watch-hub.ts';
 import type { ConfChange } from '../core/types.ts';
 import {
-  allowed, decodeRequest, encodeResponse, protocolDefaults, ProtocolError, type Consistency, type ErrorCode, type ErrorReply, type MembersAction,
+  decodeRequest, encodeResponse, protocolDefaults, ProtocolError, type Consistency, type ErrorCode, type ErrorReply, type MembersAction,
   type ReadPath, type Reply, type Request,
 } from '../client/protocol.ts';
 import type { RaftDriver } from '../core/driver.ts';
 import type { KvMachine } from '../core/kv/machine.ts';
-import type { Logger, PeerRole } from '../transport/transport.ts';
+import type { Logger } from '../transport/transport.ts';
+import { authorize, checkLeaseOwner, checkToken, ForbiddenError, type AuthContext } from './authorize.ts';
+import type { ClientAuth } from './client-auth.ts';
+import { showKey } from './scopes.ts';
 import { memberKeyPrefix } from './member-keys.ts';
+import { BackupError, BackupService, type BackupSource } from './backup-service.ts';
 import type { PeerMetrics } from './peer-metrics.ts';
+
+/** Requests answered from this member's state, checked again for revocation once it is read. */
+const readOps: ReadonlySet<Request['op']> = new Set(['get', 'scan', 'range', 'leaseInfo']);
 
 /** A learner this many entries behind the leader's commit index may not be promoted yet. */
 export const promoteLagMax = 1000;
@@ -55,12 +63,6 @@ function writeReply(result: KvResult): Reply {
     case 'cas': return { kind: 'write', index: r.index, flag: r.swapped };
     default: return unexpected(r);
   }
-}
-
-/** A key as an error message shows it. */
-function showKey(k: ByteKey): string {
-  const u = userKey(k);
-  return typeof u === 'string' ? JSON.stringify(u.length > 60 ? `${u.slice(0, 60)}…` : u) : `<${u.byteLength} bytes>`;
 }
 
 function refuseReserved(k: ByteKey, what: string): void {
@@ -115,6 +117,14 @@ export interface ServiceLimits {
   /** Leases at once (granted plus grants in flight here). */
   readonly leasesMax: number;
   readonly watchersPerConnectionMax: number;
+  /** The longest token lifetime (expiry less issue time) accepted; revocations by subject last this long. */
+  readonly tokenTtlMaxMs: number;
+  /**
+   * Whether token lifetimes are checked against tokenTtlMaxMs: not on an insecure member, which
+   * verifies no token (anyone may state any claims there; the SDK's own token never expires).
+   * Absent: checked.
+   */
+  readonly tokenTtlChecked?: boolean;
 }
 
 /**
@@ -129,7 +139,7 @@ export interface ServiceHost {
   readonly startedAt: number;
   readonly log: Logger;
   readonly driver: Pick<RaftDriver<KvResult>, 'leader' | 'role' | 'node' | 'poke' | 'propose' | 'proposeConfChange' | 'read' | 'catchUp'>;
-  readonly machine: Pick<KvMachine, 'get' | 'scan' | 'range' | 'lease' | 'leaseCount' | 'appliedIndex' | 'revision' | 'history' | 'size' | 'sessions'>;
+  readonly machine: Pick<KvMachine, 'get' | 'scan' | 'range' | 'lease' | 'leaseCount' | 'appliedIndex' | 'revision' | 'history' | 'size' | 'sessions' | 'revocation'>;
   readonly metrics: Pick<PeerMetrics, 'clientErrors' | 'clientRequests' | 'watchEventsSent' | 'watchCancelled'>;
   /** This member's watchers (on its own machine: followers and learners serve them too). */
   readonly watches: Pick<WatchHub, 'add' | 'remove' | 'size'>;
@@ -140,6 +150,8 @@ export interface ServiceHost {
   urlOf(id: string | null): string | null;
   /** Sends an answer on the rpc channel; false when it was dropped (gone, or over its queue limit). */
   reply(to: string, payload: Uint8Array): boolean;
+  /** What online backups read (backup-service.ts). */
+  readonly backup: BackupSource;
   readonly faults: {
     readonly enabled: boolean;
     readonly blocked: readonly string[];
@@ -156,9 +168,19 @@ export class ClientService {
   #granting = 0;
   /** The member is stopping: watchers it ends are told so (and counted as such). */
   #stopping = false;
+  readonly #backups: BackupService;
+
+  /** What authorize() reads of this member. */
+  readonly #authContext: AuthContext;
 
   constructor(host: ServiceHost) {
     this.#peer = host;
+    this.#authContext = {
+      leaseOwner: (id) => host.machine.lease(id)?.owner,
+      revocation: (t) => host.machine.revocation(t),
+      tokenTtlMaxMs: host.limits.tokenTtlChecked !== false ? host.limits.tokenTtlMaxMs : null,
+    };
+    this.#backups = new BackupService(host.backup, host.log);
   }
 
   readonly #requestCounters = new Map<string, (by?: number) => void>();
@@ -172,12 +194,13 @@ export class ClientService {
     inc();
   }
 
-  handle(from: string, role: PeerRole, payloads: readonly Uint8Array[]): void {
+  /** Requests from connection `from`, made with `auth` (its token's, or a peer's). */
+  handle(from: string, auth: ClientAuth, payloads: readonly Uint8Array[]): void {
     this.#peer.driver.catchUp();
-    for (const p of payloads) void this.#one(from, role, p);
+    for (const p of payloads) void this.#one(from, auth, p);
   }
 
-  #one(from: string, role: PeerRole, payload: Uint8Array): void {
+  #one(from: string, auth: ClientAuth, payload: Uint8Array): void {
     let req: Request;
     try {
       req = decodeRequest(payload);
@@ -188,11 +211,13 @@ export class ClientService {
       return;
     }
     this.#countRequest(req.op);
-    if (!allowed(role, req.op)) {
-      this.#fail(from, req.id, new ServiceError('ERR_FORBIDDEN', `a ${role} token may not ${req.op === 'register' ? 'write (it is read-only)' : req.op}`));
+    const id = req.id;
+    try {
+      authorize(auth, req, this.#authContext);
+    } catch (err) {
+      this.#fail(from, id, err);
       return;
     }
-    const id = req.id;
     // One promise chain per request (the hot path is one propose or one read, no async layers).
     let served: Promise<Reply>;
     try {
@@ -201,10 +226,18 @@ export class ClientService {
         this.#watch(from, req);
         return;
       }
-      served = this.#serve(req, from);
+      served = this.#serve(req, from, auth);
     } catch (err) {
       this.#fail(from, id, err);
       return;
+    }
+    if (readOps.has(req.op) && auth.sub !== null) {
+      // A read waits until this member applied through its read index: a revocation committed
+      // before the read began has applied here by then, so a follower refuses the token too.
+      served = served.then((reply) => {
+        checkToken(auth, this.#authContext);
+        return reply;
+      });
     }
     served.then((reply) => this.#send(from, { id, ok: true, reply }), (err: unknown) => this.#fail(from, id, err));
   }
@@ -224,7 +257,8 @@ export class ClientService {
   #errorReply(err: unknown): ErrorReply {
     const leaderId = this.#peer.driver.leader;
     const leader = leaderId !== null && leaderId !== this.#peer.id ? { id: leaderId, url: this.#peer.urlOf(leaderId) } : null;
-    if (err instanceof ServiceError) return { code: err.code, message: err.message, leader };
+    if (err instanceof ServiceError || err instanceof ForbiddenError) return { code: err.code, message: err.message, leader };
+    if (err instanceof BackupError) return { code: err.code, message: err.message, leader };
     if (err instanceof LeaseError) return { code: err.code, message: err.message, leader };
     if (err instanceof WatchError) return { code: err.code, message: err.message, leader, ...watchDetail(err) };
     if (err instanceof RaftError) {
@@ -243,7 +277,7 @@ export class ClientService {
     return { code: 'ERR_INTERNAL', message: 'internal error (see the peer log)', leader };
   }
 
-  #serve(req: Exclude<Request, { op: 'watch' }>, from: string): Promise<Reply> {
+  #serve(req: Exclude<Request, { op: 'watch' }>, from: string, auth: ClientAuth): Promise<Reply> {
     switch (req.op) {
       case 'put':
         return this.#write(req.key, req.lease !== 0 ? { op: 'put', key: req.key, value: req.value, lease: req.lease } : { op: 'put', key: req.key, value: req.value }, req.session);
@@ -267,7 +301,8 @@ export class ClientService {
           return { kind: 'scan', index: at.index, path: at.path, pairs };
         });
       case 'range': case 'deleteRange': case 'txn': case 'leaseGrant': case 'leaseRevoke': case 'leaseKeepAlive': case 'leaseInfo': case 'compact':
-        return this.#serveKv(req);
+        return this.#serveKv(req, auth);
+      case 'tokenRevoke': return this.#revokeTokens(req);
       case 'watchCancel': return Promise.resolve({ kind: 'info', info: { watch: req.watch, cancelled: this.#cancelWatch(from, req.watch) } });
       case 'status': return Promise.resolve({ kind: 'info', info: this.status() });
       case 'members': return this.#members(req.action, req.node, req.url).then((info) => ({ kind: 'info', info }));
@@ -277,6 +312,7 @@ export class ClientService {
         this.#peer.faults.delay(req.delays);
         return Promise.resolve({ kind: 'info', info: { blocked: [...req.block], delays: req.delays.map((d) => ({ ...d })) } });
       }
+      case 'backup': return this.#backups.serve(from, req);
       case 'transfer': {
         this.#requireLeader();
         this.#peer.driver.poke((n) => n.transferLeadership(req.to));
@@ -286,7 +322,7 @@ export class ClientService {
   }
 
   /** Ranges, range deletes, transactions, leases and compaction. */
-  #serveKv(req: KvRequest): Promise<Reply> {
+  #serveKv(req: KvRequest, auth: ClientAuth): Promise<Reply> {
     switch (req.op) {
       case 'range': return this.#range(req);
       case 'deleteRange':
@@ -296,7 +332,9 @@ export class ClientService {
         const cmd: KvCommand = { op: 'txn', compare: req.compare, success: checkTxnBranch(req.success, 'success'), failure: checkTxnBranch(req.failure, 'failure') };
         return this.#apply(cmd, req.session, 'txn', (r) => ({ kind: 'txn', index: r.index, succeeded: r.succeeded, results: r.results }));
       }
-      case 'leaseGrant': return this.#grant(req.lease, req.ttlMs, req.session);
+      // A lease granted with a scoped token belongs to its subject (authorize.ts checks every
+      // later use); one granted for the whole keyspace belongs to no tenant.
+      case 'leaseGrant': return this.#grant(req.lease, req.ttlMs, auth.scopes !== null ? auth.sub ?? '' : '', req.session);
       case 'leaseRevoke':
         return this.#apply({ op: 'leaseRevoke', id: req.lease }, req.session, 'leaseRevoke', (r) => ({ kind: 'deleted', index: r.index, deleted: r.deleted }));
       case 'leaseKeepAlive':
@@ -307,12 +345,28 @@ export class ClientService {
         return this.#read(req.consistency).then((at) => {
           const l = this.#peer.machine.lease(id);
           if (l === undefined) throw new ServiceError('ERR_LEASE_NOT_FOUND', `lease ${id} does not exist (never granted, revoked, or expired)`);
+          // Checked again on the state read: a follower may not have had the lease before it.
+          checkLeaseOwner(auth, id, l.owner, 'leaseInfo');
           return { kind: 'leaseInfo', index: this.#servedAt(at.index), lease: l.id, ttlMs: l.ttlMs, remainingMs: roundMs(this.#peer.leases.remainingMs(l.id)), keys: l.keys };
         });
       }
       case 'compact':
         return this.#apply({ op: 'compact', revision: req.revision }, null, 'compact', (r) => ({ kind: 'compact', index: r.index, compactRevision: r.compactRevision }));
     }
+  }
+
+  /**
+   * Revokes through the log. A subject's revocation is kept for the longest token lifetime this
+   * member accepts: by then every token the subject was issued until now has expired. A token id's
+   * is kept until that token's expiry when the caller knows it (never longer than the former).
+   */
+  #revokeTokens(req: Extract<Request, { op: 'tokenRevoke' }>): Promise<Reply> {
+    const revokedAtMs = Date.now();
+    const latestMs = revokedAtMs + this.#peer.limits.tokenTtlMaxMs;
+    const untilMs = req.by === 'jti' && req.expMs !== null ? Math.min(req.expMs, latestMs) : latestMs;
+    return this.#apply({ op: 'tokenRevoke', by: req.by, name: req.name, revokedAtMs, untilMs }, null, 'tokenRevoke', (r) => ({
+      kind: 'info', info: { by: req.by, name: req.name, revokedAtMs, untilMs, index: r.index, revocations: r.revocations },
+    }));
   }
 
   /** Proposes `cmd` and answers from its result, which must be of kind `op` (a refusal is thrown with its code). */
@@ -339,7 +393,7 @@ export class ClientService {
     });
   }
 
-  #grant(lease: number, ttlMs: number, session: SessionRef | null): Promise<Reply> {
+  #grant(lease: number, ttlMs: number, owner: string, session: SessionRef | null): Promise<Reply> {
     const { leaseTtlMinMs: min, leaseTtlMaxMs: max, leasesMax } = this.#peer.limits;
     if (ttlMs < min || ttlMs > max) {
       throw new ServiceError('ERR_BAD_REQUEST', `lease TTL ${ttlMs} ms is out of range: it must be in [${min}, ${max}] ms (the peer's --lease-ttl-min-ms and --lease-ttl-max-ms)`);
@@ -351,7 +405,7 @@ export class ClientService {
     this.#granting++;
     let done: Promise<Reply>;
     try {
-      done = this.#apply({ op: 'leaseGrant', id: lease, ttlMs }, session, 'leaseGrant', (r) => ({ kind: 'lease', index: r.index, lease: r.id, ttlMs: r.ttlMs }));
+      done = this.#apply({ op: 'leaseGrant', id: lease, ttlMs, ...(owner !== '' ? { owner } : {}) }, session, 'leaseGrant', (r) => ({ kind: 'lease', index: r.index, lease: r.id, ttlMs: r.ttlMs }));
     } catch (err) {
       this.#granting--;
       throw err;
@@ -428,6 +482,7 @@ export class ClientService {
 
   /** A connection closed: its watchers end with it. */
   disconnected(from: string): void {
+    this.#backups.disconnected(from);
     const mine = this.#watchers.get(from);
     if (mine === undefined) return;
     this.#watchers.delete(from);
@@ -438,6 +493,7 @@ export class ClientService {
   /** The member is stopping: the watchers it ends from now on are counted (and told) as such. */
   stopping(): void {
     this.#stopping = true;
+    this.#backups.close();
   }
 
   #requireLeader(): void {

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { MemberRun, type ExitInfo, type LineSource } from './local-member.ts';
 import { agreedLeader, describeViews, fetchHealth, freePorts, scrapeMetrics, type MemberHealth } from './local-probe.ts';
+import { parseSecretFile } from '../transport/credentials.ts';
 
 export type { ExitInfo, LineSource } from './local-member.ts';
 export { agreedLeader, freePorts, portFree, type MemberHealth } from './local-probe.ts';
@@ -60,6 +61,11 @@ export interface LocalClusterOptions {
   readonly host?: string | ((id: string) => string);
   /** Flags after the layout's, for every member, then memberArgs(id). */
   readonly args?: readonly string[];
+  /**
+   * Run every member with TLS (--tls-cert, --tls-key, --tls-ca; --peer-mtls when asked): their
+   * addresses become wss:// and https://, and the harness's own requests trust caFile.
+   */
+  readonly tls?: LocalTls;
   readonly memberArgs?: (id: string) => readonly string[];
   /** A member's --peers (default: every bootstrap member at its address; an added member adds itself). */
   readonly peersOf?: (id: string) => string;
@@ -90,6 +96,13 @@ export class MemberStartError extends Error {
     super(`${id} (${addr}) did not start: ${reason}; ${logTail.length === 0 ? 'it wrote nothing'
       : `its last ${logTail.length} lines:\n${logTail.map((l) => `    ${l}`).join('\n')}`}`);
   }
+}
+
+export interface LocalTls {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly caFile: string;
+  readonly peerMtls?: boolean;
 }
 
 export interface StartOverrides {
@@ -125,8 +138,8 @@ function checkLimits(given: Partial<LocalClusterLimits>): LocalClusterLimits {
 export function ensureSecretFile(path: string): { secret: string; warning: string | null } {
   if (!existsSync(path)) writeFileSync(path, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
   const warning = (statSync(path).mode & 0o077) !== 0 ? `${path} is readable by group or others (chmod 600 it)` : null;
-  const secret = readFileSync(path, 'utf8').trim();
-  if (secret.length < 16) throw new Error(`${path} holds ${secret.length} characters; a secret needs at least 16 (remove it to get a new one)`);
+  // The first secret of the file (one per line: a rotation's overlap) is the one that signs.
+  const secret = parseSecretFile(readFileSync(path, 'utf8'), path)[0]!;
   return { secret, warning };
 }
 
@@ -137,6 +150,8 @@ export class LocalCluster {
   readonly #o: LocalClusterOptions;
   readonly #members = new Map<string, Member>();
   readonly #bootstrap: readonly string[];
+  /** The CA's PEM for the harness's own https:// requests (TLS clusters). */
+  readonly #ca: string | undefined;
   #closed = false;
 
   /** Picks free ports when options.ports is absent; starts nothing. */
@@ -155,6 +170,7 @@ export class LocalCluster {
     this.limits = checkLimits(o.limits ?? {});
     this.dir = o.dir;
     this.secretFile = o.secretFile ?? join(o.dir, 'secret');
+    this.#ca = o.tls !== undefined ? readFileSync(o.tls.caFile, 'utf8') : undefined;
     this.#bootstrap = ports.map((_, i) => `${o.idPrefix ?? 'n'}${i + 1}`);
     ports.forEach((port, i) => this.#members.set(this.#bootstrap[i]!, { id: this.#bootstrap[i]!, port, joins: false, tail: [], run: null }));
   }
@@ -191,12 +207,17 @@ export class LocalCluster {
     return `${this.host(id)}:${this.port(id)}`;
   }
 
+  /** Whether members run with TLS (wss://, https://). */
+  get tls(): LocalTls | null {
+    return this.#o.tls ?? null;
+  }
+
   url(id: string): string {
-    return `ws://${this.addr(id)}`;
+    return `${this.#o.tls !== undefined ? 'wss' : 'ws'}://${this.addr(id)}`;
   }
 
   httpBase(id: string): string {
-    return `http://${this.addr(id)}`;
+    return `${this.#o.tls !== undefined ? 'https' : 'http'}://${this.addr(id)}`;
   }
 
   dataDir(id: string): string {
@@ -226,7 +247,7 @@ export class LocalCluster {
     const peers = o.peers ?? this.#o.peersOf?.(id) ?? this.peersFlag(m.joins ? [...this.#bootstrap, id] : this.#bootstrap);
     return [
       'peer', '--id', id, '--listen', `${this.host(id)}:${o.port ?? m.port}`, '--peers', peers, '--data', this.dataDir(id),
-      '--secret-file', this.secretFile, ...(m.joins ? ['--join'] : []),
+      '--secret-file', this.secretFile, ...(m.joins ? ['--join'] : []), ...tlsArgs(this.#o.tls),
       ...(this.#o.args ?? []), ...(this.#o.memberArgs?.(id) ?? []), ...(o.args ?? []),
     ];
   }
@@ -357,6 +378,11 @@ export class LocalCluster {
     await this.start(id, o);
   }
 
+  /** SIGHUP: the member reloads its TLS certificate files (Peer.reload). */
+  hangup(id: string): void {
+    this.#running(id, 'signal').signal('SIGHUP');
+  }
+
   /** SIGSTOP: the process freezes (a long GC pause, a VM stall) with its sockets open. */
   pause(id: string): void {
     const run = this.#running(id, 'pause');
@@ -373,7 +399,7 @@ export class LocalCluster {
   // ---- members' views -----------------------------------------------------------------------
 
   health(id: string): Promise<MemberHealth> {
-    return fetchHealth(this.addr(id), this.limits.httpTimeoutMs);
+    return fetchHealth(this.httpBase(id), this.limits.httpTimeoutMs, this.#ca);
   }
 
   /** The view of every member that runs and is not paused (or the error asking it gave). */
@@ -405,7 +431,7 @@ export class LocalCluster {
 
   /** `id`'s /metrics: `name{labels}` -> value. */
   metrics(id: string): Promise<Map<string, number>> {
-    return scrapeMetrics(this.httpBase(id), this.limits.httpTimeoutMs);
+    return scrapeMetrics(this.httpBase(id), this.limits.httpTimeoutMs, this.#ca);
   }
 
   // ---- the end ------------------------------------------------------------------------------
@@ -420,6 +446,11 @@ export class LocalCluster {
   killAll(): void {
     for (const m of this.#members.values()) m.run?.signal('SIGKILL');
   }
+}
+
+function tlsArgs(tls: LocalTls | undefined): string[] {
+  if (tls === undefined) return [];
+  return ['--tls-cert', tls.certFile, '--tls-key', tls.keyFile, '--tls-ca', tls.caFile, ...(tls.peerMtls === true ? ['--peer-mtls'] : [])];
 }
 
 function trackForExit(run: MemberRun): void {

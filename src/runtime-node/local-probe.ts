@@ -1,7 +1,10 @@
 // What the local-cluster harness learns from outside its members: which loopback ports are free,
 // each member's view over GET /healthz (typed and checked), the leader they agree on, and a
-// member's /metrics. Plain HTTP, no token: peers answer these to anyone who can reach the port.
+// member's /metrics. HTTP or HTTPS (a TLS cluster: verified against its CA), no token: peers
+// answer these to anyone who can reach the port.
 
+import { get as httpGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import { createServer } from 'node:net';
 import type { Role } from '../core/types.ts';
 
@@ -56,11 +59,30 @@ export function parseHealth(v: unknown): MemberHealth {
   return { id: o.id, role: o.role as Role, leader: o.leader as string | null, term: o.term as number, applied: o.applied as number };
 }
 
-/** GET http://ADDR/healthz, typed; rejects on a network error, an HTTP error or after `timeoutMs`. */
-export async function fetchHealth(addr: string, timeoutMs: number): Promise<MemberHealth> {
-  const res = await fetch(`http://${addr}/healthz`, { signal: AbortSignal.timeout(timeoutMs) });
-  if (!res.ok) throw new Error(`GET http://${addr}/healthz: HTTP ${res.status}`);
-  return parseHealth(await res.json());
+/**
+ * GET `url` (http:// or https://, trusting `ca` when given) and its body as text; rejects on a
+ * network error, a status other than 200 or after `timeoutMs`. (node:http rather than fetch:
+ * Node's fetch takes no CA.)
+ */
+export function getText(url: string, timeoutMs: number, ca?: string): Promise<string> {
+  return new Promise((resolveGet, reject) => {
+    const done = (err: Error) => reject(new Error(`GET ${url}: ${err.message}`));
+    const options = { timeout: timeoutMs, ...(ca !== undefined ? { ca } : {}) };
+    const req = (url.startsWith('https:') ? httpsGet : httpGet)(url, options, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => { body += d; });
+      res.on('error', done);
+      res.on('end', () => (res.statusCode === 200 ? resolveGet(body) : done(new Error(`HTTP ${res.statusCode}`))));
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on('error', done);
+  });
+}
+
+/** GET BASE/healthz (BASE like http://127.0.0.1:7001), typed; rejects on a network error, an HTTP error or after `timeoutMs`. */
+export async function fetchHealth(base: string, timeoutMs: number, ca?: string): Promise<MemberHealth> {
+  return parseHealth(JSON.parse(await getText(`${base}/healthz`, timeoutMs, ca)));
 }
 
 /**
@@ -99,9 +121,7 @@ export function parseMetrics(text: string): Map<string, number> {
   return out;
 }
 
-/** GET BASE/metrics, parsed; `base` is like http://127.0.0.1:7001. */
-export async function scrapeMetrics(base: string, timeoutMs: number): Promise<Map<string, number>> {
-  const res = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(timeoutMs) });
-  if (!res.ok) throw new Error(`GET ${base}/metrics: HTTP ${res.status}`);
-  return parseMetrics(await res.text());
+/** GET BASE/metrics, parsed; `base` is like http://127.0.0.1:7001 (https:// trusting `ca`). */
+export async function scrapeMetrics(base: string, timeoutMs: number, ca?: string): Promise<Map<string, number>> {
+  return parseMetrics(await getText(`${base}/metrics`, timeoutMs, ca));
 }

@@ -1,6 +1,7 @@
 // A small Prometheus registry: counters, gauges and histograms with fixed buckets, rendered in
 // the text exposition format at /metrics. Label sets are bounded by what the peer creates (one
-// per member), never by client input.
+// per member), never by client input. Runtime-neutral (the native Deno peer uses it too); the
+// Node process's own metrics come from prom-client (process-metrics.ts).
 
 type Labels = Readonly<Record<string, string>>;
 
@@ -96,6 +97,7 @@ export class Registry {
   }
 
   #add<F extends Family>(f: F): F {
+    if (this.#families.some((x) => x.name === f.name)) throw new Error(`metric ${f.name} is registered twice`);
     this.#families.push(f);
     return f;
   }

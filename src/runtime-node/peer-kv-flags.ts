@@ -6,7 +6,8 @@ import { integer, opt, type Flags } from './cli-args.ts';
 import type { PeerOptions } from './peer-options.ts';
 
 export type PeerKvLimits = Pick<PeerOptions,
-  'leaseTtlMinMs' | 'leaseTtlMaxMs' | 'leasesMax' | 'watchersMax' | 'watchersPerConnectionMax' | 'watchProgressMs' | 'historyEventsMax' | 'historyBytesMax'>;
+  'leaseTtlMinMs' | 'leaseTtlMaxMs' | 'leasesMax' | 'watchersMax' | 'watchersPerConnectionMax' | 'watchProgressMs' | 'historyEventsMax' | 'historyBytesMax'
+  | 'tokenTtlMaxMs'>;
 
 /** Each flag: the option it sets, and the range the flag itself accepts (peer-options.ts checks how they relate). */
 const kvLimitFlags: ReadonlyArray<readonly [string, keyof PeerKvLimits, number, number]> = [
@@ -18,6 +19,8 @@ const kvLimitFlags: ReadonlyArray<readonly [string, keyof PeerKvLimits, number, 
   ['watch-progress-ms', 'watchProgressMs', 10, 3_600_000],
   ['history-events-max', 'historyEventsMax', 1, 100_000_000],
   ['history-bytes-max', 'historyBytesMax', 1024, Number.MAX_SAFE_INTEGER],
+  // Scoped tokens and revocation.
+  ['token-ttl-max-ms', 'tokenTtlMaxMs', 1000, Number.MAX_SAFE_INTEGER],
 ];
 
 /** For parse(): every flag takes a value. */
@@ -35,6 +38,11 @@ export const peerKvHelp = `leases and watches (every member should use the same 
   --history-events-max N  watch history kept, in events; a watch from an older revision gets
                        ERR_COMPACTED with where to resume (default 10000)
   --history-bytes-max N  watch history kept, in bytes of keys and values (default 8388608 = 8 MiB)
+
+tokens:
+  --token-ttl-max-ms N  the longest token lifetime (expiry less issue time) accepted; longer-lived
+                       tokens are refused, and a revocation by subject is kept this long
+                       (default 2592000000 = 30 days)
 `;
 
 /**

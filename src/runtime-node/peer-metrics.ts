@@ -1,11 +1,18 @@
 // The metrics a peer exposes at /metrics: Raft state, proposals and elections, per-follower
 // replication (match, inflight), storage sync latency and batch sizes, apply lag, snapshots,
 // client traffic by op and error code, and the coordination primitives: watchers and what they
-// were sent, leases and their expiries, the watch history.
+// were sent, leases and their expiries, the watch history. docs/operations.md "Alerting rules"
+// reads them (a Node peer's /metrics adds the process's own, process-metrics.ts).
 
-import type { Ready } from '../core/node.ts';
+import type { Ready, Status } from '../core/node.ts';
 import { Registry, type Counter, type Histogram } from './metrics.ts';
 import type { Peer } from './peer.ts';
+
+/** What the gauges read (the Node peer, or the native Deno peer of src/runtime-deno). */
+export type PeerMetricsSource = Pick<Peer, 'driver' | 'machine' | 'snapshots' | 'mesh' | 'watches' | 'leases'>;
+
+/** The leader's read lease is looked at most this often (the Readys of one tick share one look). */
+const leaseSampleMs = 50;
 
 export class PeerMetrics {
   readonly registry = new Registry();
@@ -20,10 +27,16 @@ export class PeerMetrics {
   readonly #batchEntries: Histogram;
   readonly #committed: Counter;
   readonly #snapshotsInstalled: Counter;
+  readonly #leaseLost: Counter;
+  readonly #status: () => Status;
+  /** The last lease sample: this member led with a valid lease; and when it was taken. */
+  #leaseHeld = false;
+  #leaseSampledAt = 0;
 
-  constructor(peer: Peer) {
+  constructor(peer: PeerMetricsSource) {
     const r = this.registry;
     const status = () => peer.driver.node.status();
+    this.#status = status;
     // Gauges read fresh values at each scrape.
     const g = (name: string, help: string, read: (set: (v: number, labels?: Record<string, string>) => void) => void) => {
       const gauge = r.gauge(name, help);
@@ -31,6 +44,8 @@ export class PeerMetrics {
     };
     g('edgeraft_term', 'Current Raft term.', (set) => set(status().term));
     g('edgeraft_is_leader', '1 if this peer is the leader.', (set) => set(status().role === 'leader' ? 1 : 0));
+    g('edgeraft_has_leader', '1 if this peer knows a leader of its current term (itself included).', (set) => set(status().leader !== null ? 1 : 0));
+    g('edgeraft_voters', 'Voters in the membership this peer applies.', (set) => set(status().conf.voters.length));
     g('edgeraft_commit_index', 'Highest committed log index known here.', (set) => set(status().commit));
     g('edgeraft_applied_index', 'Highest log index applied to the state machine.', (set) => set(peer.machine.appliedIndex));
     g('edgeraft_apply_lag_entries', 'Committed entries not yet applied.', (set) => set(Math.max(0, status().commit - peer.machine.appliedIndex)));
@@ -50,6 +65,9 @@ export class PeerMetrics {
       set(p.mergeNoops, { event: 'merge_noop' });
     });
     g('edgeraft_lease_valid', '1 while the leader holds a valid read lease.', (set) => set(status().leaseValid ? 1 : 0));
+    this.#leaseLost = r.counter('edgeraft_lease_lost_total', 'Times this leader\'s read lease lapsed while it stayed leader (sampled about once a tick): its lease reads went by ReadIndex until a heartbeat round renewed it.');
+    // At 0 from the start, so increase() over it works before the first lapse.
+    this.#leaseLost.inc(0);
     g('edgeraft_lease_reads_total', 'Reads this leader answered from its lease.', (set) => set(status().stats.leaseReads));
     g('edgeraft_lease_forfeited_terms_total', 'Terms this peer led without a lease after sending a timeoutNow (its reads then went by ReadIndex).', (set) => set(status().stats.leaseForfeitedTerms));
     g('edgeraft_read_rounds_total', 'ReadIndex heartbeat rounds this leader started.', (set) => set(status().stats.readRounds));
@@ -57,6 +75,10 @@ export class PeerMetrics {
     g('edgeraft_pending_reads', 'Reads waiting for confirmation or apply.', (set) => set(peer.driver.pendingReads));
     g('edgeraft_follower_match_index', 'Leader only: highest index known replicated on each follower.', (set) => {
       for (const [id, p] of Object.entries(status().progress)) set(p.match, { follower: id });
+    });
+    g('edgeraft_follower_lag_entries', 'Leader only: entries each follower is behind the commit index (commit - match).', (set) => {
+      const s = status();
+      for (const [id, p] of Object.entries(s.progress)) set(Math.max(0, s.commit - p.match), { follower: id });
     });
     g('edgeraft_follower_inflight_messages', 'Leader only: AppendEntries in flight per follower.', (set) => {
       for (const [id, p] of Object.entries(status().progress)) set(p.inflightMsgs, { follower: id });
@@ -100,6 +122,18 @@ export class PeerMetrics {
     }
     if (rd.committedEntries.length > 0) this.#committed.inc(rd.committedEntries.length);
     if (rd.snapshot !== null) this.#snapshotsInstalled.inc();
+    if (rd.softState.role === 'leader' || this.#leaseHeld) this.#sampleLease();
+  }
+
+  /** Counts a lease that lapsed under a leader that stayed leader (a lost leadership is not counted). */
+  #sampleLease(): void {
+    const now = performance.now();
+    if (now - this.#leaseSampledAt < leaseSampleMs) return;
+    this.#leaseSampledAt = now;
+    const st = this.#status();
+    const held = st.role === 'leader' && st.leaseValid;
+    if (this.#leaseHeld && !held && st.role === 'leader') this.#leaseLost.inc();
+    this.#leaseHeld = held;
   }
 
   render(): string {

@@ -8,6 +8,10 @@ import { historyDefaults } from '../core/kv/history.ts';
 import { watchDefaults } from '../core/kv/watch-hub.ts';
 import { meshDefaults } from '../transport/mesh-options.ts';
 import type { LogLevel } from '../transport/transport.ts';
+import { secretBytesMin, secretsMax } from '../transport/auth.ts';
+import { tokenAlgs } from '../transport/token-keys.ts';
+import type { TokenAlg } from '../transport/token-keys.ts';
+import type { TlsFiles } from './tls.ts';
 
 export interface PeerOptions {
   readonly id: string;
@@ -18,8 +22,11 @@ export interface PeerOptions {
   readonly peers: Readonly<Record<string, string>>;
   readonly dataDir: string;
   readonly cluster: string;
-  /** Shared secret (peers prove membership with it; tokens are signed with it). */
-  readonly secret: string | null;
+  /**
+   * Shared secret (peers prove membership with it; HS256 tokens are signed with it). A list is a
+   * rotation's overlap: the first proves and signs, all are accepted.
+   */
+  readonly secret: string | readonly string[] | null;
   /** Run without a secret: loopback only, no authentication. */
   readonly insecure: boolean;
   /** Start as a new member of an existing cluster (no bootstrap; the leader adds it). */
@@ -60,7 +67,30 @@ export interface PeerOptions {
   readonly historyEventsMax: number;
   /** Watch history kept, in bytes of keys and values. */
   readonly historyBytesMax: number;
+  // ---- Tokens: JWT verification keys and secret rotation (token-files.ts; docs/operations.md) ----
+  /** The file `secret` came from: Peer.reload() reads it again (a rotation). Null: no file. */
+  readonly secretFile: string | null;
+  /** PEM (SPKI) or JWK files of public keys that verify EdDSA / ES256 tokens (re-read on reload). */
+  readonly tokenPublicKeyFiles: readonly string[];
+  /** JWKS files (keys picked by kid) that verify EdDSA / ES256 tokens (re-read on reload). */
+  readonly tokenJwksFiles: readonly string[];
+  /** Algorithms a token may be signed with; HS256 is verified with the cluster secrets. */
+  readonly tokenAlgs: readonly TokenAlg[];
+  // ---- Scoped tokens and revocation (authorize.ts) ----
+  /**
+   * The longest token lifetime (expiry less issue time) accepted; a longer-lived token is refused.
+   * A revocation by subject is kept this long, so every token it covers has expired when it goes.
+   */
+  readonly tokenTtlMaxMs: number;
+  // ---- TLS (--tls-cert, --tls-key, --tls-ca, --peer-mtls; tls.ts) ----
+  /** Serve wss:// and https:// with these files, and dial peers over wss://; null: plain ws://. */
+  readonly tls: TlsFiles | null;
+  /** Ask connecting clients for certificates and refuse a peer handshake without a trusted one. */
+  readonly peerMtls: boolean;
 }
+
+/** The longest token lifetime by default: 30 days. */
+export const tokenTtlMaxDefaultMs = 30 * 24 * 3600 * 1000;
 
 /** The longest lease TTL by default: a week. */
 export const leaseTtlMaxDefaultMs = 7 * 24 * 3600 * 1000;
@@ -92,6 +122,13 @@ export const peerDefaults = {
   watchProgressMs: 1000,
   historyEventsMax: historyDefaults.eventsMax,
   historyBytesMax: historyDefaults.bytesMax,
+  secretFile: null,
+  tokenPublicKeyFiles: [],
+  tokenJwksFiles: [],
+  tokenAlgs,
+  tokenTtlMaxMs: tokenTtlMaxDefaultMs,
+  tls: null,
+  peerMtls: false,
 } as const;
 
 /** An option that breaks its rule; the CLI exits 2 for it, as for a usage error. */
@@ -128,7 +165,7 @@ export function resolvePeerOptions(o: Partial<PeerOptions> & Pick<PeerOptions, '
   }
   if (!r.join && !(r.id in r.peers)) throw bad('peers', `a list that includes this member (${r.id}) when bootstrapping`, Object.keys(r.peers));
   if (r.secret === null && !r.insecure) throw bad('secret', 'given (--secret-file), or run with --insecure', null);
-  if (r.secret !== null && r.secret.length < 16) throw bad('secret', 'at least 16 characters', `${r.secret.length} chars`);
+  checkTokenOptions(r);
   if (r.insecure && !loopback.has(r.host)) throw bad('listen', 'a loopback address when --insecure (no authentication)', r.host);
   if (r.mode !== 'raft' && r.mode !== 'parallel') throw bad('mode', 'raft or parallel', r.mode);
   if (!Number.isInteger(r.tickMs) || r.tickMs < 1 || r.tickMs > 10_000) throw bad('tick-ms', 'an integer in [1, 10000]', r.tickMs);
@@ -136,6 +173,7 @@ export function resolvePeerOptions(o: Partial<PeerOptions> & Pick<PeerOptions, '
   if (!Number.isInteger(r.snapshotRetainEntries) || r.snapshotRetainEntries < 0) throw bad('snapshot-retain', 'an integer >= 0', r.snapshotRetainEntries);
   if (!Number.isInteger(r.connectionsPerPeer) || r.connectionsPerPeer < 1 || r.connectionsPerPeer > 16) throw bad('connections', 'an integer in [1, 16]', r.connectionsPerPeer);
   if (r.sync !== 'fdatasync' && r.sync !== 'none') throw bad('sync', 'fdatasync or none', r.sync);
+  if (r.peerMtls && r.tls === null) throw bad('peer-mtls', 'given with --tls-cert and --tls-key (client certificates need TLS)', true);
   checkKvLimits(r);
   const window = r.raft.learnerInflightBytesMax ?? raftDefaults.learnerInflightBytesMax;
   const message = r.raft.msgBytesMax ?? raftDefaults.msgBytesMax;
@@ -143,6 +181,17 @@ export function resolvePeerOptions(o: Partial<PeerOptions> & Pick<PeerOptions, '
     throw bad('learner-inflight-bytes', `at most ${meshDefaults.highWaterBytes - message} (the links' high-water mark, ${meshDefaults.highWaterBytes} bytes, less one message of msgBytesMax ${message})`, window);
   }
   return r;
+}
+
+/** Secrets (each long enough, at most a few) and the token flags of a secure peer. */
+function checkTokenOptions(r: PeerOptions): void {
+  const secrets = r.secret === null ? [] : typeof r.secret === 'string' ? [r.secret] : r.secret;
+  if (r.secret !== null && (secrets.length === 0 || secrets.length > secretsMax)) throw bad('secret', `1 to ${secretsMax} secrets (a rotation needs two)`, `${secrets.length} secrets`);
+  for (const s of secrets) if (s.length < secretBytesMin) throw bad('secret', `at least ${secretBytesMin} characters`, `${s.length} chars`);
+  if (r.insecure && r.tokenPublicKeyFiles.length + r.tokenJwksFiles.length > 0) {
+    throw bad('token-public-key', 'absent with --insecure (an insecure peer verifies no token)', [...r.tokenPublicKeyFiles, ...r.tokenJwksFiles]);
+  }
+  if (r.tokenAlgs.length === 0 || r.tokenAlgs.some((a) => !tokenAlgs.includes(a))) throw bad('token-algs', `a list of ${tokenAlgs.join(', ')}`, r.tokenAlgs);
 }
 
 const isInt = (v: unknown, min: number, max: number): boolean => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
@@ -162,4 +211,5 @@ function checkKvLimits(r: PeerOptions): void {
   if (!isInt(r.watchProgressMs, 10, 3_600_000)) throw bad('watch-progress-ms', 'an integer in [10, 3600000]', r.watchProgressMs);
   if (!isInt(r.historyEventsMax, 1, 100_000_000)) throw bad('history-events-max', 'an integer in [1, 100000000]', r.historyEventsMax);
   if (!isInt(r.historyBytesMax, 1024, Number.MAX_SAFE_INTEGER)) throw bad('history-bytes-max', 'an integer of at least 1024', r.historyBytesMax);
+  if (!isInt(r.tokenTtlMaxMs, 1000, Number.MAX_SAFE_INTEGER)) throw bad('token-ttl-max-ms', 'an integer of at least 1000', r.tokenTtlMaxMs);
 }

@@ -4,7 +4,9 @@
 // stop() takes it down in order (finish the write in flight, close connections, release the lock).
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { mkdir } from 'node:fs/promises';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import type { DriverOptions, RaftDriver } from '../core/driver.ts';
 import { createReplica } from '../core/replica.ts';
@@ -23,20 +25,24 @@ import type { Message, SnapshotMsg } from '../core/message.ts';
 import type { ConfState, Entry } from '../core/types.ts';
 import { isReplicationLink } from '../transport/handshake.ts';
 import { Mesh } from '../transport/mesh.ts';
-import type { Logger } from '../transport/transport.ts';
+import type { Logger, PeerRole } from '../transport/transport.ts';
 import { readMeta, writeMeta, MetaError, type ClusterMeta } from './cluster-meta.ts';
 import { ClientService, type ServiceHost } from './client-service.ts';
+import { clientAuth, peerAuth, type ClientAuth } from './client-auth.ts';
 import { jsonLogger } from './logger.ts';
 import { PeerMetrics } from './peer-metrics.ts';
+import { processMetricsText } from './process-metrics.ts';
 import { registerSendMetrics } from './send-metrics.ts';
 import { resolvePeerOptions, type PeerOptions } from './peer-options.ts';
 import { removalNotice, SnapshotStreams } from '../transport/snapshot-stream.ts';
 import { routeRpc } from './rpc-routes.ts';
 import { serveStatic } from './static.ts';
 import { systemClock, Ticker } from './ticker.ts';
+import { describeCertificate, loadTls, PeerTls, serverOptions } from './tls.ts';
 import { FileWal } from './wal.ts';
 import { WsListener } from './ws-server.ts';
 import { dialWs } from './ws-socket.ts';
+import { meshCredentials } from './token-files.ts';
 
 /** Messages fault injection holds back at once at most (more are dropped). */
 const heldMessagesMax = 1024;
@@ -53,7 +59,11 @@ export class Peer {
   readonly mesh: Mesh;
   readonly metrics: PeerMetrics;
   readonly #wal: FileWal;
-  readonly #http: Server;
+  readonly #http: Server | HttpsServer;
+  /** The certificate files and dial options (--tls-cert ...); null for plain ws://. */
+  readonly #tls: PeerTls | null;
+  /** Every TCP connection the server accepted and that is still open (ended at stop). */
+  readonly #sockets: ReadonlySet<Socket>;
   readonly #ticker: Ticker;
   readonly #service: ClientService;
   /** The leader's lease clocks (idle on a follower): ticked with Raft time, expiries through the log. */
@@ -64,6 +74,8 @@ export class Peer {
   #progressTimer: ReturnType<typeof setInterval> | null = null;
   readonly snapshots: SnapshotStreams;
   readonly #urls = new Map<string, string>();
+  /** Token holders' open connections (clients, follower-readers) with who they are. */
+  readonly #tokenLinks = new Map<string, ClientAuth>();
   /** Members this peer applied a removal of: if they still talk to us, we tell them. */
   readonly #removedMembers = new Set<string>();
   readonly #toldRemoved = new Map<string, number>();
@@ -82,12 +94,14 @@ export class Peer {
   /** The role of the last Ready carried out (for the log line when it changes). */
   #lastRole = 'follower';
 
-  private constructor(opts: PeerOptions, log: Logger, wal: FileWal, machine: KvMachine, driver: RaftDriver<KvResult>, http: Server, mesh: Mesh, meta: ClusterMeta) {
+  private constructor(opts: PeerOptions, log: Logger, wal: FileWal, machine: KvMachine, driver: RaftDriver<KvResult>, http: Server | HttpsServer, sockets: ReadonlySet<Socket>, tls: PeerTls | null, mesh: Mesh, meta: ClusterMeta) {
     this.opts = opts;
     this.log = log;
     this.#wal = wal;
     this.machine = machine;
     this.#http = http;
+    this.#tls = tls;
+    this.#sockets = sockets;
     this.mesh = mesh;
     this.stopped = new Promise((resolve) => { this.#resolveStopped = resolve; });
     for (const [id, url] of Object.entries(meta.peers)) this.#urls.set(id, url);
@@ -111,11 +125,11 @@ export class Peer {
       this.leases.tick();
     });
     this.#service = new ClientService(this.#serviceHost());
-    this.#listen(mesh, log);
+    this.#listen(mesh, machine, log);
   }
 
   /** What the mesh delivers: Raft messages to the driver, follower-readers in and out, rpc payloads by route. */
-  #listen(mesh: Mesh, log: Logger): void {
+  #listen(mesh: Mesh, machine: KvMachine, log: Logger): void {
     mesh.on('messages', (e) => {
       if (this.#blocked.has(e.from)) return;
       // (The driver runs due ticks before it steps each message.)
@@ -130,7 +144,13 @@ export class Peer {
     // followed while they stay connected; the token's role decides only what their SDK may ask.
     // They run this cluster's mode (they read it from a member's status before they link).
     mesh.on('peer:up', (e) => {
-      if (e.role === 'peer' || !isReplicationLink(e.peer)) return;
+      if (e.role === 'peer') return;
+      const auth = clientAuth(e.role, e.claims, e.peer);
+      this.#tokenLinks.set(e.peer, auth);
+      if (!isReplicationLink(e.peer)) return;
+      // A revoked token holds no replica: its follower-reader link is closed at once. (An SDK
+      // connection stays: each request gets ERR_FORBIDDEN saying the token was revoked.)
+      if (this.#closeIfRevoked(e.peer, auth)) return;
       this.driver.poke((n) => {
         try {
           n.addObserver(e.peer);
@@ -139,11 +159,7 @@ export class Peer {
         }
       });
     });
-    mesh.on('peer:down', (e) => {
-      // A client's connection closed: its watchers go with it.
-      this.#service.disconnected(e.peer);
-      if (e.role !== 'peer' && isReplicationLink(e.peer)) this.driver.poke((n) => n.removeObserver(e.peer));
-    });
+    mesh.on('peer:down', (e) => this.#linkGone(e.peer, e.role));
     mesh.on('rpc', (e) => {
       const from = { role: e.role, replicationLink: isReplicationLink(e.from), blocked: this.#blocked.has(e.from) };
       let requests: Uint8Array[] | null = null;
@@ -155,13 +171,46 @@ export class Peer {
           case 'drop': break;
         }
       }
-      if (requests !== null) this.#service.handle(e.from, e.role, requests);
+      if (requests === null) return;
+      // Who asks: the token this connection presented (verified by the handshake), or a peer.
+      this.#service.handle(e.from, e.role === 'peer' ? peerAuth : clientAuth(e.role, e.claims, e.from), requests);
     });
+    // Not inside the apply itself: closing a follower-reader's link pokes the Raft node.
+    machine.onRevoke(() => queueMicrotask(() => {
+      for (const [id, auth] of this.#tokenLinks) this.#closeIfRevoked(id, auth);
+    }));
+  }
+
+  /** A remote's last connection closed: a client's watchers go with it, a follower-reader's replica too. */
+  #linkGone(id: string, role: PeerRole): void {
+    this.#tokenLinks.delete(id);
+    this.#service.disconnected(id);
+    if (role !== 'peer' && isReplicationLink(id)) this.driver.poke((n) => n.removeObserver(id));
+  }
+
+  /**
+   * Closes the connections of a token a revocation applied here covers; true if it did. Members
+   * apply a revocation at different moments: the leader first (docs/operations.md).
+   */
+  #closeIfRevoked(id: string, auth: ClientAuth): boolean {
+    if (auth.sub === null) return false;
+    const r = this.machine.revocation({ sub: auth.sub, jti: auth.jti, issuedAtMs: auth.issuedAtMs });
+    if (r === undefined) return false;
+    this.log('info', `closing the connection of ${id}: its token was revoked (by ${r.by} ${JSON.stringify(r.name)})`);
+    // removePeer closes without a peer:down event: the link's state goes here.
+    this.mesh.removePeer(id);
+    this.#linkGone(id, auth.role);
+    return true;
   }
 
   static async start(options: Parameters<typeof resolvePeerOptions>[0]): Promise<Peer> {
     const opts = resolvePeerOptions(options);
     const log = jsonLogger({ peer: opts.id }, opts.logLevel);
+    // TLS files are checked before anything else happens, so a bad one stops the start at once.
+    const tls = opts.tls !== null ? new PeerTls(loadTls(opts.tls)) : null;
+    for (const w of tls?.material.warnings ?? []) log('warn', w);
+    // So are the secrets and token keys: a bad key file is refused here, naming it.
+    const { credentials } = await meshCredentials(opts, false);
     await mkdir(opts.dataDir, { recursive: true });
     const meta = await Peer.#meta(opts, log);
     // The mode is chosen here, once: the store's and the transport's log rules, the machine's
@@ -188,7 +237,13 @@ export class Peer {
       };
       // Refused here, before any port is bound; the mesh announces these timing settings.
       const cfg = validate(raftOptions);
-      const http = createServer();
+      // One port for everything: with TLS an https server, so peers, clients, tabs and /metrics all get TLS.
+      const http = tls !== null ? createHttpsServer(serverOptions(tls.material, opts.peerMtls)) : createServer();
+      const sockets = new Set<Socket>();
+      http.on('connection', (socket: Socket) => {
+        sockets.add(socket);
+        socket.once('close', () => sockets.delete(socket));
+      });
       closeOnFailure.push(() => new Promise<void>((resolve) => http.close(() => resolve())));
       await new Promise<void>((resolve, reject) => {
         http.once('error', reject);
@@ -196,12 +251,12 @@ export class Peer {
       });
       const address = http.address();
       const port = typeof address === 'object' && address !== null ? address.port : opts.port;
-      const listener = await WsListener.open({ server: http, host: opts.host });
+      const listener = await WsListener.open({ server: http, host: opts.host, clientCertificates: opts.peerMtls });
       const peers: Record<string, string> = {};
       for (const [id, url] of Object.entries(meta.peers)) if (id !== opts.id) peers[id] = url;
       const mesh = await Mesh.start({
-        id: opts.id, cluster: opts.cluster, ...(opts.secret !== null ? { secret: opts.secret } : {}),
-        insecure: opts.insecure, peers, listener, dial: dialWs, connectionsPerPeer: opts.connectionsPerPeer, logRules,
+        id: opts.id, cluster: opts.cluster, ...credentials,
+        insecure: opts.insecure, peers, listener, dial: tls?.dial ?? dialWs, connectionsPerPeer: opts.connectionsPerPeer, logRules,
         timing: {
           tickMs: cfg.tickMs, electionTicks: cfg.electionTicks, heartbeatTicks: cfg.heartbeatTicks,
           leaseDriftPercent: cfg.leaseDriftPercent, checkQuorum: cfg.checkQuorum,
@@ -221,7 +276,7 @@ export class Peer {
           return peer;
         }),
       });
-      const started = new Peer({ ...opts, port }, log, wal, machine, driver, http, mesh, meta);
+      const started = new Peer({ ...opts, port }, log, wal, machine, driver, http, sockets, tls, mesh, meta);
       peer = started;
       http.on('request', (req, res) => started.#onHttp(req, res));
       for (const [id, url] of started.#urls) if (id !== opts.id && !(id in peers)) mesh.addPeer(id, url);
@@ -229,7 +284,7 @@ export class Peer {
       started.#progressTimer = setInterval(() => started.watches.progress(), opts.watchProgressMs);
       started.#progressTimer.unref();
       log('info', 'started', {
-        listen: `${opts.host}:${port}`, cluster: opts.cluster, applied: machine.appliedIndex,
+        listen: `${opts.host}:${port}`, ...(tls !== null ? { tls: certificateFields(tls) } : {}), cluster: opts.cluster, applied: machine.appliedIndex,
         entries: loaded.entries.length, snapshot: loaded.snapshot?.meta.index ?? 0, term: loaded.hardState.term,
       });
       return started;
@@ -269,7 +324,41 @@ export class Peer {
   }
 
   get url(): string {
-    return `ws://${this.opts.host}:${this.opts.port}`;
+    return `${this.#tls !== null ? 'wss' : 'ws'}://${this.opts.host}:${this.opts.port}`;
+  }
+
+  /**
+   * What SIGHUP does: reads the TLS certificate files again (new connections and dials use the
+   * new certificate; open connections, and so the cluster, stay up). A file that fails a check is
+   * logged, naming it, and the old certificate stays in use.
+   */
+  async reload(): Promise<void> {
+    if (this.#tls !== null) {
+      try {
+        const m = this.#tls.reload(this.#http as HttpsServer);
+        this.log('info', 'TLS certificate reloaded', certificateFields(this.#tls));
+        for (const w of m.warnings) this.log('warn', w);
+      } catch (err) {
+        this.log('error', `TLS reload failed, still serving the previous certificate: ${(err as Error).message}`);
+      }
+    }
+    await this.#reloadCredentials();
+  }
+
+  /**
+   * Reads --secret-file and the token key files again (a rotation of either: docs/operations.md);
+   * new handshakes use them, open connections stay. On any problem the previous ones stay in use.
+   */
+  async #reloadCredentials(): Promise<void> {
+    if (this.opts.insecure) return;
+    try {
+      const { credentials, warnings } = await meshCredentials(this.opts, true);
+      await this.mesh.rekey(credentials);
+      this.log('info', 'cluster secrets and token keys reloaded', { secrets: credentials.secret?.length ?? 0, tokens: credentials.tokenVerifier?.describe() ?? 'none' });
+      for (const w of warnings) this.log('warn', w);
+    } catch (err) {
+      this.log('error', `reloading the cluster secrets or token keys failed, still using the previous ones: ${(err as Error).message}`);
+    }
   }
 
   /** Addresses of members known to this peer (bootstrap plus replicated changes). */
@@ -349,10 +438,11 @@ export class Peer {
       driver: this.driver, machine: this.machine, metrics: this.metrics, watches: this.watches, leases: this.leases,
       limits: {
         leaseTtlMinMs: this.opts.leaseTtlMinMs, leaseTtlMaxMs: this.opts.leaseTtlMaxMs, leasesMax: this.opts.leasesMax,
-        watchersPerConnectionMax: this.opts.watchersPerConnectionMax,
+        watchersPerConnectionMax: this.opts.watchersPerConnectionMax, tokenTtlMaxMs: this.opts.tokenTtlMaxMs, tokenTtlChecked: !this.opts.insecure,
       },
       urlOf: (id) => this.urlOf(id),
       reply: (to, payload) => this.mesh.sendRpc(to, payload),
+      backup: { cluster: this.opts.cluster, mode: this.opts.mode, driver: this.driver, machine: this.machine },
       faults: {
         enabled: this.opts.faults,
         get blocked() { return peer.blocked; },
@@ -431,8 +521,15 @@ export class Peer {
     const url = (req.url ?? '/').split('?')[0]!;
     if (req.method === 'GET' && url === '/metrics') {
       this.catchUpTime();
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-      res.end(this.metrics.render());
+      // edgeraft's own families, then the process's (process_*, nodejs_*: process-metrics.ts).
+      const own = this.metrics.render();
+      processMetricsText().then((proc) => {
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+        res.end(own + proc);
+      }, (err: Error) => {
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end(`the process metrics failed: ${err.message}\n`);
+      });
       return;
     }
     if (req.method === 'GET' && url === '/healthz') {
@@ -471,11 +568,20 @@ export class Peer {
     this.snapshots.cancelAll();
     await this.driver.close();
     await this.mesh.close();
-    await new Promise<void>((resolve) => this.#http.close(() => resolve()));
-    this.#http.closeAllConnections?.();
+    const closed = new Promise<void>((resolve) => this.#http.close(() => resolve()));
+    // A dial that arrived while the mesh closed (mid TLS handshake, or its upgrade left without a
+    // listener) is neither a WebSocket nor an idle HTTP connection: close() would wait for it.
+    for (const socket of this.#sockets) socket.destroy();
+    await closed;
     await this.#wal.close();
     this.log('info', 'stopped');
   }
+}
+
+/** The certificate in use, for the 'started' and reload log lines. */
+function certificateFields(tls: PeerTls): Record<string, string> {
+  const c = describeCertificate(tls.material.x509);
+  return { cert: tls.material.files.certFile, serial: c.serial, subject: c.subject, validTo: c.validTo };
 }
 
 export { RaftError };

@@ -10,6 +10,9 @@ export type Secret = string | Uint8Array;
 /** A secret shorter than this is refused: the proofs are only as strong as the secret. */
 export const secretBytesMin = 16;
 
+/** Secrets a node holds at once: a rotation needs two; each one more is a proof to try per handshake. */
+export const secretsMax = 4;
+
 const encoder = new TextEncoder();
 
 function subtle(): SubtleCrypto {

@@ -17,6 +17,10 @@ export type TransportErrorCode =
   | 'ERR_TOKEN_MALFORMED'
   | 'ERR_TOKEN_SIGNATURE'
   | 'ERR_TOKEN_EXPIRED'
+  /** The token's nbf lies ahead (beyond the allowed clock skew). */
+  | 'ERR_TOKEN_NOT_YET_VALID'
+  /** The token's audience is another cluster than this member's. */
+  | 'ERR_WRONG_CLUSTER'
   | 'ERR_HANDSHAKE_TIMEOUT'
   | 'ERR_TIMING_MISMATCH'
   | 'ERR_CONFIG_INVALID';
@@ -26,7 +30,7 @@ export const transportErrorCodes: readonly TransportErrorCode[] = [
   'ERR_FRAME_TOO_LARGE', 'ERR_FRAME_MALFORMED', 'ERR_FRAME_VERSION', 'ERR_FRAME_CLUSTER',
   'ERR_FRAME_FIELD', 'ERR_FRAME_ADDRESS', 'ERR_FRAME_FORBIDDEN', 'ERR_FRAME_UNEXPECTED',
   'ERR_AUTH_FAILED', 'ERR_TOKEN_MALFORMED', 'ERR_TOKEN_SIGNATURE', 'ERR_TOKEN_EXPIRED',
-  'ERR_HANDSHAKE_TIMEOUT', 'ERR_TIMING_MISMATCH', 'ERR_CONFIG_INVALID',
+  'ERR_TOKEN_NOT_YET_VALID', 'ERR_WRONG_CLUSTER', 'ERR_HANDSHAKE_TIMEOUT', 'ERR_TIMING_MISMATCH', 'ERR_CONFIG_INVALID',
 ];
 
 export class TransportError extends CodedError<TransportErrorCode> {
@@ -34,8 +38,10 @@ export class TransportError extends CodedError<TransportErrorCode> {
 }
 
 /**
- * WebSocket close codes (RFC 6455 section 7.4; 4000-4999 are ours). Handshake failures of any
- * kind close with `unauthorized` so an unauthenticated party learns nothing about why.
+ * WebSocket close codes (RFC 6455 section 7.4; 4000-4999 are ours). A failed peer proof closes
+ * with `unauthorized` so an unauthenticated party learns nothing about why; a token's holder is
+ * told which of its token's own properties failed (expired, not yet valid, a signature no key of
+ * this cluster verifies), which it can see for itself and needs to mend it.
  */
 export const closeCodes = {
   normal: 1000,
@@ -46,6 +52,8 @@ export const closeCodes = {
   unauthorized: 4001,
   unsupportedVersion: 4002,
   wrongCluster: 4003,
+  tokenSignature: 4005,
+  tokenNotYetValid: 4006,
   handshakeTimeout: 4008,
   duplicate: 4009,
   expired: 4010,
@@ -65,6 +73,8 @@ export const closeReasons: Readonly<Record<CloseCode, string>> = {
   4001: 'unauthorized',
   4002: 'unsupported version',
   4003: 'wrong cluster',
+  4005: 'token signature not accepted',
+  4006: 'token not yet valid',
   4008: 'handshake timeout',
   4009: 'duplicate connection',
   4010: 'credentials expired',
@@ -80,14 +90,16 @@ export function closeCodeFor(code: TransportErrorCode): CloseCode {
     case 'ERR_FRAME_FIELD':
     case 'ERR_FRAME_UNEXPECTED': return closeCodes.protocolError;
     case 'ERR_FRAME_VERSION': return closeCodes.unsupportedVersion;
-    case 'ERR_FRAME_CLUSTER': return closeCodes.wrongCluster;
+    case 'ERR_FRAME_CLUSTER':
+    case 'ERR_WRONG_CLUSTER': return closeCodes.wrongCluster;
     case 'ERR_FRAME_ADDRESS':
     case 'ERR_FRAME_FORBIDDEN':
     case 'ERR_CONFIG_INVALID': return closeCodes.policyViolation;
     case 'ERR_AUTH_FAILED':
     case 'ERR_TIMING_MISMATCH':
-    case 'ERR_TOKEN_MALFORMED':
-    case 'ERR_TOKEN_SIGNATURE': return closeCodes.unauthorized;
+    case 'ERR_TOKEN_MALFORMED': return closeCodes.unauthorized;
+    case 'ERR_TOKEN_SIGNATURE': return closeCodes.tokenSignature;
+    case 'ERR_TOKEN_NOT_YET_VALID': return closeCodes.tokenNotYetValid;
     case 'ERR_TOKEN_EXPIRED': return closeCodes.expired;
     case 'ERR_HANDSHAKE_TIMEOUT': return closeCodes.handshakeTimeout;
   }

@@ -1,8 +1,9 @@
 // Both halves of the connection handshake, as plain async functions over a frame channel. The
 // acceptor speaks first (hello with a fresh challenge); a peer dialer answers with an HMAC proof
 // and its own challenge, which the acceptor's welcome must answer in turn, so both sides prove
-// they hold the cluster secret. Token holders (clients, readers, learners) present a signed token
-// instead. Every failure throws a TransportError whose detail stays on this side.
+// they hold the cluster secret (any of a rotation's secrets). Token holders (clients, readers,
+// learners) present a JWT instead. Every failure throws a TransportError whose detail stays on
+// this side.
 
 import type { NodeId } from '../core/types.ts';
 import { dialerProofInput, hmac, randomChallenge, serverProofInput, timingSafeEqual } from './auth.ts';
@@ -10,18 +11,20 @@ import type { FrameCodec } from './codec.ts';
 import { describeValue, TransportError } from './errors.ts';
 import { describeTiming, protocolVersion, sameTiming } from './envelope.ts';
 import type { HandshakeFrame, PeerTiming } from './envelope.ts';
-import { readClaims, verifyToken } from './token.ts';
-import type { TokenClaims, TokenRole } from './token.ts';
+import type { TokenClaims, TokenRole, TokenVerifier } from './token-claims.ts';
 import type { PeerRole } from './transport.ts';
 
 export interface HandshakeConfig {
   readonly id: NodeId;
   readonly cluster: string;
   readonly codec: FrameCodec;
-  /** Proves and checks peer membership; null only in insecure mode. */
-  readonly peerKey: CryptoKey | null;
+  /**
+   * The cluster secrets' keys: this side proves with the first, and accepts a proof made with any
+   * (the overlap of a secret rotation). Null only in insecure mode. Invariant: never empty.
+   */
+  readonly peerKeys: readonly CryptoKey[] | null;
   /** Verifies tokens of clients, readers and learners; null refuses every token. */
-  readonly tokenKey: CryptoKey | null;
+  readonly tokens: TokenVerifier | null;
   /** When set, this node dials as a token holder instead of as a peer. */
   readonly token: string | null;
   /** A token holder's connection tag (see TokenAuthFrame.instance); '' for none. */
@@ -51,6 +54,8 @@ export interface Authenticated {
   readonly dialedBy: NodeId;
   /** When the remote's credentials lapse (tokens), or null. */
   readonly expiresAtMs: number | null;
+  /** A token holder's verified claims (read unverified by an insecure node); null for peers. */
+  readonly claims: TokenClaims | null;
 }
 
 function refuse(message: string): TransportError {
@@ -88,25 +93,23 @@ export async function acceptHandshake(ch: HandshakeChannel, cfg: HandshakeConfig
     if (frame.dialerId === cfg.id) throw refuse('peer claims this node\'s own id');
     if (frame.slot >= cfg.slotsMax) throw refuse(`peer ${frame.dialerId} asked for slot ${frame.slot}, connectionsPerPeer is ${cfg.slotsMax}`);
     let proof: Uint8Array = noProof;
-    if (cfg.peerKey !== null) {
-      const expected = await hmac(cfg.peerKey, dialerProofInput(challenge, cfg.cluster, frame.dialerId, cfg.id, frame.slot));
-      if (!timingSafeEqual(expected, frame.proof)) throw refuse(`peer ${frame.dialerId} failed the secret proof`);
-      proof = await hmac(cfg.peerKey, serverProofInput(frame.challenge, cfg.cluster, cfg.id, frame.dialerId, frame.slot));
+    if (cfg.peerKeys !== null) {
+      const input = dialerProofInput(challenge, cfg.cluster, frame.dialerId, cfg.id, frame.slot);
+      const key = await matchingKey(cfg.peerKeys, input, frame.proof);
+      if (key === null) throw refuse(`peer ${frame.dialerId} failed the secret proof (it holds none of this member's ${cfg.peerKeys.length} cluster secret${cfg.peerKeys.length === 1 ? '' : 's'})`);
+      // Answered with the secret the dialer proved with, which the dialer surely accepts: during a
+      // rotation the two sides may prove with different secrets.
+      proof = await hmac(key, serverProofInput(frame.challenge, cfg.cluster, cfg.id, frame.dialerId, frame.slot));
     }
     ch.send({ kind: 'welcome', v: protocolVersion, proof });
-    return { remoteId: frame.dialerId, role: 'peer', slot: frame.slot, dialedBy: frame.dialerId, expiresAtMs: null };
+    return { remoteId: frame.dialerId, role: 'peer', slot: frame.slot, dialedBy: frame.dialerId, expiresAtMs: null, claims: null };
   }
   if (frame.kind === 'tokenAuth') {
-    let claims: TokenClaims;
-    if (cfg.tokenKey !== null) {
-      claims = await verifyToken(cfg.tokenKey, frame.token, cfg.now());
-    } else if (cfg.peerKey === null) {
-      // An insecure node (loopback only, no secret) takes the token's word for role and subject.
-      claims = readClaims(frame.token);
-    } else {
-      throw refuse('a token was presented, but this node has no secret to verify tokens');
+    if (cfg.tokens === null) throw refuse('a token was presented, but this node verifies no tokens');
+    const claims = await cfg.tokens.verify(frame.token, cfg.now());
+    if (claims.cluster !== cfg.cluster) {
+      throw new TransportError('ERR_WRONG_CLUSTER', `the token of ${claims.sub} is for cluster ${describeValue(claims.cluster)}, but this member belongs to cluster ${describeValue(cfg.cluster)}`);
     }
-    if (claims.cluster !== cfg.cluster) throw refuse(`token of ${claims.sub} is for cluster ${describeValue(claims.cluster)}`);
     if (!cfg.acceptRoles.has(claims.role)) throw refuse(`token of ${claims.sub} has role ${claims.role}, which this node does not accept`);
     if (claims.sub === cfg.id) throw refuse('token subject is this node\'s own id');
     if (frame.slot >= cfg.slotsMax) throw refuse(`token holder ${claims.sub} asked for slot ${frame.slot}`);
@@ -114,8 +117,9 @@ export async function acceptHandshake(ch: HandshakeChannel, cfg: HandshakeConfig
     // instance is the token subject's follower-reader link (replicationLink), one per subject.
     const remoteId = tokenRemoteId(claims.sub, frame.instance);
     if (remoteId.length > cfg.codec.limits.idLengthMax) throw refuse(`token holder id ${describeValue(remoteId)} is longer than idLengthMax`);
+    if (claims.scopes !== null && isReplicationLink(remoteId)) throw refuse(scopedReplicaRefusal(claims));
     ch.send({ kind: 'welcome', v: protocolVersion, proof: noProof });
-    return { remoteId, role: claims.role, slot: frame.slot, dialedBy: remoteId, expiresAtMs: claims.expMs };
+    return { remoteId, role: claims.role, slot: frame.slot, dialedBy: remoteId, expiresAtMs: claims.expMs, claims };
   }
   throw refuse(`expected peerAuth or tokenAuth, got ${frame.kind}`);
 }
@@ -135,23 +139,38 @@ export async function dialHandshake(ch: HandshakeChannel, cfg: HandshakeConfig, 
     ch.send({ kind: 'tokenAuth', v: protocolVersion, cluster: cfg.cluster, token: cfg.token, slot, instance: cfg.instance ?? '' });
     const welcome = await ch.next();
     if (welcome.kind !== 'welcome') throw refuse(`expected welcome, got ${welcome.kind}`);
-    return { remoteId: serverId, role: 'peer', slot, dialedBy: cfg.id, expiresAtMs: null };
+    return { remoteId: serverId, role: 'peer', slot, dialedBy: cfg.id, expiresAtMs: null, claims: null };
   }
   checkTiming(cfg, serverId, hello.timing);
   const challenge = randomChallenge();
-  const proof = cfg.peerKey === null ? noProof
-    : await hmac(cfg.peerKey, dialerProofInput(hello.challenge, cfg.cluster, cfg.id, serverId, slot));
+  const proof = cfg.peerKeys === null ? noProof
+    : await hmac(cfg.peerKeys[0]!, dialerProofInput(hello.challenge, cfg.cluster, cfg.id, serverId, slot));
   const timing = cfg.timing ?? null;
   ch.send(timing === null
     ? { kind: 'peerAuth', v: protocolVersion, cluster: cfg.cluster, dialerId: cfg.id, serverId, slot, challenge, proof }
     : { kind: 'peerAuth', v: protocolVersion, cluster: cfg.cluster, dialerId: cfg.id, serverId, slot, challenge, proof, timing });
   const welcome = await ch.next();
   if (welcome.kind !== 'welcome') throw refuse(`expected welcome, got ${welcome.kind}`);
-  if (cfg.peerKey !== null) {
-    const expected = await hmac(cfg.peerKey, serverProofInput(challenge, cfg.cluster, serverId, cfg.id, slot));
-    if (!timingSafeEqual(expected, welcome.proof)) throw refuse(`server ${serverId} failed the secret proof`);
+  if (cfg.peerKeys !== null) {
+    const key = await matchingKey(cfg.peerKeys, serverProofInput(challenge, cfg.cluster, serverId, cfg.id, slot), welcome.proof);
+    if (key === null) throw refuse(`server ${serverId} failed the secret proof (it holds none of this member's cluster secrets)`);
   }
-  return { remoteId: serverId, role: 'peer', slot, dialedBy: cfg.id, expiresAtMs: null };
+  return { remoteId: serverId, role: 'peer', slot, dialedBy: cfg.id, expiresAtMs: null, claims: null };
+}
+
+/** The key (of a rotation's few) whose proof of `input` is `proof`, or null. */
+async function matchingKey(keys: readonly CryptoKey[], input: Uint8Array, proof: Uint8Array): Promise<CryptoKey | null> {
+  for (const key of keys) if (timingSafeEqual(await hmac(key, input), proof)) return key;
+  return null;
+}
+
+/**
+ * Why a scoped token may not hold a follower-reader link: the replica would receive every key of
+ * the log, not only its scopes. The browser follower says the same before it dials.
+ */
+export function scopedReplicaRefusal(claims: Pick<TokenClaims, 'sub' | 'scopes'>): string {
+  return `the token of ${claims.sub} is scoped to key prefixes ${(claims.scopes ?? []).map((p) => JSON.stringify(p)).join(', ')}, ` +
+    'but a follower-reader replica receives the whole log (every key): a scoped token cannot hold one; use the SDK (edgeraft/client) with it instead';
 }
 
 /** The id a token holder's connection gets: its subject, plus `~instance` for SDK connections. */

@@ -140,8 +140,8 @@ export class MemoryNetwork {
     assert(!this.#members.has(id), () => `${id} already joined`);
     const t = new MemoryTransport(id, this);
     for (const other of this.#members.values()) {
-      other.emitEvent('peer:up', { peer: id, role: 'peer' });
-      t.emitEvent('peer:up', { peer: other.id, role: 'peer' });
+      other.emitEvent('peer:up', { peer: id, role: 'peer', claims: null });
+      t.emitEvent('peer:up', { peer: other.id, role: 'peer', claims: null });
     }
     this.#members.set(id, t);
     return t;

@@ -5,7 +5,7 @@ import type { Prng } from '../core/prng.ts';
 import type { LogRules } from '../core/store/log-rules.ts';
 import { SeededPrng } from '../core/prng.ts';
 import type { NodeId } from '../core/types.ts';
-import { secretBytes } from './auth.ts';
+import { secretBytes, secretsMax } from './auth.ts';
 import type { Secret } from './auth.ts';
 import { resolveBackoff } from './backoff.ts';
 import type { BackoffOptions } from './backoff.ts';
@@ -13,8 +13,8 @@ import { definedOnly, invalidOption, resolveFrameLimits } from './limits.ts';
 import type { FrameLimits } from './limits.ts';
 import type { PeerTiming } from './envelope.ts';
 import type { Dialer, SocketListener } from './socket.ts';
-import { tokenRoles } from './token.ts';
-import type { TokenRole } from './token.ts';
+import { tokenRoles, unverifiedTokens } from './token-claims.ts';
+import type { TokenRole, TokenVerifier } from './token-claims.ts';
 import { consoleLogger } from './transport.ts';
 import type { Logger } from './transport.ts';
 import { isNodeId, slotMax } from './validate.ts';
@@ -24,10 +24,16 @@ export interface MeshOptions {
   readonly id: NodeId;
   /** The cluster id: frames and tokens of another cluster are refused. */
   readonly cluster: string;
-  /** Shared cluster secret (at least 16 bytes): peers prove they hold it; tokens are signed with it. */
-  readonly secret?: Secret;
-  /** Verifies client tokens instead of `secret`, so token signing can use its own key. */
-  readonly tokenSecret?: Secret;
+  /**
+   * Shared cluster secret (at least 16 bytes): peers prove they hold it. A list is a rotation's
+   * overlap: this node proves with the first and accepts proofs made with any.
+   */
+  readonly secret?: Secret | readonly Secret[];
+  /**
+   * Decides the tokens of clients, readers and browser learners (token.ts JwtVerifier). Absent:
+   * an insecure node reads claims unverified; a node with a secret refuses every token.
+   */
+  readonly tokenVerifier?: TokenVerifier;
   /** Dial as a token holder (client, reader, browser learner) instead of as a peer. */
   readonly token?: string;
   /** Required to run peers without a secret (no authentication at all: tests and local demos). */
@@ -86,8 +92,9 @@ export interface MeshOptions {
 export interface ResolvedMeshOptions {
   readonly id: NodeId;
   readonly cluster: string;
-  readonly secret: Secret | null;
-  readonly tokenSecret: Secret | null;
+  /** Invariant: null or non-empty; the first is the one this node proves with. */
+  readonly secrets: readonly Secret[] | null;
+  readonly tokens: TokenVerifier | null;
   readonly token: string | null;
   readonly peers: ReadonlyMap<NodeId, string>;
   readonly listener: SocketListener | null;
@@ -174,8 +181,8 @@ export function resolveMeshOptions(options: MeshOptions): ResolvedMeshOptions {
   intIn('idleTimeoutMs', o.idleTimeoutMs, o.keepaliveMs === 0 ? 0 : 2 * o.keepaliveMs);
   return {
     id: o.id, cluster: o.cluster,
-    secret: options.secret ?? null,
-    tokenSecret: options.tokenSecret ?? options.secret ?? null,
+    secrets: options.secret === undefined ? null : resolveSecrets(options.secret),
+    tokens: options.tokenVerifier ?? (options.insecure === true ? unverifiedTokens : null),
     token: options.token ?? null,
     peers, listener: options.listener ?? null, dial: options.dial ?? null,
     connectionsPerPeer: o.connectionsPerPeer, acceptRoles, limits, logRules: options.logRules, timing: options.timing ?? null, tokenFrameBytesMax,
@@ -191,10 +198,19 @@ export function resolveMeshOptions(options: MeshOptions): ResolvedMeshOptions {
   };
 }
 
+/** The secrets of option `secret` as a list (first: the one to prove with), each checked. */
+export function resolveSecrets(secret: Secret | readonly Secret[]): readonly Secret[] {
+  const list = typeof secret === 'string' || secret instanceof Uint8Array ? [secret] : secret;
+  if (!Array.isArray(list) || list.length === 0 || list.length > secretsMax) {
+    throw invalidOption('secret', `a secret or a list of 1 to ${secretsMax} secrets`, Array.isArray(list) ? `${list.length} secrets` : typeof list);
+  }
+  for (const s of list) secretBytes(s);
+  return list;
+}
+
 function checkAuthMode(options: MeshOptions): void {
   const insecure = options.insecure === true;
-  if (options.secret !== undefined) secretBytes(options.secret);
-  if (options.tokenSecret !== undefined) secretBytes(options.tokenSecret);
+  if (options.secret !== undefined) resolveSecrets(options.secret);
   if (options.token !== undefined) {
     if (typeof options.token !== 'string' || options.token.length === 0) throw invalidOption('token', 'a token string', options.token);
     if (options.listener !== undefined) throw invalidOption('listener', 'absent when dialing with a token (token holders only dial)', 'a listener');

@@ -7,6 +7,7 @@ import { assert } from '../core/assert.ts';
 import type { Message } from '../core/message.ts';
 import type { NodeId } from '../core/types.ts';
 import { importHmacKey } from './auth.ts';
+import type { Secret } from './auth.ts';
 import { Backoff } from './backoff.ts';
 import { FrameCodec } from './codec.ts';
 import { Connection } from './connection.ts';
@@ -18,9 +19,11 @@ import type { Unsubscribe } from './events.ts';
 import { acceptHandshake, dialHandshake, isReplicationLink } from './handshake.ts';
 import type { Authenticated, HandshakeChannel, HandshakeConfig } from './handshake.ts';
 import { Link } from './link.ts';
-import { resolveMeshOptions } from './mesh-options.ts';
+import { resolveMeshOptions, resolveSecrets } from './mesh-options.ts';
 import type { MeshOptions, ResolvedMeshOptions } from './mesh-options.ts';
 import { sendClassOf, SendStats } from './send-stats.ts';
+import type { TokenVerifier } from './token-claims.ts';
+import { DialTrustError } from './socket.ts';
 import type { SocketLike } from './socket.ts';
 import { isReplication } from './transport.ts';
 import type { DropReason, PeerRole, Transport, TransportEventMap } from './transport.ts';
@@ -42,7 +45,8 @@ export class Mesh implements Transport {
   /** Bytes, frames and entries sent, by destination class (peers, token holders). */
   readonly sent = new SendStats();
   readonly #o: ResolvedMeshOptions;
-  readonly #hs: HandshakeConfig;
+  /** Replaced whole by rekey(); a handshake in progress keeps the one it started with. */
+  #hs: HandshakeConfig;
   readonly #events = new Emitter<TransportEventMap>();
   readonly #links = new Map<NodeId, Link>();
   readonly #expiry = new Map<Connection, Timer>();
@@ -58,19 +62,17 @@ export class Mesh implements Transport {
   /** Validates options, imports keys, starts listening and dialing. */
   static async start(options: MeshOptions): Promise<Mesh> {
     const o = resolveMeshOptions(options);
-    const peerKey = o.secret === null ? null : await importHmacKey(o.secret);
-    const tokenKey = o.tokenSecret === null ? null : await importHmacKey(o.tokenSecret);
-    const mesh = new Mesh(o, peerKey, tokenKey);
+    const mesh = new Mesh(o, await peerKeysOf(o.secrets));
     mesh.#begin();
     return mesh;
   }
 
-  private constructor(o: ResolvedMeshOptions, peerKey: CryptoKey | null, tokenKey: CryptoKey | null) {
+  private constructor(o: ResolvedMeshOptions, peerKeys: readonly CryptoKey[] | null) {
     this.id = o.id;
     this.#o = o;
     this.codec = new FrameCodec({ cluster: o.cluster, limits: o.limits, ...(o.logRules !== undefined ? { logRules: o.logRules } : {}) });
     this.#hs = {
-      id: o.id, cluster: o.cluster, codec: this.codec, peerKey, tokenKey, token: o.token,
+      id: o.id, cluster: o.cluster, codec: this.codec, peerKeys, tokens: o.tokens, token: o.token,
       acceptRoles: o.acceptRoles, slotsMax: o.connectionsPerPeer, now: o.now, timing: o.timing,
     };
     this.#envelopeBytes = 16 + 3 * (3 * Math.max(o.limits.idLengthMax, o.limits.clusterLengthMax) + 5);
@@ -79,6 +81,16 @@ export class Mesh implements Transport {
 
   on<K extends keyof TransportEventMap>(event: K, listener: (payload: TransportEventMap[K]) => void): Unsubscribe {
     return this.#events.on(event, listener);
+  }
+
+  /**
+   * New credentials for the handshakes from now on (a reload: rotated secrets, new token keys);
+   * open connections stay. A secure node stays secure: `secret` must then be given again.
+   */
+  async rekey(o: { readonly secret?: Secret | readonly Secret[]; readonly tokenVerifier?: TokenVerifier }): Promise<void> {
+    const peerKeys = o.secret === undefined ? this.#hs.peerKeys : await peerKeysOf(resolveSecrets(o.secret));
+    assert((peerKeys === null) === (this.#hs.peerKeys === null), 'rekey keeps a node secure or insecure');
+    this.#hs = { ...this.#hs, peerKeys, tokens: o.tokenVerifier ?? this.#hs.tokens };
   }
 
   isConnected(peer: NodeId): boolean {
@@ -221,8 +233,11 @@ export class Mesh implements Transport {
       const remote = conn.socket.remote;
       this.#o.logger('warn', `handshake (${conn.side}) with ${remote} failed: ${err.message}`, { code: err.code });
       this.#events.emit('auth:failed', { remote, code: err.code, message: err.message });
-      // The other side learns only that it was refused, never why.
-      const code: CloseCode = err.code === 'ERR_HANDSHAKE_TIMEOUT' ? closeCodes.handshakeTimeout : closeCodes.unauthorized;
+      // A failed peer proof learns only that it was refused; a token's holder learns which of
+      // its token's own properties failed (another cluster, expired, not yet valid, a signature
+      // no key here verifies), so the SDK can say so at once.
+      const told: readonly string[] = ['ERR_HANDSHAKE_TIMEOUT', 'ERR_WRONG_CLUSTER', 'ERR_TOKEN_EXPIRED', 'ERR_TOKEN_SIGNATURE', 'ERR_TOKEN_NOT_YET_VALID'];
+      const code: CloseCode = told.includes(err.code) ? closeCodeFor(err.code) : closeCodes.unauthorized;
       conn.close(code, closeReasons[code]);
       return null;
     } finally {
@@ -239,6 +254,8 @@ export class Mesh implements Transport {
     };
     if (known === undefined && this.#links.size >= this.#o.linksMax) return refuse(`linksMax (${this.#o.linksMax}) remotes connected`, closeCodes.tryAgainLater);
     if (auth.role !== 'peer' && known?.url != null) return refuse('a token holder may not take a configured peer\'s id', closeCodes.policyViolation);
+    // --peer-mtls: a peer (cluster-secret) handshake also needs a trusted TLS client certificate.
+    if (auth.role === 'peer' && conn.socket.tlsClientAuthorized === false) return refuse('its connection presented no TLS client certificate signed by our CA (--peer-mtls)', closeCodes.unauthorized);
     const role = known?.role ?? null;
     if (role !== null && role !== auth.role) return refuse(`it is connected as ${role}`, closeCodes.policyViolation);
     const link = known ?? this.#newLink(auth.remoteId, null);
@@ -260,7 +277,7 @@ export class Mesh implements Transport {
     link.dials[auth.slot]!.backoff.reset();
     conn.open(auth, this.#hooks);
     if (auth.expiresAtMs !== null) this.#armExpiry(conn, auth.expiresAtMs);
-    if (!wasUp) this.#events.emit('peer:up', { peer: link.id, role: auth.role });
+    if (!wasUp) this.#events.emit('peer:up', { peer: link.id, role: auth.role, claims: auth.claims });
   }
 
   /** Takes a connection out of service now and closes it after `graceMs`. */
@@ -338,7 +355,8 @@ export class Mesh implements Transport {
       socket = await this.#o.dial!(url, { frameBytesMax: this.#o.limits.frameBytesMax, timeoutMs: this.#o.dialTimeoutMs });
     } catch (err) {
       d.inFlight = false;
-      this.#o.logger('debug', `dial ${link.id} (${url}) failed: ${err instanceof Error ? err.message : String(err)}`);
+      // An untrusted certificate will not heal by itself (wrong CA, expired): an operator must see it.
+      this.#o.logger(err instanceof DialTrustError ? 'warn' : 'debug', `dial ${link.id} (${url}) failed: ${err instanceof Error ? err.message : String(err)}`);
       if (!stale()) this.#scheduleDial(link, slot, d.backoff.next());
       return;
     }
@@ -400,7 +418,7 @@ export class Mesh implements Transport {
       return;
     }
     if (msgs.length > 0) this.#events.emit('messages', { from: auth.remoteId, role: auth.role, msgs });
-    if (payloads.length > 0) this.#events.emit('rpc', { from: auth.remoteId, role: auth.role, payloads });
+    if (payloads.length > 0) this.#events.emit('rpc', { from: auth.remoteId, role: auth.role, claims: auth.claims, payloads });
   }
 
   // ---- sending -----------------------------------------------------------------------------
@@ -479,6 +497,10 @@ export class Mesh implements Transport {
       this.#events.emit('unreachable', { peer });
     });
   }
+}
+
+async function peerKeysOf(secrets: readonly Secret[] | null): Promise<readonly CryptoKey[] | null> {
+  return secrets === null ? null : Promise.all(secrets.map((s) => importHmacKey(s)));
 }
 
 /** Token holders send Raft messages only on their follower-reader link, and only learner kinds. */

@@ -10,7 +10,7 @@ import type { HandshakeConfig } from './handshake.ts';
 import type { FrameLimits } from './limits.ts';
 import { Connection } from './connection.ts';
 import type { Dialer } from './socket.ts';
-import { readClaims } from './token.ts';
+import { readClaims } from './token-claims.ts';
 
 export interface RpcConnectOptions {
   readonly url: string;
@@ -58,7 +58,7 @@ export class RpcConnection {
     const socket = await o.dial(o.url, { frameBytesMax: codec.limits.frameBytesMax, timeoutMs: o.dialTimeoutMs ?? 5000 });
     const conn = new Connection(socket, 'dialer', codec);
     const cfg: HandshakeConfig = {
-      id: selfId, cluster: o.cluster, codec, peerKey: null, tokenKey: null, token: o.token, instance: o.instance,
+      id: selfId, cluster: o.cluster, codec, peerKeys: null, tokens: null, token: o.token, instance: o.instance,
       acceptRoles: new Set(), slotsMax: 1, now: () => Date.now(),
     };
     const timeoutMs = o.handshakeTimeoutMs ?? 5000;

@@ -20,6 +20,12 @@ export interface SocketLike {
   close(code: number, reason: string): void;
   /** Installs the handlers (once). Events before this call are held, a bounded few. */
   listen(handlers: SocketHandlers): void;
+  /**
+   * On a listener that asks clients for a TLS certificate (a peer with --peer-mtls): whether this
+   * connection presented one signed by a trusted CA. Absent when nobody asked (the mesh then
+   * checks nothing); the mesh refuses a peer handshake where it is false.
+   */
+  readonly tlsClientAuthorized?: boolean;
   /** Inbound flow control where the runtime offers it (Node `ws`): stop and restart reading. */
   pause?(): void;
   resume?(): void;
@@ -30,6 +36,14 @@ export interface DialOptions {
   readonly frameBytesMax: number;
   /** Give up opening after this long. */
   readonly timeoutMs: number;
+}
+
+/**
+ * A dial refused because the other side's TLS certificate is not trusted (wrong CA, expired, wrong
+ * host name): retrying cannot help until an operator acts, so the mesh logs it as a warning.
+ */
+export class DialTrustError extends Error {
+  override readonly name = 'DialTrustError';
 }
 
 /** Opens a socket to `url`; resolves once it is open, rejects if it cannot be opened. */

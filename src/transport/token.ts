@@ -1,152 +1,120 @@
-// Signed tokens for clients, readers and browser learners, which must not hold the cluster
-// secret: base64url(JSON claims) "." base64url(HMAC-SHA256). Time is passed in, so expiry is
-// testable. Verification checks the MAC (in constant time) before it parses anything.
+// Tokens for clients, readers and browser learners, which must not hold the cluster secret:
+// standard JWTs through jose. An app backend signs them with its own EdDSA or ES256 key (peers
+// hold only the public keys); HS256 with the cluster secret stays for local use. One verifier,
+// built once from the configured keys, decides every token the same way.
 
-import type { NodeId } from '../core/types.ts';
-import { hmac, importHmacKey, proofInput, timingSafeEqual } from './auth.ts';
+import { compactVerify, SignJWT } from 'jose';
+import { secretBytes } from './auth.ts';
 import type { Secret } from './auth.ts';
-import { describeValue, TransportError } from './errors.ts';
-import { defaultFrameLimits } from './limits.ts';
-import { isNodeId } from './validate.ts';
+import { TransportError } from './errors.ts';
+import { checkedClaims, jwtPayload, splitJwt } from './token-claims.ts';
+import type { TokenClaims, TokenClaimsInput, TokenVerifier } from './token-claims.ts';
+import { tokenAlgs } from './token-keys.ts';
+import type { KeyAlg, PublicTokenKey, SigningKey, TokenAlg } from './token-keys.ts';
 
-/** client: reads and writes; reader: reads only; learner: a non-voting replica (reads); admin: a client that may also change membership and move leadership. */
-export type TokenRole = 'client' | 'reader' | 'learner' | 'admin';
-export const tokenRoles: readonly TokenRole[] = ['client', 'reader', 'learner', 'admin'];
-
-export interface TokenClaims {
-  readonly role: TokenRole;
-  /** The subject: the id the holder connects as. */
-  readonly sub: NodeId;
-  readonly cluster: string;
-  /** Expiry, in milliseconds since the epoch. */
-  readonly expMs: number;
-}
-
-const tokenVersion = 1;
-const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8', { fatal: true });
-
-async function keyOf(secret: Secret | CryptoKey): Promise<CryptoKey> {
-  return typeof secret === 'string' || secret instanceof Uint8Array ? importHmacKey(secret) : secret;
-}
-
-function macInput(payload: string): Uint8Array {
-  return proofInput('edgeraft/token/v1', [payload]);
-}
-
-export async function mintToken(secret: Secret | CryptoKey, claims: TokenClaims): Promise<string> {
-  checkClaims(claims);
-  const body = { v: tokenVersion, role: claims.role, sub: claims.sub, cluster: claims.cluster, exp: claims.expMs };
-  const payload = base64url(encoder.encode(JSON.stringify(body)));
-  const mac = await hmac(await keyOf(secret), macInput(payload));
-  return `${payload}.${base64url(mac)}`;
-}
+export * from './token-claims.ts';
+export * from './token-keys.ts';
 
 /**
- * A token with no signature, for clusters run with --insecure (which have no secret to sign or
- * verify with). Peers with a secret refuse it like any forged token.
+ * An HS256 JWT signed with the cluster secret (the first of a rotation's secrets). Its signing
+ * input ("eyJ..." text) can never equal a handshake proof's (which starts with a length prefix).
  */
-export function unsignedToken(claims: TokenClaims): string {
-  checkClaims(claims);
-  const body = { v: tokenVersion, role: claims.role, sub: claims.sub, cluster: claims.cluster, exp: claims.expMs };
-  return `${base64url(encoder.encode(JSON.stringify(body)))}.`;
+export function mintToken(secret: Secret, claims: TokenClaimsInput, nowMs: number = Date.now()): Promise<string> {
+  return sign(secretBytes(secret), 'HS256', null, claims, nowMs);
 }
 
-/**
- * The claims a token states, NOT verified: for a holder to learn its own subject, and for an
- * insecure peer, which has no key. Throws ERR_TOKEN_MALFORMED.
- */
-export function readClaims(token: string): TokenClaims {
-  if (typeof token !== 'string' || token.length > defaultFrameLimits.tokenLengthMax) {
-    throw new TransportError('ERR_TOKEN_MALFORMED', `token must be a string of at most ${defaultFrameLimits.tokenLengthMax} chars`);
-  }
-  const dot = token.indexOf('.');
-  if (dot <= 0) throw new TransportError('ERR_TOKEN_MALFORMED', 'token must be <payload>.<mac>');
-  return parseClaims(token.slice(0, dot));
+/** A JWT signed with an app backend's private key (what `edgeraft token --key` does); `kid` defaults to the key's. */
+export function signToken(key: SigningKey, claims: TokenClaimsInput, nowMs: number = Date.now(), kid: string | null = key.kid): Promise<string> {
+  return sign(key.key, key.alg, kid, claims, nowMs);
 }
 
-/** Returns the claims of a valid, unexpired token; throws ERR_TOKEN_* otherwise. */
-export async function verifyToken(secret: Secret | CryptoKey, token: string, nowMs: number): Promise<TokenClaims> {
-  if (typeof token !== 'string' || token.length > defaultFrameLimits.tokenLengthMax) {
-    throw new TransportError('ERR_TOKEN_MALFORMED', `token must be a string of at most ${defaultFrameLimits.tokenLengthMax} chars`);
-  }
-  const parts = token.split('.');
-  const payload = parts[0];
-  const macText = parts[1];
-  if (parts.length !== 2 || payload === undefined || macText === undefined) {
-    throw new TransportError('ERR_TOKEN_MALFORMED', 'token must be <payload>.<mac>');
-  }
-  const mac = fromBase64url(macText);
-  const expected = await hmac(await keyOf(secret), macInput(payload));
-  if (mac === null || !timingSafeEqual(mac, expected)) {
-    throw new TransportError('ERR_TOKEN_SIGNATURE', 'token signature does not match');
-  }
-  const claims = parseClaims(payload);
-  if (!(nowMs < claims.expMs)) {
-    throw new TransportError('ERR_TOKEN_EXPIRED', `token for ${claims.sub} expired at ${claims.expMs} (now ${nowMs})`);
-  }
-  return claims;
+function sign(key: CryptoKey | Uint8Array, alg: TokenAlg, kid: string | null, claims: TokenClaimsInput, nowMs: number): Promise<string> {
+  return new SignJWT(jwtPayload(claims, nowMs))
+    .setProtectedHeader({ alg, typ: 'JWT', ...(kid !== null ? { kid } : {}) })
+    .sign(key);
 }
 
-function parseClaims(payload: string): TokenClaims {
-  const raw = fromBase64url(payload);
-  let body: unknown;
-  try {
-    body = raw === null ? undefined : JSON.parse(decoder.decode(raw));
-  } catch {
-    body = undefined;
-  }
-  if (typeof body !== 'object' || body === null) throw new TransportError('ERR_TOKEN_MALFORMED', 'token payload is not a JSON object');
-  const b = body as Record<string, unknown>;
-  if (b.v !== tokenVersion) throw new TransportError('ERR_TOKEN_MALFORMED', `token version ${describeValue(b.v)} is not supported`);
-  const claims = { role: b.role, sub: b.sub, cluster: b.cluster, expMs: b.exp };
-  checkClaims(claims);
-  return claims;
+export interface VerifierKeys {
+  /** Algorithms a token may be signed with (default: EdDSA, ES256 and HS256). */
+  readonly algs?: readonly TokenAlg[];
+  /** Cluster secrets that verify HS256 tokens: all of a rotation's secrets. */
+  readonly secrets?: readonly Secret[];
+  /** Public keys that verify EdDSA and ES256 tokens (several per alg while a key is rotated). */
+  readonly publicKeys?: readonly PublicTokenKey[];
 }
 
-function checkClaims(c: { role: unknown; sub: unknown; cluster: unknown; expMs: unknown }): asserts c is TokenClaims {
-  if (!tokenRoles.includes(c.role as TokenRole)) throw new TransportError('ERR_TOKEN_MALFORMED', `token role ${describeValue(c.role)} is not one of ${tokenRoles.join(', ')}`);
-  if (!isNodeId(c.sub, defaultFrameLimits.idLengthMax)) throw new TransportError('ERR_TOKEN_MALFORMED', `token subject ${describeValue(c.sub)} is not a node id`);
-  if (typeof c.cluster !== 'string' || c.cluster.length === 0 || c.cluster.length > defaultFrameLimits.clusterLengthMax) {
-    throw new TransportError('ERR_TOKEN_MALFORMED', `token cluster ${describeValue(c.cluster)} is not a cluster id`);
-  }
-  if (typeof c.expMs !== 'number' || !Number.isSafeInteger(c.expMs) || c.expMs < 0) {
-    throw new TransportError('ERR_TOKEN_MALFORMED', `token expiry ${describeValue(c.expMs)} is not a time in ms`);
-  }
+/** Header algs of each accepted family: RFC 9864's "Ed25519" is the fully specified EdDSA. */
+const familyOf: Readonly<Record<string, TokenAlg>> = { EdDSA: 'EdDSA', Ed25519: 'EdDSA', ES256: 'ES256', HS256: 'HS256' };
+
+function signatureError(message: string): TransportError {
+  return new TransportError('ERR_TOKEN_SIGNATURE', message);
 }
 
-const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
-const reverse = new Map<string, number>(Array.from(alphabet, (ch, i) => [ch, i]));
+/** The verifier of a peer with keys: signatures through jose, then the claims of token-claims.ts. */
+export class JwtVerifier implements TokenVerifier {
+  readonly #algs: readonly TokenAlg[];
+  readonly #secrets: readonly Uint8Array[];
+  readonly #keys: readonly PublicTokenKey[];
 
-export function base64url(bytes: Uint8Array): string {
-  let out = '';
-  for (let i = 0; i < bytes.length; i += 3) {
-    const n = (bytes[i]! << 16) | ((bytes[i + 1] ?? 0) << 8) | (bytes[i + 2] ?? 0);
-    out += alphabet[(n >> 18) & 63]! + alphabet[(n >> 12) & 63]!;
-    if (i + 1 < bytes.length) out += alphabet[(n >> 6) & 63]!;
-    if (i + 2 < bytes.length) out += alphabet[n & 63]!;
+  constructor(k: VerifierKeys) {
+    this.#algs = k.algs ?? tokenAlgs;
+    this.#secrets = (k.secrets ?? []).map(secretBytes);
+    this.#keys = k.publicKeys ?? [];
+    for (const a of this.#algs) if (!tokenAlgs.includes(a)) throw new TransportError('ERR_CONFIG_INVALID', `token alg ${a} is not one of ${tokenAlgs.join(', ')}`);
   }
-  return out;
-}
 
-/** Decodes unpadded base64url; null for any other input. */
-export function fromBase64url(text: string): Uint8Array | null {
-  if (text.length % 4 === 1) return null;
-  const out = new Uint8Array(Math.floor((text.length * 3) / 4));
-  let bits = 0;
-  let value = 0;
-  let at = 0;
-  for (const ch of text) {
-    const v = reverse.get(ch);
-    if (v === undefined) return null;
-    value = ((value << 6) | v) & 0xffff;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[at++] = (value >> bits) & 0xff;
+  /** What this verifier accepts, for a log line: "EdDSA (kids k1, k2), HS256 (2 secrets)". */
+  describe(): string {
+    return this.#algs.map((a) => {
+      if (a === 'HS256') return `HS256 (${this.#secrets.length} secret${this.#secrets.length === 1 ? '' : 's'})`;
+      const keys = this.#keys.filter((k) => k.alg === a);
+      return `${a} (${keys.length === 0 ? 'no keys' : `kid${keys.length === 1 ? '' : 's'} ${keys.map((k) => k.kid ?? '(none)').join(', ')}`})`;
+    }).join(', ');
+  }
+
+  async verify(token: string, nowMs: number): Promise<TokenClaims> {
+    const { header } = splitJwt(token);
+    const alg = this.#familyOf(header.alg);
+    const kid = typeof header.kid === 'string' ? header.kid : null;
+    const candidates = this.#candidates(alg, kid);
+    for (const key of candidates) {
+      let payload: Uint8Array;
+      try {
+        payload = (await compactVerify(token, key, { algorithms: [header.alg as string] })).payload;
+      } catch (err) {
+        // Another key of a rotation may be the one: only a mismatch moves on to it.
+        if ((err as { code?: unknown }).code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') continue;
+        throw new TransportError('ERR_TOKEN_MALFORMED', `the token is not a valid JWS: ${(err as Error).message}`);
+      }
+      return checkedClaims(payload, nowMs);
     }
+    const tried = alg === 'HS256' ? `the cluster secret${candidates.length > 1 ? `s (${candidates.length})` : ''}` : `the ${alg} key${candidates.length > 1 ? 's' : ''}${kid !== null ? ` for kid ${kid}` : ''}`;
+    throw signatureError(`the token's signature does not match ${tried}: it was signed with another key, or altered`);
   }
-  // Non-canonical encodings (stray low bits) would give one token many spellings.
-  if ((value & ((1 << bits) - 1)) !== 0) return null;
-  return out;
+
+  #familyOf(alg: unknown): TokenAlg {
+    if (alg === 'none') {
+      throw signatureError(`the token is unsigned (alg none): this member accepts only tokens signed with ${this.#algs.join(', ')} (unsigned tokens are for --insecure clusters)`);
+    }
+    const family = typeof alg === 'string' ? familyOf[alg] : undefined;
+    if (family === undefined || !this.#algs.includes(family)) {
+      throw signatureError(`the token is signed with ${typeof alg === 'string' ? alg : 'no alg'}, which this member does not accept (it accepts ${this.#algs.join(', ')}: --token-algs)`);
+    }
+    return family;
+  }
+
+  #candidates(alg: TokenAlg, kid: string | null): readonly (CryptoKey | Uint8Array)[] {
+    if (alg === 'HS256') {
+      if (this.#secrets.length === 0) throw signatureError('the token is signed with HS256, but this member has no cluster secret to verify it');
+      return this.#secrets;
+    }
+    const ofAlg = this.#keys.filter((k) => k.alg === (alg as KeyAlg));
+    if (ofAlg.length === 0) throw signatureError(`the token is signed with ${alg}, but this member has no ${alg} public key (--token-public-key, --token-jwks)`);
+    // A key without a kid (from a PEM file) is tried for any token; a kid picks among the others.
+    const keys = ofAlg.filter((k) => kid === null || k.kid === null || k.kid === kid);
+    if (keys.length === 0) {
+      throw signatureError(`the token names kid ${kid}, but this member's ${alg} keys are ${ofAlg.map((k) => k.kid).join(', ')}: is the new key in the JWKS of every peer, and were they reloaded (SIGHUP)?`);
+    }
+    return keys.map((k) => k.key);
+  }
 }

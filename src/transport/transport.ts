@@ -6,7 +6,7 @@ import type { Message, MessageType } from '../core/message.ts';
 import type { NodeId } from '../core/types.ts';
 import type { TransportErrorCode } from './errors.ts';
 import type { Unsubscribe } from './events.ts';
-import type { TokenRole } from './token.ts';
+import type { TokenClaims, TokenRole } from './token-claims.ts';
 
 /** What the other side of a connection is, as authenticated by its handshake. */
 export type PeerRole = 'peer' | TokenRole;
@@ -15,12 +15,13 @@ export type PeerRole = 'peer' | TokenRole;
 export type DropReason = 'not-connected' | 'high-water' | 'hard-cap' | 'too-large' | 'partition' | 'fault';
 
 export interface TransportEventMap {
-  'peer:up': { readonly peer: NodeId; readonly role: PeerRole };
+  /** `claims`: a token holder's verified claims (the connection that came up); null for peers. */
+  'peer:up': { readonly peer: NodeId; readonly role: PeerRole; readonly claims: TokenClaims | null };
   'peer:down': { readonly peer: NodeId; readonly role: PeerRole };
   /** Validated messages from one frame, all from `from` to this node. */
   'messages': { readonly from: NodeId; readonly role: PeerRole; readonly msgs: readonly Message[] };
   /** Client-protocol payloads from one rpc frame, unvalidated: the protocol layer checks them. */
-  'rpc': { readonly from: NodeId; readonly role: PeerRole; readonly payloads: readonly Uint8Array[] };
+  'rpc': { readonly from: NodeId; readonly role: PeerRole; readonly claims: TokenClaims | null; readonly payloads: readonly Uint8Array[] };
   /** Replication to `peer` was shed or could not be sent: the leader should probe it again later. */
   'unreachable': { readonly peer: NodeId };
   'send:dropped': { readonly peer: NodeId; readonly type: MessageType; readonly reason: DropReason };

@@ -4,7 +4,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,7 +54,7 @@ export interface LaunchedBrowser {
  * origin's storage (IndexedDB, Web Locks), like tabs of one browser; launch again for a separate
  * profile.
  */
-export async function launchBrowser(options: { executablePath?: string; timeoutMs?: number } = {}): Promise<LaunchedBrowser> {
+export async function launchBrowser(options: { executablePath?: string; timeoutMs?: number; args?: readonly string[] } = {}): Promise<LaunchedBrowser> {
   const executablePath = options.executablePath ?? findChromium();
   if (executablePath === null) throw new Error(`no Chromium at ${chromiumPath} (set CHROMIUM_PATH or apt-get install chromium)`);
   const profileDir = mkdtempSync(join(tmpdir(), 'edgeraft-chromium-'));
@@ -62,7 +63,7 @@ export async function launchBrowser(options: { executablePath?: string; timeoutM
     context = await chromium.launchPersistentContext(profileDir, {
       executablePath,
       headless: true,
-      args: [...chromiumFlags],
+      args: [...chromiumFlags, ...(options.args ?? [])],
       timeout: options.timeoutMs ?? 20_000,
     });
   } catch (err) {
@@ -88,9 +89,9 @@ export async function launchBrowser(options: { executablePath?: string; timeoutM
 }
 
 export interface ServedPage {
-  /** The page's URL, `http://127.0.0.1:<port>/`. */
+  /** The page's URL, `http://127.0.0.1:<port>/` (https:// when served with a certificate). */
   readonly url: string;
-  readonly server: Server;
+  readonly server: Server | HttpsServer;
   close(): Promise<void>;
 }
 
@@ -98,7 +99,7 @@ export interface ServedPage {
  * Bundles `bundleEntry` for the browser with esbuild and serves it as /bundle.js, next to a page at
  * / that loads it as a module (or `html`, which should include `<script type="module" src="/bundle.js">`).
  */
-export async function servePage(options: { bundleEntry: string; html?: string; title?: string }): Promise<ServedPage> {
+export async function servePage(options: { bundleEntry: string; html?: string; title?: string; tls?: { cert: string; key: string } }): Promise<ServedPage> {
   const result = await build({
     entryPoints: [options.bundleEntry],
     bundle: true,
@@ -113,7 +114,7 @@ export async function servePage(options: { bundleEntry: string; html?: string; t
   if (bundle === undefined) throw new Error(`esbuild produced no output for ${options.bundleEntry}`);
   const html = options.html ??
     `<!doctype html><meta charset="utf-8"><title>${options.title ?? 'edgeraft test'}</title><script type="module" src="/bundle.js"></script>`;
-  const server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
     if (path === '/') {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
@@ -128,14 +129,15 @@ export async function servePage(options: { bundleEntry: string; html?: string; t
       res.writeHead(404, { 'content-type': 'text/plain' });
       res.end('not found');
     }
-  });
+  };
+  const server = options.tls !== undefined ? createHttpsServer(options.tls, handler) : createServer(handler);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}/`,
+    url: `${options.tls !== undefined ? 'https' : 'http'}://127.0.0.1:${port}/`,
     server,
     close: () => new Promise<void>((resolve) => {
       server.closeAllConnections();

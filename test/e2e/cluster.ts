@@ -5,11 +5,12 @@
 // this file adds what tests need: logs in memory, SDK clients, rich status, tails on failure.
 
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KvClient } from '../../src/client/kv.ts';
 import { connect } from '../../src/client/node.ts';
+import { writeDevCertificates, type DevCertificates } from '../../src/runtime-node/cli-cert.ts';
 import { LocalCluster, type ExitInfo, type LineSource } from '../../src/runtime-node/local-cluster.ts';
 import { dialWs } from '../../src/runtime-node/ws-socket.ts';
 import { mintToken, type TokenRole } from '../../src/transport/token.ts';
@@ -52,7 +53,16 @@ export interface ClusterOptions {
    * emulator.ts routes them through its relays); members added later list the others directly.
    */
   readonly route?: (ids: readonly string[], ports: readonly number[]) => Promise<(id: string) => string>;
+  /**
+   * Run the peers with TLS (dev certificates from `edgeraft cert --dev`'s code in DIR/tls; with
+   * peerMtls, --peer-mtls too): wss:// and https:// addresses, clients given the CA. Default: on
+   * when the environment has E2E_TLS=1, so any e2e suite can run over TLS.
+   */
+  readonly tls?: boolean | { readonly peerMtls: boolean };
 }
+
+/** E2E_TLS=1: every cluster that does not say otherwise runs with TLS. */
+export const envTls = process.env.E2E_TLS === '1';
 
 export interface MemberInfo {
   readonly id: string;
@@ -90,7 +100,11 @@ export class Cluster {
   readonly dir: string;
   readonly secret: string;
   readonly secretFile: string;
-  readonly options: Required<Omit<ClusterOptions, 'snapshotEntries' | 'name' | 'hostOf' | 'spawnPrefix' | 'route'>> & { snapshotEntries: number | null };
+  readonly options: Required<Omit<ClusterOptions, 'snapshotEntries' | 'name' | 'hostOf' | 'spawnPrefix' | 'route' | 'tls'>> & { snapshotEntries: number | null };
+  /** The dev certificates of a TLS cluster (one certificate, for every member and 127.0.0.1), else null. */
+  readonly certs: DevCertificates | null;
+  /** The CA's PEM (what clients trust) of a TLS cluster, else null. */
+  readonly ca: string | null;
   readonly #local: LocalCluster;
   readonly #logs = new Map<string, PeerLog>();
   readonly #clients = new Set<KvClient>();
@@ -108,11 +122,15 @@ export class Cluster {
       startTimeoutMs: options.startTimeoutMs ?? 20_000, clientTimeoutMs: options.clientTimeoutMs ?? 20_000,
     } as const;
     this.options = o;
+    const tls = options.tls ?? envTls;
+    this.certs = tls !== false ? writeDevCertificates(join(dir, 'tls'), { hosts: ['127.0.0.1', 'localhost'] }) : null;
+    this.ca = this.certs !== null ? readFileSync(this.certs.caFile, 'utf8') : null;
     this.#local = new LocalCluster({
       size: ports.length, dir, ports, secretFile: this.secretFile, cli: cliPath, nodeArgs: cliNodeArgs, cwd: repoRoot, env: hermeticEnv(),
       ...(options.hostOf !== undefined ? { host: options.hostOf } : {}),
       ...(options.spawnPrefix !== undefined ? { spawnPrefix: options.spawnPrefix } : {}),
       ...(routed !== null ? { peersOf: (id: string) => this.#peersOf(id, routed) } : {}),
+      ...(this.certs !== null ? { tls: { ...this.certs, peerMtls: typeof tls === 'object' && tls.peerMtls } } : {}),
       args: [
         '--tick-ms', String(o.tickMs), '--log-level', o.logLevel, ...(o.snapshotEntries !== null ? ['--snapshot-entries', String(o.snapshotEntries)] : []),
         ...(o.faults ? ['--faults'] : []), ...o.extraArgs,
@@ -268,6 +286,11 @@ export class Cluster {
     await this.#local.restart(id, { graceful });
   }
 
+  /** SIGHUP: member `id` reloads its TLS certificate files. */
+  hangup(id: string): void {
+    this.#local.hangup(id);
+  }
+
   /** SIGSTOP: the process freezes (a long GC pause, a VM stall) with its sockets open. */
   pause(id: string): void {
     this.#local.pause(id);
@@ -321,25 +344,39 @@ export class Cluster {
    */
   async client(role: TokenRole = 'admin', options: { peers?: readonly string[]; urls?: readonly string[]; timeoutMs?: number; token?: string } = {}): Promise<KvClient> {
     const peers = options.urls ?? (options.peers ?? this.live()).map((id) => this.url(id));
-    const kv = await connect({ peers, token: options.token ?? await this.token(role), timeoutMs: options.timeoutMs ?? this.options.clientTimeoutMs });
+    const kv = await connect({
+      peers, token: options.token ?? await this.token(role), timeoutMs: options.timeoutMs ?? this.options.clientTimeoutMs, ...this.#caOption(),
+    });
     this.#clients.add(kv);
     return kv;
   }
 
-  /** Runs the CLI as a process with `args` (no credentials are added: pass --secret-file or --token). */
+  /** The SDK's `ca` option for this cluster ({} when it runs without TLS). */
+  #caOption(): { ca?: string } {
+    return this.ca !== null ? { ca: this.ca } : {};
+  }
+
+  /**
+   * Runs the CLI as a process with `args` (no credentials are added: pass --secret-file or
+   * --token); a TLS cluster's CA is in EDGERAFT_CA, so its client commands trust it.
+   */
   cli(args: readonly string[], options: { timeoutMs?: number } = {}): Promise<CliResult> {
-    return runCli(args, options);
+    return runCli(args, { ...options, ...(this.certs !== null ? { env: { EDGERAFT_CA: this.certs.caFile } } : {}) });
   }
 
   /** Runs a client command of the CLI against this cluster, authenticated with the secret file. */
   cliAdmin(args: readonly string[], options: { timeoutMs?: number; peers?: readonly string[] } = {}): Promise<CliResult> {
-    return runCli([...args, '--peers', this.clientPeersFlag(options.peers ?? this.live()), '--secret-file', this.secretFile], options);
+    return this.cli([...args, '--peers', this.clientPeersFlag(options.peers ?? this.live()), '--secret-file', this.secretFile], options);
   }
 
   async #probeClient(): Promise<KvClient> {
     if (this.#probe === null) {
       // Built without connect(): it only asks named members, so it needs none up to be created.
-      this.#probe = new KvClient({ peers: this.ids.map((id) => this.url(id)), token: await this.token('admin'), timeoutMs: 2000, dial: dialWs });
+      const ca = this.ca;
+      this.#probe = new KvClient({
+        peers: this.ids.map((id) => this.url(id)), token: await this.token('admin'), timeoutMs: 2000,
+        dial: ca !== null ? (url, o) => dialWs(url, o, { ca }) : dialWs,
+      });
     }
     return this.#probe;
   }

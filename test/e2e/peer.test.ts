@@ -1,6 +1,7 @@
 // The Node peer as a user runs it: 3 `edgeraft peer` processes started from the CLI, used through
 // the SDK and through the CLI's own commands (status, kv, token), with wrong flags, read-only and
-// forged tokens, graceful SIGTERM shutdown and the data-directory lock.
+// forged tokens, graceful SIGTERM shutdown and the data-directory lock. E2E_TLS=1 runs it all
+// over TLS (npm test does, once).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, readFileSync } from 'node:fs';
@@ -97,10 +98,10 @@ test('a 3-peer cluster from the CLI elects a leader, serves the SDK and the CLI,
   const tok = await runCli(['token', '--role', 'reader', '--secret-file', c.secretFile, '--ttl', '10m']);
   assert.is(tok.code, 0, explain(tok));
   const readerToken = tok.stdout.trim();
-  const denied = await runCli(['kv', 'put', 'greeting', 'overwrite', '--peers', c.clientPeersFlag(), '--token', readerToken]);
+  const denied = await c.cli(['kv', 'put', 'greeting', 'overwrite', '--peers', c.clientPeersFlag(), '--token', readerToken]);
   assert.is(denied.code, 2, explain(denied));
   assert.match(denied.stderr, /ERR_FORBIDDEN/);
-  const readOk = await runCli(['kv', 'get', 'greeting', '--peers', c.clientPeersFlag(), '--token', readerToken]);
+  const readOk = await c.cli(['kv', 'get', 'greeting', '--peers', c.clientPeersFlag(), '--token', readerToken]);
   assert.is(readOk.stdout, 'bye\n', explain(readOk));
   const reader = await c.client('reader', { token: readerToken });
   const e1 = await rejects(reader.put('greeting', 'overwrite'));
@@ -117,8 +118,8 @@ test('a 3-peer cluster from the CLI elects a leader, serves the SDK and the CLI,
   const expired = await mintToken(c.secret, { role: 'admin', sub: 'late', cluster: 'edgeraft', expMs: Date.now() - 1000 });
   await Promise.all([['forged', forged], ['expired', expired]].map(async ([what, token]) => {
     const [e, r] = await Promise.all([
-      rejects(connect({ peers: c.ids.map((id) => c.url(id)), token: token!, timeoutMs: 1500 })),
-      runCli(['kv', 'get', 'greeting', '--peers', c.clientPeersFlag(), '--token', token!, '--timeout', '1500ms']),
+      rejects(connect({ peers: c.ids.map((id) => c.url(id)), token: token!, timeoutMs: 1500, ...(c.ca !== null ? { ca: c.ca } : {}) })),
+      c.cli(['kv', 'get', 'greeting', '--peers', c.clientPeersFlag(), '--token', token!, '--timeout', '1500ms']),
     ]);
     assert.instance(e, ClientError, `${what} token: ${e.message}`);
     assert.match(e.message, /unauthorized/, `${what} token: the error should say it was refused: ${e.message}`);

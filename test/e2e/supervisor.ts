@@ -10,7 +10,7 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 
 export interface Supervisor {
   readonly proc: ChildProcess;
-  /** The web page, e.g. http://127.0.0.1:7000/ (with the trailing slash). */
+  /** The web page, e.g. http://127.0.0.1:7000/ (with the trailing slash; https:// with --tls). */
   readonly url: string;
   /** Everything it printed so far, stdout and stderr interleaved. */
   readonly output: () => string;
@@ -40,11 +40,11 @@ export async function freePortBlock(): Promise<number> {
 }
 
 /**
- * Spawns `edgeraft start --dir DIR --port PORT` and resolves once it prints its page's URL; if it
- * exits first, or prints none within 30 s, it is sent SIGTERM and this rejects with its output.
+ * Spawns `edgeraft start --dir DIR --port PORT [...args]` and resolves once it prints its page's
+ * URL; if it exits first, or prints none within 30 s, it is sent SIGTERM and this rejects with its output.
  */
-export async function startSupervisor(dir: string, port: number): Promise<Supervisor> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/runtime-node/cli.ts', 'start', '--dir', dir, '--port', String(port)],
+export async function startSupervisor(dir: string, port: number, args: readonly string[] = []): Promise<Supervisor> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/runtime-node/cli.ts', 'start', '--dir', dir, '--port', String(port), ...args],
     { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
@@ -52,7 +52,7 @@ export async function startSupervisor(dir: string, port: number): Promise<Superv
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
   const deadline = Date.now() + 30_000;
   for (;;) {
-    const m = /web page: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
+    const m = /web page: (https?:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
     if (m !== null) return { proc, url: m[1]!, output: () => out, exited };
     if (proc.exitCode !== null || Date.now() > deadline) {
       proc.kill('SIGTERM');

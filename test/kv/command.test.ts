@@ -57,6 +57,9 @@ const commands: KvCommand[] = [
   { op: 'txn', compare: [], success: [], failure: [] },
   { op: 'leaseGrant', id: 0, ttlMs: 5000 },
   { op: 'leaseGrant', id: 99, ttlMs: 1 },
+  { op: 'leaseGrant', id: 0, ttlMs: 5000, owner: 'tenant-acme' },
+  { op: 'tokenRevoke', by: 'sub', name: 'alice', revokedAtMs: 1_700_000_000_000, untilMs: 1_702_592_000_000 },
+  { op: 'tokenRevoke', by: 'jti', name: '0c9f-🔑', revokedAtMs: 1, untilMs: 2 },
   { op: 'leaseRevoke', id: 99 },
   { op: 'leaseExpire', id: 2 ** 53 - 1 },
   { op: 'compact', revision: 12345 },
@@ -132,9 +135,9 @@ t('damage is refused with an error naming it', () => {
   const put = encodeCommand({ timeMs: 1, session: null, cmd: { op: 'put', key: 'k', value: 'v' } });
   assert.throws(() => decodeCommand(new Uint8Array([...put, 0])), /trailing bytes/);
   const badFormat = put.slice();
-  badFormat[0] = 3;
-  assert.throws(() => decodeCommand(badFormat), /unknown format 3/);
-  for (const op of [0, 12, 99, 255]) {
+  badFormat[0] = 4;
+  assert.throws(() => decodeCommand(badFormat), /unknown format 4/);
+  for (const op of [0, 13, 99, 255]) {
     const bad = put.slice();
     bad[1] = op;
     assert.throws(() => decodeCommand(bad), /unknown op/, `op ${op}`);
@@ -219,6 +222,35 @@ t('values: equality is by type and content; order is bytewise, strings by their 
   assert.is(compareValues('\uffff', '𝄞'), -1, 'UTF-8 order, not UTF-16');
   assert.is(compareValues(new Uint8Array([0xff]), 'z'), 1);
   assert.is(compareValues(new Uint8Array(0), 'a'), -1);
+});
+
+
+t('format 3 is written only for an owned lease grant and a token revocation: the rest stay format 2', () => {
+  const format = (cmd: KvCommand): number => encodeCommand({ timeMs: 1, session: null, cmd })[0]!;
+  assert.is(format({ op: 'leaseGrant', id: 0, ttlMs: 10 }), 2, 'a grant with no owner reads on the previous version');
+  assert.is(format({ op: 'leaseGrant', id: 0, ttlMs: 10, owner: '' }), 2, "owner '' is none");
+  assert.is(format({ op: 'leaseGrant', id: 0, ttlMs: 10, owner: 'acme' }), 3);
+  assert.is(format({ op: 'tokenRevoke', by: 'sub', name: 'a', revokedAtMs: 1, untilMs: 2 }), 3);
+  for (const cmd of commands.filter((c) => c.op !== 'tokenRevoke' && !(c.op === 'leaseGrant' && c.owner !== undefined))) {
+    assert.is(format(cmd), 2, cmd.op);
+  }
+  // A format 2 grant (as the previous version wrote it) decodes with no owner.
+  const w = new ByteWriter();
+  w.u8(2).u8(7).u8(0).num(5).num(0).num(1000);
+  assert.equal(decodeCommand(w.finish()).cmd, { op: 'leaseGrant', id: 0, ttlMs: 1000 });
+  // A revocation never existed in format 2.
+  const revoke = encodeCommand({ timeMs: 1, session: null, cmd: { op: 'tokenRevoke', by: 'jti', name: 'x', revokedAtMs: 1, untilMs: 2 } });
+  revoke[0] = 2;
+  assert.throws(() => decodeCommand(revoke), /op tokenRevoke in a format 2 command/);
+  const badKind = encodeCommand({ timeMs: 1, session: null, cmd: { op: 'tokenRevoke', by: 'jti', name: 'x', revokedAtMs: 1, untilMs: 2 } });
+  badKind[3 + 8] = 9;
+  assert.throws(() => decodeCommand(badKind), /unknown revocation kind/);
+});
+
+t('a token revocation conflicts with everything (ParallelRaft applies it in log order)', () => {
+  assert.is(commandKeys({ op: 'tokenRevoke', by: 'sub', name: 'a', revokedAtMs: 1, untilMs: 2 }), null);
+  assert.is(kvKeysOf(encodeCommand({ timeMs: 1, session: null, cmd: { op: 'tokenRevoke', by: 'sub', name: 'a', revokedAtMs: 1, untilMs: 2 } })), null);
+  assert.equal(commandKeys({ op: 'leaseGrant', id: 4, ttlMs: 1, owner: 'acme' }), [leaseConflictKey(4)]);
 });
 
 t.run();

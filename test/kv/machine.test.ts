@@ -113,7 +113,7 @@ t('the eviction mark survives a snapshot; format 1 and format 2 snapshots still 
   l.run({ op: 'put', key: 'k', value: '1' }, { client, seq: 1, firstUnacked: 1 });
   l.run({ op: 'put', key: 'k', value: '2' }, { client, seq: 2, firstUnacked: 1 });
   const snap = l.m.snapshot();
-  assert.is(snap[0], 4, 'written as format 4');
+  assert.is(snap[0], 5, 'written as format 5');
   const copy = new KvMachine({ sessionResultsMax: 1 });
   copy.restore(snap);
   const retry = copy.applyCommand({ timeMs: l.now, session: { client, seq: 1, firstUnacked: 1 }, cmd: { op: 'put', key: 'k', value: '1' } }, 4);
@@ -143,7 +143,7 @@ t('a format 2 snapshot (string keys, JSON answers, the eviction mark) loads', ()
   assert.is((m.applyCommand({ timeMs: 5000, session: s(1), cmd: { op: 'put', key: 'x', value: '1' } }, 10) as { code?: string }).code, 'ERR_OUTCOME_UNKNOWN', 'the mark came through');
   assert.equal(m.applyCommand({ timeMs: 5000, session: s(2), cmd: { op: 'put', key: 'x', value: '2' } }, 10), { op: 'put', index: 3 }, 'the cached answer came through');
   assert.is(m.get('x'), undefined, 'neither ran');
-  // The machine writes format 4 from then on, and that copy reads back the same.
+  // The machine writes format 5 from then on, and that copy reads back the same.
   const again = new KvMachine();
   again.restore(m.snapshot());
   assert.equal(again.range('', null), m.range('', null));

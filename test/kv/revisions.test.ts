@@ -241,7 +241,7 @@ t('leases: grants (auto id = the entry index, explicit ids), ERR_LEASE_EXISTS, a
   // An auto id that an explicit grant already took: the next free one.
   l.run({ op: 'leaseGrant', id: 5, ttlMs: 1 }); // 4
   assert.equal(l.run({ op: 'leaseGrant', id: 0, ttlMs: 1 }), { op: 'leaseGrant', index: 5, id: 6, ttlMs: 1 }, 'index 5 is taken: the next free id');
-  assert.equal(l.m.lease(100), { id: 100, ttlMs: 2000, keys: [] });
+  assert.equal(l.m.lease(100), { id: 100, ttlMs: 2000, owner: '', keys: [] });
   assert.equal(l.m.leases().map((x) => x.id).sort((a, b) => a - b), [1, 5, 6, 100]);
   assert.is(l.m.leaseCount, 4);
   l.run({ op: 'put', key: 'b', value: '1', lease: 100 }); // 6
@@ -404,7 +404,7 @@ t('compaction by bytesMax counts keys and values of each event and its previous 
 t('a snapshot keeps records with their revisions and leases, the history, and cached answers with bytes', () => {
   const l = new Log({ history: { eventsMax: 6 } });
   const client = (l.run({ op: 'register' }) as { client: number }).client; // 1
-  l.run({ op: 'leaseGrant', id: 0, ttlMs: 3000 }); // 2: lease 2
+  l.run({ op: 'leaseGrant', id: 0, ttlMs: 3000, owner: 'acme' }); // 2: lease 2, owned by token subject acme
   l.run({ op: 'put', key: byteKey('ключ'), value: new Uint8Array([0, 200]), lease: 2 }); // 3
   l.run({ op: 'put', key: byteKey(new Uint8Array([0xff, 0x00])), value: 'bin key' }); // 4
   l.run({ op: 'put', key: 'a', value: '1' }); // 5
@@ -418,7 +418,7 @@ t('a snapshot keeps records with their revisions and leases, the history, and ca
   }, { client, seq: 1, firstUnacked: 1 }); // 9
   l.run({ op: 'delete', key: 'a' }, { client, seq: 2, firstUnacked: 1 }); // 10
   const snap = l.m.snapshot();
-  assert.is(snap[0], 4);
+  assert.is(snap[0], 5);
 
   const c = new Log();
   c.m.restore(snap);
@@ -429,7 +429,7 @@ t('a snapshot keeps records with their revisions and leases, the history, and ca
   assert.equal(c.m.range('', null), l.m.range('', null));
   assert.equal(c.m.scan(), l.m.scan());
   assert.equal(c.m.getKv(byteKey('ключ')), kv(byteKey('ключ'), new Uint8Array([0, 200]), 3, 3, 1, 2));
-  assert.equal(c.m.lease(2), { id: 2, ttlMs: 3000, keys: ['b', byteKey('ключ')] });
+  assert.equal(c.m.lease(2), { id: 2, ttlMs: 3000, owner: 'acme', keys: ['b', byteKey('ключ')] });
   assert.equal(c.m.leases(), [{ id: 2, ttlMs: 3000 }]);
   assert.is(c.m.history.compactRevision, 4);
   assert.equal(c.m.history.since(5), l.m.history.since(5));
@@ -495,7 +495,7 @@ t('a damaged format 3 snapshot is refused with an error naming the damage', () =
   // Well-formed: one key on lease 7, one event, no sessions.
   const m = new KvMachine();
   m.restore(snap((w) => { kvBytes(w.varint(1), 7).varint(1).num(7).num(100).num(0).varint(1).num(1).varint(1).u8(0); kvBytes(w, 7).u8(0).varint(0); }));
-  assert.equal(m.lease(7), { id: 7, ttlMs: 100, keys: ['k'] });
+  assert.equal(m.lease(7), { id: 7, ttlMs: 100, owner: '', keys: ['k'] });
   assert.equal((m.history.since(1) as { revision: number }[]).map((b) => b.revision), [1]);
   assert.throws(() => m.restore(snap((w) => { kvBytes(w.varint(1), 7).varint(0).num(0).varint(0).varint(0); })), /key attached to lease 7, which it does not hold/);
   assert.throws(() => m.restore(snap((w) => { w.varint(0).varint(0).num(0).varint(1).num(1).varint(1).u8(7); kvBytes(w, 0).u8(0).varint(0); })), /unknown event type 7/);

@@ -52,6 +52,10 @@ test('checkToken refuses a malformed, expired or foreign token with its own code
   assert.is(code(() => checkToken('not-a-token', undefined, now)), 'ERR_FORBIDDEN');
   assert.is(code(() => checkToken(token, 'c2', now)), 'ERR_WRONG_CLUSTER');
   assert.is(code(() => checkToken(token, 'c1', now + 60_000)), 'ERR_TOKEN_EXPIRED');
+  // A replica receives every key: a scoped token is refused before it dials, saying so.
+  const scoped = await mintToken(secret, { cluster: 'c1', sub: 'tab', role: 'reader', expMs: now + 60_000, scopes: ['tenants/acme/'] }, now);
+  assert.throws(() => checkToken(scoped, 'c1', now), (e: unknown) => e instanceof FollowerError && e.code === 'ERR_FORBIDDEN'
+    && /scoped to key prefixes "tenants\/acme\/", but a follower-reader replica receives the whole log.*use the SDK/.test(e.message));
 });
 
 test.run();

@@ -88,18 +88,24 @@ export class RawClient {
   /** Every message of each watch stream, by the watch request's id. */
   readonly streams = new Map<number, Response[]>();
 
+  /** Resolves when the member (or this side) closes the connection. */
+  readonly closed: Promise<void>;
+
   private constructor(conn: RpcConnection) {
     this.conn = conn;
+    let closed!: () => void;
+    this.closed = new Promise((resolve) => { closed = resolve; });
     conn.listen({
       payloads: (ps) => {
         for (const p of ps) this.#onPayload(p);
       },
-      closed: () => {},
+      closed: () => closed(),
     });
   }
 
-  static async open(peer: Peer, role: TokenRole = 'admin'): Promise<RawClient> {
-    const token = unsignedToken({ role, sub: 'kvtest', cluster, expMs: Date.now() + 3600_000 });
+  /** A connection with a token of `role` (subject kvtest unless `claims` says; scopes: none unless given). */
+  static async open(peer: Peer, role: TokenRole = 'admin', claims: { readonly sub?: string; readonly scopes?: readonly string[] } = {}): Promise<RawClient> {
+    const token = unsignedToken({ role, sub: claims.sub ?? 'kvtest', cluster, expMs: Date.now() + 3600_000, scopes: claims.scopes ?? null });
     const conn = await RpcConnection.open({ url: peer.url, cluster, token, instance: `i${++instances}`, dial: dialWs });
     return new RawClient(conn);
   }

@@ -12,10 +12,10 @@ test('on() returns an unsubscribe; listeners removed during an emit still see th
   const seen: string[] = [];
   const offA = e.on('peer:up', (p) => { seen.push(`a:${p.peer}`); offB(); });
   const offB = e.on('peer:up', (p) => seen.push(`b:${p.peer}`));
-  e.emit('peer:up', { peer: 'x', role: 'peer' });
-  e.emit('peer:up', { peer: 'y', role: 'peer' });
+  e.emit('peer:up', { peer: 'x', role: 'peer', claims: null });
+  e.emit('peer:up', { peer: 'y', role: 'peer', claims: null });
   offA();
-  e.emit('peer:up', { peer: 'z', role: 'peer' });
+  e.emit('peer:up', { peer: 'z', role: 'peer', claims: null });
   assert.equal(seen, ['a:x', 'b:x', 'a:y']);
   assert.is(e.listenerCount('peer:up'), 0);
   // @ts-expect-error a payload of the wrong shape does not compile

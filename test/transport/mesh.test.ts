@@ -29,8 +29,8 @@ test('two peers authenticate, come up and exchange messages both ways', async ()
   const upA = waitFor(a.mesh, 'peer:up', (e) => e.peer === 'b');
   const b = await node('b', { peers: { a: a.url } });
   const upB = await waitFor(b.mesh, 'peer:up', (e) => e.peer === 'a');
-  assert.equal(await upA, { peer: 'b', role: 'peer' });
-  assert.equal(upB, { peer: 'a', role: 'peer' });
+  assert.equal(await upA, { peer: 'b', role: 'peer', claims: null });
+  assert.equal(upB, { peer: 'a', role: 'peer', claims: null });
   const got = waitFor(a.mesh, 'messages');
   b.mesh.send([hb('b', 'a', 7)]);
   assert.equal(await got, { from: 'b', role: 'peer', msgs: [hb('b', 'a', 7)] });

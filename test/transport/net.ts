@@ -8,6 +8,7 @@ import { dialerProofInput, hmac, importHmacKey, randomChallenge } from '../../sr
 import { FrameCodec } from '../../src/transport/codec.ts';
 import { Mesh } from '../../src/transport/mesh.ts';
 import type { MeshOptions } from '../../src/transport/mesh-options.ts';
+import { JwtVerifier } from '../../src/transport/token.ts';
 import type { Transport, TransportEventMap } from '../../src/transport/transport.ts';
 
 export const secret = 'correct horse battery staple';
@@ -21,7 +22,8 @@ export interface TestNode {
 }
 
 export type NodeOptions = Partial<Omit<MeshOptions, 'secret'>> & {
-  readonly secret?: string | null;
+  /** The cluster secret(s) (default `secret`); null: none (insecure, or a token holder). */
+  readonly secret?: string | readonly string[] | null;
   readonly listen?: boolean;
   readonly port?: number;
   readonly frameBytesMax?: number;
@@ -31,9 +33,11 @@ export async function startNode(id: string, options: NodeOptions = {}): Promise<
   const { listen = true, port = 0, frameBytesMax, secret: nodeSecret = secret, ...rest } = options;
   const listener = listen ? await WsListener.open({ port, ...(frameBytesMax !== undefined ? { frameBytesMax } : {}) }) : null;
   const logs: string[] = [];
+  // A node with secrets verifies HS256 tokens with them, as a peer does by default.
+  const secrets = nodeSecret === null ? null : typeof nodeSecret === 'string' ? [nodeSecret] : nodeSecret;
   const mesh = await Mesh.start({
     id, cluster, dial: dialWs,
-    ...(nodeSecret !== null ? { secret: nodeSecret } : {}), prng: new SeededPrng(id.length * 7919 + id.charCodeAt(0)),
+    ...(secrets !== null ? { secret: secrets, tokenVerifier: new JwtVerifier({ secrets }) } : {}), prng: new SeededPrng(id.length * 7919 + id.charCodeAt(0)),
     backoff: { initialMs: 20, maxMs: 200 },
     logger: (level, message) => { logs.push(`${level} ${message}`); },
     ...(listener !== null ? { listener } : {}),

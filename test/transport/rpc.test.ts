@@ -38,7 +38,8 @@ test('a client dials by URL, learns the member id, and exchanges payloads both w
   c.send(bytes(1, 2));
   c.send(bytes(3));
   const e = await req;
-  assert.equal(e, { from: 'app~i1', role: 'client', payloads: [bytes(1, 2), bytes(3)] }, 'one frame carried both');
+  assert.equal({ from: e.from, role: e.role, payloads: e.payloads }, { from: 'app~i1', role: 'client', payloads: [bytes(1, 2), bytes(3)] }, 'one frame carried both');
+  assert.equal([e.claims?.sub, e.claims?.role, e.claims?.cluster], ['app', 'client', cluster], 'the rpc event carries the verified claims');
   assert.ok(n.mesh.sendRpc('app~i1', bytes(9, 9)));
   await until(() => got.length > 0, 'the answer');
   assert.equal(got, [[bytes(9, 9)]]);

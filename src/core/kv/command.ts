@@ -1,11 +1,13 @@
 // The key-value commands replicated through the log, and their binary encoding. Each entry carries
 // one command stamped with the leader's clock (log time, for deterministic session expiry) and,
 // for exactly-once writes, the client's session and sequence number. Keys are byte strings
-// (keys.ts). Format 2 adds transactions, range deletes, leases and compaction; format 1 entries
-// (string keys; put, delete, cas, register) still decode.
+// (keys.ts). Format 3 adds the lease owner (the scoped token subject that granted it) and token
+// revocations; format 2 added transactions, range deletes, leases and compaction; format 1
+// entries (string keys; put, delete, cas, register) and format 2 entries still decode.
 
 import { ByteReader, ByteWriter, utf8Length } from './bytes.ts';
 import { byteKey, type ByteKey } from './keys.ts';
+import { revokeByKinds, type RevokeBy } from './revocations.ts';
 
 export type Value = string | Uint8Array;
 
@@ -38,8 +40,12 @@ export type KvCommand =
   | { readonly op: 'cas'; readonly key: ByteKey; readonly expected: Value | null; readonly value: Value }
   | { readonly op: 'deleteRange'; readonly start: ByteKey; readonly end: ByteKey | null }
   | { readonly op: 'txn'; readonly compare: readonly Compare[]; readonly success: readonly TxnOp[]; readonly failure: readonly TxnOp[] }
-  /** id 0: the lease's id is the entry's index. */
-  | { readonly op: 'leaseGrant'; readonly id: number; readonly ttlMs: number }
+  /**
+   * id 0: the lease's id is the entry's index. owner: the subject of the scoped token that granted
+   * it (absent or '': none, as for every grant before format 3); only it may use the lease
+   * (runtime-node/authorize.ts).
+   */
+  | { readonly op: 'leaseGrant'; readonly id: number; readonly ttlMs: number; readonly owner?: string }
   | { readonly op: 'leaseRevoke'; readonly id: number }
   /**
    * Proposed by the leader when a lease's time ran out on its clock (lessor.ts), never by clients.
@@ -56,7 +62,12 @@ export type KvCommand =
   /** Forget watch history up to and including `revision`. */
   | { readonly op: 'compact'; readonly revision: number }
   /** Opens a client session (Raft dissertation, section 6.3); its id is the entry's index. */
-  | { readonly op: 'register' };
+  | { readonly op: 'register' }
+  /**
+   * Revokes a token subject's tokens issued at or before revokedAtMs, or one token by its id;
+   * kept until untilMs (log time), when every token it covers has expired (revocations.ts).
+   */
+  | { readonly op: 'tokenRevoke'; readonly by: RevokeBy; readonly name: string; readonly revokedAtMs: number; readonly untilMs: number };
 
 export type KvOp = KvCommand['op'];
 
@@ -76,16 +87,23 @@ export interface CommandEnvelope {
 
 const OP: Readonly<Record<KvOp, number>> = {
   put: 1, delete: 2, cas: 3, register: 4, deleteRange: 5, txn: 6, leaseGrant: 7, leaseRevoke: 8, leaseExpire: 9, compact: 10, leaseEpoch: 11,
+  tokenRevoke: 12,
 };
-const OPS: readonly (KvOp | undefined)[] = [undefined, 'put', 'delete', 'cas', 'register', 'deleteRange', 'txn', 'leaseGrant', 'leaseRevoke', 'leaseExpire', 'compact', 'leaseEpoch'];
+const OPS: readonly (KvOp | undefined)[] = [
+  undefined, 'put', 'delete', 'cas', 'register', 'deleteRange', 'txn', 'leaseGrant', 'leaseRevoke', 'leaseExpire', 'compact', 'leaseEpoch', 'tokenRevoke',
+];
 const TXN_OPS: readonly TxnOp['op'][] = ['put', 'delete', 'deleteRange', 'get', 'range'];
 const FLAG_SESSION = 1;
 const FLAG_VALUE_BYTES = 2;
 const FLAG_EXPECTED = 4;
 const FLAG_EXPECTED_BYTES = 8;
 const FLAG_LEASE = 16;
-/** Format 1: string keys, four commands. Format 2: byte keys, every command above. */
-const FORMAT = 2;
+/**
+ * Format 1: string keys, four commands. Format 2: byte keys, every command above but tokenRevoke.
+ * Format 3: format 2 with the lease grant's owner, and tokenRevoke; only those are written in it.
+ * Put and delete are laid out alike in formats 2 and 3 (putOrDeleteKeys reads both).
+ */
+const FORMAT = 3;
 
 function writeValue(w: ByteWriter, v: Value): void {
   if (typeof v === 'string') w.str(v);
@@ -172,7 +190,10 @@ export function encodeCommand(env: CommandEnvelope): Uint8Array {
   if (c.op === 'cas' && c.expected !== null) size += valueSize(c.expected);
   if ((flags & FLAG_LEASE) !== 0) size += 8;
   const w = new ByteWriter(size);
-  w.u8(FORMAT).u8(OP[c.op]).u8(flags).num(env.timeMs);
+  // Format 2 where it suffices, so members of the previous version still read every entry but
+  // the new kinds (a mixed cluster during a rolling upgrade).
+  const format = c.op === 'tokenRevoke' || (c.op === 'leaseGrant' && (c.owner ?? '') !== '') ? FORMAT : 2;
+  w.u8(format).u8(OP[c.op]).u8(flags).num(env.timeMs);
   if (env.session !== null) w.num(env.session.client).num(env.session.seq).num(env.session.firstUnacked);
   switch (c.op) {
     case 'put':
@@ -195,12 +216,16 @@ export function encodeCommand(env: CommandEnvelope): Uint8Array {
       w.varint(c.failure.length);
       for (const o of c.failure) writeTxnOp(w, o);
       break;
-    case 'leaseGrant': w.num(c.id).num(c.ttlMs); break;
+    case 'leaseGrant':
+      w.num(c.id).num(c.ttlMs);
+      if (format === FORMAT) w.str(c.owner!);
+      break;
     case 'leaseRevoke': w.num(c.id); break;
     case 'leaseExpire': w.num(c.id).num(c.term ?? 0); break;
     case 'leaseEpoch': w.num(c.term); break;
     case 'compact': w.num(c.revision); break;
     case 'register': break;
+    case 'tokenRevoke': w.u8(revokeByKinds.indexOf(c.by)).str(c.name).num(c.revokedAtMs).num(c.untilMs); break;
   }
   return w.finish();
 }
@@ -219,7 +244,7 @@ function valueSize(v: Value): number {
 export function decodeCommand(data: Uint8Array): CommandEnvelope {
   const r = new ByteReader(data, 'kv command');
   const format = r.u8();
-  if (format !== FORMAT && format !== 1) throw new RangeError(`kv command: unknown format ${format} (this version reads 1 and ${FORMAT})`);
+  if (format < 1 || format > FORMAT) throw new RangeError(`kv command: unknown format ${format} (this version reads 1 to ${FORMAT})`);
   const op = OPS[r.u8()];
   const flags = r.u8();
   const timeMs = r.num();
@@ -229,6 +254,7 @@ export function decodeCommand(data: Uint8Array): CommandEnvelope {
   const key = (): ByteKey => (format === 1 ? byteKey(r.str()) : r.bin());
   if (op === undefined) throw new RangeError('kv command: unknown op');
   if (format === 1 && op !== 'put' && op !== 'delete' && op !== 'cas' && op !== 'register') throw new RangeError(`kv command: op ${op ?? 'unknown'} in a format 1 command`);
+  if (format < 3 && op === 'tokenRevoke') throw new RangeError(`kv command: op ${op} in a format ${format} command`);
   let cmd: KvCommand;
   switch (op) {
     case 'put': {
@@ -255,7 +281,13 @@ export function decodeCommand(data: Uint8Array): CommandEnvelope {
       cmd = { op, compare, success, failure };
       break;
     }
-    case 'leaseGrant': cmd = { op, id: r.num(), ttlMs: r.num() }; break;
+    case 'leaseGrant': {
+      const id = r.num();
+      const ttlMs = r.num();
+      const owner = format >= 3 ? r.str() : '';
+      cmd = owner === '' ? { op, id, ttlMs } : { op, id, ttlMs, owner };
+      break;
+    }
     case 'leaseRevoke': cmd = { op, id: r.num() }; break;
     case 'leaseExpire': {
       const id = r.num();
@@ -266,6 +298,12 @@ export function decodeCommand(data: Uint8Array): CommandEnvelope {
     case 'leaseEpoch': cmd = { op, term: r.num() }; break;
     case 'compact': cmd = { op, revision: r.num() }; break;
     case 'register': cmd = { op }; break;
+    case 'tokenRevoke': {
+      const by = revokeByKinds[r.u8()];
+      if (by === undefined) throw new RangeError('kv command: unknown revocation kind');
+      cmd = { op, by, name: r.str(), revokedAtMs: r.num(), untilMs: r.num() };
+      break;
+    }
     case undefined: throw new RangeError('kv command: unknown op');
   }
   if (!r.done) throw new RangeError('kv command: trailing bytes');
@@ -298,7 +336,9 @@ export function commandKeys(cmd: KvCommand): string[] | null {
       return [...keys];
     }
     case 'leaseGrant': return cmd.id === 0 ? null : [leaseConflictKey(cmd.id)];
-    case 'deleteRange': case 'leaseRevoke': case 'leaseExpire': case 'leaseEpoch': case 'compact': case 'register': return null;
+    // A revocation conflicts with everything, so every replica applies it at the same point of
+    // the log relative to the requests it refuses.
+    case 'deleteRange': case 'leaseRevoke': case 'leaseExpire': case 'leaseEpoch': case 'compact': case 'register': case 'tokenRevoke': return null;
   }
 }
 
@@ -328,7 +368,7 @@ export function kvKeysOf(data: Uint8Array): readonly string[] | null {
  * that do not read as one: the full decode then fails and says "everything".
  */
 function putOrDeleteKeys(data: Uint8Array): string[] | undefined {
-  if (data.length < 11 || data[0] !== FORMAT) return undefined;
+  if (data.length < 11 || (data[0] !== FORMAT && data[0] !== 2)) return undefined;
   const op = OPS[data[1]!];
   if (op !== 'put' && op !== 'delete') return undefined;
   try {

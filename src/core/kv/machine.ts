@@ -1,7 +1,8 @@
 // The replicated key-value state machine: applied in log order on every peer and learner (or out
 // of order in ParallelRaft, see apply-order.ts), it keeps the keyspace with etcd's revisions,
-// leases and their keys, the watch history, and client sessions for exactly-once writes (expired
-// by log time, never by local clocks); it answers each command and snapshots to bytes.
+// leases (with the scoped token subject that owns each) and their keys, the watch history, token
+// revocations, and client sessions for exactly-once writes (expired by log time, never by local
+// clocks); it answers each command and snapshots to bytes.
 
 import { assert } from '../assert.ts';
 import type { Entry, Index } from '../types.ts';
@@ -13,6 +14,7 @@ import {
 import { EventHistory, type HistoryLimits, type KvEvent, type RevisionEvents } from './history.ts';
 import { byteKey, isReserved, prefixEnd, type ByteKey } from './keys.ts';
 import { Records, type KeyValue } from './records.ts';
+import { RevocationLimitError, Revocations, type RevocableToken, type Revocation } from './revocations.ts';
 import { readTree, writeTree, type Tree } from './tree.ts';
 
 export type { KeyValue } from './records.ts';
@@ -38,6 +40,8 @@ export type KvResult =
   | { readonly op: 'leaseEpoch'; readonly index: Index; readonly term: number }
   | { readonly op: 'compact'; readonly index: Index; readonly compactRevision: number }
   | { readonly op: 'register'; readonly index: Index; readonly client: number }
+  /** revocations: how many are in force after it. */
+  | { readonly op: 'tokenRevoke'; readonly index: Index; readonly revocations: number }
   | { readonly op: 'error'; readonly index: Index; readonly code: KvErrorCode; readonly message: string };
 
 /**
@@ -48,9 +52,11 @@ export type KvResult =
  * once; it is not run again. ERR_LEASE_NOT_FOUND: a put or revoke named a lease that does not
  * exist (never granted, revoked or expired): nothing was written. ERR_LEASE_EXISTS: a grant asked
  * for an id in use. ERR_BAD_REQUEST: a compaction past the current revision.
+ * ERR_REVOCATION_LIMIT: revocationsMax token revocations are in force already.
  */
 export type KvErrorCode =
-  | 'ERR_SESSION_EXPIRED' | 'ERR_SESSION_STALE' | 'ERR_OUTCOME_UNKNOWN' | 'ERR_LEASE_NOT_FOUND' | 'ERR_LEASE_EXISTS' | 'ERR_BAD_REQUEST';
+  | 'ERR_SESSION_EXPIRED' | 'ERR_SESSION_STALE' | 'ERR_OUTCOME_UNKNOWN' | 'ERR_LEASE_NOT_FOUND' | 'ERR_LEASE_EXISTS' | 'ERR_BAD_REQUEST'
+  | 'ERR_REVOCATION_LIMIT';
 
 export interface KvMachineOptions {
   /** A session not used for this long, in log time, expires. */
@@ -68,6 +74,8 @@ export interface KvMachineOptions {
    * applied prefix, so watchers see them in revision order.
    */
   readonly outOfOrder?: boolean;
+  /** Token revocations in force at once (revocations.ts); one more is refused. */
+  readonly revocationsMax?: number;
 }
 
 export interface ScanOptions {
@@ -86,6 +94,8 @@ export type EventsListener = (revision: Index, events: readonly KvEvent[]) => vo
 export interface LeaseInfo {
   readonly id: number;
   readonly ttlMs: number;
+  /** The subject of the scoped token that granted it ('': none, a grant for the whole keyspace). */
+  readonly owner: string;
   /** The keys attached, in byte order. */
   readonly keys: readonly ByteKey[];
 }
@@ -106,16 +116,19 @@ interface Session {
 }
 
 /**
+ * Format 5 adds each lease's owner and the token revocations to format 4.
  * Format 4 adds the lease epoch (the term of the latest leader whose lease clocks run) to format 3.
  * Format 3: byte keys with their revisions, leases, the watch history and answers as data trees.
  * Format 2 adds each session's evictedMax to format 1. Both older formats load: their keys get
  * the snapshot's index as create and mod revision and version 1 (the true ones were not kept).
  */
-const SNAPSHOT_FORMAT = 4;
+const SNAPSHOT_FORMAT = 5;
 
 interface Lease {
   readonly ttlMs: number;
   readonly keys: Set<ByteKey>;
+  /** The subject of the scoped token that granted it; '' for none. */
+  readonly owner: string;
 }
 
 const emptyKv = (key: ByteKey, revision: number): KeyValue => ({ key, value: '', createRevision: 0, modRevision: revision, version: 0, lease: 0 });
@@ -131,6 +144,7 @@ export class KvMachine {
   readonly #leases = new Map<number, Lease>();
   /** The latest leaseEpoch applied: expiries proposed in earlier terms are void. */
   #leaseEpoch = 0;
+  readonly #revocations: Revocations;
   readonly #history: EventHistory;
   /** Out of order: events of entries applied above the contiguous prefix, until it reaches them. */
   readonly #pending = new Map<Index, KvEvent[]>();
@@ -142,6 +156,7 @@ export class KvMachine {
   #eventListeners: EventsListener[] = [];
   #leaseListeners: LeaseListener[] = [];
   #restoreListeners: Array<() => void> = [];
+  #revokeListeners: Array<(r: Revocation) => void> = [];
   /** The entry being applied (lease listeners get it). */
   #entry: Entry | null = null;
 
@@ -151,6 +166,7 @@ export class KvMachine {
     this.sessionResultsMax = options.sessionResultsMax ?? 4096;
     this.#order = options.outOfOrder === true ? new AnyOrder() : new LogOrder();
     this.#history = new EventHistory(options.history);
+    this.#revocations = new Revocations(options.revocationsMax);
     assert(this.sessionTtlMs > 0 && this.sessionsMax > 0 && this.sessionResultsMax > 0, 'kv machine limits must be positive');
   }
 
@@ -201,6 +217,12 @@ export class KvMachine {
   onLease(listener: LeaseListener): () => void {
     this.#leaseListeners.push(listener);
     return () => { this.#leaseListeners = this.#leaseListeners.filter((l) => l !== listener); };
+  }
+
+  /** Called when a token revocation applies (the peer closes the connections it covers). */
+  onRevoke(listener: (r: Revocation) => void): () => void {
+    this.#revokeListeners.push(listener);
+    return () => { this.#revokeListeners = this.#revokeListeners.filter((l) => l !== listener); };
   }
 
   /** Called after a snapshot replaced the state (revisions jumped; watchers catch up from history). */
@@ -322,7 +344,7 @@ export class KvMachine {
         // An id the cluster picks: the entry's index, or the next free one if a grant named it.
         let id = cmd.id === 0 ? index : cmd.id;
         while (this.#leases.has(id)) id++;
-        this.#leases.set(id, { ttlMs: cmd.ttlMs, keys: new Set() });
+        this.#leases.set(id, { ttlMs: cmd.ttlMs, keys: new Set(), owner: cmd.owner ?? '' });
         this.#leaseChanged(id, cmd.ttlMs);
         return { op: 'leaseGrant', index, id, ttlMs: cmd.ttlMs };
       }
@@ -351,7 +373,32 @@ export class KvMachine {
       }
       case 'register':
         return this.#register(index);
+      case 'tokenRevoke':
+        return this.#revoke(cmd, index);
     }
+  }
+
+  /** Records a revocation; the ones whose tokens have all expired by its time are forgotten first. */
+  #revoke(cmd: Extract<KvCommand, { op: 'tokenRevoke' }>, index: Index): KvResult {
+    const r: Revocation = { by: cmd.by, name: cmd.name, revokedAtMs: cmd.revokedAtMs, untilMs: cmd.untilMs };
+    try {
+      this.#revocations.add(r, cmd.revokedAtMs);
+    } catch (err) {
+      if (!(err instanceof RevocationLimitError)) throw err;
+      return { op: 'error', index, code: 'ERR_REVOCATION_LIMIT', message: err.message };
+    }
+    for (const l of this.#revokeListeners) l(r);
+    return { op: 'tokenRevoke', index, revocations: this.#revocations.size };
+  }
+
+  /** The revocation in force for a token, if any (client-service.ts refuses its requests). */
+  revocation(t: RevocableToken): Revocation | undefined {
+    return this.#revocations.find(t);
+  }
+
+  /** Every revocation kept (some may be past their untilMs until the next one forgets them). */
+  revocations(): Revocation[] {
+    return this.#revocations.all();
   }
 
   #noLease(index: Index, id: number): KvResult {
@@ -507,7 +554,7 @@ export class KvMachine {
 
   lease(id: number): LeaseInfo | undefined {
     const l = this.#leases.get(id);
-    return l === undefined ? undefined : { id, ttlMs: l.ttlMs, keys: [...l.keys].sort() };
+    return l === undefined ? undefined : { id, ttlMs: l.ttlMs, owner: l.owner, keys: [...l.keys].sort() };
   }
 
   /** Every lease with its TTL (the leader's lessor starts its clocks from these). */
@@ -523,8 +570,9 @@ export class KvMachine {
     w.u8(SNAPSHOT_FORMAT).num(this.appliedIndex).num(this.logTimeMs).varint(this.#records.size);
     for (const kv of this.#records.values()) writeKv(w, kv);
     w.varint(this.#leases.size);
-    for (const [id, l] of this.#leases) w.num(id).num(l.ttlMs);
+    for (const [id, l] of this.#leases) w.num(id).num(l.ttlMs).str(l.owner);
     w.num(this.#leaseEpoch);
+    this.#revocations.write(w);
     const batches = this.#history.all();
     w.num(this.#history.compactRevision).varint(batches.length);
     for (const b of batches) {
@@ -560,6 +608,7 @@ export class KvMachine {
     this.#records.clear();
     this.#leases.clear();
     this.#leaseEpoch = 0;
+    this.#revocations.clear();
     const n = r.varint();
     for (let i = 0; i < n; i++) {
       if (format >= 3) {
@@ -571,8 +620,9 @@ export class KvMachine {
       this.#records.load({ key, value, createRevision: applied, modRevision: applied, version: 1, lease: 0 });
     }
     if (format >= 3) {
-      for (let i = r.varint(); i > 0; i--) this.#leases.set(r.num(), { ttlMs: r.num(), keys: new Set() });
+      for (let i = r.varint(); i > 0; i--) this.#leases.set(r.num(), { ttlMs: r.num(), keys: new Set(), owner: format >= 5 ? r.str() : '' });
       this.#leaseEpoch = format >= 4 ? r.num() : 0;
+      if (format >= 5) this.#revocations.read(r);
       for (const kv of this.#records.values()) {
         if (kv.lease === 0) continue;
         const l = this.#leases.get(kv.lease);
