@@ -116,15 +116,18 @@ test('a 3-peer cluster from the CLI elects a leader, serves the SDK and the CLI,
   // Tokens signed with another secret, or expired, are refused at the handshake.
   const forged = await mintToken('another secret of enough length', { role: 'admin', sub: 'mallory', cluster: 'edgeraft', expMs: Date.now() + 600_000 });
   const expired = await mintToken(c.secret, { role: 'admin', sub: 'late', cluster: 'edgeraft', expMs: Date.now() - 1000 });
+  const says: Record<string, RegExp> = { forged: /refused the token: its signature does not verify/, expired: /refused the token: it has expired/ };
   await Promise.all([['forged', forged], ['expired', expired]].map(async ([what, token]) => {
     const [e, r] = await Promise.all([
       rejects(connect({ peers: c.ids.map((id) => c.url(id)), token: token!, timeoutMs: 1500, ...(c.ca !== null ? { ca: c.ca } : {}) })),
       c.cli(['kv', 'get', 'greeting', '--peers', c.clientPeersFlag(), '--token', token!, '--timeout', '1500ms']),
     ]);
     assert.instance(e, ClientError, `${what} token: ${e.message}`);
-    assert.match(e.message, /unauthorized/, `${what} token: the error should say it was refused: ${e.message}`);
+    assert.is((e as ClientError).code, 'ERR_FORBIDDEN', `${what} token: ${e.message}`);
+    assert.match(e.message, says[what!]!, `${what} token: the error should say why it was refused: ${e.message}`);
     assert.is.not(r.code, 0, `${what} token\n${explain(r)}`);
-    assert.match(r.stderr, /unauthorized/, `${what} token\n${explain(r)}`);
+    assert.is(r.code, 2, `${what} token\n${explain(r)}`);
+    assert.match(r.stderr, says[what!]!, `${what} token\n${explain(r)}`);
     assert.not.match(r.stdout, /bye/);
   }));
 }));

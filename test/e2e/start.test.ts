@@ -107,7 +107,7 @@ test('start: prints the members and the URL; /config.json and /control answer', 
   assert.match(s.output(), /a new cluster/);
   const c = await config(s);
   assert.equal(c.members.map((m) => [m.id, m.url, m.running]), [1, 2, 3].map((i) => [`n${i}`, `ws://127.0.0.1:${port + i}`, true]));
-  assert.match(c.token, /^[\w-]+\.[\w-]+$/);
+  assert.match(c.token, /^[\w-]+\.[\w-]+\.[\w-]+$/, 'a JWT: header.payload.signature');
   const page = await fetch(s.url);
   assert.match(await page.text(), /<script type="module" src="page\.js">/);
   assert.is((await fetch(`${s.url}page.js`)).status, 200);

@@ -87,7 +87,7 @@ async function tokenAttempt(url: string, token: string): Promise<{ code: number;
   return raw.closed;
 }
 
-test('expired tokens and refused roles are closed with 4001, other clusters\' tokens with 4003', async () => {
+test('a token holder is told which of its token\'s own properties failed; a refused role or id only that it was refused', async () => {
   const a = await node('a', { acceptRoles: ['learner', 'reader'] });
   const failures: string[] = [];
   a.mesh.on('auth:failed', (e) => failures.push(`${e.code}: ${e.message}`));
@@ -99,7 +99,11 @@ test('expired tokens and refused roles are closed with 4001, other clusters\' to
     await mintToken(secret, claims({ sub: 'a' })),
   ];
   for (const [i, t] of attempts.entries()) {
-    assert.equal(await tokenAttempt(a.url, t), i === 2 ? { code: 4003, reason: 'wrong cluster' } : { code: 4001, reason: 'unauthorized' });
+    const told = [
+      { code: 4010, reason: 'credentials expired' }, { code: 4001, reason: 'unauthorized' }, { code: 4003, reason: 'wrong cluster' },
+      { code: 4005, reason: 'token signature not accepted' }, { code: 4001, reason: 'unauthorized' },
+    ];
+    assert.equal(await tokenAttempt(a.url, t), told[i]);
   }
   await until(() => failures.length === attempts.length, 'all refusals logged');
   assert.ok(failures[0]!.startsWith('ERR_TOKEN_EXPIRED'), failures[0]);
