@@ -68,7 +68,7 @@ const modeDirs = [resolve('src/core/parallel'), resolve('src/core/raft-mode')];
 const modesFiles = new Set([resolve('src/core/modes.ts')]);
 
 test('only modes.ts names a replication mode\'s folder', () => {
-  const files = ['src/core', 'src/transport', 'src/runtime-node', 'src/runtime-browser', 'src/client'].flatMap((d) => sources(resolve(d)));
+  const files = ['src/core', 'src/transport', 'src/server', 'src/runtime-node', 'src/runtime-deno', 'src/runtime-browser', 'src/client'].flatMap((d) => sources(resolve(d)));
   assert.ok(files.length > 20, `expected sources, found ${files.length}`);
   for (const file of files) {
     if (modesFiles.has(file)) continue;
@@ -90,6 +90,32 @@ test('no mode branch outside the modes: nothing compares a mode by name', () => 
     const body = code(readFileSync(file, 'utf8')).replace(/'(?:\\.|[^'\\])*'/g, (lit) => (lit === "'parallel'" || lit === "'raft'" ? lit : "''"));
     const hit = /(?:===|!==)\s*'(?:parallel|raft)'|'(?:parallel|raft)'\s*(?:===|!==)|\.parallel\b/.exec(body);
     assert.not.ok(hit, `${file} branches on the replication mode: '${hit?.[0]}'`);
+  }
+});
+
+// A runtime is a second implementation of one interface (server/peer-runtime.ts), chosen once:
+// the runtime-neutral peer in src/server and the native Deno runtime use nothing of the Node
+// runtime, and src/server imports no node: module (the Deno bundle is built from it).
+const nodeRuntimeDir = resolve('src/runtime-node');
+
+test('src/server and src/runtime-deno import nothing from src/runtime-node', () => {
+  const files = ['src/server', 'src/runtime-deno'].flatMap((d) => sources(resolve(d)));
+  assert.ok(files.length > 15, `expected sources, found ${files.length}`);
+  for (const file of files) {
+    for (const target of importsOf(file)) {
+      assert.not.ok(target.startsWith(nodeRuntimeDir + '/'), `${file} imports ${target}, which is Node-only (src/runtime-node)`);
+    }
+  }
+});
+
+test('src/server imports no node: module and no package', () => {
+  for (const file of sources(resolve('src/server'))) {
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(/(?:import|export)[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)) {
+      const spec = m[1] ?? m[2] ?? '';
+      assert.not.ok(spec.startsWith('node:'), `${file} imports '${spec}': src/server must run on every runtime`);
+      assert.ok(spec.startsWith('.'), `${file} imports the package '${spec}': src/server takes packages only through src/transport`);
+    }
   }
 });
 

@@ -1,6 +1,6 @@
 // What one member (the leader) spent in a benchmark window per entry it committed meanwhile: CPU
 // microseconds from /proc (measured the same way on builds without the counters), and what its
-// /metrics count (src/runtime-node/send-metrics.ts): encodes, bytes and entries sent, stalls.
+// /metrics count (src/server/send-metrics.ts): encodes, bytes and entries sent, stalls.
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { cpuMs } from './procs.ts';

@@ -1,9 +1,8 @@
 // cluster.json for the native Deno peer: the same file and checks as the Node peer's
-// (cluster-meta-format.ts), read and written with Deno's file API (atomically: tmp, fsync, rename,
-// directory fsync).
+// (server/cluster-meta-format.ts), read and written with Deno's file API (atomically: tmp, fsync,
+// rename, directory fsync).
 
-import { checkMeta, formatMeta, metaFileName, newMeta, parseMeta, type ClusterMeta, type MetaWanted } from '../runtime-node/cluster-meta-format.ts';
-import type { Logger } from '../transport/transport.ts';
+import { formatMeta, metaFileName, parseMeta, type ClusterMeta, type MetaFiles } from '../server/cluster-meta-format.ts';
 
 async function readMeta(dir: string): Promise<ClusterMeta | null> {
   const path = `${dir}/${metaFileName}`;
@@ -34,17 +33,4 @@ async function writeMeta(dir: string, meta: ClusterMeta): Promise<void> {
   }
 }
 
-/** Bootstraps the data directory's identity on first start; checks it on later ones. */
-export async function openMeta(w: MetaWanted, log: Logger): Promise<ClusterMeta> {
-  const found = await readMeta(w.dataDir);
-  if (found === null) {
-    const meta = newMeta(w);
-    await writeMeta(w.dataDir, meta);
-    log('info', w.join ? 'new data directory: joining an existing cluster' : 'new data directory: bootstrapping the cluster', { voters: meta.bootstrap.voters });
-    return meta;
-  }
-  if (checkMeta(found, w).peersIgnored) {
-    log('warn', 'ignoring --peers: this data directory already belongs to a cluster, whose membership lives in its log', { stored: found.peers, given: w.peers });
-  }
-  return found;
-}
+export const denoMetaFiles: MetaFiles = { readMeta, writeMeta };

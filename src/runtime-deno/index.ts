@@ -5,4 +5,4 @@ export { DenoPeer, type DenoTls } from './peer.ts';
 export { DenoWal, type DenoWalOptions } from './deno-wal.ts';
 export { DenoListener, type DenoListenerOptions } from './deno-listener.ts';
 export { denoDialer, type DenoDialTls } from './deno-dial.ts';
-export { resolvePeerOptions, type PeerOptions } from '../runtime-node/peer-options.ts';
+export { resolvePeerOptions, type PeerOptions } from '../server/peer-options.ts';

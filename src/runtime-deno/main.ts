@@ -5,8 +5,9 @@
 // (--exit-with-parent, as the local-cluster harness runs members); SIGHUP reloads the secret and
 // token key files. Exit codes as `edgeraft peer`.
 
-import { PeerOptionError } from '../runtime-node/peer-options.ts';
-import { readSecrets } from './deno-credentials.ts';
+import { PeerOptionError } from '../server/peer-options.ts';
+import { runPeer } from '../server/peer-process.ts';
+import { readSecrets } from '../server/peer-credentials.ts';
 import { denoPeerFlags, denoPeerHelp, denoPeerOptions, parseFlags, UsageError } from './flags.ts';
 import { DenoPeer, type DenoTls } from './peer.ts';
 
@@ -40,7 +41,7 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     const flags = denoPeerOptions(values);
     exitWithParent = flags.exitWithParent;
-    const secret = flags.secretFile !== null ? await readSecrets(flags.secretFile) : null;
+    const secret = flags.secretFile !== null ? await readSecrets(flags.secretFile, (p) => Deno.readTextFile(p)) : null;
     const tls = flags.tls !== null ? await readTls(flags.tls) : null;
     peer = await DenoPeer.start({ ...flags.options, secret, secretFile: flags.secretFile }, tls);
   } catch (err) {
@@ -51,27 +52,21 @@ async function main(argv: readonly string[]): Promise<number> {
     say(`edgeraft peer (deno): ${(err as Error).message}`);
     return err instanceof PeerOptionError ? 2 : 1;
   }
-  let signals = 0;
-  const onSignal = (why: string): void => {
-    if (++signals > 1) Deno.exit(1);
-    peer.log('info', `${why}: shutting down`);
-    void peer.stop().then(() => Deno.exit(0));
-  };
-  Deno.addSignalListener('SIGTERM', () => onSignal('SIGTERM'));
-  Deno.addSignalListener('SIGINT', () => onSignal('SIGINT'));
-  Deno.addSignalListener('SIGHUP', () => void peer.reload());
-  if (exitWithParent) {
-    // A supervisor holds our stdin open; when it dies the pipe closes.
-    void (async () => {
-      try {
-        for await (const _ of Deno.stdin.readable) { /* nothing is sent on it */ }
-      } catch { /* a broken pipe is the same news */ }
-      onSignal('parent gone');
-    })();
-  }
-  const why = await peer.stopped;
-  say(`edgeraft peer (deno): stopped: ${why}`);
-  return why.startsWith('removed') ? 0 : 1;
+  return runPeer(peer, 'edgeraft peer (deno)', exitWithParent, {
+    onSignal: (signal, f) => Deno.addSignalListener(signal, f),
+    onParentGone: (f) => {
+      // A supervisor holds our stdin open; when it dies the pipe closes.
+      void (async () => {
+        try {
+          for await (const _ of Deno.stdin.readable) { /* nothing is sent on it */ }
+        } catch { /* a broken pipe is the same news */ }
+        f();
+      })();
+      return () => {};
+    },
+    exit: (code) => Deno.exit(code),
+    say,
+  });
 }
 
 Deno.exit(await main(Deno.args));

@@ -1,10 +1,9 @@
-// The TLS flags of the CLI: a peer's --tls-cert, --tls-key, --tls-ca and --peer-mtls (checked
-// together here; the files themselves in tls.ts), and the client commands' --ca (or EDGERAFT_CA),
-// with which a bare HOST:PORT means wss://.
+// The TLS flags of the CLI: a client command's --ca (or EDGERAFT_CA), with which a bare HOST:PORT
+// means wss://. (A peer's --tls-cert, --tls-key, --tls-ca and --peer-mtls: server/peer-flags.ts;
+// the files themselves: tls.ts.)
 
 import { readFileSync } from 'node:fs';
 import { opt, UsageError, type Scheme } from './cli-args.ts';
-import type { TlsFiles } from './tls.ts';
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -14,22 +13,6 @@ export const tlsClientHelp = `
               bare HOST:PORT peers as wss:// (without it: ws://, or wss:// given in full, checked
               against the system's CA store)
 `;
-
-/** --tls-cert, --tls-key, --tls-ca and --peer-mtls: a key and a certificate go together, and the rest need them. */
-export function tlsFlags(values: Values): { tls: TlsFiles | null; peerMtls: boolean } {
-  const certFile = opt(values, 'tls-cert');
-  const keyFile = opt(values, 'tls-key');
-  const caFile = opt(values, 'tls-ca');
-  const peerMtls = values['peer-mtls'] === true;
-  if (certFile === undefined) {
-    if (keyFile !== undefined) throw new UsageError('--tls-key needs --tls-cert (the certificate of that key)');
-    if (caFile !== undefined) throw new UsageError('--tls-ca needs --tls-cert and --tls-key (a peer verifies others over TLS only when it serves TLS itself)');
-    if (peerMtls) throw new UsageError('--peer-mtls needs --tls-cert and --tls-key (client certificates are checked over TLS)');
-    return { tls: null, peerMtls: false };
-  }
-  if (keyFile === undefined) throw new UsageError('--tls-cert needs --tls-key (the private key of that certificate)');
-  return { tls: { certFile, keyFile, caFile: caFile ?? null }, peerMtls };
-}
 
 /** A client's --ca FILE, or EDGERAFT_CA. */
 export function caFileOf(values: Values): string | undefined {

@@ -5,21 +5,19 @@
 import { ClientError } from '../client/errors.ts';
 import type { KvClient } from '../client/kv.ts';
 import { connect } from '../client/node.ts';
-import { mintToken, tokenAlgs, type TokenAlg, type TokenRole } from '../transport/token.ts';
+import { mintToken, type TokenRole } from '../transport/token.ts';
 import { readSecret, tokenCommand } from './cli-token.ts';
-import { readSecretFile, tokenAlgsFlag } from './token-files.ts';
-import { duration, hostPort, integer, onOff, opt, parse, peerMap, peerUrls, required, UsageError } from './cli-args.ts';
-import { logLevels } from './logger.ts';
+import { readSecretFile } from './token-files.ts';
+import { duration, nodeFlags, opt, parse, peerUrls, required, UsageError } from './cli-args.ts';
 import { Peer } from './peer.ts';
-import { peerKvFlags, peerKvHelp, peerKvLimits } from './peer-kv-flags.ts';
-import { learnerWindowMax, PeerOptionError } from './peer-options.ts';
-import { defaults as raftDefaults } from '../core/config.ts';
+import { peerFlagOptions, peerFlagSpec, peerKvHelp } from '../server/peer-flags.ts';
+import { runPeer } from '../server/peer-process.ts';
+import { PeerOptionError } from '../server/peer-options.ts';
 import { runStart } from './cli-start.ts';
 import { kvCommand } from './cli-kv.ts';
 import { backupCommand, restoreCommand } from './cli-backup.ts';
-import type { LogLevel } from '../transport/transport.ts';
 import { certCommand } from './cli-cert.ts';
-import { caFileOf, readCaFile, schemeOf, tlsClientHelp, tlsFlags } from './cli-tls.ts';
+import { caFileOf, readCaFile, schemeOf, tlsClientHelp } from './cli-tls.ts';
 
 const help = {
   main: `edgeraft — consensus for the edge
@@ -126,107 +124,45 @@ ${tlsClientHelp}`,
 ${tlsClientHelp}`,
 };
 
-const learnerWindowDefault = raftDefaults.learnerInflightBytesMax;
-
 const clientFlags = {
   peers: { type: 'string' }, token: { type: 'string' }, 'secret-file': { type: 'string' }, timeout: { type: 'string' }, ca: { type: 'string' },
   json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
 } as const;
 
 async function peerCommand(argv: string[]): Promise<number> {
-  const { values } = parse(argv, {
-    id: { type: 'string' }, listen: { type: 'string' }, peers: { type: 'string' }, data: { type: 'string' },
-    'secret-file': { type: 'string' }, insecure: { type: 'boolean' }, cluster: { type: 'string' }, join: { type: 'boolean' },
-    mode: { type: 'string' }, 'tick-ms': { type: 'string' }, connections: { type: 'string' }, 'snapshot-entries': { type: 'string' },
-    'snapshot-retain': { type: 'string' }, 'learners-max': { type: 'string' }, 'read-rounds': { type: 'string' }, 'learner-inflight': { type: 'string' }, 'relay-learners': { type: 'string' },
-    'learner-inflight-bytes': { type: 'string' }, sync: { type: 'string' }, 'log-level': { type: 'string' }, faults: { type: 'boolean' }, 'web-root': { type: 'string' },
-    'exit-with-parent': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-    ...peerKvFlags,
-    // Tokens: JWT verification keys (token-files.ts)
-    'token-public-key': { type: 'string', multiple: true }, 'token-jwks': { type: 'string', multiple: true }, 'token-algs': { type: 'string' },
-    // TLS (tls.ts)
-    'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, 'tls-ca': { type: 'string' }, 'peer-mtls': { type: 'boolean' },
-  });
+  const { values } = parse(argv, nodeFlags(peerFlagSpec));
   if (values.help === true) return print(help.peer);
-  const kvLimits = peerKvLimits(values);
-  const listen = hostPort(required(values, 'listen'), 'listen');
-  const insecure = values.insecure === true;
-  const secretFile = opt(values, 'secret-file');
-  if (insecure && secretFile !== undefined) throw new UsageError('give either --secret-file or --insecure, not both');
-  if (!insecure && secretFile === undefined) throw new UsageError('--secret-file is required (or --insecure for a loopback-only test cluster)');
-  const logLevel = (opt(values, 'log-level') ?? 'info') as LogLevel;
-  if (!logLevels.includes(logLevel)) throw new UsageError(`--log-level must be one of ${logLevels.join(', ')} (got '${logLevel}')`);
-  const mode = opt(values, 'mode') ?? 'raft';
-  if (mode !== 'raft' && mode !== 'parallel') throw new UsageError(`--mode must be raft or parallel (got '${mode}')`);
-  const sync = opt(values, 'sync') ?? 'fdatasync';
-  if (sync !== 'fdatasync' && sync !== 'none') throw new UsageError(`--sync must be fdatasync or none (got '${sync}')`);
-  const tls = tlsFlags(values);
   let peer: Peer;
+  let exitWithParent = false;
   try {
-    peer = await Peer.start({
-      id: required(values, 'id'), host: listen.host, port: listen.port, peers: peerMap(required(values, 'peers'), tls.tls !== null ? 'wss' : 'ws'),
-      dataDir: required(values, 'data'), ...tokenFlags(values, secretFile), insecure,
-      cluster: opt(values, 'cluster') ?? 'edgeraft', join: values.join === true, mode,
-      tickMs: integer(opt(values, 'tick-ms'), 'tick-ms', 50, 1, 10_000),
-      connectionsPerPeer: integer(opt(values, 'connections'), 'connections', 1, 1, 16),
-      snapshotEntries: integer(opt(values, 'snapshot-entries'), 'snapshot-entries', 50_000),
-      snapshotRetainEntries: integer(opt(values, 'snapshot-retain'), 'snapshot-retain', 5_000),
-      raft: {
-        observersMax: integer(opt(values, 'learners-max'), 'learners-max', 256, 0, 100_000),
-        learnerInflightMsgsMax: integer(opt(values, 'learner-inflight'), 'learner-inflight', 32, 1, 4096),
-        learnerInflightBytesMax: integer(opt(values, 'learner-inflight-bytes'), 'learner-inflight-bytes', learnerWindowDefault, 1, learnerWindowMax),
-        relayObservers: onOff(opt(values, 'relay-learners'), 'relay-learners', true),
-        readRoundsInFlightMax: integer(opt(values, 'read-rounds'), 'read-rounds', 1, 1, 64),
-      },
-      sync, logLevel, faults: values.faults === true, webRoot: opt(values, 'web-root') ?? null, ...kvLimits, ...tls,
-    });
+    const f = peerFlagOptions(values);
+    exitWithParent = f.exitWithParent;
+    peer = await Peer.start({ ...f.options, secret: secretOf(f.secretFile), webRoot: f.webRoot, tls: f.tls, peerMtls: f.peerMtls });
   } catch (err) {
     if (err instanceof UsageError) throw err;
     process.stderr.write(`edgeraft peer: ${(err as Error).message}\n`);
     return err instanceof PeerOptionError ? 2 : 1;
   }
-  let signals = 0;
-  const onSignal = (sig: string) => {
-    if (++signals > 1) process.exit(1);
-    peer.log('info', `${sig}: shutting down`);
-    void peer.stop().then(() => process.exit(0));
-  };
-  process.on('SIGTERM', () => onSignal('SIGTERM'));
-  process.on('SIGINT', () => onSignal('SIGINT'));
-  process.on('SIGHUP', () => {
-    peer.log('info', 'SIGHUP: reloading');
-    void peer.reload();
+  return runPeer(peer, 'edgeraft peer', exitWithParent, {
+    onSignal: (signal, f) => { process.on(signal, f); },
+    onParentGone: (f) => {
+      // A supervisor (edgeraft start) holds our stdin open; when it dies the pipe closes.
+      process.stdin.on('end', f);
+      process.stdin.on('error', f);
+      process.stdin.resume();
+      return () => process.stdin.destroy();
+    },
+    exit: (code) => process.exit(code),
+    say: (line) => process.stderr.write(`${line}\n`),
   });
-  if (values['exit-with-parent'] === true) {
-    // A supervisor (edgeraft start) holds our stdin open; when it dies the pipe closes.
-    process.stdin.on('end', () => onSignal('parent gone'));
-    process.stdin.on('error', () => onSignal('parent gone'));
-    process.stdin.resume();
-  }
-  const why = await peer.stopped;
-  // Stopped on its own (removed, a fatal error): a supervisor's stdin pipe must not keep the
-  // process alive after the peer is gone.
-  if (values['exit-with-parent'] === true) process.stdin.destroy();
-  process.stderr.write(`edgeraft peer: stopped: ${why}\n`);
-  return why.startsWith('removed') ? 0 : 1;
 }
 
-/** --secret-file (all its secrets: a rotation), --token-public-key, --token-jwks and --token-algs. */
-function tokenFlags(values: Record<string, string | boolean | undefined>, secretFile: string | undefined): {
-  secret: string[] | null; secretFile: string | null; tokenPublicKeyFiles: string[]; tokenJwksFiles: string[]; tokenAlgs: TokenAlg[];
-} {
-  const files = (flag: string) => (values[flag] as unknown as string[] | undefined) ?? [];
-  const algs = opt(values, 'token-algs');
-  let secret: string[] | null = null;
-  if (secretFile !== undefined) {
-    const read = readSecretFile(secretFile);
-    if (read.warning !== null) process.stderr.write(`edgeraft: warning: ${read.warning}\n`);
-    secret = read.secrets;
-  }
-  return {
-    secret, secretFile: secretFile ?? null, tokenPublicKeyFiles: files('token-public-key'), tokenJwksFiles: files('token-jwks'),
-    tokenAlgs: algs !== undefined ? tokenAlgsFlag(algs) : [...tokenAlgs],
-  };
+/** All the secrets of --secret-file (a rotation's overlap); a warning when others may read it. */
+function secretOf(secretFile: string | null): string[] | null {
+  if (secretFile === null) return null;
+  const read = readSecretFile(secretFile);
+  if (read.warning !== null) process.stderr.write(`edgeraft: warning: ${read.warning}\n`);
+  return read.secrets;
 }
 
 async function client(values: Record<string, string | boolean | undefined>, role: TokenRole = 'admin'): Promise<KvClient> {

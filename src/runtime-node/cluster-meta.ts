@@ -4,7 +4,7 @@
 
 import { mkdir, readFile, rename, writeFile, open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { formatMeta, metaFileName, MetaError, parseMeta, type ClusterMeta } from './cluster-meta-format.ts';
+import { formatMeta, metaFileName, MetaError, parseMeta, type ClusterMeta } from '../server/cluster-meta-format.ts';
 
 export { MetaError, type ClusterMeta };
 

@@ -13,7 +13,7 @@ import { logRulesFor } from '../core/modes.ts';
 import type { Snapshot } from '../core/types.ts';
 import { decodeBackup, type BackupHeader } from './backup-format.ts';
 import { writeMeta } from './cluster-meta.ts';
-import { memberKeyPrefix } from './member-keys.ts';
+import { memberKeyPrefix } from '../server/member-keys.ts';
 import { FileWal } from './wal.ts';
 
 export interface RestoreOptions {

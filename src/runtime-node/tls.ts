@@ -7,15 +7,10 @@ import { readFileSync } from 'node:fs';
 import type { Server as HttpsServer } from 'node:https';
 import type { SecureContextOptions } from 'node:tls';
 import type { Dialer } from '../transport/socket.ts';
-import { PeerOptionError } from './peer-options.ts';
+import { PeerOptionError, type TlsFiles } from '../server/peer-options.ts';
 import { dialWs, type WsTlsOptions } from './ws-socket.ts';
 
-/** The files as given on the command line; the CA is optional (the system store then). */
-export interface TlsFiles {
-  readonly certFile: string;
-  readonly keyFile: string;
-  readonly caFile: string | null;
-}
+export type { TlsFiles };
 
 /** What was read from the files, checked. */
 export interface TlsMaterial {

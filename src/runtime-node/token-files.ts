@@ -1,23 +1,17 @@
-// The Node peer's side of transport/credentials.ts: files read with node:fs, a warning for a
+// The Node peer's side of server/peer-credentials.ts: files read with node:fs, a warning for a
 // secret file others can read, and errors as CredentialFileError (a PeerOptionError: the CLI
 // exits 2 for it at start; Peer.reload() logs it and keeps the previous keys).
 
 import { readFileSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { loadCredentials, parseSecretFile, parseTokenAlgs } from '../transport/credentials.ts';
+import { parseSecretFile } from '../transport/credentials.ts';
 import type { CredentialSources } from '../transport/credentials.ts';
-import { TransportError } from '../transport/errors.ts';
-import type { JwtVerifier, TokenAlg } from '../transport/token.ts';
-import { PeerOptionError } from './peer-options.ts';
+import { CredentialFileError, credentialFileError as wrapped, peerCredentials, type MeshCredentials } from '../server/peer-credentials.ts';
 
-/** A credentials file that cannot be used: the message names the file and the problem. */
-export class CredentialFileError extends PeerOptionError {}
+export { CredentialFileError };
 
-function wrapped(err: unknown): unknown {
-  return err instanceof TransportError ? new CredentialFileError(err.message) : err;
-}
-
-function modeWarning(path: string): string | null {
+/** A warning for a secret file group or others may read; null when only its owner can. */
+export function secretFileModeWarning(path: string): string | null {
   return (statSync(path).mode & 0o077) !== 0 ? `${path} is readable by group or others (chmod 600 it)` : null;
 }
 
@@ -30,33 +24,18 @@ export function readSecretFile(path: string): { readonly secrets: string[]; read
     throw new CredentialFileError(`cannot read --secret-file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   try {
-    return { secrets: parseSecretFile(text, path), warning: modeWarning(path) };
-  } catch (err) {
-    throw wrapped(err);
-  }
-}
-
-/** --token-algs, as a CredentialFileError when it names an unknown alg. */
-export function tokenAlgsFlag(text: string): TokenAlg[] {
-  try {
-    return parseTokenAlgs(text);
+    return { secrets: parseSecretFile(text, path), warning: secretFileModeWarning(path) };
   } catch (err) {
     throw wrapped(err);
   }
 }
 
 /**
- * The peer's secrets and token verifier (transport/credentials.ts loadCredentials) from Node
- * files, as Mesh.start and Mesh.rekey take them; `warnings` for the log (a reload's secret file).
+ * The peer's secrets and token verifier (server/peer-credentials.ts) from Node files, as
+ * Mesh.start and Mesh.rekey take them; `warnings` for the log (a reload's secret file).
  */
-export async function meshCredentials(o: CredentialSources, reread: boolean): Promise<{
-  readonly credentials: { readonly secret?: readonly string[]; readonly tokenVerifier?: JwtVerifier }; readonly warnings: readonly string[];
+export function meshCredentials(o: CredentialSources, reread: boolean): Promise<{
+  readonly credentials: MeshCredentials; readonly warnings: readonly string[];
 }> {
-  try {
-    const credentials = await loadCredentials(o, (path) => readFile(path, 'utf8'), reread);
-    const warning = reread && o.secretFile !== null && credentials.secret !== undefined ? modeWarning(o.secretFile) : null;
-    return { credentials, warnings: warning !== null ? [warning] : [] };
-  } catch (err) {
-    throw wrapped(err);
-  }
+  return peerCredentials(o, (path) => readFile(path, 'utf8'), reread, secretFileModeWarning);
 }

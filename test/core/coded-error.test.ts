@@ -10,7 +10,7 @@ import { TransportError } from '../../src/transport/errors.ts';
 import { ClientError } from '../../src/client/errors.ts';
 import * as client from '../../src/client/exports.ts';
 import { ProtocolError } from '../../src/client/protocol.ts';
-import { PeerOptionError, resolvePeerOptions } from '../../src/runtime-node/peer-options.ts';
+import { PeerOptionError, resolvePeerOptions } from '../../src/server/peer-options.ts';
 import { MetaError } from '../../src/runtime-node/cluster-meta.ts';
 import { UsageError, parse } from '../../src/runtime-node/cli-args.ts';
 import { DecodeError, decodeSnapshotFile } from '../../src/runtime-node/wal-format.ts';

@@ -1,9 +1,9 @@
 // The native Deno peer's command line (src/runtime-deno/flags.ts, runtime-neutral): the flags of
-// `edgeraft peer` map onto PeerOptions that resolvePeerOptions accepts; mistakes and flags a Deno
+// `edgeraft peer` map (server/peer-flags.ts, as for the Node CLI) onto PeerOptions that resolvePeerOptions accepts; mistakes and flags a Deno
 // peer cannot honour are usage errors that say which flag and why.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { resolvePeerOptions } from '../../src/runtime-node/peer-options.ts';
+import { resolvePeerOptions } from '../../src/server/peer-options.ts';
 import { denoPeerFlags, denoPeerOptions, parseFlags } from '../../src/runtime-deno/flags.ts';
 
 const base = ['--id', 'n3', '--listen', '127.0.0.1:7003', '--peers', 'n1=127.0.0.1:7001,n2=127.0.0.1:7002,n3=127.0.0.1:7003', '--data', '/tmp/d', '--secret-file', '/s'];
@@ -25,14 +25,15 @@ test('with --tls-cert and --tls-key bare peers are wss://, and the files are pas
 });
 
 test('mistakes and what a Deno peer cannot do are usage errors naming the flag and the reason', () => {
-  const refused = (args: string[], why: RegExp) => assert.throws(() => denoPeerOptions(parseFlags(args, denoPeerFlags)), (e: Error & { code?: string }) => e.code === 'ERR_USAGE' && why.test(e.message));
+  const refused = (args: string[], why: RegExp, code = 'ERR_USAGE') => assert.throws(() => denoPeerOptions(parseFlags(args, denoPeerFlags)), (e: Error & { code?: string }) => e.code === code && why.test(e.message));
   refused([...base, '--bogus'], /unknown option '--bogus'/);
   refused([...base, '--tick-ms'], /'--tick-ms <value>' argument missing/);
   refused([...base, '--insecure'], /either --secret-file or --insecure/);
   refused([...base, '--tls-cert', 'c.pem', '--tls-key', 'k.pem', '--peer-mtls'], /--peer-mtls cannot be honoured by the native Deno peer: Deno\.serve cannot ask/);
   refused([...base, '--web-root', 'x'], /--web-root is not served by the native Deno peer/);
-  refused([...base, '--tls-cert', 'c.pem'], /--tls-cert and --tls-key together/);
-  refused([...base, '--token-algs', 'RS256'], /--token-algs must list some of/);
+  refused([...base, '--tls-cert', 'c.pem'], /--tls-cert needs --tls-key/);
+  // As a key file's problem (exit 2 too), the way `edgeraft peer` refuses it.
+  refused([...base, '--token-algs', 'RS256'], /--token-algs: 'RS256' is not one of/, 'ERR_CONFIG_INVALID');
   refused([...base, '--peers', 'n1=nowhere'], /'nowhere' is not HOST:PORT/);
 });
 

@@ -6,8 +6,8 @@ import * as assert from 'uvu/assert';
 import { prefixEnd } from '../../src/core/kv/keys.ts';
 import { Revocations } from '../../src/core/kv/revocations.ts';
 import type { Request } from '../../src/client/protocol.ts';
-import { authorize, type AuthContext } from '../../src/runtime-node/authorize.ts';
-import { clientAuth, peerAuth, type ClientAuth } from '../../src/runtime-node/client-auth.ts';
+import { authorize, type AuthContext } from '../../src/server/authorize.ts';
+import { clientAuth, peerAuth, type ClientAuth } from '../../src/server/client-auth.ts';
 
 const t = suite('authorize');
 const day = 86_400_000;

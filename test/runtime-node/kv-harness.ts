@@ -11,7 +11,7 @@ import {
 } from '../../src/client/protocol.ts';
 import { freePorts } from '../../src/runtime-node/local-probe.ts';
 import { Peer } from '../../src/runtime-node/peer.ts';
-import type { PeerOptions } from '../../src/runtime-node/peer-options.ts';
+import type { PeerOptions } from '../../src/server/peer-options.ts';
 import { dialWs } from '../../src/runtime-node/ws-socket.ts';
 import { RpcConnection } from '../../src/transport/rpc-client.ts';
 import { unsignedToken, type TokenRole } from '../../src/transport/token.ts';

@@ -10,11 +10,11 @@ import type { KeyValue } from '../../src/core/kv/machine.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse, UsageError } from '../../src/runtime-node/cli-args.ts';
+import { nodeFlags, parse, UsageError } from '../../src/runtime-node/cli-args.ts';
 import { freePorts } from '../../src/runtime-node/local-probe.ts';
 import { Peer } from '../../src/runtime-node/peer.ts';
-import { peerKvFlags, peerKvHelp, peerKvLimits } from '../../src/runtime-node/peer-kv-flags.ts';
-import { leaseTtlMaxDefaultMs, PeerOptionError, resolvePeerOptions } from '../../src/runtime-node/peer-options.ts';
+import { peerKvFlagSpec, peerKvHelp, peerKvLimits } from '../../src/server/peer-flags.ts';
+import { leaseTtlMaxDefaultMs, PeerOptionError, resolvePeerOptions } from '../../src/server/peer-options.ts';
 import { failed, metric, ok, RawClient, sleep, status, TestCluster, until } from './kv-harness.ts';
 
 const kvOf = (r: Response, key: string): KeyValue | undefined => ok(r, 'range').kvs.find((kv) => kv.key === key);
@@ -364,7 +364,7 @@ opts('edgeraft peer flags: --help lists each; a value out of the flag\'s range i
   for (const flag of ['--lease-ttl-min-ms', '--lease-ttl-max-ms', '--leases-max', '--watchers-max', '--watchers-per-connection', '--watch-progress-ms', '--history-events-max', '--history-bytes-max']) {
     assert.ok(peerKvHelp.includes(`  ${flag} N`), `--help describes ${flag}`);
   }
-  const limits = (argv: string[]) => peerKvLimits(parse(argv, peerKvFlags).values);
+  const limits = (argv: string[]) => peerKvLimits(parse(argv, nodeFlags(peerKvFlagSpec)).values);
   assert.equal(limits([]), {}, 'absent flags keep the defaults');
   assert.equal(limits(['--lease-ttl-min-ms', '200', '--lease-ttl-max-ms', '60000', '--leases-max', '5', '--watchers-max', '50', '--watchers-per-connection', '7',
     '--watch-progress-ms', '250', '--history-events-max', '999', '--history-bytes-max', '4096']), {

@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { defaults } from '../../src/core/config.ts';
-import { learnerWindowMax, PeerOptionError, resolvePeerOptions } from '../../src/runtime-node/peer-options.ts';
+import { learnerWindowMax, PeerOptionError, resolvePeerOptions } from '../../src/server/peer-options.ts';
 import { meshDefaults } from '../../src/transport/mesh-options.ts';
 
 const base = { id: 'n1', port: 0, peers: { n1: 'ws://127.0.0.1:7001' }, dataDir: '/tmp/none', insecure: true } as const;

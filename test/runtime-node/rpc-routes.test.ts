@@ -2,7 +2,7 @@
 // removal handler, for each kind of sender.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { routeRpc } from '../../src/runtime-node/rpc-routes.ts';
+import { routeRpc } from '../../src/server/rpc-routes.ts';
 import { removalNotice } from '../../src/transport/snapshot-stream.ts';
 
 const request = new Uint8Array([0x83, 0x05, 0x61, 0x67]); // [5, "g", ...]: a client request, id 5

@@ -4,7 +4,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { byteKey, prefixEnd } from '../../src/core/kv/keys.ts';
-import { keyInScopes, keyOutside, rangeInScopes, rangeOutside, showRange } from '../../src/runtime-node/scopes.ts';
+import { keyInScopes, keyOutside, rangeInScopes, rangeOutside, showRange } from '../../src/server/scopes.ts';
 
 const t = suite('key scopes');
 const acme = ['tenants/acme/'];

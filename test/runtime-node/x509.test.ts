@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { namedBits, oid, smallInteger, time, unsignedInteger } from '../../src/runtime-node/der-writer.ts';
 import { writeDevCertificates } from '../../src/runtime-node/cli-cert.ts';
 import { UsageError } from '../../src/runtime-node/cli-args.ts';
-import { PeerOptionError } from '../../src/runtime-node/peer-options.ts';
+import { PeerOptionError } from '../../src/server/peer-options.ts';
 import { loadTls } from '../../src/runtime-node/tls.ts';
 import { generateP256, writeCertificate } from '../../src/runtime-node/x509-writer.ts';
 

@@ -20,7 +20,7 @@ import { SeededPrng } from '../../src/core/prng.ts';
 import { createReplica } from '../../src/core/replica.ts';
 import type { Entry } from '../../src/core/types.ts';
 import { readMeta } from '../../src/runtime-node/cluster-meta.ts';
-import { peerDefaults } from '../../src/runtime-node/peer-options.ts';
+import { peerDefaults } from '../../src/server/peer-options.ts';
 import { FileWal } from '../../src/runtime-node/wal.ts';
 
 interface Expected {

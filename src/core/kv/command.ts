@@ -43,7 +43,7 @@ export type KvCommand =
   /**
    * id 0: the lease's id is the entry's index. owner: the subject of the scoped token that granted
    * it (absent or '': none, as for every grant before format 3); only it may use the lease
-   * (runtime-node/authorize.ts).
+   * (server/authorize.ts).
    */
   | { readonly op: 'leaseGrant'; readonly id: number; readonly ttlMs: number; readonly owner?: string }
   | { readonly op: 'leaseRevoke'; readonly id: number }

@@ -2,14 +2,14 @@
 // replication (match, inflight), storage sync latency and batch sizes, apply lag, snapshots,
 // client traffic by op and error code, and the coordination primitives: watchers and what they
 // were sent, leases and their expiries, the watch history. docs/operations.md "Alerting rules"
-// reads them (a Node peer's /metrics adds the process's own, process-metrics.ts).
+// reads them (a Node peer's /metrics adds the process's own, runtime-node/process-metrics.ts).
 
 import type { Ready, Status } from '../core/node.ts';
 import { Registry, type Counter, type Histogram } from './metrics.ts';
-import type { Peer } from './peer.ts';
+import type { PeerCore } from './peer-core.ts';
 
 /** What the gauges read (the Node peer, or the native Deno peer of src/runtime-deno). */
-export type PeerMetricsSource = Pick<Peer, 'driver' | 'machine' | 'snapshots' | 'mesh' | 'watches' | 'leases'>;
+export type PeerMetricsSource = Pick<PeerCore, 'driver' | 'machine' | 'snapshots' | 'mesh' | 'watches' | 'leases'>;
 
 /** The leader's read lease is looked at most this often (the Readys of one tick share one look). */
 const leaseSampleMs = 50;

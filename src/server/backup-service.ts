@@ -24,7 +24,7 @@ export const backupLimits = {
   watermarkTriesMax: 200,
 } as const;
 
-/** What the service needs of its peer (peer.ts builds it). */
+/** What the service needs of its peer (peer-core.ts builds it). */
 export interface BackupSource {
   readonly cluster: string;
   readonly mode: string;

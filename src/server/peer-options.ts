@@ -11,7 +11,13 @@ import type { LogLevel } from '../transport/transport.ts';
 import { secretBytesMin, secretsMax } from '../transport/auth.ts';
 import { tokenAlgs } from '../transport/token-keys.ts';
 import type { TokenAlg } from '../transport/token-keys.ts';
-import type { TlsFiles } from './tls.ts';
+
+/** A TLS peer's files (--tls-cert, --tls-key, --tls-ca; the CA is optional: the system store then), read by runtime-node/tls.ts or the Deno peer's main.ts. */
+export interface TlsFiles {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly caFile: string | null;
+}
 
 export interface PeerOptions {
   readonly id: string;
@@ -82,7 +88,7 @@ export interface PeerOptions {
    * A revocation by subject is kept this long, so every token it covers has expired when it goes.
    */
   readonly tokenTtlMaxMs: number;
-  // ---- TLS (--tls-cert, --tls-key, --tls-ca, --peer-mtls; tls.ts) ----
+  // ---- TLS (--tls-cert, --tls-key, --tls-ca, --peer-mtls; runtime-node/tls.ts) ----
   /** Serve wss:// and https:// with these files, and dial peers over wss://; null: plain ws://. */
   readonly tls: TlsFiles | null;
   /** Ask connecting clients for certificates and refuse a peer handshake without a trusted one. */

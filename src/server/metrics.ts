@@ -1,7 +1,7 @@
 // A small Prometheus registry: counters, gauges and histograms with fixed buckets, rendered in
 // the text exposition format at /metrics. Label sets are bounded by what the peer creates (one
 // per member), never by client input. Runtime-neutral (the native Deno peer uses it too); the
-// Node process's own metrics come from prom-client (process-metrics.ts).
+// Node process's own metrics come from prom-client (runtime-node/process-metrics.ts).
 
 type Labels = Readonly<Record<string, string>>;
 

@@ -11,6 +11,8 @@ export interface SendMetricsSource {
   readonly mesh: Mesh;
   /** The core's counter of pipelines re-probed after no acknowledgement (replication.ts). */
   stalledProbes(): number;
+  /** The process's CPU time so far, in microseconds (the runtime's process.cpuUsage()). */
+  cpuUsage(): { readonly user: number; readonly system: number };
 }
 
 const classes: readonly SendClass[] = ['peers', 'token_holders'];
@@ -39,7 +41,7 @@ export function registerSendMetrics(r: Registry, source: SendMetricsSource): voi
   g('edgeraft_stalled_probes_total', 'Replication pipelines that made no progress for a while and were probed again from the follower\'s match (their entries are sent again).',
     (set) => set(source.stalledProbes()));
   g('edgeraft_process_cpu_microseconds_total', 'CPU time of this process, in microseconds, by mode.', (set) => {
-    const cpu = process.cpuUsage();
+    const cpu = source.cpuUsage();
     set(cpu.user, { mode: 'user' });
     set(cpu.system, { mode: 'system' });
   });

@@ -1,8 +1,10 @@
-// What cluster.json says and how it is checked, without file I/O, so the Node peer
-// (cluster-meta.ts) and the native Deno peer (runtime-deno/deno-meta.ts) read it the same way.
+// What cluster.json says and how it is checked, with the runtime's file I/O passed in, so the Node
+// peer (runtime-node/cluster-meta.ts) and the native Deno peer (runtime-deno/deno-meta.ts) read it
+// the same way.
 
 import { CodedError } from '../core/coded-error.ts';
 import type { ConfState } from '../core/types.ts';
+import type { Logger } from '../transport/transport.ts';
 
 export const metaFileName = 'cluster.json';
 
@@ -75,4 +77,26 @@ export function checkMeta(found: ClusterMeta, w: MetaWanted): { readonly peersIg
   if (found.mode !== w.mode) throw new MetaError(`${w.dataDir} was created in --mode ${found.mode}, not ${w.mode}`);
   const given = JSON.stringify(Object.entries(w.peers).sort());
   return { peersIgnored: Object.keys(w.peers).length > 0 && given !== JSON.stringify(Object.entries(found.peers).sort()) };
+}
+
+/** The runtime's reading and atomic writing of cluster.json in a data directory. */
+export interface MetaFiles {
+  /** The file's contents, or null when the directory has none yet. */
+  readMeta(dir: string): Promise<ClusterMeta | null>;
+  writeMeta(dir: string, meta: ClusterMeta): Promise<void>;
+}
+
+/** Bootstraps the data directory's identity on first start; checks it on later ones. */
+export async function openMeta(w: MetaWanted, log: Logger, files: MetaFiles): Promise<ClusterMeta> {
+  const found = await files.readMeta(w.dataDir);
+  if (found === null) {
+    const meta = newMeta(w);
+    await files.writeMeta(w.dataDir, meta);
+    log('info', w.join ? 'new data directory: joining an existing cluster' : 'new data directory: bootstrapping the cluster', { voters: meta.bootstrap.voters });
+    return meta;
+  }
+  if (checkMeta(found, w).peersIgnored) {
+    log('warn', 'ignoring --peers: this data directory already belongs to a cluster, whose membership lives in its log', { stored: found.peers, given: w.peers });
+  }
+  return found;
 }

@@ -1,4 +1,4 @@
-// The Node runtime's side of Raft time: the real clocks, and a timer that wakes the driver so its
+// A peer's side of Raft time (Node and Deno alike): the real clocks, and a timer that wakes the driver so its
 // ticks run when nothing else happens. The policy (late timers made up, stalls skipped) lives in
 // the driver (src/core/tick-source.ts), where the simulator runs it too.
 
