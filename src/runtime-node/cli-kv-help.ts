@@ -25,7 +25,8 @@ actions (edgeraft kv <action> --help for each):
   --consistency C   linearizable (default) | readindex | lease | follower | stale
 
 exit codes: 0 success, 1 operational failure (no quorum, timeout, a lost lease; cas and txn:
-the compare failed), 2 usage error (a bad flag, argument or txn spec; a refused token)
+the compare failed), 2 usage error or refusal (a bad flag, argument or txn spec; a token refused,
+out of its scopes or for another cluster)
 `,
   put: `usage: edgeraft kv put KEY VALUE [--lease ID]
 

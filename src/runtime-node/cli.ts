@@ -36,7 +36,8 @@ commands:
   backup           stream a consistent snapshot of a running cluster into a file
   restore          seed a member of a new cluster from a backup file
 
-exit codes: 0 success, 1 operational failure (no quorum, timeout), 2 usage error
+exit codes: 0 success, 1 operational failure (no quorum, timeout), 2 usage error or a refusal
+no retry mends (a token refused, forbidden or for another cluster, a bad request)
 `,
   peer: `usage: edgeraft peer --id ID --listen HOST:PORT --peers ID=HOST:PORT,... --data DIR
                     (--secret-file FILE | --insecure) [options]
