@@ -17,7 +17,7 @@ import { mintToken, type TokenRole } from '../../src/transport/token.ts';
 import { PeerLog, type LogRecord } from './peer-log.ts';
 import { cliNodeArgs, cliPath, freePorts, hermeticEnv, repoRoot, runCli, WaitAborted, waitFor, type CliResult } from './proc.ts';
 
-export { freePort, runCli, sleep, WaitAborted, waitFor, type CliResult } from './proc.ts';
+export { explain, freePort, rejects, runCli, sleep, WaitAborted, waitFor, type CliResult } from './proc.ts';
 export type { LogRecord } from './peer-log.ts';
 export type { ExitInfo } from '../../src/runtime-node/local-cluster.ts';
 

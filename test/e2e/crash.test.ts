@@ -6,12 +6,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ClientError } from '../../src/client/errors.ts';
-import { waitFor, withCluster, type Cluster, type CliResult } from './cluster.ts';
+import { explain, waitFor, withCluster, type Cluster } from './cluster.ts';
 import { checkEveryMember, checkLinearizable, Writers, type WriteLog } from './workload.ts';
-
-function explain(r: CliResult): string {
-  return `exit ${r.code}${r.signal !== null ? ` (${r.signal})` : ''}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
-}
 
 /** Writes `count` keys and SIGKILLs `victim()` once `killAfter` were acknowledged; restarts it after. */
 async function writeThroughCrash(c: Cluster, prefix: string, count: number, killAfter: number, victim: () => Promise<string>): Promise<{ log: WriteLog; killed: string }> {

@@ -4,13 +4,9 @@
 // Tests within one suite share a cluster and run in order.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { waitFor, withCluster, type Cluster, type CliResult, type ExitInfo, type MemberInfo } from './cluster.ts';
+import { explain, waitFor, withCluster, type Cluster, type ExitInfo, type MemberInfo } from './cluster.ts';
 import { clusterSuite } from './suite.ts';
 import { checkEveryMember, checkLinearizable, Writers } from './workload.ts';
-
-function explain(r: CliResult): string {
-  return `exit ${r.code}${r.signal !== null ? ` (${r.signal})` : ''}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
-}
 
 function roles(list: readonly MemberInfo[]): string[] {
   return list.map((m) => `${m.id}:${m.role}`).sort();

@@ -9,20 +9,7 @@ import { join } from 'node:path';
 import { ClientError } from '../../src/client/errors.ts';
 import { connect } from '../../src/client/node.ts';
 import { mintToken } from '../../src/transport/token.ts';
-import { freePort, runCli, withCluster, type CliResult } from './cluster.ts';
-
-function explain(r: CliResult): string {
-  return `exit ${r.code}${r.signal !== null ? ` (${r.signal})` : ''}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
-}
-
-async function rejects(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected the call to fail, but it succeeded');
-}
+import { explain, freePort, rejects, runCli, withCluster } from './cluster.ts';
 
 test('a 3-peer cluster from the CLI elects a leader, serves the SDK and the CLI, and refuses bad flags and tokens', () => withCluster({ name: 'basics' }, async (c) => {
   const leader = await c.leader();

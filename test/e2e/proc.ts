@@ -22,6 +22,21 @@ export interface CliResult {
   readonly stderr: string;
 }
 
+/** A CLI run as an assertion message: exit code or signal, then both streams. */
+export function explain(r: CliResult): string {
+  return `exit ${r.code}${r.signal !== null ? ` (${r.signal})` : ''}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+}
+
+/** The error `p` fails with; throws if it succeeds. */
+export async function rejects(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected the call to fail, but it succeeded');
+}
+
 const liveChildren = new Set<ChildProcess>();
 let exitHookInstalled = false;
 

@@ -15,23 +15,10 @@ import { connect } from '../../src/client/node.ts';
 import { writeDevCertificates } from '../../src/runtime-node/cli-cert.ts';
 import { getText } from '../../src/runtime-node/local-probe.ts';
 import { generateP256, writeCertificate } from '../../src/runtime-node/x509-writer.ts';
-import { isStatus, runCli, waitFor, withCluster, type Cluster, type CliResult } from './cluster.ts';
+import { explain, isStatus, rejects, runCli, waitFor, withCluster, type Cluster } from './cluster.ts';
 import { freePortBlock, startSupervisor } from './supervisor.ts';
 
 const hosts = ['127.0.0.1', 'localhost'];
-
-function explain(r: CliResult): string {
-  return `exit ${r.code}${r.signal !== null ? ` (${r.signal})` : ''}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
-}
-
-async function rejects(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected the call to fail, but it succeeded');
-}
 
 /** The serial of the certificate a new TLS connection to `port` is served (lower-case hex). */
 function servedSerial(port: number, ca: string): Promise<string> {
