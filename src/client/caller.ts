@@ -104,8 +104,9 @@ export function clientErrorOf(e: ErrorReply): ClientError {
 
 /**
  * A connection failure that no retry can fix, as the error to throw at once: the member answered
- * for another cluster than this client's token names (ERR_WRONG_CLUSTER, naming both), or refused
- * the token (ERR_FORBIDDEN). Null for anything another attempt or member may get past.
+ * for another cluster than this client's token names (ERR_WRONG_CLUSTER, naming both), refused
+ * the token (ERR_FORBIDDEN), or speaks TLS where ws:// was dialed or the reverse (ERR_OPTIONS).
+ * Null for anything another attempt or member may get past.
  */
 function refusal(url: string, err: unknown): ClientError | null {
   const message = (err as Error).message ?? String(err);
@@ -116,6 +117,8 @@ function refusal(url: string, err: unknown): ClientError | null {
     return new ClientError('ERR_WRONG_CLUSTER',
       `${url} belongs to cluster ${theirs}, but this client's token is for cluster ${ours}: use a token minted for ${theirs} (edgeraft token --cluster), or the addresses of ${ours}'s members`);
   }
+  // A scheme that does not match the member's listener is a wrong address, not an outage.
+  if (/ serves TLS: dial wss:\/\/| does not speak TLS /.test(message)) return new ClientError('ERR_OPTIONS', message);
   const closed = /during the handshake \((\d{4})\b/.exec(message)?.[1];
   switch (closed) {
     case '4010': return new ClientError('ERR_FORBIDDEN', `${url} refused the token: it has expired (mint a new one, edgeraft token)`);

@@ -16,7 +16,7 @@ import type { PeerPort, PeerRuntime } from '../server/peer-runtime.ts';
 import { processMetricsText } from './process-metrics.ts';
 import { resolvePeerOptions, type PeerOptions } from '../server/peer-options.ts';
 import { serveStatic } from './static.ts';
-import { describeCertificate, loadTls, PeerTls, serverOptions } from './tls.ts';
+import { answerPlainRequests, describeCertificate, loadTls, PeerTls, serverOptions } from './tls.ts';
 import { FileWal } from './wal.ts';
 import { WsListener } from './ws-server.ts';
 import { dialWs } from './ws-socket.ts';
@@ -45,6 +45,7 @@ export class Peer extends PeerCore {
     for (const w of tls?.material.warnings ?? []) log('warn', w);
     // One port for everything: with TLS an https server, so peers, clients, tabs and /metrics all get TLS.
     const http = tls !== null ? createHttpsServer(serverOptions(tls.material, opts.peerMtls)) : createServer();
+    if (tls !== null) answerPlainRequests(http as HttpsServer);
     return PeerCore.open(opts, log, nodeRuntime(opts, http, tls), (parts) => new Peer(parts, http, tls));
   }
 

@@ -5,7 +5,7 @@
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Server as HttpsServer } from 'node:https';
-import type { SecureContextOptions } from 'node:tls';
+import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import type { Dialer } from '../transport/socket.ts';
 import { PeerOptionError, type TlsFiles } from '../server/peer-options.ts';
 import { dialWs, type WsTlsOptions } from './ws-socket.ts';
@@ -109,6 +109,23 @@ export function loadTls(files: TlsFiles, nowMs: number = Date.now()): TlsMateria
  */
 export function serverOptions(m: TlsMaterial, peerMtls: boolean): SecureContextOptions & { requestCert: boolean; rejectUnauthorized: boolean } {
   return { ...secureContextOptions(m), requestCert: peerMtls, rejectUnauthorized: false };
+}
+
+/**
+ * A plain-text request on a TLS port (ws://, http://) fails its TLS handshake, and the client
+ * would see only a closed connection and retry until its timeout: answer it in plain text with a
+ * 426 that says to use wss:// or https://, so the SDK and the CLI can say so at once.
+ */
+export function answerPlainRequests(server: HttpsServer): void {
+  const body = 'this edgeraft member serves TLS on this port: dial wss:// (or open https://), trusting its CA\n';
+  const answer = `HTTP/1.1 426 Upgrade Required\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+    if (err.code !== 'ERR_SSL_HTTP_REQUEST') return;
+    // Node keeps the TCP socket under the failed TLS one (not a public field): without it, the
+    // client just sees the connection close, as before.
+    const raw = (socket as unknown as { _parent?: { writable?: boolean; end?: (data: string) => void } })._parent;
+    if (raw?.writable === true && typeof raw.end === 'function') raw.end(answer);
+  });
 }
 
 /** The secure context alone (what setSecureContext takes on a reload). */

@@ -96,7 +96,9 @@ export function dialWs(url: string, options: DialOptions, tls: WsTlsOptions = {}
       reject(err);
     };
     ws.once('error', (err) => fail(dialError(url, err, tls)));
-    ws.once('unexpected-response', (_req, res) => fail(new Error(`${url} answered HTTP ${res.statusCode}`)));
+    ws.once('unexpected-response', (_req, res) => fail(res.statusCode === 426 && url.startsWith('ws:')
+      ? new Error(`${url} serves TLS: dial ${url.replace(/^ws:/, 'wss:')} (the CLI: --ca FILE or wss:// addresses; the SDK: wss:// peers and the ca option)`)
+      : new Error(`${url} answered HTTP ${res.statusCode}`)));
     ws.once('open', () => {
       ws.removeAllListeners();
       resolve(new WsSocket(ws, url));
@@ -112,7 +114,7 @@ function dialError(url: string, err: Error, tls: WsTlsOptions): Error {
     return new DialTrustError(`the TLS certificate of ${url} is not trusted: ${err.message} (${code}); it must be signed by ${trust} and name this host`, { cause: err });
   }
   if (url.startsWith('wss:') && /wrong version number|packet length too long/.test(err.message)) {
-    return new Error(`${url} does not speak TLS (a plain ws:// listener? its answer was not a TLS record)`, { cause: err });
+    return new Error(`${url} does not speak TLS (a plain ws:// listener? its answer was not a TLS record): dial ${url.replace(/^wss:/, 'ws:')}`, { cause: err });
   }
   if (url.startsWith('ws:') && /socket hang up|ECONNRESET/.test(err.message)) {
     return new Error(`${url} closed the connection without answering (${err.message}); if it serves TLS, dial wss:// (the CLI: --ca FILE)`, { cause: err });

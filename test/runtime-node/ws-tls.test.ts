@@ -11,7 +11,10 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeDevCertificates, type DevCertificates } from '../../src/runtime-node/cli-cert.ts';
-import { loadTls, serverOptions } from '../../src/runtime-node/tls.ts';
+import { answerPlainRequests, loadTls, serverOptions } from '../../src/runtime-node/tls.ts';
+import { ClientError } from '../../src/client/errors.ts';
+import { connect } from '../../src/client/node.ts';
+import { unsignedToken } from '../../src/transport/token.ts';
 import { WsListener } from '../../src/runtime-node/ws-server.ts';
 import { dialWs } from '../../src/runtime-node/ws-socket.ts';
 import { DialTrustError, type SocketLike } from '../../src/transport/socket.ts';
@@ -79,6 +82,21 @@ test('without --peer-mtls nobody is asked, and the socket says nothing; untruste
     assert.match(tlsToPlain!.message, /does not speak TLS/);
     const plainToTls = await dialWs(listener.url.replace('wss:', 'ws:'), dialOptions).then(() => null, (err: Error) => err);
     assert.match(plainToTls!.message, /closed the connection without answering .*if it serves TLS, dial wss:\/\//);
+    // A peer's TLS port answers a plain-text request with a 426 saying so; the SDK then fails at
+    // once with ERR_OPTIONS (a wrong address), as it does for wss:// to a plain listener.
+    answerPlainRequests(server);
+    const told = await dialWs(listener.url.replace('wss:', 'ws:'), dialOptions).then(() => null, (err: Error) => err);
+    assert.match(told!.message, new RegExp(`^ws://127\\.0\\.0\\.1:\\d+ serves TLS: dial wss://127\\.0\\.0\\.1:\\d+ \\(the CLI: --ca FILE`));
+    const token = unsignedToken({ role: 'client', sub: 'app', cluster: 'edgeraft', expMs: Date.now() + 60_000 });
+    for (const [url, says] of [[listener.url.replace('wss:', 'ws:'), / serves TLS: dial wss:/], [plainSide.listener.url.replace('ws:', 'wss:'), / does not speak TLS .*: dial ws:/]] as const) {
+      const started = Date.now();
+      const e = await connect({ peers: [url], token, timeoutMs: 10_000 }).then((kv) => kv.get('k').finally(() => kv.close())).then(() => null, (err: Error) => err);
+      assert.instance(e, ClientError, String(e));
+      assert.is((e as ClientError).code, 'ERR_OPTIONS', e!.message);
+      assert.match(e!.message, says);
+      // Not a timing assertion: a retried failure would take the whole 10 s timeout.
+      assert.ok(Date.now() - started < 5000, `${url}: failed after ${Date.now() - started} ms, not at once`);
+    }
   } finally {
     await closeAll(server, listener);
     await closeAll(plain, plainSide.listener);
