@@ -109,7 +109,7 @@ export interface TokenRevocation {
 }
 
 export interface GrantOptions {
-  /** Ask for this id (0 or omitted: the cluster picks one). ERR_LEASE_EXISTS if it is taken. */
+  /** Ask for this id (0 or omitted: the cluster picks one). ERR_LEASE_EXISTS if it is taken; ERR_FORBIDDEN with a scoped token (only the cluster picks a tenant's lease ids). */
   readonly id?: number;
   /** Reserved before the cluster may expire it (lease.ts); default a tenth of the TTL, at most 2 s. */
   readonly marginMs?: number;

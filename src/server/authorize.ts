@@ -35,6 +35,13 @@ export function authorize(auth: ClientAuth, req: Request, ctx: AuthContext): voi
   const why = outsideScopes(auth, req);
   if (why !== null) throw new ForbiddenError(`${req.op}: ${why}`);
   for (const id of leasesUsed(req)) checkLeaseOwner(auth, id, ctx.leaseOwner(id), req.op);
+  // Ownership is checked here, when a request arrives, not when its entry applies: a tenant's put
+  // checked against its own lease must not find, by apply time, another tenant's new lease under
+  // that id. The cluster picks ids from the grant's log index, past every id granted before, so a
+  // scoped token may not pick one.
+  if (auth.scopes !== null && req.op === 'leaseGrant' && req.lease !== 0) {
+    throw new ForbiddenError(`leaseGrant: a token scoped to ${showScopes(auth.scopes)} cannot choose a lease id (${req.lease}): leave it out and the cluster picks one`);
+  }
 }
 
 /** Refuses a revoked token, and one that lives longer than the member accepts. */

@@ -88,6 +88,10 @@ t('a lease belongs to its subject: others cannot attach keys, keep it alive or r
   assert.is(refusal(token('client', 'app'), { ...r, op: 'leaseRevoke', lease: 9 }), null, 'a whole-keyspace token uses ownerless leases');
   assert.match(refusal(token('client', 'app'), { ...r, op: 'leaseRevoke', lease: 7 })!, /lease 7 belongs to token subject "acme"/);
   assert.is(refusal(token('admin', 'root'), { ...r, op: 'leaseRevoke', lease: 7 }), null, 'an admin for the whole keyspace may clean up any lease');
+  // A tenant cannot take the id of a lease that another tenant's requests still name.
+  assert.is(refusal(acme, { ...r, op: 'leaseGrant', ttlMs: 5000, lease: 0 }), null);
+  assert.is(refusal(acme, { ...r, op: 'leaseGrant', ttlMs: 5000, lease: 8 }), 'leaseGrant: a token scoped to ("tenants/acme/") cannot choose a lease id (8): leave it out and the cluster picks one');
+  assert.is(refusal(token('client', 'app'), { ...r, op: 'leaseGrant', ttlMs: 5000, lease: 12 }), null, 'a whole-keyspace token may');
 });
 
 t('a revoked token is refused on every request, naming the token and the time; a longer-lived one too', () => {
