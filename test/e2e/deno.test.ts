@@ -68,14 +68,21 @@ it('a Deno peer joins Node peers as a voter, replicates, leads after a transfer,
   }
 });
 
-it('the browser build of the SDK runs under Deno with its native WebSocket: txn, watch, a kept-alive lease, a lock', async () => {
+/**
+ * The browser build of the SDK under Deno (deno-client.mjs) against a cluster; over TLS Deno trusts
+ * the cluster's throwaway CA through its own `--cert` flag (its WebSocket takes no `ca` option).
+ */
+async function sdkUnderDeno(tls: boolean): Promise<void> {
   const build = spawnSync(process.execPath, ['build.mjs', '--quiet'], { cwd: root, encoding: 'utf8' });
   assert.is(build.status, 0, build.stderr);
-  const c = await Cluster.start({ size: 3, tickMs: 20, name: 'deno-client' });
+  const c = await Cluster.start({ size: tls ? 1 : 3, tickMs: 20, name: tls ? 'deno-client-tls' : 'deno-client', tls });
   try {
+    const urls = c.ids.map((id) => c.url(id));
+    assert.ok(urls.every((u) => u.startsWith(tls ? 'wss://' : 'ws://')), urls.join());
     // --node-modules-dir=manual: Deno resolves cbor-x from node_modules as npm left it, changing nothing.
     const run = spawnSync(denoBin, ['run', '--node-modules-dir=manual', '--allow-net', '--allow-read', '--allow-env',
-      join(root, 'test/e2e/deno-client.mjs'), await c.token('client'), ...c.ids.map((id) => c.url(id))], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+      ...(tls ? [`--cert=${c.certs!.caFile}`] : []),
+      join(root, 'test/e2e/deno-client.mjs'), await c.token('client'), ...urls], { cwd: root, encoding: 'utf8', timeout: 60_000 });
     assert.is(run.status, 0, `deno exited ${String(run.status)}: ${run.stderr}`);
     const steps = Object.fromEntries(run.stdout.trim().split('\n').map((l) => { const j = JSON.parse(l) as { step: string; value: unknown }; return [j.step, j.value]; }));
     assert.equal(steps, {
@@ -89,6 +96,11 @@ it('the browser build of the SDK runs under Deno with its native WebSocket: txn,
   } finally {
     await c.close();
   }
-});
+}
+
+it('the browser build of the SDK runs under Deno with its native WebSocket: txn, watch, a kept-alive lease, a lock', () => sdkUnderDeno(false));
+
+// Without --cert the same run fails (its WebSocket does not trust the throwaway CA).
+it('the same over wss://, Deno trusting the cluster\'s CA with --cert', () => sdkUnderDeno(true));
 
 test.run();
