@@ -13,10 +13,6 @@ import type { Logger } from '../transport/transport.ts';
 export const backupLimits = {
   /** Snapshot bytes per answer: well below a frame, big enough that round trips do not dominate. */
   chunkBytes: 1024 * 1024,
-  /** Backups held at once on one member (each holds a copy of the state). */
-  backupsMax: 2,
-  /** A backup no request touched for this long is dropped (its client went away or stalled). */
-  backupIdleMs: 30_000,
   /**
    * ParallelRaft: tries to find a moment with no entry applied above the watermark, where a
    * snapshot may be taken (one try per applied entry).
@@ -30,6 +26,10 @@ export interface BackupSource {
   readonly mode: string;
   readonly driver: Pick<RaftDriver<KvResult>, 'read' | 'waitApplied' | 'node'>;
   readonly machine: Pick<KvMachine, 'snapshot' | 'appliedIndex' | 'appliedAbove'>;
+  /** Backups held at once on this member, each a copy of the state (--backups-max). */
+  readonly backupsMax: number;
+  /** A backup no request touched for this long is dropped: its client went away or stalled (--backup-idle-ms). */
+  readonly backupIdleMs: number;
 }
 
 /** A backup request refused, with the client protocol's code (the client service answers it as is). */
@@ -66,15 +66,15 @@ export class BackupService {
     if (req.backup === 0) return this.#start(from);
     const b = this.#held.get(req.backup);
     if (b === undefined || b.from !== from) {
-      throw new BackupError('ERR_BAD_REQUEST', `backup ${req.backup} is not held by this member for this connection (finished, idle for more than ${backupLimits.backupIdleMs / 1000} s, or never started here): start a new backup`);
+      throw new BackupError('ERR_BAD_REQUEST', `backup ${req.backup} is not held by this member for this connection (finished, idle for more than ${this.#src.backupIdleMs / 1000} s, or never started here): start a new backup`);
     }
     if (req.offset > b.data.byteLength) throw new BackupError('ERR_BAD_REQUEST', `backup ${b.id} offset ${req.offset} is past its ${b.data.byteLength} bytes`);
     return Promise.resolve(this.#chunk(b, req.offset));
   }
 
   async #start(from: string): Promise<Reply> {
-    if (this.#held.size + this.#starting >= backupLimits.backupsMax) {
-      throw new BackupError('ERR_BUSY', `this member holds ${backupLimits.backupsMax} backups already: retry once one finished, or ask another member`);
+    if (this.#held.size + this.#starting >= this.#src.backupsMax) {
+      throw new BackupError('ERR_BUSY', `this member holds ${this.#src.backupsMax} backups already: retry once one finished, or ask another member`);
     }
     this.#starting++;
     let b: Held;
@@ -120,7 +120,7 @@ export class BackupService {
 
   #arm(b: Held): void {
     if (b.timer !== null) clearTimeout(b.timer);
-    b.timer = setTimeout(() => this.#drop(b, `no request for ${backupLimits.backupIdleMs / 1000} s`), backupLimits.backupIdleMs);
+    b.timer = setTimeout(() => this.#drop(b, `no request for ${this.#src.backupIdleMs / 1000} s`), this.#src.backupIdleMs);
     // Node: the timer must not keep the process alive (Deno's timers are numbers, with no unref).
     (b.timer as { unref?: () => void }).unref?.();
   }

@@ -383,7 +383,7 @@ export class PeerCore {
       },
       urlOf: (id) => this.urlOf(id),
       reply: (to, payload) => this.mesh.sendRpc(to, payload),
-      backup: { cluster: this.opts.cluster, mode: this.opts.mode, driver: this.driver, machine: this.machine },
+      backup: { cluster: this.opts.cluster, mode: this.opts.mode, driver: this.driver, machine: this.machine, backupsMax: this.opts.backupsMax, backupIdleMs: this.opts.backupIdleMs },
       faults: {
         enabled: this.opts.faults,
         get blocked() { return peer.blocked; },

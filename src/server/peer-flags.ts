@@ -14,7 +14,7 @@ import { learnerWindowMax, type PeerOptions, type TlsFiles } from './peer-option
 
 export type PeerKvLimits = Pick<PeerOptions,
   'leaseTtlMinMs' | 'leaseTtlMaxMs' | 'leasesMax' | 'watchersMax' | 'watchersPerConnectionMax' | 'watchProgressMs' | 'historyEventsMax' | 'historyBytesMax'
-  | 'tokenTtlMaxMs'>;
+  | 'tokenTtlMaxMs' | 'backupsMax' | 'backupIdleMs'>;
 
 /** Each flag: the option it sets, and the range the flag itself accepts (peer-options.ts checks how they relate). */
 const kvLimitFlags: ReadonlyArray<readonly [string, keyof PeerKvLimits, number, number]> = [
@@ -28,6 +28,9 @@ const kvLimitFlags: ReadonlyArray<readonly [string, keyof PeerKvLimits, number, 
   ['history-bytes-max', 'historyBytesMax', 1024, Number.MAX_SAFE_INTEGER],
   // Scoped tokens and revocation.
   ['token-ttl-max-ms', 'tokenTtlMaxMs', 1000, Number.MAX_SAFE_INTEGER],
+  // Online backups.
+  ['backups-max', 'backupsMax', 1, 64],
+  ['backup-idle-ms', 'backupIdleMs', 1000, 3_600_000],
 ];
 
 /** The lease, watch, history and token lifetime limits: every one takes a value. */
@@ -63,6 +66,11 @@ tokens:
   --token-ttl-max-ms N  the longest token lifetime (expiry less issue time) accepted; longer-lived
                        tokens are refused, and a revocation by subject is kept this long
                        (default 2592000000 = 30 days)
+
+backups (edgeraft backup):
+  --backups-max N      backups this member serves at once, each holding a copy of the state;
+                       more: ERR_BUSY (default 2)
+  --backup-idle-ms N   a backup whose client asked for nothing this long is dropped (default 30000)
 `;
 
 /**

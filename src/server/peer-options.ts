@@ -88,6 +88,11 @@ export interface PeerOptions {
    * A revocation by subject is kept this long, so every token it covers has expired when it goes.
    */
   readonly tokenTtlMaxMs: number;
+  // ---- Online backups (backup-service.ts) ----
+  /** Backups this member holds at once, each a copy of the state; more: ERR_BUSY. */
+  readonly backupsMax: number;
+  /** A backup no request touched for this long is dropped (its client went away or stalled). */
+  readonly backupIdleMs: number;
   // ---- TLS (--tls-cert, --tls-key, --tls-ca, --peer-mtls; runtime-node/tls.ts) ----
   /** Serve wss:// and https:// with these files, and dial peers over wss://; null: plain ws://. */
   readonly tls: TlsFiles | null;
@@ -133,6 +138,8 @@ export const peerDefaults = {
   tokenJwksFiles: [],
   tokenAlgs,
   tokenTtlMaxMs: tokenTtlMaxDefaultMs,
+  backupsMax: 2,
+  backupIdleMs: 30_000,
   tls: null,
   peerMtls: false,
 } as const;
@@ -218,4 +225,6 @@ function checkKvLimits(r: PeerOptions): void {
   if (!isInt(r.historyEventsMax, 1, 100_000_000)) throw bad('history-events-max', 'an integer in [1, 100000000]', r.historyEventsMax);
   if (!isInt(r.historyBytesMax, 1024, Number.MAX_SAFE_INTEGER)) throw bad('history-bytes-max', 'an integer of at least 1024', r.historyBytesMax);
   if (!isInt(r.tokenTtlMaxMs, 1000, Number.MAX_SAFE_INTEGER)) throw bad('token-ttl-max-ms', 'an integer of at least 1000', r.tokenTtlMaxMs);
+  if (!isInt(r.backupsMax, 1, 64)) throw bad('backups-max', 'an integer in [1, 64]', r.backupsMax);
+  if (!isInt(r.backupIdleMs, 1000, 3_600_000)) throw bad('backup-idle-ms', 'an integer in [1000, 3600000]', r.backupIdleMs);
 }

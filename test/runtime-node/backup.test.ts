@@ -102,9 +102,9 @@ wire.run();
 const service = suite('backup service');
 
 /** A member whose state is `bytes` at index 7 of term 2; appliedAbove counts down per applied entry (ParallelRaft). */
-function source(bytes: number, appliedAbove = 0): BackupSource & { applied: number } {
+function source(bytes: number, appliedAbove = 0, limits = { backupsMax: 2, backupIdleMs: 30_000 }): BackupSource & { applied: number } {
   const src = {
-    cluster: 'c', mode: 'raft', applied: 7,
+    cluster: 'c', mode: 'raft', applied: 7, ...limits,
     driver: {
       read: () => Promise.resolve({ index: 6, path: 'readIndex' as const }),
       waitApplied: (i: number) => { src.applied = Math.max(src.applied, i); appliedAbove = Math.max(0, appliedAbove - 1); return Promise.resolve(); },
@@ -140,6 +140,17 @@ service('chunks in order for the connection that asked only; at most backupsMax;
   assert.equal(last.kind === 'backup' && last.chunk.byteLength, 5);
   // The last chunk released it.
   assert.equal(((await thrown(async () => svc.serve('a', { id: 4, op: 'backup', backup: a.backup, offset: 0 }))) as BackupError).code, 'ERR_BAD_REQUEST');
+  svc.close();
+});
+
+service('a backup no request touches for --backup-idle-ms is dropped, and frees its place', async () => {
+  const svc = new BackupService(source(2 * backupLimits.chunkBytes, 0, { backupsMax: 1, backupIdleMs: 50 }), quiet);
+  const a = await svc.serve('a', { id: 1, op: 'backup', backup: 0, offset: 0 });
+  assert.equal(((await thrown(() => svc.serve('b', { id: 1, op: 'backup', backup: 0, offset: 0 }))) as BackupError).code, 'ERR_BUSY', '--backups-max 1');
+  await new Promise((r) => setTimeout(r, 120));
+  const gone = await thrown(async () => svc.serve('a', { id: 2, op: 'backup', backup: (a as { backup: number }).backup, offset: 0 }));
+  assert.match(gone.message, /idle for more than 0\.05 s/);
+  assert.equal((await svc.serve('b', { id: 1, op: 'backup', backup: 0, offset: 0 })).kind, 'backup', 'its place is free again');
   svc.close();
 });
 
