@@ -11,8 +11,8 @@ import { RaftError } from '../core/errors.ts';
 import { encodeCommand, type KvCommand, type SessionRef, type TxnOp } from '../core/kv/command.ts';
 import { isReserved, type ByteKey } from '../core/kv/keys.ts';
 import { LeaseError, type LeaseKeeper } from '../core/kv/lease-keeper.ts';
-import type { KvErrorCode, KvResult, RevisionEvents } from '../core/kv/machine.ts';
-import { WatchError, type WatchHub, type WatchSink } from '../core/kv/watch-hub.ts';
+import type { KvErrorCode, KvResult } from '../core/kv/machine.ts';
+import { WatchError, type WatchHub } from '../core/kv/watch-hub.ts';
 import type { ConfChange } from '../core/types.ts';
 import {
   decodeRequest, encodeResponse, protocolDefaults, ProtocolError, type Consistency, type ErrorCode, type ErrorReply, type MembersAction,
@@ -27,6 +27,7 @@ import { showKey } from './scopes.ts';
 import { memberKeyPrefix } from './member-keys.ts';
 import { BackupError, BackupService, type BackupSource } from './backup-service.ts';
 import type { PeerMetrics } from './peer-metrics.ts';
+import { watchDetail, WatchRequestError, WatchStreams } from './watch-streams.ts';
 
 /** Requests answered from this member's state, checked again for revocation once it is read. */
 const readOps: ReadonlySet<Request['op']> = new Set(['get', 'scan', 'range', 'leaseInfo']);
@@ -162,12 +163,9 @@ export interface ServiceHost {
 
 export class ClientService {
   readonly #peer: ServiceHost;
-  /** Each connection's watchers: the watch request's id (what watchCancel names) to the hub's id. */
-  readonly #watchers = new Map<string, Map<number, number>>();
+  readonly #watches: WatchStreams;
   /** Lease grants proposed here and not answered yet (they count against leasesMax). */
   #granting = 0;
-  /** The member is stopping: watchers it ends are told so (and counted as such). */
-  #stopping = false;
   readonly #backups: BackupService;
 
   /** What authorize() reads of this member. */
@@ -181,6 +179,7 @@ export class ClientService {
       tokenTtlMaxMs: host.limits.tokenTtlChecked !== false ? host.limits.tokenTtlMaxMs : null,
     };
     this.#backups = new BackupService(host.backup, host.log);
+    this.#watches = new WatchStreams(host);
   }
 
   readonly #requestCounters = new Map<string, (by?: number) => void>();
@@ -223,7 +222,7 @@ export class ClientService {
     try {
       if (req.op === 'watch') {
         // A stream: its messages (and its end) go out as they come, from the watcher's sink.
-        this.#watch(from, req);
+        this.#watches.start(from, req);
         return;
       }
       served = this.#serve(req, from, auth);
@@ -257,7 +256,7 @@ export class ClientService {
   #errorReply(err: unknown): ErrorReply {
     const leaderId = this.#peer.driver.leader;
     const leader = leaderId !== null && leaderId !== this.#peer.id ? { id: leaderId, url: this.#peer.urlOf(leaderId) } : null;
-    if (err instanceof ServiceError || err instanceof ForbiddenError) return { code: err.code, message: err.message, leader };
+    if (err instanceof ServiceError || err instanceof ForbiddenError || err instanceof WatchRequestError) return { code: err.code, message: err.message, leader };
     if (err instanceof BackupError) return { code: err.code, message: err.message, leader };
     if (err instanceof LeaseError) return { code: err.code, message: err.message, leader };
     if (err instanceof WatchError) return { code: err.code, message: err.message, leader, ...watchDetail(err) };
@@ -303,7 +302,7 @@ export class ClientService {
       case 'range': case 'deleteRange': case 'txn': case 'leaseGrant': case 'leaseRevoke': case 'leaseKeepAlive': case 'leaseInfo': case 'compact':
         return this.#serveKv(req, auth);
       case 'tokenRevoke': return this.#revokeTokens(req);
-      case 'watchCancel': return Promise.resolve({ kind: 'info', info: { watch: req.watch, cancelled: this.#cancelWatch(from, req.watch) } });
+      case 'watchCancel': return Promise.resolve({ kind: 'info', info: { watch: req.watch, cancelled: this.#watches.cancel(from, req.watch) } });
       case 'status': return Promise.resolve({ kind: 'info', info: this.status() });
       case 'members': return this.#members(req.action, req.node, req.url).then((info) => ({ kind: 'info', info }));
       case 'fault': {
@@ -413,86 +412,15 @@ export class ClientService {
     return done.finally(() => { this.#granting--; });
   }
 
-  /**
-   * Starts a watch for connection `from`: its history from fromRevision goes out before this
-   * returns, then every new revision's events, and a progress notice when idle. When nothing was
-   * sent (a watch from now), an empty message at the current revision confirms it. Throws (for the
-   * caller to answer) ERR_WATCH_LIMIT, ERR_COMPACTED (with compactRevision), ERR_BAD_REQUEST.
-   */
-  #watch(from: string, req: Extract<Request, { op: 'watch' }>): void {
-    const id = req.id;
-    const mine = this.#watchers.get(from);
-    if (mine?.has(id) === true) throw new ServiceError('ERR_BAD_REQUEST', `request id ${id} already names a live watch on this connection: give each watch its own id`);
-    const max = this.#peer.limits.watchersPerConnectionMax;
-    if (mine !== undefined && mine.size >= max) {
-      throw new ServiceError('ERR_WATCH_LIMIT', `this connection holds ${max} watchers already (the peer's --watchers-per-connection): cancel some or open another connection`);
-    }
-    if (req.end !== null && req.end <= req.start) throw new ServiceError('ERR_BAD_REQUEST', `watch range [${showKey(req.start)}, ${showKey(req.end)}) is empty: its end must be above its start`);
-    let sent = false;
-    const sink: WatchSink = {
-      events: (batches, revision) => {
-        sent = true;
-        return this.#stream(from, id, revision, userEvents(batches));
-      },
-      progress: (revision) => {
-        sent = true;
-        return this.#stream(from, id, revision, []);
-      },
-      cancelled: (err) => {
-        this.#forgetWatch(from, id);
-        this.#peer.metrics.watchCancelled.inc(1, { reason: this.#stopping ? 'stopping' : err.code === 'ERR_COMPACTED' ? 'compacted' : 'slow' });
-        this.#peer.metrics.clientErrors.inc(1, { code: err.code });
-        this.#send(from, { id, ok: false, error: { code: err.code, message: err.message, leader: null, ...watchDetail(err) } });
-      },
-    };
-    const hubId = this.#peer.watches.add({ start: req.start, end: req.end, fromRevision: req.fromRevision, prevValue: req.prevValue }, sink);
-    let map = mine;
-    if (map === undefined) this.#watchers.set(from, (map = new Map()));
-    map.set(id, hubId);
-    if (!sent && !this.#stream(from, id, this.#peer.machine.revision, [])) {
-      this.#peer.watches.remove(hubId);
-      this.#forgetWatch(from, id);
-      this.#peer.metrics.watchCancelled.inc(1, { reason: 'slow' });
-    }
-  }
-
-  /** One message of watch `id`'s stream; false when the connection could not take it. */
-  #stream(to: string, id: number, revision: number, batches: readonly RevisionEvents[]): boolean {
-    const ok = this.#peer.reply(to, encodeResponse({ id, ok: true, reply: { kind: 'watch', revision, batches } }));
-    if (ok && batches.length > 0) this.#peer.metrics.watchEventsSent.inc(batches.reduce((n, b) => n + b.events.length, 0));
-    return ok;
-  }
-
-  #forgetWatch(from: string, id: number): void {
-    const mine = this.#watchers.get(from);
-    if (mine === undefined) return;
-    mine.delete(id);
-    if (mine.size === 0) this.#watchers.delete(from);
-  }
-
-  /** Ends a watch of this connection (another connection's ids are not seen); false when none. */
-  #cancelWatch(from: string, watch: number): boolean {
-    const hubId = this.#watchers.get(from)?.get(watch);
-    if (hubId === undefined) return false;
-    this.#forgetWatch(from, watch);
-    this.#peer.watches.remove(hubId);
-    this.#peer.metrics.watchCancelled.inc(1, { reason: 'client' });
-    return true;
-  }
-
-  /** A connection closed: its watchers end with it. */
+  /** A connection closed: its watchers and backups end with it. */
   disconnected(from: string): void {
     this.#backups.disconnected(from);
-    const mine = this.#watchers.get(from);
-    if (mine === undefined) return;
-    this.#watchers.delete(from);
-    for (const hubId of mine.values()) this.#peer.watches.remove(hubId);
-    this.#peer.metrics.watchCancelled.inc(mine.size, { reason: 'disconnected' });
+    this.#watches.disconnected(from);
   }
 
   /** The member is stopping: the watchers it ends from now on are counted (and told) as such. */
   stopping(): void {
-    this.#stopping = true;
+    this.#watches.stopping();
     this.#backups.close();
   }
 
@@ -601,25 +529,6 @@ export class ClientService {
       watchers: peer.watches.size,
     };
   }
-}
-
-/** ERR_COMPACTED and ERR_WATCH_SLOW say where to resume. */
-function watchDetail(err: WatchError): Pick<ErrorReply, 'detail'> {
-  return err.code === 'ERR_COMPACTED' || err.code === 'ERR_WATCH_SLOW' ? { detail: { compactRevision: err.compactRevision, revision: err.revision } } : {};
-}
-
-/** A watch sees user keys only: events on the cluster's reserved keys (0x00...) are left out. */
-function userEvents(batches: readonly RevisionEvents[]): RevisionEvents[] {
-  const out: RevisionEvents[] = [];
-  for (const b of batches) {
-    if (!b.events.some((e) => isReserved(e.kv.key))) {
-      out.push(b);
-      continue;
-    }
-    const events = b.events.filter((e) => !isReserved(e.kv.key));
-    if (events.length > 0) out.push({ revision: b.revision, events });
-  }
-  return out;
 }
 
 /** Whole milliseconds for the wire (the leader's clock reads fractions). */
