@@ -123,6 +123,7 @@ function refusal(url: string, err: unknown): ClientError | null {
   switch (closed) {
     case '4010': return new ClientError('ERR_FORBIDDEN', `${url} refused the token: it has expired (mint a new one, edgeraft token)`);
     case '4005': return new ClientError('ERR_FORBIDDEN', `${url} refused the token: its signature does not verify with any key or secret this cluster accepts (minted with another key or secret, or altered)`);
+    case '4007': return new ClientError('ERR_FORBIDDEN', `${url} refused the token: it was revoked (edgeraft token revoke): use a token minted after the revocation`);
     case '4006': return new ClientError('ERR_FORBIDDEN', `${url} refused the token: it is not valid yet (its iat or nbf is ahead of the member's clock: check the clock of the machine that minted it)`);
   }
   if (closed === '4001' || /ERR_TOKEN/.test(message)) {

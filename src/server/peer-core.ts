@@ -19,6 +19,7 @@ import { SeededPrng } from '../core/prng.ts';
 import type { Message, SnapshotMsg } from '../core/message.ts';
 import type { LogStore } from '../core/storage.ts';
 import type { ConfState, Entry } from '../core/types.ts';
+import { closeCodes } from '../transport/errors.ts';
 import { isReplicationLink } from '../transport/handshake.ts';
 import { Mesh } from '../transport/mesh.ts';
 import { removalNotice, SnapshotStreams } from '../transport/snapshot-stream.ts';
@@ -147,8 +148,8 @@ export class PeerCore {
       const auth = clientAuth(e.role, e.claims, e.peer);
       this.#tokenLinks.set(e.peer, auth);
       if (!isReplicationLink(e.peer)) return;
-      // A revoked token holds no replica: its follower-reader link is closed at once. (An SDK
-      // connection stays: each request gets ERR_FORBIDDEN saying the token was revoked.)
+      // The handshake refuses a revoked token (4007); one revoked since, while its handshake ran,
+      // holds no replica either. (Requests of an SDK connection are each checked as well.)
       if (this.#closeIfRevoked(e.peer, auth)) return;
       this.driver.poke((n) => {
         try {
@@ -197,7 +198,7 @@ export class PeerCore {
     if (r === undefined) return false;
     this.log('info', `closing the connection of ${id}: its token was revoked (by ${r.by} ${JSON.stringify(r.name)})`);
     // removePeer closes without a peer:down event: the link's state goes here.
-    this.mesh.removePeer(id);
+    this.mesh.removePeer(id, closeCodes.tokenRevoked);
     this.#linkGone(id, auth.role);
     return true;
   }
@@ -238,8 +239,15 @@ export class PeerCore {
       closeOnFailure.push(() => port.close());
       const peers: Record<string, string> = {};
       for (const [id, url] of Object.entries(meta.peers)) if (id !== opts.id) peers[id] = url;
+      // Made before the mesh, so the handshake can refuse a token revoked in it (restored below,
+      // before any handshake can finish: nothing awaits between the mesh's start and that).
+      const machine = new KvMachine({ outOfOrder: parallel, history: { eventsMax: opts.historyEventsMax, bytesMax: opts.historyBytesMax } });
       const mesh = await Mesh.start({
         id: opts.id, cluster: opts.cluster, ...credentials,
+        tokenRefusal: (claims) => {
+          const r = machine.revocation({ sub: claims.sub, jti: claims.jti, issuedAtMs: claims.iatMs });
+          return r === undefined ? null : `the token of ${claims.sub} was revoked at ${new Date(r.revokedAtMs).toISOString()} (by ${r.by} ${JSON.stringify(r.name)})`;
+        },
         insecure: opts.insecure, peers, listener: port.listener, dial: runtime.dial, connectionsPerPeer: opts.connectionsPerPeer, logRules,
         timing: {
           tickMs: cfg.tickMs, electionTicks: cfg.electionTicks, heartbeatTicks: cfg.heartbeatTicks,
@@ -251,7 +259,6 @@ export class PeerCore {
       // From here to the peer's construction nothing awaits: the driver's first Ready (a
       // microtask) finds the peer its hooks call.
       let peer: P | null = null;
-      const machine = new KvMachine({ outOfOrder: parallel, history: { eventsMax: opts.historyEventsMax, bytesMax: opts.historyBytesMax } });
       const { driver } = createReplica<KvResult>({
         store, machine, loaded,
         node: { options: raftOptions, bootstrap: meta.bootstrap },

@@ -19,6 +19,7 @@ export type TransportErrorCode =
   | 'ERR_TOKEN_EXPIRED'
   /** The token's nbf lies ahead (beyond the allowed clock skew). */
   | 'ERR_TOKEN_NOT_YET_VALID'
+  | 'ERR_TOKEN_REVOKED'
   /** The token's audience is another cluster than this member's. */
   | 'ERR_WRONG_CLUSTER'
   | 'ERR_HANDSHAKE_TIMEOUT'
@@ -30,7 +31,7 @@ export const transportErrorCodes: readonly TransportErrorCode[] = [
   'ERR_FRAME_TOO_LARGE', 'ERR_FRAME_MALFORMED', 'ERR_FRAME_VERSION', 'ERR_FRAME_CLUSTER',
   'ERR_FRAME_FIELD', 'ERR_FRAME_ADDRESS', 'ERR_FRAME_FORBIDDEN', 'ERR_FRAME_UNEXPECTED',
   'ERR_AUTH_FAILED', 'ERR_TOKEN_MALFORMED', 'ERR_TOKEN_SIGNATURE', 'ERR_TOKEN_EXPIRED',
-  'ERR_TOKEN_NOT_YET_VALID', 'ERR_WRONG_CLUSTER', 'ERR_HANDSHAKE_TIMEOUT', 'ERR_TIMING_MISMATCH', 'ERR_CONFIG_INVALID',
+  'ERR_TOKEN_NOT_YET_VALID', 'ERR_TOKEN_REVOKED', 'ERR_WRONG_CLUSTER', 'ERR_HANDSHAKE_TIMEOUT', 'ERR_TIMING_MISMATCH', 'ERR_CONFIG_INVALID',
 ];
 
 export class TransportError extends CodedError<TransportErrorCode> {
@@ -54,6 +55,7 @@ export const closeCodes = {
   wrongCluster: 4003,
   tokenSignature: 4005,
   tokenNotYetValid: 4006,
+  tokenRevoked: 4007,
   handshakeTimeout: 4008,
   duplicate: 4009,
   expired: 4010,
@@ -75,6 +77,7 @@ export const closeReasons: Readonly<Record<CloseCode, string>> = {
   4003: 'wrong cluster',
   4005: 'token signature not accepted',
   4006: 'token not yet valid',
+  4007: 'token revoked',
   4008: 'handshake timeout',
   4009: 'duplicate connection',
   4010: 'credentials expired',
@@ -100,6 +103,7 @@ export function closeCodeFor(code: TransportErrorCode): CloseCode {
     case 'ERR_TOKEN_MALFORMED': return closeCodes.unauthorized;
     case 'ERR_TOKEN_SIGNATURE': return closeCodes.tokenSignature;
     case 'ERR_TOKEN_NOT_YET_VALID': return closeCodes.tokenNotYetValid;
+    case 'ERR_TOKEN_REVOKED': return closeCodes.tokenRevoked;
     case 'ERR_TOKEN_EXPIRED': return closeCodes.expired;
     case 'ERR_HANDSHAKE_TIMEOUT': return closeCodes.handshakeTimeout;
   }

@@ -25,6 +25,8 @@ export interface HandshakeConfig {
   readonly peerKeys: readonly CryptoKey[] | null;
   /** Verifies tokens of clients, readers and learners; null refuses every token. */
   readonly tokens: TokenVerifier | null;
+  /** Refuses a verified token by this member's state (a revocation): the reason, or null. */
+  readonly tokenRefusal?: ((claims: TokenClaims) => string | null) | null;
   /** When set, this node dials as a token holder instead of as a peer. */
   readonly token: string | null;
   /** A token holder's connection tag (see TokenAuthFrame.instance); '' for none. */
@@ -110,6 +112,8 @@ export async function acceptHandshake(ch: HandshakeChannel, cfg: HandshakeConfig
     if (claims.cluster !== cfg.cluster) {
       throw new TransportError('ERR_WRONG_CLUSTER', `the token of ${claims.sub} is for cluster ${describeValue(claims.cluster)}, but this member belongs to cluster ${describeValue(cfg.cluster)}`);
     }
+    const refused = cfg.tokenRefusal?.(claims) ?? null;
+    if (refused !== null) throw new TransportError('ERR_TOKEN_REVOKED', refused);
     if (!cfg.acceptRoles.has(claims.role)) throw refuse(`token of ${claims.sub} has role ${claims.role}, which this node does not accept`);
     if (claims.sub === cfg.id) throw refuse('token subject is this node\'s own id');
     if (frame.slot >= cfg.slotsMax) throw refuse(`token holder ${claims.sub} asked for slot ${frame.slot}`);

@@ -14,7 +14,7 @@ import type { FrameLimits } from './limits.ts';
 import type { PeerTiming } from './envelope.ts';
 import type { Dialer, SocketListener } from './socket.ts';
 import { tokenRoles, unverifiedTokens } from './token-claims.ts';
-import type { TokenRole, TokenVerifier } from './token-claims.ts';
+import type { TokenClaims, TokenRole, TokenVerifier } from './token-claims.ts';
 import { consoleLogger } from './transport.ts';
 import type { Logger } from './transport.ts';
 import { isNodeId, slotMax } from './validate.ts';
@@ -34,6 +34,11 @@ export interface MeshOptions {
    * an insecure node reads claims unverified; a node with a secret refuses every token.
    */
   readonly tokenVerifier?: TokenVerifier;
+  /**
+   * Refuses a verified token by what the member's state says of it (a revocation applied here):
+   * the reason goes to this side's log, the holder gets close code 4007 (token revoked).
+   */
+  readonly tokenRefusal?: (claims: TokenClaims) => string | null;
   /** Dial as a token holder (client, reader, browser learner) instead of as a peer. */
   readonly token?: string;
   /** Required to run peers without a secret (no authentication at all: tests and local demos). */
@@ -95,6 +100,7 @@ export interface ResolvedMeshOptions {
   /** Invariant: null or non-empty; the first is the one this node proves with. */
   readonly secrets: readonly Secret[] | null;
   readonly tokens: TokenVerifier | null;
+  readonly tokenRefusal: ((claims: TokenClaims) => string | null) | null;
   readonly token: string | null;
   readonly peers: ReadonlyMap<NodeId, string>;
   readonly listener: SocketListener | null;
@@ -183,6 +189,7 @@ export function resolveMeshOptions(options: MeshOptions): ResolvedMeshOptions {
     id: o.id, cluster: o.cluster,
     secrets: options.secret === undefined ? null : resolveSecrets(options.secret),
     tokens: options.tokenVerifier ?? (options.insecure === true ? unverifiedTokens : null),
+    tokenRefusal: options.tokenRefusal ?? null,
     token: options.token ?? null,
     peers, listener: options.listener ?? null, dial: options.dial ?? null,
     connectionsPerPeer: o.connectionsPerPeer, acceptRoles, limits, logRules: options.logRules, timing: options.timing ?? null, tokenFrameBytesMax,

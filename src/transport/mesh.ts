@@ -72,7 +72,7 @@ export class Mesh implements Transport {
     this.#o = o;
     this.codec = new FrameCodec({ cluster: o.cluster, limits: o.limits, ...(o.logRules !== undefined ? { logRules: o.logRules } : {}) });
     this.#hs = {
-      id: o.id, cluster: o.cluster, codec: this.codec, peerKeys, tokens: o.tokens, token: o.token,
+      id: o.id, cluster: o.cluster, codec: this.codec, peerKeys, tokens: o.tokens, tokenRefusal: o.tokenRefusal, token: o.token,
       acceptRoles: o.acceptRoles, slotsMax: o.connectionsPerPeer, now: o.now, timing: o.timing,
     };
     this.#envelopeBytes = 16 + 3 * (3 * Math.max(o.limits.idLengthMax, o.limits.clusterLengthMax) + 5);
@@ -134,13 +134,13 @@ export class Mesh implements Transport {
     for (let slot = 0; slot < l.conns.length; slot++) if (l.conns[slot] === null) this.#scheduleDial(l, slot, delayMs);
   }
 
-  /** Stops dialing `id` and closes its connections. */
-  removePeer(id: NodeId): void {
+  /** Stops dialing `id` and closes its connections (with `code`: normal, or why they end). */
+  removePeer(id: NodeId, code: CloseCode = closeCodes.normal): void {
     const link = this.#links.get(id);
     if (link === undefined) return;
     this.#links.delete(id);
     for (const d of link.dials) if (d.timer !== null) clearTimeout(d.timer);
-    for (const c of link.conns) c?.close(closeCodes.normal, closeReasons[closeCodes.normal]);
+    for (const c of link.conns) c?.close(code, closeReasons[code]);
   }
 
   send(msgs: readonly Message[]): void {
@@ -236,7 +236,7 @@ export class Mesh implements Transport {
       // A failed peer proof learns only that it was refused; a token's holder learns which of
       // its token's own properties failed (another cluster, expired, not yet valid, a signature
       // no key here verifies), so the SDK can say so at once.
-      const told: readonly string[] = ['ERR_HANDSHAKE_TIMEOUT', 'ERR_WRONG_CLUSTER', 'ERR_TOKEN_EXPIRED', 'ERR_TOKEN_SIGNATURE', 'ERR_TOKEN_NOT_YET_VALID'];
+      const told: readonly string[] = ['ERR_HANDSHAKE_TIMEOUT', 'ERR_WRONG_CLUSTER', 'ERR_TOKEN_EXPIRED', 'ERR_TOKEN_SIGNATURE', 'ERR_TOKEN_NOT_YET_VALID', 'ERR_TOKEN_REVOKED'];
       const code: CloseCode = told.includes(err.code) ? closeCodeFor(err.code) : closeCodes.unauthorized;
       conn.close(code, closeReasons[code]);
       return null;

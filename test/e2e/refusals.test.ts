@@ -174,6 +174,8 @@ test('a scoped token works inside its prefix (keys, ranges, txns, leases, locks)
   await ok('the owner revokes it', other, ['kv', 'lease', 'revoke', String(lease)]);
 });
 
+const revokedToken = /ERR_FORBIDDEN: wss?:\S+ refused the token: it was revoked \(edgeraft token revoke\): use a token minted after the revocation/;
+
 test('a revoked token is refused at once, by subject or by id, and its open connection is closed', async () => {
   const admin = await mint('admin', 'root');
   const mallory = await mint('client', 'mallory');
@@ -194,8 +196,8 @@ test('a revoked token is refused at once, by subject or by id, and its open conn
     }, 'the watch to see a change', 15_000, 200);
     const revoked = await ok('revoke by subject', admin, ['token', 'revoke', '--sub', 'mallory']);
     assert.match(revoked.stdout, /revoked every token of subject "mallory" issued until .*; the cluster forgets this revocation at/);
-    await refused('revoked (by subject)', mallory, ['kv', 'get', 'm'], 2,
-      /ERR_FORBIDDEN: the token "[^"]+" of subject "mallory" was revoked at \d{4}-\d\d-\d\dT[\d:.]+Z \(with every token of subject "mallory" issued until then\): use a token minted after the revocation/);
+    // A new connection is refused at the handshake (close code 4007), which the CLI says at once.
+    await refused('revoked (by subject)', mallory, ['kv', 'get', 'm'], 2, revokedToken);
     const code = await Promise.race([watchExit, sleep(fastMs).then(() => 'still running' as const)]);
     assert.is(code, 2, `the watch holding the revoked token ends, refused: ${code}\n${watchErr}`);
     assert.match(watchErr, /ERR_FORBIDDEN: .*was revoked/);
@@ -211,7 +213,7 @@ test('a revoked token is refused at once, by subject or by id, and its open conn
   const eve2 = await mint('client', 'eve');
   const byId = await ok('revoke by token', admin, ['token', 'revoke', '--token', eve1, '--json']);
   assert.is((JSON.parse(byId.stdout) as { by: string }).by, 'jti');
-  await refused('revoked (by id)', eve1, ['kv', 'get', 'm'], 2, /ERR_FORBIDDEN: the token "[^"]+" of subject "eve" was revoked at .* \(by its id\)/);
+  await refused('revoked (by id)', eve1, ['kv', 'get', 'm'], 2, revokedToken);
   await ok('another token of the same subject', eve2, ['kv', 'get', 'm']);
   const usage = await cli(['token', 'revoke', '--sub', 'a', '--id', 'b']);
   assert.is(usage.code, 2, show('two targets', usage));
