@@ -62,7 +62,7 @@ export function dialDom(url: string, options: DialOptions, create: (url: string)
       reject(err);
     }
     // Deno's error event says why (an ErrorEvent); a browser's says nothing.
-    ws.onerror = (ev) => fail(new Error(`could not open ${url}${ev instanceof ErrorEvent && ev.message !== '' ? `: ${ev.message}` : ''}`));
+    ws.onerror = (ev) => fail(new Error(`could not open ${url}${ev instanceof ErrorEvent && ev.message !== '' ? `: ${ev.message}${trustHint(ev.message)}` : ''}`));
     ws.onclose = (ev) => fail(new Error(`${url} closed before opening (${ev.code})`));
     ws.onopen = () => {
       clearTimeout(timer);
@@ -70,4 +70,14 @@ export function dialDom(url: string, options: DialOptions, create: (url: string)
       resolve(new DomSocket(ws, url));
     };
   });
+}
+
+/**
+ * Deno refuses a certificate it does not trust, then retries the handshake and reports the
+ * member's answer to that retry (no_application_protocol), which hides the cause: name it.
+ */
+function trustHint(message: string): string {
+  return /NoApplicationProtocol|UnknownIssuer|invalid peer certificate/i.test(message)
+    ? ' (Deno says this when it does not trust the member\'s TLS certificate: give it the CA with --cert FILE or DENO_CERT=FILE)'
+    : '';
 }
