@@ -6,6 +6,7 @@
 import type { SessionRef } from '../core/kv/command.ts';
 import { RpcConnection } from '../transport/rpc-client.ts';
 import type { Dialer } from '../transport/socket.ts';
+import { tokenRefusalText } from '../transport/errors.ts';
 import { ClientError, type ClientErrorCode } from './errors.ts';
 import {
   decodeResponse, decodeResponseHead, encodeRequest, type ErrorReply, type Reply, type RequestBody, type RequestOp, type Response,
@@ -119,13 +120,9 @@ function refusal(url: string, err: unknown): ClientError | null {
   }
   // A scheme that does not match the member's listener is a wrong address, not an outage.
   if (/ serves TLS: dial wss:\/\/| does not speak TLS /.test(message)) return new ClientError('ERR_OPTIONS', message);
+  const told = tokenRefusalText(message);
+  if (told !== null) return new ClientError('ERR_FORBIDDEN', `${url} refused the token: ${told}`);
   const closed = /during the handshake \((\d{4})\b/.exec(message)?.[1];
-  switch (closed) {
-    case '4010': return new ClientError('ERR_FORBIDDEN', `${url} refused the token: it has expired (mint a new one, edgeraft token)`);
-    case '4005': return new ClientError('ERR_FORBIDDEN', `${url} refused the token: its signature does not verify with any key or secret this cluster accepts (minted with another key or secret, or altered)`);
-    case '4007': return new ClientError('ERR_FORBIDDEN', `${url} refused the token: it was revoked (edgeraft token revoke): use a token minted after the revocation`);
-    case '4006': return new ClientError('ERR_FORBIDDEN', `${url} refused the token: it is not valid yet (its iat or nbf is ahead of the member's clock: check the clock of the machine that minted it)`);
-  }
   if (closed === '4001' || /ERR_TOKEN/.test(message)) {
     return new ClientError('ERR_FORBIDDEN', `${url} refused the token (${message}): check the token's role and subject, and the member's log for the reason`);
   }

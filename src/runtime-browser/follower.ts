@@ -24,6 +24,7 @@ import { isStreamPayload, SnapshotStreams } from '../transport/snapshot-stream.t
 import { Backoff, defaultBackoff } from '../transport/backoff.ts';
 import { Mesh } from '../transport/mesh.ts';
 import type { Dialer } from '../transport/socket.ts';
+import { tokenRefusalText } from '../transport/errors.ts';
 import type { TokenClaims } from '../transport/token-claims.ts';
 import type { Logger } from '../transport/transport.ts';
 import { checkToken, clusterMode, findLeader, memberStatus } from './cluster-view.ts';
@@ -182,7 +183,11 @@ export class FollowerReplica {
     this.#mesh.on('peer:up', (e) => this.#policy.linkUp(e.peer));
     this.#mesh.on('peer:down', (e) => this.#policy.linkDown(e.peer));
     this.#mesh.on('auth:failed', (e) => {
-      this.#problem = { code: 'ERR_FORBIDDEN', message: `${e.remote} refused the token of ${this.id} (${e.message}): check the token, its cluster and its expiry` };
+      const told = tokenRefusalText(e.message);
+      this.#problem = {
+        code: 'ERR_FORBIDDEN',
+        message: told !== null ? `${e.remote} refused the token of ${this.id}: ${told}` : `${e.remote} refused the token of ${this.id} (${e.message}): check the token, its cluster and its expiry`,
+      };
     });
   }
 

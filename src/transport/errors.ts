@@ -85,6 +85,21 @@ export const closeReasons: Readonly<Record<CloseCode, string>> = {
   1013: 'try again later',
 };
 
+/**
+ * What a token's holder is told when a member ended its handshake with a close code about the
+ * token itself (`message` as the dialing side reports it: "... during the handshake (4010 ...)");
+ * null for any other failure.
+ */
+export function tokenRefusalText(message: string): string | null {
+  switch (/during the handshake \((\d{4})\b/.exec(message)?.[1]) {
+    case '4010': return 'it has expired (mint a new one, edgeraft token)';
+    case '4005': return 'its signature does not verify with any key or secret this cluster accepts (minted with another key or secret, or altered)';
+    case '4006': return 'it is not valid yet (its iat or nbf is ahead of the member\'s clock: check the clock of the machine that minted it)';
+    case '4007': return 'it was revoked (edgeraft token revoke): use a token minted after the revocation';
+    default: return null;
+  }
+}
+
 /** The close code for an error that ends an authenticated connection. */
 export function closeCodeFor(code: TransportErrorCode): CloseCode {
   switch (code) {

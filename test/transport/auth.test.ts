@@ -9,6 +9,7 @@ import type { Message } from '../../src/core/message.ts';
 import { dialWs } from '../../src/runtime-node/ws-socket.ts';
 import { timingSafeEqual } from '../../src/transport/auth.ts';
 import { FrameCodec } from '../../src/transport/codec.ts';
+import { tokenRefusalText } from '../../src/transport/errors.ts';
 import { Mesh } from '../../src/transport/mesh.ts';
 import { base64url, fromBase64url, mintToken } from '../../src/transport/token.ts';
 import type { TokenClaimsInput } from '../../src/transport/token.ts';
@@ -111,6 +112,16 @@ test('a token holder is told which of its token\'s own properties failed; a refu
   assert.ok(failures[2]!.startsWith('ERR_WRONG_CLUSTER') && failures[2]!.includes('for cluster "c2", but this member belongs to cluster "c1"'), failures[2]);
   assert.ok(failures[3]!.startsWith('ERR_TOKEN_SIGNATURE'), failures[3]);
   assert.ok(failures[4]!.includes('own id'), failures[4]);
+});
+
+test('what a token\'s holder is told of each close code about its token, as the SDK and a tab say it', () => {
+  const at = (code: number, reason: string) => `connection closed during the handshake (${code} ${reason})`;
+  assert.match(tokenRefusalText(at(4010, 'credentials expired'))!, /^it has expired/);
+  assert.match(tokenRefusalText(at(4005, 'token signature not accepted'))!, /^its signature does not verify/);
+  assert.match(tokenRefusalText(at(4006, 'token not yet valid'))!, /^it is not valid yet/);
+  assert.match(tokenRefusalText(at(4007, 'token revoked'))!, /^it was revoked \(edgeraft token revoke\)/);
+  assert.is(tokenRefusalText(at(4001, 'unauthorized')), null, 'a refused role or id: only that it was refused');
+  assert.is(tokenRefusalText('connect ECONNREFUSED 127.0.0.1:1'), null);
 });
 
 test('a peer of another cluster, or an insecure peer against a secure one, is refused', async () => {
