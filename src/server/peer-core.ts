@@ -251,7 +251,7 @@ export class PeerCore {
         insecure: opts.insecure, peers, listener: port.listener, dial: runtime.dial, connectionsPerPeer: opts.connectionsPerPeer, logRules,
         timing: {
           tickMs: cfg.tickMs, electionTicks: cfg.electionTicks, heartbeatTicks: cfg.heartbeatTicks,
-          leaseDriftPercent: cfg.leaseDriftPercent, checkQuorum: cfg.checkQuorum,
+          leaseDriftPercent: cfg.leaseDriftPercent, checkQuorum: cfg.checkQuorum, tokenTtlMaxMs: opts.tokenTtlMaxMs,
         },
         scheduleFlush: (f) => runtime.scheduleFlush(f), logger: log,
       });

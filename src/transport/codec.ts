@@ -166,5 +166,7 @@ export class FrameCodec {
 }
 
 function timingWire(t: PeerTiming): unknown[] {
-  return [t.tickMs, t.electionTicks, t.heartbeatTicks, t.leaseDriftPercent, t.checkQuorum ? 1 : 0];
+  const wire: unknown[] = [t.tickMs, t.electionTicks, t.heartbeatTicks, t.leaseDriftPercent, t.checkQuorum ? 1 : 0];
+  if (t.tokenTtlMaxMs !== undefined) wire.push(t.tokenTtlMaxMs);
+  return wire;
 }

@@ -26,9 +26,10 @@
 // Entries of an app are columns: `terms[i]`, `kinds` (empty when every entry is 'normal'),
 // `lens[i]` slicing one concatenated `blob`, and `confs` ([kind, node] for each config entry, in
 // order). Entry i has index prevIndex + 1 + i, so contiguity holds by construction.
-// timing is [tickMs, electionTicks, heartbeatTicks, leaseDriftPercent, checkQuorum 0|1]: a peer
-// announces it and refuses a peer whose settings differ (a lease is only safe if every voter's
-// election timer is at least as long as the leader assumes).
+// timing is [tickMs, electionTicks, heartbeatTicks, leaseDriftPercent, checkQuorum 0|1,
+// tokenTtlMaxMs?]: a peer announces it and refuses a peer whose settings differ (a lease is only
+// safe if every voter's election timer is at least as long as the leader assumes; a revocation by
+// subject is kept as long as its leader's longest token lifetime, which every member must share).
 // An index list (commitSet above commit, acks above index) is an array of strictly increasing
 // uints, at most indexListMax long. mergeEntries is [indexes, terms, kinds, lens, blob, confs]:
 // the app columns plus each entry's own index (strictly increasing from 1, gaps allowed), terms
@@ -74,11 +75,18 @@ export interface PeerTiming {
   readonly heartbeatTicks: number;
   readonly leaseDriftPercent: number;
   readonly checkQuorum: boolean;
+  /** The longest token lifetime the member accepts (--token-ttl-max-ms); absent: not announced. */
+  readonly tokenTtlMaxMs?: number;
 }
 
 export function sameTiming(a: PeerTiming, b: PeerTiming): boolean {
   return a.tickMs === b.tickMs && a.electionTicks === b.electionTicks && a.heartbeatTicks === b.heartbeatTicks &&
     a.leaseDriftPercent === b.leaseDriftPercent && a.checkQuorum === b.checkQuorum;
+}
+
+/** Both announce the longest token lifetime, and it is the same (absent on either side: a test mesh). */
+export function sameTokenTtl(a: PeerTiming, b: PeerTiming): boolean {
+  return a.tokenTtlMaxMs === undefined || b.tokenTtlMaxMs === undefined || a.tokenTtlMaxMs === b.tokenTtlMaxMs;
 }
 
 export function describeTiming(t: PeerTiming): string {

@@ -9,7 +9,7 @@ import type { NodeId } from '../core/types.ts';
 import { dialerProofInput, hmac, randomChallenge, serverProofInput, timingSafeEqual } from './auth.ts';
 import type { FrameCodec } from './codec.ts';
 import { describeValue, TransportError } from './errors.ts';
-import { describeTiming, protocolVersion, sameTiming } from './envelope.ts';
+import { describeTiming, protocolVersion, sameTiming, sameTokenTtl } from './envelope.ts';
 import type { HandshakeFrame, PeerTiming } from './envelope.ts';
 import type { TokenClaims, TokenRole, TokenVerifier } from './token-claims.ts';
 import type { PeerRole } from './transport.ts';
@@ -79,6 +79,10 @@ function checkTiming(cfg: HandshakeConfig, peer: NodeId, theirs: PeerTiming | un
   if (!sameTiming(ours, theirs)) {
     throw new TransportError('ERR_TIMING_MISMATCH', `peer ${peer} runs with ${describeTiming(theirs)}; this member with ${describeTiming(ours)}: ` +
       'every member must use the same --tick-ms and election settings, or a leader lease could outlast a voter\'s promise not to vote');
+  }
+  if (!sameTokenTtl(ours, theirs)) {
+    throw new TransportError('ERR_TIMING_MISMATCH', `peer ${peer} accepts tokens living up to ${theirs.tokenTtlMaxMs} ms, this member up to ${ours.tokenTtlMaxMs} ms (--token-ttl-max-ms): ` +
+      'every member must use the same, or a revocation by subject could be forgotten while a token it covers is still accepted');
   }
 }
 

@@ -164,10 +164,10 @@ function helloFrame(raw: readonly unknown[], v: number, limits: FrameLimits, clu
   return raw.length === 6 ? { kind: 'hello', v, cluster, serverId, challenge, timing: timing(raw[5]) } : { kind: 'hello', v, cluster, serverId, challenge };
 }
 
-/** [tickMs, electionTicks, heartbeatTicks, leaseDriftPercent, checkQuorum 0|1]. */
+/** [tickMs, electionTicks, heartbeatTicks, leaseDriftPercent, checkQuorum 0|1, tokenTtlMaxMs?]. */
 function timing(x: unknown): PeerTiming {
   const t = array(x, 'timing');
-  if (t.length !== 5) throw fieldError('timing', 'an array of 5 elements', x);
+  if (t.length !== 5 && t.length !== 6) throw fieldError('timing', 'an array of 5 or 6 elements', x);
   const tickMs = t[0];
   if (typeof tickMs !== 'number' || !Number.isFinite(tickMs) || tickMs <= 0 || tickMs > 3_600_000) throw fieldError('timing.tickMs', 'a positive number of milliseconds', tickMs);
   const electionTicks = uint(t[1], 'timing.electionTicks');
@@ -175,7 +175,8 @@ function timing(x: unknown): PeerTiming {
   const leaseDriftPercent = t[3];
   if (typeof leaseDriftPercent !== 'number' || !(leaseDriftPercent >= 0 && leaseDriftPercent < 100)) throw fieldError('timing.leaseDriftPercent', 'a number in [0, 100)', leaseDriftPercent);
   if (t[4] !== 0 && t[4] !== 1) throw fieldError('timing.checkQuorum', '0 or 1', t[4]);
-  return { tickMs, electionTicks, heartbeatTicks, leaseDriftPercent, checkQuorum: t[4] === 1 };
+  const base = { tickMs, electionTicks, heartbeatTicks, leaseDriftPercent, checkQuorum: t[4] === 1 };
+  return t.length === 6 ? { ...base, tokenTtlMaxMs: uint(t[5], 'timing.tokenTtlMaxMs') } : base;
 }
 
 function peerAuthFrame(raw: readonly unknown[], v: number, limits: FrameLimits, cluster: string): PeerAuthFrame {

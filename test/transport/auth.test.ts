@@ -158,6 +158,15 @@ test('peers whose lease timing settings differ are refused at the handshake, by 
   // Equal settings connect.
   const e2 = await node('e', { timing, peers: { a: a.url }, backoff: slow });
   await until(() => a.mesh.isConnected('e') && e2.mesh.isConnected('a'), 'equal settings connect');
+  // The longest token lifetime must match too: a revocation by subject is kept that long.
+  const f = await node('f', { timing: { ...timing, tokenTtlMaxMs: 86_400_000 } });
+  const g = await node('g', { timing: { ...timing, tokenTtlMaxMs: 3_600_000 }, peers: { f: f.url }, backoff: slow });
+  const ttlSide = await waitFor(g.mesh, 'auth:failed');
+  assert.is(ttlSide.code, 'ERR_TIMING_MISMATCH');
+  assert.match(ttlSide.message, /peer f accepts tokens living up to 86400000 ms, this member up to 3600000 ms \(--token-ttl-max-ms\): every member must use the same/);
+  assert.not.ok(f.mesh.isConnected('g'));
+  const h = await node('h', { timing: { ...timing, tokenTtlMaxMs: 86_400_000 }, peers: { f: f.url }, backoff: slow });
+  await until(() => f.mesh.isConnected('h') && h.mesh.isConnected('f'), 'equal token lifetimes connect');
 });
 
 test('a token may not take the id of a configured peer', async () => {
