@@ -52,6 +52,11 @@ export function checkToken(auth: ClientAuth, ctx: AuthContext): void {
     const what = r.by === 'sub' ? `with every token of subject ${JSON.stringify(r.name)} issued until then` : 'by its id';
     throw new ForbiddenError(`${describeToken(auth)} was revoked at ${new Date(r.revokedAtMs).toISOString()} (${what}): use a token minted after the revocation`);
   }
+  // Without an issue time neither the lifetime nor "issued before a revocation" can be known, and
+  // a revocation of its subject could be forgotten while the token is still good.
+  if (ctx.tokenTtlMaxMs !== null && auth.issuedAtMs === null) {
+    throw new ForbiddenError(`${describeToken(auth)} has no iat (issue time): this cluster needs one to bound a token's lifetime and to revoke it by subject; mint it with iat (edgeraft token does; jose: .setIssuedAt())`);
+  }
   if (ctx.tokenTtlMaxMs !== null && auth.issuedAtMs !== null && auth.expMs !== null && auth.expMs - auth.issuedAtMs > ctx.tokenTtlMaxMs) {
     throw new ForbiddenError(`${describeToken(auth)} lives ${showMs(auth.expMs - auth.issuedAtMs)} (issued ${new Date(auth.issuedAtMs).toISOString()}, expiring ${new Date(auth.expMs).toISOString()}), longer than this cluster accepts (--token-ttl-max-ms ${ctx.tokenTtlMaxMs} = ${showMs(ctx.tokenTtlMaxMs)}): mint one with a shorter --ttl`);
   }

@@ -64,8 +64,9 @@ export const peerKvHelp = `leases and watches (every member should use the same 
 
 tokens:
   --token-ttl-max-ms N  the longest token lifetime (expiry less issue time) accepted; longer-lived
-                       tokens are refused, and a revocation by subject is kept this long
-                       (default 2592000000 = 30 days)
+                       tokens, and tokens without an issue time, are refused, and a revocation
+                       by subject is kept this long. Every member must use the same value: a
+                       peer with another is refused at the handshake (default 2592000000 = 30 days)
 
 backups (edgeraft backup):
   --backups-max N      backups this member serves at once, each holding a copy of the state;

@@ -106,6 +106,10 @@ t('a revoked token is refused on every request, naming the token and the time; a
   assert.is(refusal(token('reader', 'ok', null, { iatMs: 0, expMs: 30 * day }), get), null, 'exactly the longest lifetime');
   // An insecure member verifies no token: it checks no lifetime (the SDK's own token never expires).
   assert.not.throws(() => authorize(token('reader', 'long', null, { iatMs: 0, expMs: 1e15 }), get, { ...ctx, tokenTtlMaxMs: null }));
+  // Without iat neither its lifetime nor whether it came before a revocation can be known.
+  const noIat = clientAuth('reader', { sub: 'old', expMs: 2 * day, scopes: null, jti: null, iatMs: null }, 'old~i1');
+  assert.match(refusal(noIat, get)!, /^the token of subject "old" has no iat \(issue time\): this cluster needs one/);
+  assert.not.throws(() => authorize(noIat, get, { ...ctx, tokenTtlMaxMs: null }), 'an insecure member checks no lifetime');
 });
 
 t('a token connection with no claims on the event: its subject from the connection id, the whole keyspace', () => {
