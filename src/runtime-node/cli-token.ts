@@ -95,7 +95,7 @@ async function mintCommand(argv: readonly string[]): Promise<number> {
   };
   const token = keyFile !== undefined
     ? await signToken(await signingKey(keyFile), claims, Date.now(), opt(values, 'kid'))
-    : await mintToken(readSecret(secretFile!), claims);
+    : await mintToken(await readSecret(secretFile!), claims);
   process.stdout.write(`${token}\n`);
   return 0;
 }
@@ -177,9 +177,9 @@ async function signingKey(path: string): Promise<SigningKey> {
 }
 
 /** The first secret of a --secret-file (the one to sign with), as a usage error when it cannot be read. */
-export function readSecret(path: string): string {
+export async function readSecret(path: string): Promise<string> {
   try {
-    const { secrets, warning } = readSecretFile(path);
+    const { secrets, warning } = await readSecretFile(path);
     if (warning !== null) process.stderr.write(`edgeraft: warning: ${warning}\n`);
     return secrets[0]!;
   } catch (err) {

@@ -138,7 +138,7 @@ async function peerCommand(argv: string[]): Promise<number> {
   try {
     const f = peerFlagOptions(values);
     exitWithParent = f.exitWithParent;
-    peer = await Peer.start({ ...f.options, secret: secretOf(f.secretFile), webRoot: f.webRoot, tls: f.tls, peerMtls: f.peerMtls });
+    peer = await Peer.start({ ...f.options, secret: await secretOf(f.secretFile), webRoot: f.webRoot, tls: f.tls, peerMtls: f.peerMtls });
   } catch (err) {
     if (err instanceof UsageError) throw err;
     process.stderr.write(`edgeraft peer: ${(err as Error).message}\n`);
@@ -159,9 +159,9 @@ async function peerCommand(argv: string[]): Promise<number> {
 }
 
 /** All the secrets of --secret-file (a rotation's overlap); a warning when others may read it. */
-function secretOf(secretFile: string | null): string[] | null {
+async function secretOf(secretFile: string | null): Promise<string[] | null> {
   if (secretFile === null) return null;
-  const read = readSecretFile(secretFile);
+  const read = await readSecretFile(secretFile);
   if (read.warning !== null) process.stderr.write(`edgeraft: warning: ${read.warning}\n`);
   return read.secrets;
 }
@@ -175,7 +175,7 @@ async function client(values: Record<string, string | boolean | undefined>, role
   let token = (values.token as string | undefined) ?? process.env.EDGERAFT_TOKEN;
   const secretFile = opt(values, 'secret-file') as string | undefined;
   if (token === undefined && secretFile !== undefined) {
-    token = await mintToken(readSecret(secretFile), { role, sub: 'cli', cluster: process.env.EDGERAFT_CLUSTER ?? 'edgeraft', expMs: Date.now() + 600_000 });
+    token = await mintToken(await readSecret(secretFile), { role, sub: 'cli', cluster: process.env.EDGERAFT_CLUSTER ?? 'edgeraft', expMs: Date.now() + 600_000 });
   }
   const timeoutMs = duration(opt(values, 'timeout') ?? '10s', 'timeout');
   return connect({ peers, timeoutMs, ...(token !== undefined ? { token } : {}), ...(ca !== undefined ? { ca } : {}) });

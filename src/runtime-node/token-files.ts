@@ -2,11 +2,10 @@
 // secret file others can read, and errors as CredentialFileError (a PeerOptionError: the CLI
 // exits 2 for it at start; Peer.reload() logs it and keeps the previous keys).
 
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { parseSecretFile } from '../transport/credentials.ts';
 import type { CredentialSources } from '../transport/credentials.ts';
-import { CredentialFileError, credentialFileError as wrapped, peerCredentials, type MeshCredentials } from '../server/peer-credentials.ts';
+import { CredentialFileError, peerCredentials, readSecrets, type MeshCredentials } from '../server/peer-credentials.ts';
 
 export { CredentialFileError };
 
@@ -16,18 +15,8 @@ export function secretFileModeWarning(path: string): string | null {
 }
 
 /** Reads a secret file; `warning` says when group or others may read it. */
-export function readSecretFile(path: string): { readonly secrets: string[]; readonly warning: string | null } {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new CredentialFileError(`cannot read --secret-file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  try {
-    return { secrets: parseSecretFile(text, path), warning: secretFileModeWarning(path) };
-  } catch (err) {
-    throw wrapped(err);
-  }
+export async function readSecretFile(path: string): Promise<{ readonly secrets: string[]; readonly warning: string | null }> {
+  return { secrets: await readSecrets(path, (p) => readFile(p, 'utf8')), warning: secretFileModeWarning(path) };
 }
 
 /**

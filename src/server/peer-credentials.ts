@@ -3,7 +3,7 @@
 // tell, a warning for a secret file others may read. Errors are CredentialFileError, a
 // PeerOptionError: the CLI exits 2 for it at start; a reload logs it and keeps the previous keys.
 
-import { loadCredentials, parseSecretFile, type CredentialSources, type ReadText } from '../transport/credentials.ts';
+import { loadCredentials, secretsOf, type CredentialSources, type ReadText } from '../transport/credentials.ts';
 import { TransportError } from '../transport/errors.ts';
 import type { JwtVerifier } from '../transport/token.ts';
 import { PeerOptionError } from './peer-options.ts';
@@ -43,14 +43,8 @@ export async function peerCredentials(o: CredentialSources, read: ReadText, rere
 
 /** The secrets of --secret-file (one per line), read with `read`. */
 export async function readSecrets(path: string, read: ReadText): Promise<string[]> {
-  let text: string;
   try {
-    text = await read(path);
-  } catch (err) {
-    throw new CredentialFileError(`cannot read --secret-file ${path}: ${(err as { code?: string }).code ?? (err as Error).message}`);
-  }
-  try {
-    return parseSecretFile(text, path);
+    return await secretsOf(read, path);
   } catch (err) {
     throw credentialFileError(err);
   }

@@ -62,6 +62,11 @@ async function readFile(read: ReadText, flag: string, path: string): Promise<str
   }
 }
 
+/** The secrets of --secret-file `path`, read with `read`; an unreadable or bad file says which and why. */
+export async function secretsOf(read: ReadText, path: string): Promise<string[]> {
+  return parseSecretFile(await readFile(read, '--secret-file', path), path);
+}
+
 /** Reads every key file; the first unusable one fails the whole load (naming it). */
 export async function readTokenKeys(o: CredentialSources, read: ReadText): Promise<PublicTokenKey[]> {
   const keys: PublicTokenKey[] = [];
@@ -83,7 +88,7 @@ export async function loadCredentials(o: CredentialSources, read: ReadText, rere
   readonly secret?: readonly string[]; readonly tokenVerifier?: JwtVerifier;
 }> {
   if (o.insecure || o.secret === null) return {};
-  const secrets = reread && o.secretFile !== null ? parseSecretFile(await readFile(read, '--secret-file', o.secretFile), o.secretFile)
+  const secrets = reread && o.secretFile !== null ? await secretsOf(read, o.secretFile)
     : typeof o.secret === 'string' ? [o.secret] : o.secret;
   const keys = await readTokenKeys(o, read);
   if (keys.length > 0 && !keys.some((k) => o.tokenAlgs.includes(k.alg))) {
